@@ -1,0 +1,47 @@
+"""dbn: greedy layer-wise pretraining of RBMs and Deep Belief Networks.
+
+The data flow is ``X -> RBM kernels -> DBN stack -> MLP``:
+
+- :class:`BernoulliRBM`, :class:`GaussianBernoulliRBM` (``dbn.rbm``): CD-k / PCD training with Numba kernels.
+- :class:`DBN` (``dbn.stack``): greedy stacking, ``pretrain(X).to_mlp()``, ``to_autoencoder()``.
+- :class:`MLPClassifier`, :class:`MLPRegressor` (``dbn.mlp``): backprop fine-tuning.
+- ``dbn.init``, ``dbn.diagnostics``: initialisation schemes and per-layer statistics.
+- ``dbn.evaluation``, ``dbn.datasets``, ``dbn.io``, ``dbn.plot``.
+
+Submodules load on first use, so ``import dbn`` stays fast and the Numba kernels compile lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_ATTRIBUTES = {
+    "BernoulliRBM": "dbn.rbm",
+    "GaussianBernoulliRBM": "dbn.rbm",
+    "DBN": "dbn.stack",
+    "DeepAutoencoder": "dbn.autoencoder",
+    "MLPClassifier": "dbn.mlp",
+    "MLPRegressor": "dbn.mlp",
+    "DivergenceError": "dbn._validation",
+    "NotFittedError": "dbn._validation",
+}
+_SUBMODULES = {
+    "rbm", "stack", "mlp", "init", "diagnostics", "evaluation", "datasets", "io", "plot",
+    "autoencoder",
+}
+
+__all__ = sorted(_ATTRIBUTES) + sorted(_SUBMODULES)
+
+
+def __getattr__(name):
+    if name in _ATTRIBUTES:
+        return getattr(importlib.import_module(_ATTRIBUTES[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"dbn.{name}")
+    raise AttributeError(f"module 'dbn' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,214 @@
+"""Input validation shared by every estimator.
+
+Each check raises ``ValueError`` or ``TypeError`` with a message that names the parameter or array, what
+was expected and what was received, and never modifies the caller's data.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_scalar(
+    value,
+    name,
+    *,
+    kind=numbers.Real,
+    low=None,
+    high=None,
+    low_inclusive=True,
+    high_inclusive=True,
+):
+    """Check a scalar hyperparameter and return it.
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    name : str
+        The parameter's name, used in the error message.
+    kind : type or tuple of types
+        Accepted type (``numbers.Integral`` or ``numbers.Real``). Booleans are refused for both.
+    low, high : float or None
+        Bounds; ``None`` means unbounded.
+    low_inclusive, high_inclusive : bool
+        Whether the bounds themselves are allowed.
+    """
+    expected = "an integer" if kind is numbers.Integral else "a real number"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, kind):
+        raise TypeError(f"{name} must be {expected}, got {_describe(value)}.")
+    if isinstance(value, numbers.Real) and not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}.")
+    bad_low = low is not None and (value < low if low_inclusive else value <= low)
+    bad_high = high is not None and (value > high if high_inclusive else value >= high)
+    if bad_low or bad_high:
+        left = "[" if low_inclusive else "("
+        right = "]" if high_inclusive else ")"
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}.")
+    return value
+
+
+def check_choice(value, name, choices):
+    """Check that ``value`` is one of ``choices`` and return it."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(map(str, choices))}, got {value!r}.")
+    return value
+
+
+def _is_sparse(X):
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def check_array(
+    X,
+    name="X",
+    *,
+    dtype=FLOAT_DTYPES,
+    accept_sparse=False,
+    ensure_2d=True,
+    min_samples=1,
+    n_features=None,
+    value_range=None,
+    allow_nan=False,
+    copy=False,
+):
+    """Validate an input array and return a C-contiguous float array.
+
+    Parameters
+    ----------
+    X : array-like or scipy.sparse matrix
+        The input.
+    name : str
+        The array's name, used in error messages.
+    dtype : tuple of numpy dtypes
+        Accepted float dtypes; float32 and float64 are kept, anything else numeric is converted to the first.
+    accept_sparse : bool
+        If True, scipy.sparse input is returned as CSR with a float dtype; otherwise it is refused.
+    ensure_2d : bool
+        Require a 2-D array.
+    min_samples : int
+        Minimum number of rows.
+    n_features : int or None
+        Required number of columns (the count seen at fit).
+    value_range : (float, float) or None
+        Inclusive range the values must lie in, e.g. ``(0, 1)`` for Bernoulli units.
+    allow_nan : bool
+        Whether NaN and inf are accepted.
+    copy : bool
+        Force a copy, so the caller's array is never touched downstream.
+
+    Returns
+    -------
+    X : ndarray or scipy.sparse.csr_matrix
+        Float32 or float64, C-contiguous when dense.
+    """
+    if _is_sparse(X):
+        if not accept_sparse:
+            raise TypeError(
+                f"{name} must be a dense array; got a scipy.sparse matrix of shape {X.shape}. "
+                f"Convert it with {name}.toarray()."
+            )
+        X = X.tocsr(copy=copy)
+        if X.dtype not in dtype:
+            X = X.astype(_target_dtype(X.dtype, dtype, name))
+        values = X.data
+    else:
+        if isinstance(X, str | bytes):
+            raise TypeError(f"{name} must be a numeric array, got a {type(X).__name__}.")
+        try:
+            arr = np.asarray(X)
+        except Exception as exc:  # ragged lists and the like
+            raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
+        target = _target_dtype(arr.dtype, dtype, name)
+        X = np.array(arr, dtype=target, order="C", copy=True if copy else None)
+        values = X
+    if ensure_2d and X.ndim != 2:
+        hint = " Reshape it with X.reshape(-1, 1) or X.reshape(1, -1)." if X.ndim == 1 else ""
+        raise ValueError(
+            f"{name} must be a 2-D array (n_samples, n_features), got {X.ndim}-D with shape "
+            f"{X.shape}.{hint}"
+        )
+    if X.shape[0] < min_samples:
+        raise ValueError(
+            f"{name} must have at least {min_samples} sample(s), got shape {X.shape}."
+        )
+    if ensure_2d and X.shape[1] == 0:
+        raise ValueError(f"{name} must have at least 1 feature, got shape {X.shape}.")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {X.shape[1]} features, but the model was fitted with {n_features}."
+        )
+    if not allow_nan and values.size and not np.isfinite(values).all():
+        n_bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+        raise ValueError(f"{name} must contain only finite values, got {n_bad} NaN or inf.")
+    if value_range is not None and values.size:
+        lo, hi = value_range
+        vmin, vmax = float(values.min()), float(values.max())
+        if _is_sparse(X) and X.nnz < X.shape[0] * X.shape[1]:
+            vmin, vmax = min(vmin, 0.0), max(vmax, 0.0)
+        if vmin < lo or vmax > hi:
+            raise ValueError(
+                f"{name} must lie in [{lo}, {hi}] for Bernoulli visible units, got values in "
+                f"[{vmin:g}, {vmax:g}]. Scale the data (e.g. pixels / 255) or use "
+                f"GaussianBernoulliRBM for real-valued data."
+            )
+    return X
+
+
+def _target_dtype(dtype, accepted, name):
+    if dtype in accepted:
+        return dtype
+    if dtype.kind in "iuf":
+        return accepted[0]
+    kinds = {"b": "boolean", "c": "complex", "O": "object", "U": "string", "S": "bytes"}
+    raise TypeError(
+        f"{name} must have a real numeric dtype (float32, float64 or integer), got "
+        f"{kinds.get(dtype.kind, 'unsupported')} dtype {dtype}."
+    )
+
+
+def check_random_state(seed):
+    """Turn ``seed`` into a ``numpy.random.Generator``.
+
+    ``None`` gives fresh OS entropy, an integer a reproducible stream, and a ``Generator`` is used as is.
+    A legacy ``RandomState`` is accepted and used to draw a seed.
+    """
+    if seed is None or isinstance(seed, numbers.Integral):
+        if seed is not None and int(seed) < 0:
+            raise ValueError(f"random_state must be a non-negative integer, got {seed!r}.")
+        return np.random.default_rng(seed)
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, np.random.RandomState):
+        return np.random.default_rng(seed.randint(np.iinfo(np.int32).max))
+    raise TypeError(
+        f"random_state must be None, an int or a numpy Generator, got {_describe(seed)}."
+    )
+
+
+def check_is_fitted(estimator, attribute):
+    """Raise a clear error if ``estimator`` has not been fitted yet."""
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' first."
+        )
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a method needs a fitted estimator (same bases as sklearn's NotFittedError)."""
+
+
+class DivergenceError(FloatingPointError):
+    """Raised when training produced non-finite parameters; the last finite ones are kept."""
