@@ -28,7 +28,15 @@ _ATTRIBUTES = {
     "NotFittedError": "dbn._validation",
 }
 _SUBMODULES = {
-    "rbm", "stack", "mlp", "init", "diagnostics", "evaluation", "datasets", "io", "plot",
+    "rbm",
+    "stack",
+    "mlp",
+    "init",
+    "diagnostics",
+    "evaluation",
+    "datasets",
+    "io",
+    "plot",
     "autoencoder",
 }
 

@@ -79,4 +79,3 @@ class ParamsMixin:
             if not same:
                 changed.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
-

@@ -141,9 +141,7 @@ def check_array(
             f"{X.shape}.{hint}"
         )
     if X.shape[0] < min_samples:
-        raise ValueError(
-            f"{name} must have at least {min_samples} sample(s), got shape {X.shape}."
-        )
+        raise ValueError(f"{name} must have at least {min_samples} sample(s), got shape {X.shape}.")
     if ensure_2d and X.shape[1] == 0:
         raise ValueError(f"{name} must have at least 1 feature, got shape {X.shape}.")
     if n_features is not None and X.shape[1] != n_features:

@@ -149,7 +149,11 @@ class _BaseRBM(ParamsMixin):
                 ("constant", "exponential", "linear"),
             )
         check_scalar(
-            self.learning_rate_decay, "learning_rate_decay", kind=R, low=0, high=1,
+            self.learning_rate_decay,
+            "learning_rate_decay",
+            kind=R,
+            low=0,
+            high=1,
             low_inclusive=False,
         )
         check_choice(self.positive_hidden, "positive_hidden", ("probabilities", "samples"))
@@ -198,9 +202,7 @@ class _BaseRBM(ParamsMixin):
             )
         X_val = None if X_val is None else self._check_input(X_val, "X_val", reset=False)
         if X_val is not None and X_val.shape[1] != X.shape[1]:
-            raise ValueError(
-                f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}."
-            )
+            raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}.")
         self._initialize(X)
         self._train(X, 0, self.n_iter, X_val=X_val, callbacks=callbacks)
         return self
@@ -209,8 +211,9 @@ class _BaseRBM(ParamsMixin):
         """One pass of CD updates over ``X``, in order, in minibatches of ``batch_size``.
 
         The first call initialises the model. The momentum and learning rate are those of epoch
-        ``n_epochs_`` of the schedules; calling ``partial_fit`` on consecutive minibatches of a data
-        set gives the same weights as one unshuffled epoch of ``fit``.
+        ``n_epochs_`` of the schedules, which ``partial_fit`` does not advance: calling it on
+        consecutive minibatches of a data set gives the same weights as one unshuffled epoch of
+        ``fit``.
         """
         self._validate_params()
         first = not hasattr(self, "components_")
@@ -279,8 +282,15 @@ class _BaseRBM(ParamsMixin):
         h = self._sample_hidden(v, rng)
         return self._sample_visible(h, rng)[1]
 
-    def sample(self, n_samples=100, n_steps=1000, *, init=None, return_probabilities=False,
-               random_state=None):
+    def sample(
+        self,
+        n_samples=100,
+        n_steps=1000,
+        *,
+        init=None,
+        return_probabilities=False,
+        random_state=None,
+    ):
         """Draw visible samples by block Gibbs sampling.
 
         Parameters
@@ -418,8 +428,9 @@ class _BaseRBM(ParamsMixin):
         self._rng = check_random_state(self.random_state)
         self.n_features_in_ = n_visible
         # Small random weights, zero hidden biases (Hinton 2010, section 8).
-        self.components_ = (self.init_std * self._rng.standard_normal(
-            (self.n_components, n_visible))).astype(dtype)
+        self.components_ = (
+            self.init_std * self._rng.standard_normal((self.n_components, n_visible))
+        ).astype(dtype)
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
         self.intercept_visible_ = self._initial_visible_bias(X).astype(dtype)
         if self._learns_variance():
@@ -453,7 +464,8 @@ class _BaseRBM(ParamsMixin):
     def _train(self, X, start_epoch, stop_epoch, *, X_val=None, callbacks=None):
         self._ensure_buffers(X.dtype)
         monitor_rng = np.random.default_rng(
-            self._rng.integers(np.iinfo(np.int64).max) if self.random_state is None
+            self._rng.integers(np.iinfo(np.int64).max)
+            if self.random_state is None
             else [self.n_epochs_, 12345]
         )
         n_monitor = min(self.monitor_size, X.shape[0])
@@ -489,6 +501,7 @@ class _BaseRBM(ParamsMixin):
                 except DivergenceError:
                     self._restore_snapshot(snapshot)
                     raise
+                self.n_epochs_ = epoch + 1
                 elapsed = time.perf_counter() - start
                 record = self._monitor(epoch, X_monitor, X_val, monitor_rng, elapsed)
                 if progress is not None:
@@ -546,14 +559,16 @@ class _BaseRBM(ParamsMixin):
         for start in range(0, order.shape[0], batch):
             rows = order[start : start + batch]
             v0 = self._gather(X, rows)
-            if not self._cd_step(v0, lr, momentum):
+            # Overflow is detected by the update kernel and reported as a DivergenceError.
+            with np.errstate(over="ignore", invalid="ignore"):
+                finite = self._cd_step(v0, lr, momentum)
+            if not finite:
                 raise DivergenceError(
                     f"{type(self).__name__} diverged in epoch {epoch + 1} (minibatch "
                     f"{start // batch + 1}): the weights became NaN or inf. Use a smaller "
                     f"learning_rate (got {lr:g}) or momentum, or standardise the data; the model "
                     f"keeps the parameters of the last completed epoch ({epoch})."
                 )
-        self.n_epochs_ = epoch + 1
 
     def _monitor(self, epoch, X_monitor, X_val, rng, elapsed):
         lr, momentum = self._schedule(epoch)
@@ -566,7 +581,9 @@ class _BaseRBM(ParamsMixin):
                 kernels.squared_error_sum(X_monitor, recon) / X_monitor.shape[0]
             )
             if self._visible_unit == "bernoulli":
-                record["pseudo_likelihood"] = float(np.mean(self._pseudo_likelihood(X_monitor, rng)))
+                record["pseudo_likelihood"] = float(
+                    np.mean(self._pseudo_likelihood(X_monitor, rng))
+                )
             record["free_energy_train"] = float(np.mean(self._free_energy(X_monitor)))
         if X_val is not None:
             record["free_energy_validation"] = float(np.mean(self._free_energy(X_val)))
@@ -621,8 +638,9 @@ class _BaseRBM(ParamsMixin):
     def _dense_rows(self, X, rows):
         part = X[rows]
         part = part.toarray() if hasattr(part, "toarray") else part
-        return np.ascontiguousarray(part, dtype=self.components_.dtype
-                                    if hasattr(self, "components_") else X.dtype)
+        return np.ascontiguousarray(
+            part, dtype=self.components_.dtype if hasattr(self, "components_") else X.dtype
+        )
 
     def _cd_step(self, v0, lr, momentum):
         """One CD-k / PCD update on the minibatch ``v0``; returns False on non-finite parameters."""
@@ -675,7 +693,12 @@ class _BaseRBM(ParamsMixin):
             )
         if learns_variance:
             kernels.gaussian_visible_statistics(
-                v_neg, self.intercept_visible_, sigma, v_pre, grad_visible, buf["grad_log_var"],
+                v_neg,
+                self.intercept_visible_,
+                sigma,
+                v_pre,
+                grad_visible,
+                buf["grad_log_var"],
                 -1.0,
             )
         else:
@@ -687,7 +710,10 @@ class _BaseRBM(ParamsMixin):
         if self.sparsity_target is not None and self.sparsity_cost > 0:
             sparsity = buf["sparsity"]
             kernels.sparsity_gradient(
-                h_mean, self._running_activity, self.sparsity_damping, self.sparsity_target,
+                h_mean,
+                self._running_activity,
+                self.sparsity_damping,
+                self.sparsity_target,
                 sparsity,
             )
             grad_hidden -= self.sparsity_cost * sparsity
@@ -703,12 +729,20 @@ class _BaseRBM(ParamsMixin):
             self.intercept_hidden_, velocity["intercept_hidden_"], grad_hidden, lr, momentum, 0.0
         )
         finite &= kernels.momentum_step(
-            self.intercept_visible_, velocity["intercept_visible_"], grad_visible, lr, momentum,
+            self.intercept_visible_,
+            velocity["intercept_visible_"],
+            grad_visible,
+            lr,
+            momentum,
             0.0,
         )
         if learns_variance:
             finite &= kernels.momentum_step(
-                self.log_variance_, velocity["log_variance_"], buf["grad_log_var"], lr, momentum,
+                self.log_variance_,
+                velocity["log_variance_"],
+                buf["grad_log_var"],
+                lr,
+                momentum,
                 0.0,
             )
         return finite
@@ -728,15 +762,26 @@ class _BaseRBM(ParamsMixin):
             if sample:
                 noise = self._buffers["noise_hidden"][: pre.shape[0]] if self._buffers else None
                 noise = _fill_uniform(rng, pre.shape, pre.dtype, noise)
-            kernels.bernoulli_units(pre, self.intercept_hidden_, noise, mean_out,
-                                    mean_out if sample_out is None else sample_out)
+            kernels.bernoulli_units(
+                pre,
+                self.intercept_hidden_,
+                noise,
+                mean_out,
+                mean_out if sample_out is None else sample_out,
+            )
         else:
             noise = None
             if sample:
                 noise = self._buffers["noise_hidden"][: pre.shape[0]] if self._buffers else None
                 noise = _fill_normal(rng, pre.shape, pre.dtype, noise)
-            kernels.gaussian_units(pre, self.intercept_hidden_, self._unit_scale_hidden(), noise,
-                                   mean_out, mean_out if sample_out is None else sample_out)
+            kernels.gaussian_units(
+                pre,
+                self.intercept_hidden_,
+                self._unit_scale_hidden(),
+                noise,
+                mean_out,
+                mean_out if sample_out is None else sample_out,
+            )
 
     def _visible_units(self, pre, mean_out, sample_out, rng, *, sample):
         noise = None
@@ -747,8 +792,9 @@ class _BaseRBM(ParamsMixin):
         else:
             if sample:
                 noise = _fill_normal(rng, pre.shape, pre.dtype, self._noise_visible(pre))
-            kernels.gaussian_units(pre, self.intercept_visible_, self.sigma_, noise, mean_out,
-                                   sample_out)
+            kernels.gaussian_units(
+                pre, self.intercept_visible_, self.sigma_, noise, mean_out, sample_out
+            )
 
     def _noise_visible(self, pre):
         buffers = self._buffers
@@ -783,8 +829,9 @@ class _BaseRBM(ParamsMixin):
         if self.hidden_unit == "bernoulli":
             kernels.bernoulli_units(pre, self.intercept_hidden_, None, pre, pre)
         else:
-            kernels.gaussian_units(pre, self.intercept_hidden_, self._unit_scale_hidden(), None,
-                                   pre, pre)
+            kernels.gaussian_units(
+                pre, self.intercept_hidden_, self._unit_scale_hidden(), None, pre, pre
+            )
         return pre
 
     def _visible_mean(self, H):
@@ -804,18 +851,26 @@ class _BaseRBM(ParamsMixin):
             kernels.bernoulli_units(pre, self.intercept_hidden_, noise, pre, state)
         else:
             noise = rng.standard_normal(pre.shape, dtype=pre.dtype)
-            kernels.gaussian_units(pre, self.intercept_hidden_, self._unit_scale_hidden(), noise,
-                                   pre, state)
+            kernels.gaussian_units(
+                pre, self.intercept_hidden_, self._unit_scale_hidden(), noise, pre, state
+            )
 
     def _sample_visible(self, h, rng):
         pre = h @ self.components_
         mean, state = np.empty_like(pre), np.empty_like(pre)
         if self._visible_unit == "bernoulli":
-            kernels.bernoulli_units(pre, self.intercept_visible_, rng.random(pre.shape,
-                                    dtype=pre.dtype), mean, state)
+            kernels.bernoulli_units(
+                pre, self.intercept_visible_, rng.random(pre.shape, dtype=pre.dtype), mean, state
+            )
         else:
-            kernels.gaussian_units(pre, self.intercept_visible_, self.sigma_,
-                                   rng.standard_normal(pre.shape, dtype=pre.dtype), mean, state)
+            kernels.gaussian_units(
+                pre,
+                self.intercept_visible_,
+                self.sigma_,
+                rng.standard_normal(pre.shape, dtype=pre.dtype),
+                mean,
+                state,
+            )
         return mean, state
 
     # ------------------------------------------------------------------ energies
@@ -828,8 +883,11 @@ class _BaseRBM(ParamsMixin):
             visible = None
         out = np.zeros(X.shape[0], dtype=np.float64)
         if self._visible_unit == "bernoulli":
-            out -= visible if visible is not None else X_dense @ self.intercept_visible_.astype(
-                np.float64)
+            out -= (
+                visible
+                if visible is not None
+                else X_dense @ self.intercept_visible_.astype(np.float64)
+            )
         else:
             dense = X.toarray() if hasattr(X, "toarray") else X
             sigma = self.sigma_.astype(np.float64)

@@ -132,7 +132,9 @@ def column_mean_difference(positive, negative, out):
 
 
 @jit
-def gaussian_visible_statistics(visible, visible_bias, sigma, top_down, out_bias, out_log_var, sign):
+def gaussian_visible_statistics(
+    visible, visible_bias, sigma, top_down, out_bias, out_log_var, sign
+):
     """Accumulate the bias and log-variance statistics of Gaussian visible units.
 
     With energy ``E = sum_i (v_i - b_i)^2 / (2 sigma_i^2) - sum_ij (v_i / sigma_i) W_ji h_j - c.h``
@@ -237,4 +239,3 @@ def free_energy_gaussian_hidden(hidden_pre, hidden_bias, out):
             x = hidden_pre[r, c] + hidden_bias[c]
             acc += 0.5 * x * x + half_log_2pi
         out[r] -= acc
-

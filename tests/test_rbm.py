@@ -1,0 +1,468 @@
+"""Correctness of the RBM estimators: kernels against a naive reference, exact enumeration, learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import expit
+
+from dbn import BernoulliRBM, DivergenceError, GaussianBernoulliRBM, NotFittedError
+from dbn._kernels import rbm as kernels
+
+from . import naive
+
+TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-4, atol=2e-5)}
+
+
+@pytest.fixture(scope="module")
+def binary_data():
+    rng = np.random.default_rng(0)
+    prototypes = (rng.random((4, 24)) < 0.5).astype(float)
+    X = prototypes[rng.integers(0, 4, 400)]
+    flips = rng.random(X.shape) < 0.05
+    return np.abs(X - flips).astype(np.float64)
+
+
+# ----------------------------------------------------------------------------- kernels
+def test_stable_sigmoid_and_softplus_extremes():
+    for x in (-1000.0, -50.0, -1e-8, 0.0, 1e-8, 50.0, 1000.0):
+        assert np.isfinite(kernels.stable_sigmoid(x))
+        assert kernels.stable_sigmoid(x) == pytest.approx(expit(x), rel=1e-12, abs=1e-300)
+        assert kernels.stable_softplus(x) == pytest.approx(np.logaddexp(0, x), rel=1e-12)
+    assert kernels.stable_softplus(-1000.0) == 0.0
+    assert kernels.stable_softplus(1000.0) == 1000.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bernoulli_units_kernel(dtype):
+    rng = np.random.default_rng(1)
+    pre = rng.normal(0, 30, (7, 5)).astype(dtype)
+    bias = rng.normal(size=5).astype(dtype)
+    uniform = rng.random((7, 5)).astype(dtype)
+    mean, sample = np.empty_like(pre), np.empty_like(pre)
+    kernels.bernoulli_units(pre, bias, uniform, mean, sample)
+    expected = expit(pre.astype(np.float64) + bias)
+    np.testing.assert_allclose(mean, expected, **TOL[dtype])
+    np.testing.assert_array_equal(sample, (uniform < mean).astype(dtype))
+
+
+def test_momentum_step_reports_non_finite():
+    p, v, g = np.ones(4), np.zeros(4), np.array([1.0, np.inf, 0.0, 0.0])
+    assert not kernels.momentum_step(p, v, g, 0.1, 0.5, 0.0)
+    p, v, g = np.ones(4), np.full(4, 0.2), np.full(4, 2.0)
+    assert kernels.momentum_step(p, v, g, 0.1, 0.5, 0.01)
+    np.testing.assert_allclose(v, 0.5 * 0.2 + 0.1 * (2.0 - 0.01))
+    np.testing.assert_allclose(p, 1 + v)
+
+
+# ----------------------------------------------------------------------------- CD step
+CASES = {
+    "cd1": dict(),
+    "cd3": dict(k=3),
+    "cd2-sampled": dict(k=2, positive_hidden="samples", sample_visible=True),
+    "pcd": dict(persistent=True, k=1),
+    "pcd5": dict(persistent=True, k=5),
+    "gaussian-hidden": dict(hidden_unit="gaussian"),
+    "gaussian-visible": dict(visible="gaussian"),
+    "gaussian-visible-learned-variance": dict(visible="gaussian", learn_variance=True, k=2),
+}
+
+
+def _model_for(case, dtype, n_visible=12, n_hidden=7):
+    case = dict(case)
+    visible = case.pop("visible", "bernoulli")
+    learn_variance = case.pop("learn_variance", False)
+    common = dict(
+        n_components=n_hidden,
+        batch_size=10,
+        learning_rate=0.05,
+        weight_decay=0.001,
+        momentum=0.5,
+        random_state=3,
+        **case,
+    )
+    if visible == "gaussian":
+        model = GaussianBernoulliRBM(learn_variance=learn_variance, **common)
+    else:
+        model = BernoulliRBM(**common)
+    rng = np.random.default_rng(11)
+    if visible == "gaussian":
+        X = rng.standard_normal((30, n_visible)).astype(dtype)
+    else:
+        X = (rng.random((30, n_visible)) < 0.4).astype(dtype)
+    model._validate_params()
+    model._initialize(X)
+    model.components_[...] = rng.normal(0, 0.3, model.components_.shape)
+    model.intercept_hidden_[...] = rng.normal(0, 0.2, n_hidden)
+    model.intercept_visible_[...] = rng.normal(0, 0.2, n_visible)
+    if learn_variance:
+        model.log_variance_[...] = rng.normal(0, 0.2, n_visible)
+    for vel in model._velocity.values():
+        vel[...] = rng.normal(0, 0.01, vel.shape)
+    return model, X, visible, learn_variance
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(CASES))
+def test_cd_step_matches_naive_reference(name, dtype):
+    case = CASES[name]
+    model, X, visible, learn_variance = _model_for(case, dtype)
+    key = {
+        "components_": "W",
+        "intercept_hidden_": "c",
+        "intercept_visible_": "b",
+        "log_variance_": "z",
+    }
+    params = {key[n]: getattr(model, n).copy() for n in model._parameter_names()}
+    velocity = {key[n]: v.copy() for n, v in model._velocity.items()}
+    chain = None if model._chain_hidden is None else model._chain_hidden.copy()
+    model._ensure_buffers(X.dtype)
+    for step in range(3):  # several steps, so momentum and persistent chains are exercised
+        v0 = X[step * 10 : (step + 1) * 10]
+        model._rng = np.random.default_rng(100 + step)
+        assert model._cd_step(v0.copy(), 0.05, 0.5)
+        chain = naive.naive_cd_step(
+            params,
+            velocity,
+            chain,
+            v0,
+            np.random.default_rng(100 + step),
+            k=model.k,
+            lr=0.05,
+            momentum=0.5,
+            weight_decay=0.001,
+            persistent=model.persistent,
+            positive_hidden=model.positive_hidden,
+            sample_visible=model.sample_visible,
+            visible=visible,
+            hidden=model.hidden_unit,
+            learn_variance=learn_variance,
+        )
+    for n in model._parameter_names():
+        np.testing.assert_allclose(getattr(model, n), params[key[n]], **TOL[dtype], err_msg=n)
+        assert getattr(model, n).dtype == dtype
+    if model.persistent:
+        np.testing.assert_array_equal(model._chain_hidden, chain)
+
+
+def test_sparsity_penalty_pushes_activity_to_target(binary_data):
+    free = BernoulliRBM(32, n_iter=15, batch_size=20, random_state=0).fit(binary_data)
+    sparse = BernoulliRBM(
+        32, n_iter=15, batch_size=20, random_state=0, sparsity_target=0.05, sparsity_cost=1.0
+    ).fit(binary_data)
+    a_free = free.transform(binary_data).mean()
+    a_sparse = sparse.transform(binary_data).mean()
+    assert a_sparse < 0.5 * a_free
+    assert abs(a_sparse - 0.05) < 0.05
+
+
+# ----------------------------------------------------------------------------- exact maths
+def _random_binary_model(rng, n_visible=6, n_hidden=4, **kw):
+    model = BernoulliRBM(n_hidden, random_state=0, **kw)
+    X = (rng.random((5, n_visible)) < 0.5).astype(np.float64)
+    model._initialize(X)
+    model.components_[...] = rng.normal(0, 1.0, model.components_.shape)
+    model.intercept_hidden_[...] = rng.normal(0, 1.0, n_hidden)
+    model.intercept_visible_[...] = rng.normal(0, 1.0, n_visible)
+    return model
+
+
+def test_free_energy_matches_enumeration():
+    rng = np.random.default_rng(5)
+    model = _random_binary_model(rng)
+    V = naive.all_binary_states(6)
+    expected = naive.exact_free_energy(
+        V, model.components_, model.intercept_hidden_, model.intercept_visible_
+    )
+    np.testing.assert_allclose(model.free_energy(V), expected, rtol=1e-12)
+
+
+def test_marginals_match_enumeration():
+    rng = np.random.default_rng(6)
+    model = _random_binary_model(rng)
+    W, c, b = model.components_, model.intercept_hidden_, model.intercept_visible_
+    V = naive.all_binary_states(6)
+    H = naive.all_binary_states(4)
+    joint = np.exp(-naive.energy(V, H, W, c, b))
+    joint /= joint.sum()
+    # p(v) from the free energy and log Z equals the brute-force marginal.
+    log_z = naive.exact_log_partition(W, c, b)
+    np.testing.assert_allclose(np.exp(-model.free_energy(V) - log_z), joint.sum(1), rtol=1e-10)
+    # p(h_j = 1 | v) from transform equals the brute-force conditional.
+    conditional = (joint / joint.sum(1, keepdims=True)) @ H
+    np.testing.assert_allclose(model.transform(V), conditional, rtol=1e-10)
+
+
+def test_gaussian_hidden_free_energy_matches_numerical_integral():
+    rng = np.random.default_rng(7)
+    model = _random_binary_model(rng, n_visible=3, n_hidden=1, hidden_unit="gaussian")
+    W, c, b = model.components_, model.intercept_hidden_, model.intercept_visible_
+    V = naive.all_binary_states(3)
+    h = np.linspace(-40, 40, 400001)
+    x = V @ W.T + c  # (8, 1)
+    integrand = np.exp(V @ b[:, None] + x * h[None, :] - 0.5 * h[None, :] ** 2)
+    expected = -np.log(np.trapezoid(integrand, h, axis=1))
+    np.testing.assert_allclose(model.free_energy(V), expected, rtol=1e-8)
+
+
+def test_gaussian_visible_statistics_are_free_energy_gradients():
+    """Data statistics of b and log sigma^2 equal -dF/dtheta (finite differences)."""
+    rng = np.random.default_rng(8)
+    model = GaussianBernoulliRBM(3, learn_variance=True, random_state=0)
+    X = rng.standard_normal((4, 5))
+    model._initialize(X)
+    model.components_[...] = rng.normal(0, 0.5, (3, 5))
+    model.intercept_visible_[...] = rng.normal(0, 0.5, 5)
+    model.log_variance_[...] = rng.normal(0, 0.3, 5)
+    sigma = model.sigma_
+    h_mean = model.transform(X)
+    grad_b, grad_z = np.zeros(5), np.zeros(5)
+    kernels.gaussian_visible_statistics(
+        X, model.intercept_visible_, sigma, h_mean @ model.components_, grad_b, grad_z, 1.0
+    )
+    eps = 1e-6
+    for name, grad in (("intercept_visible_", grad_b), ("log_variance_", grad_z)):
+        numeric = np.zeros(5)
+        for i in range(5):
+            param = getattr(model, name)
+            old = param[i]
+            param[i] = old + eps
+            up = model.free_energy(X).mean()
+            param[i] = old - eps
+            down = model.free_energy(X).mean()
+            param[i] = old
+            numeric[i] = -(up - down) / (2 * eps)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [dict(), dict(k=3), dict(persistent=True, n_chains=100)],
+    ids=["cd1", "cd3", "pcd"],
+)
+def test_exact_log_likelihood_rises_on_bars_and_stripes(kw):
+    data = naive.bars_and_stripes(3)  # 9 visible units: 14 distinct patterns
+    X = np.repeat(data, 20, axis=0)
+    lls = []
+
+    def record(model, epoch, _):
+        if epoch % 20 == 0 or epoch == model.n_iter - 1:
+            lls.append(
+                naive.exact_log_likelihood(
+                    data, model.components_, model.intercept_hidden_, model.intercept_visible_
+                )
+            )
+
+    # Momentum stays at 0.5: CD on bars-and-stripes is known to drift away from the maximum
+    # likelihood with aggressive steps (Fischer & Igel 2010).
+    model = BernoulliRBM(
+        8,
+        learning_rate=0.1,
+        batch_size=14,
+        n_iter=120,
+        weight_decay=0.0,
+        random_state=0,
+        init_std=0.1,
+        final_momentum=0.5,
+        **kw,
+    )
+    model.fit(X, callbacks=[record])
+    uniform = -np.log(len(data))  # the best any model can do on this data
+    assert lls[-1] > lls[0] + 1.5, lls
+    assert lls[-1] > uniform - 1.5, (lls, uniform)
+
+
+# ----------------------------------------------------------------------------- estimator contract
+def test_fit_transform_shapes_and_dtypes(binary_data):
+    for dtype in (np.float32, np.float64):
+        X = binary_data.astype(dtype)
+        rbm = BernoulliRBM(10, n_iter=2, batch_size=50, random_state=0).fit(X)
+        assert rbm.components_.shape == (10, 24) and rbm.components_.dtype == dtype
+        assert rbm.intercept_hidden_.shape == (10,) and rbm.intercept_visible_.shape == (24,)
+        H = rbm.transform(X)
+        assert H.shape == (400, 10) and H.dtype == dtype
+        assert rbm.free_energy(X).shape == (400,)
+        assert set(rbm.history_) >= {"reconstruction_error", "pseudo_likelihood", "time"}
+        assert len(rbm.history_["reconstruction_error"]) == 2
+
+
+def test_same_seed_same_weights_and_inputs_untouched(binary_data):
+    X = binary_data.copy()
+    a = BernoulliRBM(10, n_iter=3, batch_size=40, random_state=42).fit(X)
+    b = BernoulliRBM(10, n_iter=3, batch_size=40, random_state=42).fit(X)
+    np.testing.assert_array_equal(a.components_, b.components_)
+    np.testing.assert_array_equal(X, binary_data)
+    c = BernoulliRBM(10, n_iter=3, batch_size=40, random_state=43).fit(X)
+    assert not np.array_equal(a.components_, c.components_)
+
+
+def test_sparse_input_matches_dense(binary_data):
+    dense = BernoulliRBM(8, n_iter=2, batch_size=50, random_state=1).fit(binary_data)
+    sparse = BernoulliRBM(8, n_iter=2, batch_size=50, random_state=1).fit(
+        sp.csr_matrix(binary_data)
+    )
+    np.testing.assert_allclose(sparse.components_, dense.components_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        sparse.transform(sp.csr_matrix(binary_data)), dense.transform(binary_data), rtol=1e-10
+    )
+
+
+def test_partial_fit_on_minibatches_equals_one_unshuffled_epoch(binary_data):
+    fit = BernoulliRBM(8, n_iter=1, batch_size=50, shuffle=False, random_state=3).fit(binary_data)
+    part = BernoulliRBM(8, batch_size=50, shuffle=False, random_state=3)
+    # fit draws its monitoring subset from a separate stream, so the training streams agree.
+    part._validate_params()
+    part._initialize(binary_data)
+    part._ensure_buffers(binary_data.dtype)
+    for start in range(0, 400, 50):
+        part.partial_fit(binary_data[start : start + 50])
+    np.testing.assert_allclose(part.components_, fit.components_, rtol=1e-12)
+
+
+def test_partial_fit_from_scratch_learns(binary_data):
+    rbm = BernoulliRBM(8, batch_size=50, random_state=3)
+    for _ in range(5):
+        for start in range(0, 400, 50):
+            rbm.partial_fit(binary_data[start : start + 50])
+    assert rbm.components_.shape == (8, 24)
+    assert np.abs(rbm.components_).max() > 0.1
+
+
+def test_sklearn_pipeline_clone_and_grid_search():
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.base import clone
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    rbm = BernoulliRBM(32, n_iter=10, batch_size=20, learning_rate=0.05, random_state=0)
+    assert clone(rbm).get_params() == rbm.get_params()
+    rbm.set_params(n_components=100)
+    assert rbm.n_components == 100
+    with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
+        rbm.set_params(bogus=1)
+    pipe = Pipeline([("rbm", rbm), ("clf", LogisticRegression(max_iter=1000, C=100))])
+    pipe.fit(X[:1200], y[:1200])
+    assert pipe.score(X[1200:], y[1200:]) > 0.88
+    pipe.set_params(rbm__n_components=16, rbm__n_iter=2)
+    search = GridSearchCV(pipe, {"rbm__learning_rate": [0.01, 0.05]}, cv=2).fit(X[:600], y[:600])
+    assert search.best_params_["rbm__learning_rate"] in (0.01, 0.05)
+    g = GaussianBernoulliRBM(5, learn_variance=True)
+    assert clone(g).get_params()["learn_variance"] is True
+    assert sklearn is not None
+
+
+def test_save_load_round_trip_is_exact(tmp_path, binary_data):
+    rbm = BernoulliRBM(8, n_iter=2, batch_size=50, random_state=0, persistent=True).fit(binary_data)
+    rbm.save(tmp_path / "rbm.npz")
+    loaded = BernoulliRBM.load(tmp_path / "rbm.npz")
+    for name in ("components_", "intercept_hidden_", "intercept_visible_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(rbm, name))
+    assert loaded.get_params() == rbm.get_params()
+    np.testing.assert_equal(loaded.history_, rbm.history_)  # NaN-aware
+    np.testing.assert_array_equal(loaded.transform(binary_data), rbm.transform(binary_data))
+    g = GaussianBernoulliRBM(4, learn_variance=True, n_iter=1, batch_size=50, random_state=0)
+    g.fit(np.random.default_rng(0).standard_normal((100, 6)))
+    g.save(tmp_path / "g.npz")
+    np.testing.assert_array_equal(GaussianBernoulliRBM.load(tmp_path / "g.npz").sigma_, g.sigma_)
+
+
+def test_sample_from_noise_and_data(binary_data):
+    rbm = BernoulliRBM(16, n_iter=10, batch_size=20, random_state=0).fit(binary_data)
+    samples = rbm.sample(50, n_steps=200, random_state=1)
+    assert samples.shape == (50, 24) and set(np.unique(samples)) <= {0.0, 1.0}
+    probs = rbm.sample(init=binary_data[:5], n_steps=3, return_probabilities=True)
+    assert probs.shape == (5, 24) and 0 <= probs.min() and probs.max() <= 1
+    # Samples from the model resemble the 4 noisy prototypes: close to some data row.
+    dist = ((samples[:, None, :] - binary_data[None]) ** 2).sum(-1).min(1)
+    noise = (np.random.default_rng(2).random((50, 24)) < binary_data.mean()).astype(float)
+    dist_noise = ((noise[:, None, :] - binary_data[None]) ** 2).sum(-1).min(1)
+    assert dist.mean() < 0.5 * dist_noise.mean()
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 0.0]]), "X must contain only finite values"),
+        (np.array([[0.0, np.inf], [1.0, 0.0]]), "X must contain only finite values"),
+        (np.array([[0.0, 2.0], [1.0, 0.0]]), r"X must lie in \[0.0, 1.0\].*got values in"),
+        (np.array([0.0, 1.0]), "X must be a 2-D array.*got 1-D"),
+        (np.empty((0, 3)), "X must have at least 1 sample"),
+        (np.array([["a", "b"]]), "X must have a real numeric dtype.*string"),
+        (np.array([[1 + 1j, 0]]), "complex"),
+        (np.array([[True, False]]), "boolean"),
+    ],
+)
+def test_bad_input_messages(X, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        BernoulliRBM(2, batch_size=1).fit(X)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(learning_rate=-0.1), r"learning_rate must be in \(0, inf\], got -0.1"),
+        (dict(k=0), r"k must be in \[1, inf\], got 0"),
+        (dict(n_components=0), "n_components must be in"),
+        (dict(batch_size=1000), "batch_size=1000 is larger than the number of samples"),
+        (dict(n_iter=2.5), "n_iter must be an integer"),
+        (dict(momentum=1.5), "momentum must be in"),
+        (dict(learning_rate_schedule="cosine"), "learning_rate_schedule must be one of"),
+        (dict(hidden_unit="relu"), "hidden_unit must be one of"),
+    ],
+)
+def test_bad_hyperparameters(binary_data, params, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        BernoulliRBM(**{"n_components": 4, **params}).fit(binary_data)
+
+
+def test_transform_checks_features_and_fitted(binary_data):
+    with pytest.raises(NotFittedError, match="not fitted"):
+        BernoulliRBM(4).transform(binary_data)
+    rbm = BernoulliRBM(4, n_iter=1, batch_size=50).fit(binary_data)
+    with pytest.raises(ValueError, match="X has 5 features, but the model was fitted with 24"):
+        rbm.transform(binary_data[:, :5])
+
+
+def test_divergence_stops_with_error_and_keeps_finite_parameters():
+    X = np.random.default_rng(0).standard_normal((200, 10)) * 100
+    model = GaussianBernoulliRBM(20, learning_rate=1e3, n_iter=50, batch_size=20, random_state=0)
+    with pytest.raises(DivergenceError, match=r"diverged in epoch \d+.*smaller learning_rate"):
+        model.fit(X)
+    assert np.isfinite(model.components_).all()
+    assert np.isfinite(model.intercept_visible_).all()
+
+
+def test_keyboard_interrupt_keeps_last_completed_epoch(binary_data):
+    def interrupt(model, epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    snapshots = []
+
+    class Boom:
+        def __call__(self, model, epoch, record):
+            snapshots.append(model.components_.copy())
+
+    rbm = BernoulliRBM(6, n_iter=5, batch_size=50, random_state=0)
+    original = rbm._run_epoch
+    calls = {"n": 0}
+
+    def run_epoch(X, order, epoch):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(X, order, epoch)
+
+    rbm._run_epoch = run_epoch
+    with pytest.warns(RuntimeWarning, match="interrupted during epoch 3"):
+        rbm.fit(binary_data, callbacks=[Boom()])
+    assert rbm.n_epochs_ == 2
+    np.testing.assert_array_equal(rbm.components_, snapshots[-1])
+    assert rbm.transform(binary_data).shape == (400, 6)
+    assert interrupt is not None
