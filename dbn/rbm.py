@@ -659,7 +659,7 @@ class _BaseRBM(ParamsMixin):
         h_mean, h_state = buf["hidden_mean"][:b], buf["hidden_state"][:b]
         self._hidden_units(h_pre, h_mean, h_state, rng, sample=True)
         positive = h_mean if self.positive_hidden == "probabilities" else h_state
-        kernels.scale_rows_into(positive, 1.0 / b, stacked_h[:b])
+        kernels.scale_rows_into(positive, W.dtype.type(1.0 / b), stacked_h[:b])
         grad_hidden, grad_visible = buf["grad_hidden"], buf["grad_visible"]
         np.mean(positive, axis=0, out=grad_hidden)
         if learns_variance:
@@ -704,7 +704,7 @@ class _BaseRBM(ParamsMixin):
         else:
             kernels.column_mean_difference(v0, v_neg, grad_visible)
         grad_hidden -= np.mean(h_neg_mean, axis=0, dtype=grad_hidden.dtype)
-        kernels.scale_rows_into(h_neg_mean, -1.0 / c, stacked_h[b : b + c])
+        kernels.scale_rows_into(h_neg_mean, W.dtype.type(-1.0 / c), stacked_h[b : b + c])
         grad_W = buf["grad_W"]
         np.matmul(stacked_h[: b + c].T, stacked_v[: b + c], out=grad_W)
         if self.sparsity_target is not None and self.sparsity_cost > 0:

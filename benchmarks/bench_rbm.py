@@ -1,0 +1,236 @@
+"""Speed of one CD-1 epoch on MNIST: dbn against the bare GEMMs, sklearn and PyTorch, in one process.
+
+    python benchmarks/bench_rbm.py                 # 60000 x 784 -> 500, batch 100, float32
+    python benchmarks/bench_rbm.py --n-samples 10000 --repeats 1
+
+Prints seconds per epoch and the ratios; the targets are dbn <= 1.2 x the GEMM floor and >= 2x faster
+than sklearn's BernoulliRBM. Also measures the cold (compiling) and warm (cached) start of the Numba
+kernels in fresh subprocesses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+N_HIDDEN = 500
+BATCH = 100
+
+
+def load_data(n_samples, data_home=None):
+    """MNIST training images as float32 in [0, 1]; synthetic digits-like data if MNIST is absent."""
+    try:
+        from dbn.datasets import load_mnist
+
+        X, _ = load_mnist("train", data_home=data_home, as_float=True, download=False)
+        return np.ascontiguousarray(X[:n_samples]), "MNIST"
+    except (FileNotFoundError, OSError):
+        rng = np.random.default_rng(0)
+        return (rng.random((n_samples, 784)) < 0.13).astype(np.float32), "synthetic"
+
+
+def best_of(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def time_dbn(X, repeats):
+    from dbn import BernoulliRBM
+
+    def run():
+        BernoulliRBM(
+            N_HIDDEN, batch_size=BATCH, n_iter=1, learning_rate=0.1, monitor_size=0, random_state=0
+        ).fit(X)
+
+    BernoulliRBM(N_HIDDEN, batch_size=BATCH, n_iter=1, monitor_size=0).fit(X[:1000])  # compile
+    return best_of(run, repeats)
+
+
+def time_gemm_floor(X, repeats):
+    """The five GEMMs of a CD-1 step with preallocated outputs: nothing else."""
+    rng = np.random.default_rng(0)
+    V = X.shape[1]
+    W = (0.01 * rng.standard_normal((N_HIDDEN, V))).astype(np.float32)
+    h = np.empty((BATCH, N_HIDDEN), np.float32)
+    v = np.empty((BATCH, V), np.float32)
+    stacked_h = rng.random((2 * BATCH, N_HIDDEN), dtype=np.float32)
+    stacked_v = rng.random((2 * BATCH, V), dtype=np.float32)
+    grad = np.empty((N_HIDDEN, V), np.float32)
+
+    def run():
+        for start in range(0, X.shape[0], BATCH):
+            v0 = X[start : start + BATCH]
+            if v0.shape[0] != BATCH:
+                continue
+            np.matmul(v0, W.T, out=h)
+            np.matmul(h, W, out=v)
+            np.matmul(v, W.T, out=h)
+            np.matmul(stacked_h.T, stacked_v, out=grad)
+
+    return best_of(run, repeats)
+
+
+def time_sklearn(X, repeats):
+    try:
+        from sklearn.neural_network import BernoulliRBM
+    except ImportError:
+        return None
+
+    def run():
+        BernoulliRBM(
+            n_components=N_HIDDEN, batch_size=BATCH, n_iter=1, learning_rate=0.1, random_state=0
+        ).fit(X)
+
+    return best_of(run, repeats)
+
+
+def time_torch(X, repeats):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    data = torch.from_numpy(X)
+    W = 0.01 * torch.randn(N_HIDDEN, X.shape[1])
+    b = torch.zeros(X.shape[1])
+    c = torch.zeros(N_HIDDEN)
+    vel_W, vel_b, vel_c = torch.zeros_like(W), torch.zeros_like(b), torch.zeros_like(c)
+    lr, momentum = 0.1, 0.5
+
+    @torch.no_grad()
+    def run():
+        perm = torch.randperm(data.shape[0])
+        for start in range(0, data.shape[0], BATCH):
+            v0 = data[perm[start : start + BATCH]]
+            h0 = torch.sigmoid(v0 @ W.T + c)
+            h_state = torch.bernoulli(h0)
+            v1 = torch.sigmoid(h_state @ W + b)
+            h1 = torch.sigmoid(v1 @ W.T + c)
+            n = v0.shape[0]
+            grad_W = (h0.T @ v0 - h1.T @ v1) / n
+            vel_W.mul_(momentum).add_(lr * (grad_W - 2e-4 * W))
+            vel_b.mul_(momentum).add_(lr * (v0 - v1).mean(0))
+            vel_c.mul_(momentum).add_(lr * (h0 - h1).mean(0))
+            W.add_(vel_W)
+            b.add_(vel_b)
+            c.add_(vel_c)
+
+    return best_of(run, repeats)
+
+
+_START_SCRIPT = """
+import time, numpy as np
+start = time.perf_counter()
+from dbn import BernoulliRBM
+X = (np.random.default_rng(0).random((200, 784)) < 0.2).astype(np.float32)
+BernoulliRBM(50, n_iter=1, batch_size=100, random_state=0).fit(X).transform(X)
+print(time.perf_counter() - start)
+"""
+
+
+def time_cold_warm_start():
+    """Seconds to import dbn and fit a tiny RBM in a fresh process, with an empty and a full cache."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        run = [sys.executable, "-c", _START_SCRIPT]
+        cold = float(
+            subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
+        )
+        warm = float(
+            subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
+        )
+    return cold, warm
+
+
+def blas_info():
+    try:
+        from threadpoolctl import threadpool_info
+
+        return [
+            {k: pool.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+            for pool in threadpool_info()
+        ]
+    except ImportError:
+        return []
+
+
+def run(n_samples=60000, repeats=2, data_home=None, include_start=True):
+    """Time every contender; returns a dict of seconds per epoch and ratios."""
+    X, source = load_data(n_samples, data_home)
+    results = {"data": source, "n_samples": int(X.shape[0]), "n_hidden": N_HIDDEN, "batch": BATCH}
+    results["dbn"] = time_dbn(X, repeats)
+    results["gemm_floor"] = time_gemm_floor(X, repeats)
+    results["sklearn"] = time_sklearn(X, 1)
+    results["torch"] = time_torch(X, repeats)
+    results["dbn_over_floor"] = results["dbn"] / results["gemm_floor"]
+    if results["sklearn"]:
+        results["sklearn_over_dbn"] = results["sklearn"] / results["dbn"]
+    if results["torch"]:
+        results["torch_over_dbn"] = results["torch"] / results["dbn"]
+    if include_start:
+        results["cold_start"], results["warm_start"] = time_cold_warm_start()
+    results["blas"] = blas_info()
+    return results
+
+
+def format_table(results):
+    rows = [
+        ("dbn BernoulliRBM (CD-1)", results["dbn"]),
+        ("bare GEMMs (floor)", results["gemm_floor"]),
+        ("sklearn BernoulliRBM", results["sklearn"]),
+        ("PyTorch CPU CD-1 loop", results["torch"]),
+    ]
+    lines = [
+        f"CD-1 epoch, {results['data']} {results['n_samples']}x784 -> {N_HIDDEN}, batch {BATCH}, "
+        "float32",
+        "",
+        "| contender | s / epoch | x dbn |",
+        "|---|---:|---:|",
+    ]
+    for name, seconds in rows:
+        if seconds is None:
+            lines.append(f"| {name} | n/a | n/a |")
+        else:
+            lines.append(f"| {name} | {seconds:.3f} | {seconds / results['dbn']:.2f} |")
+    lines.append("")
+    lines.append(f"dbn / floor = {results['dbn_over_floor']:.3f} (target <= 1.2)")
+    if "sklearn_over_dbn" in results:
+        lines.append(f"sklearn / dbn = {results['sklearn_over_dbn']:.2f} (target >= 2)")
+    if "torch_over_dbn" in results:
+        lines.append(f"torch / dbn = {results['torch_over_dbn']:.2f}")
+    if "cold_start" in results:
+        lines.append(
+            f"start in a fresh process (import + tiny fit): cold {results['cold_start']:.2f} s "
+            f"(compiling), warm {results['warm_start']:.2f} s (cached)"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-samples", type=int, default=60000)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--data-home", default=None)
+    parser.add_argument("--no-start", action="store_true", help="skip the cold/warm start timing")
+    parser.add_argument("--json", default=None, help="write the results to this JSON file")
+    args = parser.parse_args(argv)
+    results = run(args.n_samples, args.repeats, args.data_home, not args.no_start)
+    print(format_table(results))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
