@@ -463,11 +463,12 @@ class _BaseRBM(ParamsMixin):
     # ------------------------------------------------------------------ training loop
     def _train(self, X, start_epoch, stop_epoch, *, X_val=None, callbacks=None):
         self._ensure_buffers(X.dtype)
-        monitor_rng = np.random.default_rng(
-            self._rng.integers(np.iinfo(np.int64).max)
-            if self.random_state is None
-            else [self.n_epochs_, 12345]
-        )
+        # Monitoring draws from its own stream, so it never changes the training weights and a
+        # resumed run sees the same monitoring subset.
+        seed = self.random_state
+        if not isinstance(seed, numbers.Integral):
+            seed = int(self._rng.integers(np.iinfo(np.int64).max))
+        monitor_rng = np.random.default_rng([int(seed), 12345])
         n_monitor = min(self.monitor_size, X.shape[0])
         monitor_rows = np.sort(monitor_rng.choice(X.shape[0], n_monitor, replace=False))
         X_monitor = self._dense_rows(X, monitor_rows) if n_monitor else None

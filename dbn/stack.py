@@ -1,0 +1,590 @@
+"""Deep Belief Networks: RBMs trained greedily, one layer at a time, then exported to an MLP.
+
+``DBN(hidden_layer_sizes=[500, 500, 2000]).pretrain(X).to_mlp()`` is the heart of dbn: layer 1 is an
+RBM trained on ``X``, layer ``k + 1`` an RBM trained on the hidden probabilities of layer ``k``, and
+the stack's weights initialise a feed-forward net that backprop fine-tunes.
+
+References
+----------
+Hinton, G. E., Osindero, S., & Teh, Y.-W. (2006). A fast learning algorithm for deep belief nets.
+Neural Computation 18(7).
+Hinton, G. E., & Salakhutdinov, R. R. (2006). Reducing the dimensionality of data with neural
+networks. Science 313(5786).
+Bengio, Y., Lamblin, P., Popovici, D., & Larochelle, H. (2007). Greedy layer-wise training of deep
+networks. NIPS.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import io
+from ._base import ParamsMixin
+from ._validation import check_array, check_choice, check_is_fitted, check_scalar
+from .rbm import BernoulliRBM, GaussianBernoulliRBM
+
+__all__ = ["DBN"]
+
+CHECKPOINT_NAME = "dbn-checkpoint.npz"
+
+# Parameters shared by every layer unless ``layer_params`` overrides them.
+_SHARED_RBM_PARAMS = (
+    "learning_rate",
+    "batch_size",
+    "n_iter",
+    "k",
+    "persistent",
+    "momentum",
+    "final_momentum",
+    "momentum_switch_epoch",
+    "weight_decay",
+    "init_std",
+    "monitor_size",
+)
+
+
+class DBN(ParamsMixin):
+    """A stack of RBMs trained greedily, layer by layer (Hinton, Osindero & Teh 2006).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : sequence of int, default=(500, 500, 2000)
+        Hidden units of each RBM, bottom to top.
+    visible_unit : {"bernoulli", "gaussian"}, default="bernoulli"
+        Units of the first layer's visible layer: ``"gaussian"`` for real-valued (standardised)
+        data; the layers above always see probabilities in [0, 1].
+    top_hidden_unit : {"bernoulli", "gaussian"}, default="bernoulli"
+        ``"gaussian"`` makes the top layer's hidden units linear, as in the code layer of the
+        Hinton & Salakhutdinov (2006) autoencoder.
+    learning_rate, batch_size, n_iter, k, persistent, momentum, final_momentum, \
+momentum_switch_epoch, weight_decay, init_std, monitor_size
+        Shared defaults for every layer's RBM; see :class:`dbn.BernoulliRBM`.
+    layer_params : list of dict or dict of int to dict, optional
+        Per-layer overrides of any RBM parameter, e.g. ``{0: {"learning_rate": 0.01}}`` or a list
+        with one dict (or ``None``) per layer.
+    verbose : int, default=0
+        1 shows one progress bar per layer, 2 also prints each epoch.
+    random_state : int or None
+        Seeds each layer's RBM with its own stream derived from this seed.
+
+    Attributes
+    ----------
+    layers_ : list of RBM
+        The fitted RBMs, bottom to top.
+    n_features_in_ : int
+    history_ : list of dict
+        Each layer's per-epoch history (see ``BernoulliRBM.history_``).
+    pretrain_time_ : list of float
+        Seconds spent training each layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dbn import DBN
+    >>> X = (np.random.default_rng(0).random((300, 20)) < 0.3).astype(np.float32)
+    >>> dbn = DBN([16, 8], n_iter=2, batch_size=30, random_state=0).pretrain(X)
+    >>> dbn.transform(X).shape
+    (300, 8)
+
+    References
+    ----------
+    Hinton, G. E., Osindero, S., & Teh, Y.-W. (2006). A fast learning algorithm for deep belief nets.
+    Hinton, G. E., & Salakhutdinov, R. R. (2006). Reducing the dimensionality of data with neural
+    networks.
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(500, 500, 2000),
+        *,
+        visible_unit="bernoulli",
+        top_hidden_unit="bernoulli",
+        learning_rate=0.1,
+        batch_size=100,
+        n_iter=10,
+        k=1,
+        persistent=False,
+        momentum=0.5,
+        final_momentum=0.9,
+        momentum_switch_epoch=5,
+        weight_decay=0.0002,
+        init_std=0.01,
+        monitor_size=1000,
+        layer_params=None,
+        verbose=0,
+        random_state=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.visible_unit = visible_unit
+        self.top_hidden_unit = top_hidden_unit
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.k = k
+        self.persistent = persistent
+        self.momentum = momentum
+        self.final_momentum = final_momentum
+        self.momentum_switch_epoch = momentum_switch_epoch
+        self.weight_decay = weight_decay
+        self.init_std = init_std
+        self.monitor_size = monitor_size
+        self.layer_params = layer_params
+        self.verbose = verbose
+        self.random_state = random_state
+
+    @classmethod
+    def hinton_salakhutdinov_2006(cls, hidden_layer_sizes=(500, 500, 2000), *, n_iter=50, **kw):
+        """The pretraining recipe of Hinton & Salakhutdinov (2006) for MNIST classification.
+
+        CD-1, 50 epochs per layer, learning rate 0.1, momentum 0.5 rising to 0.9 after 5 epochs,
+        weight cost 0.0002, minibatches of 100, weights initialised as ``0.1 * N(0, 1)``.
+        Keyword arguments override any of these.
+        """
+        recipe = dict(
+            learning_rate=0.1,
+            batch_size=100,
+            k=1,
+            momentum=0.5,
+            final_momentum=0.9,
+            momentum_switch_epoch=5,
+            weight_decay=0.0002,
+            init_std=0.1,
+        )
+        recipe.update(kw)
+        return cls(hidden_layer_sizes, n_iter=n_iter, **recipe)
+
+    # ------------------------------------------------------------------ configuration
+    def _sizes(self):
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+            sizes = (sizes,)
+        try:
+            sizes = tuple(sizes)
+        except TypeError:
+            raise TypeError(
+                f"hidden_layer_sizes must be a sequence of positive ints, got {sizes!r}."
+            ) from None
+        if not sizes:
+            raise ValueError(
+                "hidden_layer_sizes must name at least one layer, got an empty sequence."
+            )
+        for s in sizes:
+            if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
+                raise ValueError(
+                    f"hidden_layer_sizes must contain positive integers, got "
+                    f"{self.hidden_layer_sizes!r}."
+                )
+        return tuple(int(s) for s in sizes)
+
+    def _layer_overrides(self, n_layers):
+        overrides = self.layer_params
+        if overrides is None:
+            return [{} for _ in range(n_layers)]
+        if isinstance(overrides, dict):
+            bad = [key for key in overrides if not (isinstance(key, int) and 0 <= key < n_layers)]
+            if bad:
+                raise ValueError(
+                    f"layer_params keys must be layer indices in [0, {n_layers - 1}], got {bad}."
+                )
+            return [dict(overrides.get(i) or {}) for i in range(n_layers)]
+        overrides = list(overrides)
+        if len(overrides) != n_layers:
+            raise ValueError(
+                f"layer_params must have one entry per layer ({n_layers}), got {len(overrides)}."
+            )
+        return [dict(o or {}) for o in overrides]
+
+    def _make_layers(self):
+        sizes = self._sizes()
+        check_choice(self.visible_unit, "visible_unit", ("bernoulli", "gaussian"))
+        check_choice(self.top_hidden_unit, "top_hidden_unit", ("bernoulli", "gaussian"))
+        seeds = _layer_seeds(self.random_state, len(sizes))
+        shared = {name: getattr(self, name) for name in _SHARED_RBM_PARAMS}
+        layers = []
+        for i, (size, override) in enumerate(
+            zip(sizes, self._layer_overrides(len(sizes)), strict=True)
+        ):
+            params = dict(shared, n_components=size, random_state=seeds[i])
+            params["verbose"] = self.verbose
+            params["hidden_unit"] = self.top_hidden_unit if i == len(sizes) - 1 else "bernoulli"
+            if i == 0 and self.visible_unit == "gaussian":
+                params["learning_rate"] = override.pop("learning_rate", self.learning_rate)
+                cls = GaussianBernoulliRBM
+            else:
+                cls = BernoulliRBM
+            unknown = set(override) - set(cls._get_param_names())
+            if unknown:
+                raise ValueError(
+                    f"layer_params[{i}] has unknown RBM parameters {sorted(unknown)}; valid names "
+                    f"are {cls._get_param_names()}."
+                )
+            params.update(override)
+            rbm = cls(**params)
+            rbm._validate_params()
+            layers.append(rbm)
+        return layers
+
+    # ------------------------------------------------------------------ training
+    def pretrain(self, X, *, X_val=None, callbacks=None, checkpoint_dir=None):
+        """Train the RBMs greedily: layer 1 on ``X``, layer ``k + 1`` on layer ``k``'s features.
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Unlabelled training data; in [0, 1] for Bernoulli visible units.
+        X_val : array-like, optional
+            Held-out data, propagated up the stack for each layer's free-energy monitor.
+        callbacks : list of callable, optional
+            Called as ``callback(dbn, layer_index, rbm, epoch, record)`` after every epoch of every
+            layer; returning ``True`` stops the current layer early.
+        checkpoint_dir : str or Path, optional
+            Write ``dbn-checkpoint.npz`` there after every epoch and every finished layer
+            (atomically). Running again with the same folder resumes where training stopped, and
+            gives the same weights as an uninterrupted run with the same ``random_state``.
+
+        Returns
+        -------
+        self
+        """
+        layers = self._make_layers()
+        X = check_array(
+            X,
+            "X",
+            accept_sparse=True,
+            value_range=(0.0, 1.0) if self.visible_unit == "bernoulli" else None,
+        )
+        if X_val is not None:
+            X_val = check_array(
+                X_val,
+                "X_val",
+                accept_sparse=True,
+                n_features=X.shape[1],
+                value_range=(0.0, 1.0) if self.visible_unit == "bernoulli" else None,
+            )
+        if callbacks is not None and not all(callable(c) for c in callbacks):
+            raise TypeError("callbacks must be a list of callables.")
+        checkpoint = None
+        start_layer, resume = 0, None
+        if checkpoint_dir is not None:
+            checkpoint = Path(checkpoint_dir)
+            checkpoint.mkdir(parents=True, exist_ok=True)
+            start_layer, resume = self._load_checkpoint(checkpoint / CHECKPOINT_NAME, layers, X)
+        self.n_features_in_ = X.shape[1]
+        self.layers_ = layers[:start_layer]
+        self.pretrain_time_ = list(getattr(self, "_resumed_times", [0.0] * start_layer))
+        data, data_val = X, X_val
+        for i in range(start_layer):
+            data = layers[i].transform(data)
+            data_val = None if data_val is None else layers[i].transform(data_val)
+        for i in range(start_layer, len(layers)):
+            rbm = layers[i]
+            self.layers_.append(rbm)
+            start = time.perf_counter()
+            layer_callbacks = [_LayerCallback(self, i, callbacks, checkpoint)]
+            if rbm.batch_size > data.shape[0]:
+                raise ValueError(
+                    f"batch_size={rbm.batch_size} of layer {i} is larger than the number of "
+                    f"samples ({data.shape[0]})."
+                )
+            if resume is not None and i == start_layer:
+                first_epoch = rbm.n_epochs_
+            else:
+                rbm._initialize(data)
+                first_epoch = 0
+            if self.verbose:
+                print(f"DBN layer {i + 1}/{len(layers)}: {data.shape[1]} -> {rbm.n_components}")
+            rbm._train(data, first_epoch, rbm.n_iter, X_val=data_val, callbacks=layer_callbacks)
+            self.pretrain_time_.append(time.perf_counter() - start)
+            if rbm.n_epochs_ < rbm.n_iter and not layer_callbacks[0].stopped_by_user:
+                # The RBM caught a KeyboardInterrupt and kept its last completed epoch.
+                warnings.warn(
+                    f"DBN pretraining interrupted in layer {i + 1}; layers_ holds {i} finished "
+                    f"layer(s) and the partly trained layer {i + 1}.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                return self
+            if checkpoint is not None:
+                self._write_checkpoint(checkpoint, i + 1, None)
+            if i + 1 < len(layers):
+                data = rbm.transform(data)
+                data_val = None if data_val is None else rbm.transform(data_val)
+        return self
+
+    def fit(self, X, y=None, **kwargs):
+        """Same as :meth:`pretrain` (sklearn transformer contract); ``y`` is ignored."""
+        return self.pretrain(X, **kwargs)
+
+    def transform(self, X):
+        """Top-layer features: ``X`` propagated up through every layer's hidden means.
+
+        Returns
+        -------
+        H : ndarray of shape (n_samples, hidden_layer_sizes[-1])
+        """
+        check_is_fitted(self, "layers_")
+        data = X
+        for rbm in self.layers_:
+            data = rbm.transform(data)
+        return data
+
+    def fit_transform(self, X, y=None, **kwargs):
+        """``pretrain(X)`` then ``transform(X)``."""
+        return self.pretrain(X, **kwargs).transform(X)
+
+    @property
+    def history_(self):
+        """Each layer's per-epoch history."""
+        check_is_fitted(self, "layers_")
+        return [rbm.history_ for rbm in self.layers_]
+
+    # ------------------------------------------------------------------ export
+    def to_mlp(self, task="classification", *, activation="sigmoid", **mlp_params):
+        """A feed-forward net whose hidden layers hold exactly this DBN's weights and biases.
+
+        Parameters
+        ----------
+        task : {"classification", "regression"}
+            ``"classification"`` gives an :class:`dbn.MLPClassifier` with a softmax output layer
+            (classes inferred at ``fit``); ``"regression"`` an :class:`dbn.MLPRegressor` with a
+            linear one.
+        activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
+            Hidden activation of the net. Only ``"sigmoid"`` reproduces the DBN's features; the
+            others reuse the weights as an initialisation.
+        **mlp_params
+            Any other MLP parameter, e.g. ``solver``, ``learning_rate_init``, ``max_iter``,
+            ``output_init`` (initialisation of the new output layer), ``dropout_hidden``.
+
+        Returns
+        -------
+        mlp : MLPClassifier or MLPRegressor, unfitted but holding the pretrained layers
+        """
+        check_is_fitted(self, "layers_")
+        check_choice(task, "task", ("classification", "regression"))
+        from .mlp import MLPClassifier, MLPRegressor
+
+        if any(rbm.hidden_unit != "bernoulli" for rbm in self.layers_) and activation == "sigmoid":
+            warnings.warn(
+                "The top layer has linear hidden units; the sigmoid MLP will not reproduce its "
+                "features exactly.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        pretrained = []
+        for rbm in self.layers_:
+            W = rbm.components_.T
+            if getattr(rbm, "log_variance_", None) is not None:
+                # Hidden input is (v / sigma) W^T: fold sigma into the exported weights.
+                W = W / rbm.sigma_[:, None]
+            pretrained.append((np.array(W, order="C"), rbm.intercept_hidden_.copy()))
+        dtype = self.layers_[0].components_.dtype
+        cls = MLPClassifier if task == "classification" else MLPRegressor
+        mlp_params.setdefault("random_state", self.random_state)
+        return cls(
+            hidden_layer_sizes=tuple(rbm.n_components for rbm in self.layers_),
+            activation=activation,
+            pretrained_layers=pretrained,
+            dtype=dtype,
+            **mlp_params,
+        )
+
+    # ------------------------------------------------------------------ generation
+    def sample(
+        self,
+        n_samples=100,
+        n_steps=1000,
+        *,
+        init=None,
+        return_probabilities=True,
+        random_state=None,
+    ):
+        """Generate visible samples: Gibbs sampling in the top RBM, then a top-down pass.
+
+        The top two layers form an undirected associative memory; the layers below are a directed
+        sigmoid belief net whose generative weights are the RBMs' transposed weights (Hinton,
+        Osindero & Teh 2006).
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of chains.
+        n_steps : int
+            Gibbs steps in the top-level RBM.
+        init : array-like of shape (n_chains, n_features), optional
+            Start the chains from the top-level features of these data instead of noise.
+        return_probabilities : bool, default=True
+            Return the visible means of the last top-down step (smoother images) instead of samples.
+        random_state : int or Generator, optional
+
+        Returns
+        -------
+        V : ndarray of shape (n_chains, n_features_in_)
+        """
+        from ._validation import check_random_state
+
+        check_is_fitted(self, "layers_")
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        top = self.layers_[-1]
+        top_init = None
+        if init is not None:
+            data = check_array(init, "init", n_features=self.n_features_in_)
+            for rbm in self.layers_[:-1]:
+                data = rbm.transform(data)
+            top_init = data
+        below = self.layers_[:-1]
+        visible = top.sample(
+            n_samples,
+            n_steps,
+            init=top_init,
+            return_probabilities=return_probabilities and not below,
+            random_state=rng,
+        )
+        for idx, rbm in enumerate(reversed(below)):
+            mean, state = rbm._sample_visible(visible, rng)
+            last = idx == len(below) - 1
+            visible = mean if (last and return_probabilities) else state
+        return visible
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Save all layers to one pickle-free ``.npz`` file (see :mod:`dbn.io`)."""
+        check_is_fitted(self, "layers_")
+        arrays, extra = self._layer_arrays()
+        io.save_arrays(path, "DBN", self._json_params(), arrays, extra)
+
+    @classmethod
+    def load(cls, path):
+        """Load a DBN written by :meth:`save`; the round trip is exact."""
+        header, arrays = io.load_arrays(path, kind="DBN")
+        model = cls(**_params_from_json(header["params"]))
+        layers = model._make_layers()
+        n_done = int(header["extra"].get("n_layers_done", len(layers)))
+        model._restore_layers(layers, n_done, arrays, header["extra"], path)
+        model.layers_ = layers[:n_done]
+        model.n_features_in_ = int(header["extra"]["n_features_in_"])
+        model.pretrain_time_ = list(header["extra"].get("pretrain_time_", []))
+        return model
+
+    def _json_params(self):
+        params = self.get_params(deep=False)
+        if not (params["random_state"] is None or isinstance(params["random_state"], int)):
+            params["random_state"] = None
+        if isinstance(params["layer_params"], dict):
+            params["layer_params"] = {str(k): v for k, v in params["layer_params"].items()}
+        params["hidden_layer_sizes"] = list(self._sizes())
+        return params
+
+    def _layer_arrays(self, layers=None):
+        layers = self.layers_ if layers is None else layers
+        arrays, layer_extra = {}, []
+        for i, rbm in enumerate(layers):
+            state, extra = rbm._state_arrays()
+            for name, value in state.items():
+                arrays[f"layer{i}/{name}"] = value
+            layer_extra.append(extra)
+        extra = {
+            "n_features_in_": int(self.n_features_in_),
+            "n_layers_done": len(layers),
+            "layers": layer_extra,
+            "pretrain_time_": list(getattr(self, "pretrain_time_", [])),
+        }
+        return arrays, extra
+
+    def _restore_layers(self, layers, n_layers, arrays, extra, source):
+        if n_layers > len(layers):
+            raise io.ModelFileError(
+                f"{source}: holds {n_layers} layers, but hidden_layer_sizes has {len(layers)}."
+            )
+        previous = int(extra["n_features_in_"])
+        for i in range(n_layers):
+            prefix = f"layer{i}/"
+            state = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+            if "components_" not in state:
+                raise io.ModelFileError(f"{source}: layer {i} has no weights.")
+            layers[i]._restore_state(state, extra["layers"][i], f"{source} layer {i}")
+            if layers[i].components_.shape[1] != previous:
+                raise io.ModelFileError(
+                    f"{source}: layer {i} expects {layers[i].components_.shape[1]} inputs, but "
+                    f"the layer below has {previous} outputs; the layers do not chain."
+                )
+            previous = layers[i].n_components
+
+    # ------------------------------------------------------------------ checkpoints
+    def _write_checkpoint(self, folder, n_finished, current):
+        """Finished layers plus, mid-layer, the current RBM's full training state."""
+        layers = list(self.layers_[:n_finished])
+        if current is not None:
+            layers.append(current)
+        arrays, extra = self._layer_arrays(layers)
+        extra["n_finished_layers"] = n_finished
+        io.save_arrays(
+            folder / CHECKPOINT_NAME, "DBN-checkpoint", self._json_params(), arrays, extra
+        )
+
+    def _load_checkpoint(self, path, layers, X):
+        if not path.exists():
+            return 0, None
+        header, arrays = io.load_arrays(path, kind="DBN-checkpoint")
+        saved = _params_from_json(header["params"])
+        mine = _params_from_json(self._json_params())
+        different = {k for k in mine if k != "verbose" and saved.get(k) != mine[k]}
+        if different:
+            raise ValueError(
+                f"checkpoint {path} was written by a DBN with other parameters "
+                f"({sorted(different)}); use another checkpoint_dir or delete the file."
+            )
+        extra = header["extra"]
+        if int(extra["n_features_in_"]) != X.shape[1]:
+            raise ValueError(
+                f"checkpoint {path} was trained on {extra['n_features_in_']} features, X has "
+                f"{X.shape[1]}."
+            )
+        n_stored = int(extra["n_layers_done"])
+        self._restore_layers(layers, n_stored, arrays, extra, path)
+        self._resumed_times = list(extra.get("pretrain_time_", []))
+        n_finished = int(extra["n_finished_layers"])
+        if n_stored > n_finished:
+            return n_finished, layers[n_finished]
+        return n_finished, None
+
+
+class _LayerCallback:
+    """Relays each epoch to the user's callbacks and writes the per-epoch checkpoint."""
+
+    def __init__(self, dbn, layer, callbacks, checkpoint):
+        self.dbn, self.layer, self.callbacks, self.checkpoint = dbn, layer, callbacks, checkpoint
+        self.stopped_by_user = False
+
+    def __call__(self, rbm, epoch, record):
+        if self.checkpoint is not None:
+            self.dbn._write_checkpoint(self.checkpoint, self.layer, rbm)
+        stop = False
+        for callback in self.callbacks or ():
+            stop = bool(callback(self.dbn, self.layer, rbm, epoch, record)) or stop
+        self.stopped_by_user = self.stopped_by_user or stop
+        return stop
+
+
+def _layer_seeds(random_state, n_layers):
+    """One integer seed per layer, derived from the DBN's seed (fresh entropy if None)."""
+    if random_state is not None and not isinstance(random_state, numbers.Integral):
+        raise TypeError(
+            f"random_state of a DBN must be None or an int, got {type(random_state).__name__}."
+        )
+    check_scalar(n_layers, "n_layers", kind=numbers.Integral, low=1)
+    sequence = np.random.SeedSequence(random_state)
+    return [int(child.generate_state(1, dtype=np.uint32)[0]) for child in sequence.spawn(n_layers)]
+
+
+def _params_from_json(params):
+    params = dict(params)
+    if isinstance(params.get("layer_params"), dict):
+        params["layer_params"] = {int(k): v for k, v in params["layer_params"].items()}
+    if isinstance(params.get("hidden_layer_sizes"), list):
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    return params
