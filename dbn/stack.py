@@ -273,6 +273,9 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         if checkpoint_dir is not None:
             checkpoint = Path(checkpoint_dir)
             checkpoint.mkdir(parents=True, exist_ok=True)
+            # A process killed mid-write leaves its temporary file; the checkpoint itself is whole.
+            for stale in checkpoint.glob(f".{CHECKPOINT_NAME}.*.tmp"):
+                stale.unlink(missing_ok=True)
             start_layer, resume = self._load_checkpoint(checkpoint / CHECKPOINT_NAME, layers, X)
         self.n_features_in_ = X.shape[1]
         self.layers_ = layers[:start_layer]
