@@ -396,6 +396,18 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             **mlp_params,
         )
 
+    def to_autoencoder(self, **params):
+        """Unroll the stack into a deep autoencoder (Hinton & Salakhutdinov 2006).
+
+        The encoder holds the RBMs' weights and hidden biases; the decoder starts from the transposed
+        weights and the visible biases. For the paper's linear code layer, pretrain with
+        ``top_hidden_unit="gaussian"``. ``params`` go to :class:`dbn.DeepAutoencoder`.
+        """
+        check_is_fitted(self, "layers_")
+        from .autoencoder import DeepAutoencoder
+
+        return DeepAutoencoder.from_dbn(self, **params)
+
     # ------------------------------------------------------------------ generation
     def sample(
         self,
