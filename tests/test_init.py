@@ -1,0 +1,175 @@
+"""Initialisers: the variance each formula promises, orthogonality, seeding, LSUV, gain and look-up."""
+
+import numpy as np
+import pytest
+
+from dbn import init
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    # On the shared 2-core machine a second BLAS thread mostly waits for a busy core: the small
+    # products of these tests run faster, and more steadily, on one.
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a test dependency, but the tests do not need it
+        yield
+        return
+    with threadpool_limits(1):
+        yield
+
+
+FAN_IN, FAN_OUT = 400, 300  # 120000 draws: the sample variance is within ~1 % of its expectation
+
+
+def _expected_variance(name, fan_in, fan_out):
+    return {
+        "normal": 0.01**2,
+        "uniform": 0.05**2 / 3,
+        "standard": 1 / (3 * fan_in),
+        "xavier_uniform": 2 / (fan_in + fan_out),
+        "xavier_normal": 2 / (fan_in + fan_out),
+        "he_uniform": 2 / fan_in,
+        "he_normal": 2 / fan_in,
+        "orthogonal": 1 / max(fan_in, fan_out),
+        "lsuv": 1 / max(fan_in, fan_out),
+    }[name]
+
+
+RANDOM = [n for n in init.INITIALIZERS if n != "zeros"]
+
+
+@pytest.mark.parametrize("name", RANDOM)
+def test_variance_matches_formula(name):
+    W = init.get_initializer(name)(FAN_IN, FAN_OUT, random_state=0, dtype=np.float64)
+    assert W.shape == (FAN_IN, FAN_OUT)
+    expected = _expected_variance(name, FAN_IN, FAN_OUT)
+    # Relative standard error of a variance estimate is about sqrt(2 / N) (~0.4 % here); 3 % is
+    # loose enough for any seed and tight enough to catch a wrong constant (sqrt(2), 3, fan_out...).
+    assert np.var(W) == pytest.approx(expected, rel=0.03)
+    assert abs(np.mean(W)) < 4 * np.sqrt(expected / W.size)
+
+
+@pytest.mark.parametrize("name", ["xavier_uniform", "xavier_normal", "orthogonal"])
+def test_gain_scales_the_standard_deviation(name):
+    f = init.get_initializer(name)
+    W1 = f(FAN_IN, FAN_OUT, random_state=3, dtype=np.float64)
+    W4 = f(FAN_IN, FAN_OUT, random_state=3, dtype=np.float64, gain=4.0)
+    np.testing.assert_allclose(W4, 4.0 * W1, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["uniform", "standard", "xavier_uniform", "he_uniform"])
+def test_uniform_initialisers_respect_their_bounds(name):
+    W = init.get_initializer(name)(FAN_IN, FAN_OUT, random_state=0, dtype=np.float64)
+    limit = np.sqrt(3 * _expected_variance(name, FAN_IN, FAN_OUT))
+    assert np.abs(W).max() <= limit
+    assert np.abs(W).max() > 0.99 * limit
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (200, 50), (50, 200), (1, 7), (7, 1)])
+def test_orthogonal_is_orthogonal(shape):
+    W = init.orthogonal(*shape, random_state=0, dtype=np.float64, gain=2.0)
+    fan_in, fan_out = shape
+    if fan_in >= fan_out:
+        np.testing.assert_allclose(W.T @ W, 4.0 * np.eye(fan_out), atol=1e-12)
+    else:
+        np.testing.assert_allclose(W @ W.T, 4.0 * np.eye(fan_in), atol=1e-12)
+
+
+def test_orthogonal_sign_correction_gives_unbiased_diagonal():
+    # Without multiplying by sign(diag(R)), numpy's QR makes the diagonal of R positive and Q's
+    # distribution is not Haar: E[Q_00] would be clearly positive.
+    diag = [init.orthogonal(3, 3, random_state=s, dtype=np.float64)[0, 0] for s in range(400)]
+    assert abs(np.mean(diag)) < 0.1
+
+
+@pytest.mark.parametrize("name", list(init.INITIALIZERS))
+def test_same_seed_same_weights(name):
+    f = init.get_initializer(name)
+    a = f(30, 20, random_state=42)
+    b = f(30, 20, random_state=42)
+    assert a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    if name != "zeros":
+        assert not np.array_equal(a, f(30, 20, random_state=43))
+    # Draws are made in float64: float32 weights are the rounded float64 ones.
+    np.testing.assert_array_equal(
+        a, f(30, 20, random_state=42, dtype=np.float64).astype(np.float32)
+    )
+
+
+def test_generator_is_consumed():
+    rng = np.random.default_rng(0)
+    a = init.xavier_uniform(5, 5, random_state=rng)
+    b = init.xavier_uniform(5, 5, random_state=rng)
+    assert not np.array_equal(a, b)
+
+
+def test_zeros():
+    W = init.zeros(3, 4, dtype=np.float64)
+    assert W.shape == (3, 4) and W.dtype == np.float64 and not W.any()
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_lsuv_gives_unit_output_variance(activation):
+    rng = np.random.default_rng(0)
+    X = rng.random((300, 40))
+    sizes = [40, 64, 32, 16, 5]
+    coefs, intercepts = init.lsuv_init(
+        sizes, X, activation, random_state=0, dtype=np.float64, tol=0.01
+    )
+    from tests.naive_mlp import activate
+
+    A = X
+    for i, (W, b) in enumerate(zip(coefs, intercepts, strict=True)):
+        assert W.shape == (sizes[i], sizes[i + 1])
+        Z = A @ W + b
+        assert np.var(Z) == pytest.approx(1.0, abs=0.011)
+        A = activate(Z, activation)
+
+
+def test_lsuv_keeps_given_layers():
+    rng = np.random.default_rng(1)
+    X = rng.random((100, 10))
+    fixed = rng.standard_normal((10, 8))
+    coefs, _ = init.lsuv_init([10, 8, 3], X, "tanh", coefs=[fixed.copy(), None], dtype=np.float64)
+    np.testing.assert_array_equal(coefs[0], fixed)
+    assert np.var(np.tanh(X @ fixed) @ coefs[1]) == pytest.approx(1.0, abs=0.06)
+
+
+def test_gain_values():
+    assert init.gain("sigmoid") == init.gain("logistic") == 4.0
+    assert init.gain("tanh") == 1.0
+    assert init.gain("relu") == pytest.approx(np.sqrt(2))
+    assert init.gain("identity") == 1.0
+    with pytest.raises(ValueError, match="activation"):
+        init.gain("softplus")
+
+
+def test_get_initializer_errors_list_valid_names():
+    with pytest.raises(ValueError, match="xavier_uniform") as info:
+        init.get_initializer("glorot")
+    assert "'glorot'" in str(info.value)
+
+    def custom(fan_in, fan_out, *, random_state=None, dtype=np.float32):
+        return np.ones((fan_in, fan_out), dtype)
+
+    assert init.get_initializer(custom) is custom
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"fan_in": 0, "fan_out": 3}, ValueError, "fan_in"),
+        ({"fan_in": 2.5, "fan_out": 3}, TypeError, "fan_in"),
+        ({"fan_in": 3, "fan_out": 3, "dtype": np.int32}, ValueError, "dtype"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        init.xavier_uniform(**kwargs)
+
+
+def test_negative_std_refused():
+    with pytest.raises(ValueError, match="std"):
+        init.normal(3, 3, std=-1.0)
