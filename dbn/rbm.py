@@ -823,7 +823,9 @@ class _BaseRBM(ParamsMixin):
             return np.ascontiguousarray(X @ self.components_.T)
         if sigma is not None:
             X = X / sigma
-        return X @ self.components_.T
+        # The (n_features, n_components) layout the MLP stores, so the BLAS takes the same path and
+        # DBN.to_mlp() reproduces these features bit for bit; the copy is cheap next to the product.
+        return X @ np.ascontiguousarray(self.components_.T)
 
     def _hidden_mean(self, X):
         pre = self._hidden_input(X)

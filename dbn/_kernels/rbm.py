@@ -16,18 +16,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from . import jit
-
-
-@jit
-def stable_sigmoid(x):
-    """Logistic function that neither overflows nor loses precision for large ``|x|``."""
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    z = math.exp(x)
-    return z / (1.0 + z)
+from .activations import sigmoid, sigmoid_f32
 
 
 @jit
@@ -41,12 +31,10 @@ def stable_softplus(x):
 def bernoulli_units(pre, bias, uniform, mean_out, sample_out):
     """Means and samples of binary units: ``mean = sigmoid(pre + bias)``, ``sample = uniform < mean``.
 
-    The exponential runs in numpy's SIMD loop and the rest in branch-free Numba loops that LLVM
-    vectorises; without Intel's SVML a scalar ``exp`` inside a Numba loop was measured 6x slower.
-    Each loop writes either a separate array or works in place on a single one: a loop reading one
-    array and writing an aliased one fails LLVM's overlap check and runs scalar (4x slower).
-    ``sigmoid(x) = 1 / (1 + exp(-x))`` is exact at the extremes: ``exp`` overflows to ``inf`` for
-    ``x << 0`` and the quotient is then exactly 0, never NaN.
+    One fused pass with the package's sigmoid (:mod:`dbn._kernels.activations`), the same the MLP
+    uses, so the features of an RBM and of the net initialised from it agree bit for bit. The float32
+    sigmoid is a polynomial ``expf`` that LLVM vectorises; a scalar libm ``exp`` in a Numba loop
+    was measured 6x slower (no SVML in pip's llvmlite).
 
     Parameters
     ----------
@@ -58,52 +46,63 @@ def bernoulli_units(pre, bias, uniform, mean_out, sample_out):
     mean_out, sample_out : (B, n) float arrays
         Outputs; ``mean_out`` may be ``pre`` itself.
     """
-    if mean_out is pre:
-        negate_add_bias_inplace(mean_out, bias)
+    if uniform is None:
+        if mean_out is pre:
+            sigmoid_with_bias_inplace(mean_out, bias)
+        else:
+            sigmoid_with_bias(pre, bias, mean_out)
     else:
-        negated_total_input(pre, bias, mean_out)
-    with np.errstate(over="ignore"):
-        np.exp(mean_out, out=mean_out)
-    logistic_from_exp_inplace(mean_out, mean_out.dtype.type(1))
-    if uniform is not None:
-        bernoulli_sample(mean_out, uniform, sample_out)
+        sigmoid_with_bias_and_sample(pre, bias, uniform, mean_out, sample_out)
 
 
 @jit
-def negated_total_input(pre, bias, out):
-    """``out = -(pre + bias[None, :])``, the argument of the exponential in the sigmoid."""
+def sigmoid_with_bias(pre, bias, out):
+    """``out = sigmoid(pre + bias[None, :])``."""
     rows, cols = pre.shape
-    for r in range(rows):
-        for c in range(cols):
-            out[r, c] = -(pre[r, c] + bias[c])
+    if pre.itemsize == 4:
+        for r in range(rows):
+            for c in range(cols):
+                out[r, c] = sigmoid_f32(pre[r, c] + bias[c])
+    else:
+        for r in range(rows):
+            for c in range(cols):
+                out[r, c] = sigmoid(pre[r, c] + bias[c])
 
 
 @jit
-def negate_add_bias_inplace(x, bias):
-    """``x = -(x + bias[None, :])`` in place."""
+def sigmoid_with_bias_inplace(x, bias):
+    """``x = sigmoid(x + bias[None, :])`` in place.
+
+    A separate in-place kernel: a loop that reads one array and writes an aliased one fails LLVM's
+    overlap check and runs scalar (measured 4x slower).
+    """
     rows, cols = x.shape
-    for r in range(rows):
-        for c in range(cols):
-            x[r, c] = -(x[r, c] + bias[c])
+    if x.itemsize == 4:
+        for r in range(rows):
+            for c in range(cols):
+                x[r, c] = sigmoid_f32(x[r, c] + bias[c])
+    else:
+        for r in range(rows):
+            for c in range(cols):
+                x[r, c] = sigmoid(x[r, c] + bias[c])
 
 
 @jit
-def logistic_from_exp_inplace(x, one):
-    """``x = 1 / (1 + x)`` in place, given ``x = exp(-t)``; ``one`` has the array's dtype so the
-    arithmetic stays in float32 for float32 arrays (twice the SIMD width)."""
-    rows, cols = x.shape
-    for r in range(rows):
-        for c in range(cols):
-            x[r, c] = one / (one + x[r, c])
-
-
-@jit
-def bernoulli_sample(mean, uniform, out):
-    """``out = 1 if uniform < mean else 0``."""
-    rows, cols = mean.shape
-    for r in range(rows):
-        for c in range(cols):
-            out[r, c] = 1 if uniform[r, c] < mean[r, c] else 0
+def sigmoid_with_bias_and_sample(pre, bias, uniform, mean_out, sample_out):
+    """``mean = sigmoid(pre + bias)`` and the Bernoulli sample ``uniform < mean`` in one pass."""
+    rows, cols = pre.shape
+    if pre.itemsize == 4:
+        for r in range(rows):
+            for c in range(cols):
+                m = sigmoid_f32(pre[r, c] + bias[c])
+                mean_out[r, c] = m
+                sample_out[r, c] = 1 if uniform[r, c] < m else 0
+    else:
+        for r in range(rows):
+            for c in range(cols):
+                m = sigmoid(pre[r, c] + bias[c])
+                mean_out[r, c] = m
+                sample_out[r, c] = 1 if uniform[r, c] < m else 0
 
 
 @jit
