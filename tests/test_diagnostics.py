@@ -15,19 +15,6 @@ from dbn.mlp import MLPClassifier
 from . import naive_mlp as naive
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # On the shared 2-core machine a second BLAS thread mostly waits for a busy core: the small
-    # products of these tests run faster, and more steadily, on one.
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # a test dependency, but the tests do not need it
-        yield
-        return
-    with threadpool_limits(1):
-        yield
-
-
 @pytest.fixture(scope="module")
 def deep_batch():
     """Glorot & Bengio's setting, scaled down: random inputs and labels, 6 layers of 256 units."""

@@ -5,20 +5,6 @@ import pytest
 
 from dbn import init
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # On the shared 2-core machine a second BLAS thread mostly waits for a busy core: the small
-    # products of these tests run faster, and more steadily, on one.
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # a test dependency, but the tests do not need it
-        yield
-        return
-    with threadpool_limits(1):
-        yield
-
-
 FAN_IN, FAN_OUT = 400, 300  # 120000 draws: the sample variance is within ~1 % of its expectation
 
 

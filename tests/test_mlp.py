@@ -15,20 +15,6 @@ from dbn.mlp import MLPClassifier, MLPRegressor, Propagation, backward, forward
 
 from . import naive_mlp as naive
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # On the shared 2-core machine a second BLAS thread mostly waits for a busy core: the small
-    # products of these tests run faster, and more steadily, on one.
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # a test dependency, but the tests do not need it
-        yield
-        return
-    with threadpool_limits(1):
-        yield
-
-
 RTOL64 = 1e-10
 ACTS = ["sigmoid", "tanh", "relu"]
 CODES = {"identity": K.IDENTITY, "sigmoid": K.SIGMOID, "tanh": K.TANH, "relu": K.RELU}

@@ -200,7 +200,8 @@ def test_files_from_version_1_keep_loading(name):
     else:
         model = DBN.load(path)
     expected = np.load(FIXTURES / name.replace(".npz", "-transform.npy"))
-    np.testing.assert_array_equal(model.transform(X), expected)
+    # Kernels may change in their last bits between versions; the stored model may not.
+    np.testing.assert_allclose(model.transform(X), expected, rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- determinism, input

@@ -1,0 +1,448 @@
+"""MNIST benchmark: reproduce Hinton & Salakhutdinov (2006), compare initialisations, low-label study.
+
+    python benchmarks/mnist.py              # default run, about 10 minutes on 2 cores
+    python benchmarks/mnist.py --quick      # smoke run, a few minutes
+    python benchmarks/mnist.py --full       # paper-length reproduction (see README for wall time)
+    python benchmarks/mnist.py --parts reproduce,inits --seed 1 --output benchmarks/out
+
+Parts:
+
+- ``reproduce``: 784-500-500-2000-10 sigmoid net, pixels / 255. Greedy CD-1 pretraining with the
+  paper's recipe (lr 0.1, momentum 0.5 -> 0.9, weight cost 2e-4, batch 100) on all 60,000 training
+  images without labels, then backprop fine-tuning on 50,000 labelled images, with the other 10,000 as
+  the validation split for early stopping and model choice. Test error on the 10,000 test images.
+  ``--finetune cg`` uses their conjugate-gradient recipe, ``--finetune sgd`` (default) SGD with
+  momentum and dropout.
+- ``inits``: the same net and fine-tuning budget from zeros, small normal, standard uniform, Xavier,
+  He (ReLU), orthogonal, LSUV and DBN pretraining: test error, epochs and seconds to 2 % validation
+  error, and the per-layer activation / gradient statistics at initialisation (``dbn.diagnostics``).
+- ``lowlabel``: fine-tuning on 100, 1,000 and 10,000 labels (pretraining still sees all 60,000
+  images), DBN against Xavier initialisation, mean +- std over 3 seeds.
+
+Every choice is made on the validation split; the test set is only evaluated.
+Outputs: a Markdown table on stdout, ``results.json`` (with machine information) and PNG plots in
+``--output``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import dbn  # noqa: E402
+from dbn import DBN, MLPClassifier  # noqa: E402
+from dbn.datasets import load_mnist  # noqa: E402
+
+HIDDEN = (500, 500, 2000)
+
+# Budgets per mode: pretraining epochs per layer, fine-tuning epochs, init-comparison epochs and
+# training-set size, low-label epochs and seeds.
+MODES = {
+    "quick": dict(
+        pretrain_epochs=3,
+        pretrain_samples=60000,
+        finetune_epochs=5,
+        init_epochs=1,
+        init_samples=10000,
+        lowlabel_sizes=(100, 1000),
+        lowlabel_updates=200,
+        lowlabel_seeds=(0, 1),
+        dropout=0.0,
+        lr_decay=0.9,
+    ),
+    "default": dict(
+        pretrain_epochs=6,
+        pretrain_samples=60000,
+        finetune_epochs=15,
+        init_epochs=2,
+        init_samples=50000,
+        lowlabel_sizes=(100, 1000, 10000),
+        lowlabel_updates=600,
+        lowlabel_seeds=(0, 1, 2),
+        dropout=0.2,
+        lr_decay=0.93,
+    ),
+    "full": dict(
+        pretrain_epochs=50,
+        pretrain_samples=60000,
+        finetune_epochs=100,
+        init_epochs=10,
+        init_samples=50000,
+        lowlabel_sizes=(100, 1000, 10000),
+        lowlabel_updates=3000,
+        lowlabel_seeds=(0, 1, 2),
+        dropout=0.3,
+        lr_decay=0.97,
+    ),
+}
+
+INITS = [
+    # name, MLP init, hidden activation
+    ("zeros", "zeros", "sigmoid"),
+    ("small normal (0.01)", "normal", "sigmoid"),
+    ("standard U(+-1/sqrt(n))", "standard", "sigmoid"),
+    ("xavier (gain 4)", "xavier_uniform", "sigmoid"),
+    ("he (relu)", "he_normal", "relu"),
+    ("orthogonal", "orthogonal", "sigmoid"),
+    ("lsuv", "lsuv", "sigmoid"),
+    ("dbn pretrained", "dbn", "sigmoid"),
+]
+
+
+def machine_info():
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "dbn": dbn.__version__,
+    }
+    try:
+        import numba
+
+        info["numba"] = numba.__version__
+    except ImportError:
+        pass
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [
+            {k: p.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+            for p in threadpool_info()
+        ]
+    except ImportError:
+        pass
+    return info
+
+
+def load_splits(data_home=None):
+    """Train (50k), validation (10k, the last of the training file) and test, pixels / 255."""
+    X, y = load_mnist("train", data_home=data_home, as_float=True)
+    X_test, y_test = load_mnist("test", data_home=data_home, as_float=True)
+    return {
+        "all": X,
+        "train": (X[:50000], y[:50000]),
+        "val": (X[50000:], y[50000:]),
+        "test": (X_test, y_test),
+    }
+
+
+def pretrain(splits, cfg, seed, verbose):
+    start = time.perf_counter()
+    model = DBN.hinton_salakhutdinov_2006(
+        HIDDEN, n_iter=cfg["pretrain_epochs"], random_state=seed, verbose=verbose
+    )
+    # All 60,000 training images, without labels, as in the paper.
+    model.pretrain(splits["all"][: cfg["pretrain_samples"]])
+    seconds = time.perf_counter() - start
+    recon = [h["reconstruction_error"][-1] for h in model.history_]
+    return model, seconds, recon
+
+
+def finetune_params(mode_cfg, method, epochs, dropout):
+    if method == "cg":
+        # Hinton & Salakhutdinov (2006): CG with 3 line searches on minibatches of 1000, the top
+        # layer alone for the first epochs.
+        return dict(
+            solver="cg",
+            max_iter=epochs,
+            cg_batch_size=1000,
+            cg_max_line_searches=3,
+            cg_top_layer_epochs=min(6, max(epochs // 5, 1)),
+            alpha=0.0,
+        )
+    return dict(
+        solver="sgd",
+        learning_rate_init=0.1,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        batch_size=100,
+        max_iter=epochs,
+        alpha=1e-5,
+        learning_rate_schedule="exponential",
+        lr_decay=mode_cfg["lr_decay"],
+        dropout_hidden=dropout,
+        early_stopping=True,
+        n_iter_no_change=max(epochs, 1),  # the validation split picks the best epoch
+    )
+
+
+def build_mlp(init, activation, dbn_model, params, seed):
+    if init == "dbn":
+        return dbn_model.to_mlp(random_state=seed, **params)
+    return MLPClassifier(HIDDEN, activation=activation, init=init, random_state=seed, **params)
+
+
+def evaluate(mlp, splits):
+    X_test, y_test = splits["test"]
+    return float(1.0 - mlp.score(X_test, y_test))
+
+
+def time_to_target(history, target=0.02):
+    for i, error in enumerate(history["val_error"]):
+        if error <= target:
+            return i + 1, float(history["time"][i])
+    return None, None
+
+
+def part_reproduce(splits, dbn_model, cfg, args):
+    X, y = splits["train"]
+    X_val, y_val = splits["val"]
+    params = finetune_params(cfg, args.finetune, cfg["finetune_epochs"], cfg["dropout"])
+    mlp = dbn_model.to_mlp(random_state=args.seed, **params)
+    start = time.perf_counter()
+    mlp.fit(X, y, X_val=X_val, y_val=y_val)
+    seconds = time.perf_counter() - start
+    return {
+        "finetune": args.finetune,
+        "finetune_epochs": mlp.n_iter_,
+        "finetune_seconds": seconds,
+        "best_val_error": float(min(mlp.history_["val_error"])),
+        "test_error": evaluate(mlp, splits),
+        "history": mlp.history_,
+    }
+
+
+def part_inits(splits, dbn_model, cfg, args):
+    from dbn.diagnostics import layer_statistics
+
+    n = cfg["init_samples"]
+    X, y = splits["train"][0][:n], splits["train"][1][:n]
+    X_val, y_val = splits["val"]
+    batch = slice(0, 500)
+    results = {}
+    for name, init, activation in INITS:
+        params = finetune_params(cfg, "sgd", cfg["init_epochs"], 0.0)
+        mlp = build_mlp(init, activation, dbn_model, params, args.seed)
+        mlp.initialize(X[batch], y[batch])
+        stats = layer_statistics(mlp, X[batch], y[batch])
+        start = time.perf_counter()
+        mlp.fit(X, y, X_val=X_val, y_val=y_val)
+        seconds = time.perf_counter() - start
+        epochs, secs = time_to_target(mlp.history_)
+        results[name] = {
+            "init": init,
+            "activation": activation,
+            "test_error": evaluate(mlp, splits),
+            "best_val_error": float(min(mlp.history_["val_error"])),
+            "epochs_to_2pct": epochs,
+            "seconds_to_2pct": secs,
+            "seconds": seconds,
+            "history": mlp.history_,
+            "stats_at_init": [s.__dict__ for s in stats],
+        }
+        print(f"  {name:26s} test error {results[name]['test_error']:.4f}", flush=True)
+    return results
+
+
+def part_lowlabel(splits, dbn_model, cfg, args):
+    X_all, y_all = splits["train"]
+    results = {}
+    for n_labels in cfg["lowlabel_sizes"]:
+        for name, init in (("dbn pretrained", "dbn"), ("xavier", "xavier_uniform")):
+            errors = []
+            for seed in cfg["lowlabel_seeds"]:
+                rng = np.random.default_rng(1000 + seed)
+                # A class-balanced labelled subset: n_labels / 10 images of each digit.
+                idx = np.concatenate(
+                    [
+                        rng.choice(np.flatnonzero(y_all == c), n_labels // 10, replace=False)
+                        for c in range(10)
+                    ]
+                )
+                batch = min(100, n_labels)
+                epochs = max(cfg["lowlabel_updates"] * batch // n_labels, 1)
+                params = finetune_params(cfg, "sgd", epochs, cfg["dropout"])
+                # A fixed budget of updates, no early stopping: with 100 labels an epoch is one
+                # minibatch, and a validation pass per epoch would cost more than the training.
+                params.update(
+                    batch_size=batch,
+                    lr_decay=0.95 ** (50 / max(epochs, 50)),
+                    early_stopping=False,
+                    n_iter_no_change=epochs + 1,
+                )
+                mlp = build_mlp(init, "sigmoid", dbn_model, params, seed)
+                mlp.fit(X_all[idx], y_all[idx])
+                errors.append(evaluate(mlp, splits))
+            results[f"{n_labels}/{name}"] = {
+                "n_labels": n_labels,
+                "init": name,
+                "test_errors": errors,
+                "mean": float(np.mean(errors)),
+                "std": float(np.std(errors)),
+            }
+            print(
+                f"  {n_labels:6d} labels, {name:15s}: {np.mean(errors):.4f} +- {np.std(errors):.4f}",
+                flush=True,
+            )
+    return results
+
+
+def markdown(results):
+    lines = [f"## dbn MNIST benchmark ({results['mode']} mode, seed {results['seed']})", ""]
+    pre = results.get("pretrain")
+    if pre:
+        lines += [
+            f"Pretraining 784-{'-'.join(map(str, HIDDEN))}: {pre['epochs']} epochs per layer, "
+            f"{pre['seconds']:.0f} s; final reconstruction errors "
+            + ", ".join(f"{r:.2f}" for r in pre["reconstruction_error"]),
+            "",
+        ]
+    rep = results.get("reproduce")
+    if rep:
+        lines += [
+            "| reproduction | fine-tuning | epochs | val error | test error | fine-tune s |",
+            "|---|---|---:|---:|---:|---:|",
+            f"| 784-500-500-2000-10 DBN | {rep['finetune']} | {rep['finetune_epochs']} | "
+            f"{100 * rep['best_val_error']:.2f} % | **{100 * rep['test_error']:.2f} %** | "
+            f"{rep['finetune_seconds']:.0f} |",
+            "",
+        ]
+    inits = results.get("inits")
+    if inits:
+        lines += [
+            "| initialisation | test error | best val error | epochs to 2 % | s to 2 % | "
+            "act. std (layers 1-3) | saturated / dead (layer 3) | grad std ratio L1/L3 |",
+            "|---|---:|---:|---:|---:|---|---:|---:|",
+        ]
+        for name, r in inits.items():
+            s = r["stats_at_init"]
+            act = ", ".join(f"{layer['activation_std']:.3f}" for layer in s[:3])
+            sat = s[2]["dead_fraction"] if r["activation"] == "relu" else s[2]["saturated_fraction"]
+            g1, g3 = s[0]["delta_std"], s[2]["delta_std"]
+            ratio = g1 / g3 if g3 else float("nan")
+            ep = r["epochs_to_2pct"] if r["epochs_to_2pct"] is not None else "-"
+            sec = f"{r['seconds_to_2pct']:.0f}" if r["seconds_to_2pct"] is not None else "-"
+            lines.append(
+                f"| {name} | {100 * r['test_error']:.2f} % | {100 * r['best_val_error']:.2f} % | "
+                f"{ep} | {sec} | {act} | {sat:.2f} | {ratio:.3g} |"
+            )
+        lines.append("")
+    low = results.get("lowlabel")
+    if low:
+        lines += ["| labels | DBN pretrained | Xavier |", "|---:|---:|---:|"]
+        for n in sorted({r["n_labels"] for r in low.values()}):
+            d, x = low[f"{n}/dbn pretrained"], low[f"{n}/xavier"]
+            lines.append(
+                f"| {n} | {100 * d['mean']:.2f} +- {100 * d['std']:.2f} % | "
+                f"{100 * x['mean']:.2f} +- {100 * x['std']:.2f} % |"
+            )
+        lines.append("")
+    lines.append(f"Total wall time: {results['wall_seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def plots(results, output):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from dbn.plot import plot_layer_statistics, plot_learning_curves
+    except ImportError:
+        return []
+    written = []
+    curves = {}
+    if "reproduce" in results:
+        curves["dbn (reproduction)"] = results["reproduce"]["history"]
+    for name, r in results.get("inits", {}).items():
+        curves[name] = r["history"]
+    if curves:
+        ax = plot_learning_curves(curves, keys=("val_error",))
+        fig = ax.figure if hasattr(ax, "figure") else ax
+        fig.savefig(output / "learning_curves.png", dpi=90)
+        written.append("learning_curves.png")
+    if "inits" in results:
+        from dbn.diagnostics import LayerStatistics
+
+        stats = {
+            name: [LayerStatistics(**layer) for layer in r["stats_at_init"]]
+            for name, r in results["inits"].items()
+        }
+        ax = plot_layer_statistics(stats, fields=("activation_std", "delta_std"))
+        fig = ax.figure if hasattr(ax, "figure") else ax
+        fig.savefig(output / "layer_statistics_at_init.png", dpi=90)
+        written.append("layer_statistics_at_init.png")
+    return written
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="smoke run of a few minutes")
+    mode.add_argument("--full", action="store_true", help="paper-length reproduction")
+    parser.add_argument("--parts", default="reproduce,inits,lowlabel")
+    parser.add_argument("--finetune", choices=("sgd", "cg"), default="sgd")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", default=str(HERE / "out"))
+    parser.add_argument("--data-home", default=None)
+    parser.add_argument("--verbose", type=int, default=0)
+    args = parser.parse_args(argv)
+    mode_name = "quick" if args.quick else "full" if args.full else "default"
+    cfg = MODES[mode_name]
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = set(parts) - {"reproduce", "inits", "lowlabel"}
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; choose from reproduce, inits, lowlabel")
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+
+    start = time.perf_counter()
+    results = {"mode": mode_name, "seed": args.seed, "config": cfg, "machine": machine_info()}
+    splits = load_splits(args.data_home)
+    print(f"[{mode_name}] pretraining 784-500-500-2000 on 60000 images", flush=True)
+    dbn_model, seconds, recon = pretrain(splits, cfg, args.seed, args.verbose)
+    results["pretrain"] = {
+        "epochs": cfg["pretrain_epochs"],
+        "seconds": seconds,
+        "reconstruction_error": recon,
+    }
+    if "reproduce" in parts:
+        print(f"[{mode_name}] fine-tuning ({args.finetune})", flush=True)
+        results["reproduce"] = part_reproduce(splits, dbn_model, cfg, args)
+        print(f"  test error {results['reproduce']['test_error']:.4f}", flush=True)
+    if "inits" in parts:
+        print(f"[{mode_name}] initialisation comparison", flush=True)
+        results["inits"] = part_inits(splits, dbn_model, cfg, args)
+    if "lowlabel" in parts:
+        print(f"[{mode_name}] low-label study", flush=True)
+        results["lowlabel"] = part_lowlabel(splits, dbn_model, cfg, args)
+    results["wall_seconds"] = time.perf_counter() - start
+    results["plots"] = plots(results, output)
+    table = markdown(results)
+    print()
+    print(table)
+    (output / "results.md").write_text(table + "\n")
+    with open(output / "results.json", "w") as handle:
+        json.dump(results, handle, indent=1, default=_json_default)
+    return results
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+if __name__ == "__main__":
+    main()
