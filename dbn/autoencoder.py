@@ -30,7 +30,6 @@ import warnings
 import numpy as np
 
 from . import init as _init
-from . import io
 from ._base import ParamsMixin
 from ._kernels import autoencoder as _ka
 from ._kernels import mlp as _k
@@ -53,6 +52,7 @@ from .mlp import (
     _forward_chunked,
     _pack,
     _segments,
+    _TrainingState,
 )
 
 __all__ = ["DeepAutoencoder", "forward", "backward"]
@@ -224,7 +224,7 @@ class _PretrainedRepr:
         return f"[{', '.join(rows)}]"
 
 
-class DeepAutoencoder(ParamsMixin):
+class DeepAutoencoder(_TrainingState, ParamsMixin):
     """Deep autoencoder: an unrolled encoder/decoder net fine-tuned by back-propagation.
 
     The encoder maps ``n_features -> layer_sizes[0] -> ... -> layer_sizes[-1]`` (the code) with
@@ -358,6 +358,11 @@ class DeepAutoencoder(ParamsMixin):
     >>> ae.encode(X).shape
     (200, 2)
     """
+
+    _SIZE_PARAM = "layer_sizes"
+    _PRETRAINED_NAMES = ("W", "b_hidden", "b_visible", "W_decoder")
+    _HISTORY_KEYS = _HISTORY_KEYS
+    _CHECKPOINT_NAME = "autoencoder-checkpoint.npz"
 
     def __init__(
         self,
@@ -710,7 +715,7 @@ class DeepAutoencoder(ParamsMixin):
 
     # ----------------------------------------------------------------------------------- training
 
-    def fit(self, X, y=None, *, X_val=None, callbacks=None):
+    def fit(self, X, y=None, *, X_val=None, callbacks=None, checkpoint_dir=None):
         """Fine-tune (or train from scratch) the autoencoder on ``X``.
 
         Parameters
@@ -725,6 +730,12 @@ class DeepAutoencoder(ParamsMixin):
         callbacks : list of callable, optional
             Each is called as ``callback(estimator, epoch, logs)`` after every epoch (``logs``: the
             epoch's entries of ``history_``); training stops when one returns True.
+        checkpoint_dir : str or Path, optional
+            Write ``autoencoder-checkpoint.npz`` there after every epoch, atomically; calling
+            ``fit`` again with the same folder resumes from it and gives the weights of an
+            uninterrupted run (bit for bit in a single thread). As for
+            :meth:`dbn.mlp.MLPClassifier.fit`: a checkpoint written with other hyperparameters,
+            other data or other ``pretrained_layers`` is refused with a ValueError.
 
         Returns
         -------
@@ -738,18 +749,39 @@ class DeepAutoencoder(ParamsMixin):
         """
         P = self._validate_params()
         X = self._check_X(X, P["dtype"])
-        rng = check_random_state(self.random_state)
-        self._rng = rng
         callbacks = _BaseMLP._check_callbacks(self, callbacks)
         if X_val is not None:
             X_val = self._check_X(X_val, P["dtype"], "X_val", n_features=X.shape[1])
+        checkpoint = None
+        if checkpoint_dir is not None:
+            checkpoint = self._open_checkpoint(checkpoint_dir, {"X": X, "X_val": X_val})
+        resuming = checkpoint is not None and checkpoint.resuming
+        rng = check_random_state(self.random_state)
+        self._rng = rng
+        val_index = None
+        if resuming:
+            val_index = self._resume(checkpoint, P, len(X))
+            rng = self._rng
+        if X_val is not None:
             X_train = X
         elif self.early_stopping:
-            X_train, X_val = self._split(X, rng)
+            if val_index is None:
+                val_index = self._validation_indices(len(X), rng)
+            mask = np.ones(len(X), dtype=bool)
+            mask[val_index] = False
+            X_train, X_val = X[mask], X[val_index]
         else:
             X_train = X
-        self._initialize(X.shape[1], P, rng)
-        return self._train(X_train, X_val, P, rng, self.max_iter, callbacks, self.early_stopping)
+        n_epochs = self.max_iter
+        if resuming:
+            n_epochs = 0 if checkpoint.finished else max(self.max_iter - self.n_iter_, 0)
+        else:
+            self._initialize(X.shape[1], P, rng)
+        if checkpoint is not None:
+            checkpoint.val_index = val_index
+        return self._train(
+            X_train, X_val, P, rng, n_epochs, callbacks, self.early_stopping, checkpoint
+        )
 
     def partial_fit(self, X, y=None):
         """Train for one epoch over ``X``, continuing from the current weights.
@@ -780,9 +812,8 @@ class DeepAutoencoder(ParamsMixin):
             )
         return self._train(X, None, P, self._rng, 1, [], False)
 
-    def _split(self, X, rng):
-        """Hold out a random ``validation_fraction`` of ``X`` for early stopping."""
-        n = X.shape[0]
+    def _validation_indices(self, n, rng):
+        """Sorted rows of a random ``validation_fraction`` of ``n`` held out for early stopping."""
         val = np.sort(rng.permutation(n)[: int(round(self.validation_fraction * n))])
         if len(val) == 0 or len(val) == n:
             raise ValueError(
@@ -790,11 +821,9 @@ class DeepAutoencoder(ParamsMixin):
                 "for validation; early stopping needs both sets non-empty. Change "
                 "validation_fraction or pass X_val."
             )
-        mask = np.ones(n, dtype=bool)
-        mask[val] = False
-        return X[mask], X[val]
+        return val.astype(np.int64)
 
-    def _train(self, X, X_val, P, rng, n_epochs, callbacks, early_stopping):
+    def _train(self, X, X_val, P, rng, n_epochs, callbacks, early_stopping, checkpoint=None):
         dtype = P["dtype"]
         kinds = P["kinds"]
         flat, self.coefs_, self.intercepts_ = _pack(self.coefs_, self.intercepts_, dtype)
@@ -814,8 +843,10 @@ class DeepAutoencoder(ParamsMixin):
             capacity = _BaseMLP._batch_size(self, n)
         prop = Propagation(sizes, capacity, dtype)
         X_batch = np.empty((capacity, X.shape[1]), dtype=dtype)
-        # The weights after the last completed epoch: restored on divergence or interruption.
+        # The state after the last completed epoch (weights, optimiser, random stream): restored on
+        # divergence or interruption.
         snapshot = flat.copy()
+        state_snapshot = self._epoch_snapshot(rng)
         completed = self.n_iter_
         start_time = time.perf_counter()
         time_offset = self.history_["time"][-1] if self.history_["time"] else 0.0
@@ -825,7 +856,7 @@ class DeepAutoencoder(ParamsMixin):
             self._best_params = flat.copy()
         epoch = completed + 1
         try:
-            for _ in range(n_epochs):
+            for i_epoch in range(n_epochs):
                 epoch = completed + 1
                 learning_rate = _BaseMLP._learning_rate(self, completed)
                 # Overflow is reported below as a DivergenceError, not as numpy warnings.
@@ -839,6 +870,7 @@ class DeepAutoencoder(ParamsMixin):
                         )
                 if not np.isfinite(loss) or not np.isfinite(flat).all():
                     flat[...] = snapshot
+                    self._roll_back(state_snapshot, rng)
                     hint = (
                         f"Try a smaller learning_rate_init (currently {self.learning_rate_init!r})"
                         if solver != "cg"
@@ -868,6 +900,7 @@ class DeepAutoencoder(ParamsMixin):
                 self.n_iter_ = completed
                 self.t_ += n
                 snapshot[...] = flat
+                self._update_snapshot(state_snapshot, rng)
                 if self.verbose:
                     extra = (
                         ""
@@ -876,14 +909,20 @@ class DeepAutoencoder(ParamsMixin):
                     )
                     print(f"Epoch {epoch}, loss = {loss:.4f}{extra}")
                 stop = _BaseMLP._update_no_improvement(self, loss, score, flat, early_stopping)
+                last = stop or i_epoch == n_epochs - 1
+                if checkpoint is not None:
+                    self._write_checkpoint(checkpoint, finished=last)
                 logs = {key: values[-1] for key, values in history.items()}
                 for callback in callbacks:
                     if callback(self, epoch, logs) is True:
                         stop = True
                 if stop:
+                    if checkpoint is not None and not last:
+                        self._write_checkpoint(checkpoint, finished=True)
                     break
         except KeyboardInterrupt:
             flat[...] = snapshot
+            self._roll_back(state_snapshot, rng)
             warnings.warn(
                 f"Training interrupted during epoch {epoch}; keeping the weights after epoch "
                 f"{completed}.",
@@ -1098,135 +1137,14 @@ class DeepAutoencoder(ParamsMixin):
         return -self.reconstruction_error(X)
 
     # -------------------------------------------------------------------------------- persistence
+    # save, load and the checkpoints of fit come from dbn.mlp._TrainingState; these are the hooks.
 
-    def _json_params(self):
-        params = self.get_params(deep=False)
-        params["layer_sizes"] = list(self._encoder_sizes())
-        params["dtype"] = _check_dtype(self.dtype).name
-        params["pretrained_layers"] = None  # stored as arrays
-        if not (params["random_state"] is None or isinstance(params["random_state"], int)):
-            # A Generator cannot go into a JSON header; the weights and the stream state do.
-            params["random_state"] = None
-        for name, default in (("init", "xavier_uniform"), ("learning_rate_schedule", "constant")):
-            if callable(params[name]):
-                params[name] = default
-        return params
+    def _sizes(self):
+        return self._encoder_sizes()
 
-    def save(self, path):
-        """Save the model to a pickle-free ``.npz`` file (see :mod:`dbn.io`).
-
-        Stores the hyperparameters, the weights, the pretrained layers, the optimiser state, the
-        history and the random stream, so that :meth:`load` gives a model that predicts and trains
-        on exactly as this one would.
-
-        Parameters
-        ----------
-        path : str or Path
-            Ends in ``.npz``.
-        """
-        check_is_fitted(self, "coefs_")
-        arrays = {}
-        for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True)):
-            arrays[f"coef{i}"] = W
-            arrays[f"intercept{i}"] = b
-        pretrained = self.pretrained_layers or []
-        for i, entry in enumerate(pretrained):
-            for j, name in enumerate(("W", "b_hidden", "b_visible", "W_decoder")[: len(entry)]):
-                arrays[f"pretrained{i}/{name}"] = np.asarray(entry[j])
-        state = self._optimizer_state
-        for name in ("velocity", "m", "v"):
-            if name in state:
-                arrays[f"optimizer/{name}"] = state[name]
-        if hasattr(self, "_best_params"):
-            arrays["best_params"] = self._best_params
-        extra = {
-            "n_features_in_": self.n_features_in_,
-            "n_iter_": self.n_iter_,
-            "t_": self.t_,
-            "n_pretrained": len(pretrained),
-            "optimizer_t": state.get("t"),
-            "history_": self.history_,
-            "best_loss_": self.best_loss_,
-            "no_improvement_count": self._no_improvement_count,
-            "rng_state": self._rng.bit_generator.state if hasattr(self, "_rng") else None,
-        }
-        if hasattr(self, "best_validation_score_"):
-            extra["best_validation_score_"] = self.best_validation_score_
-            extra["validation_scores_"] = self.validation_scores_
-        io.save_arrays(path, type(self).__name__, self._json_params(), arrays, extra)
-
-    @classmethod
-    def load(cls, path):
-        """Load a model written by :meth:`save`; the round trip is exact.
-
-        Parameters
-        ----------
-        path : str or Path
-
-        Returns
-        -------
-        model : DeepAutoencoder
-        """
-        header, arrays = io.load_arrays(path, kind=cls.__name__)
-        params = dict(header["params"])
-        params["layer_sizes"] = tuple(params["layer_sizes"])
-        params["dtype"] = np.dtype(params["dtype"]).type
-        extra = header["extra"]
-        n_pretrained = int(extra["n_pretrained"])
-        if n_pretrained:
-            params["pretrained_layers"] = [
-                tuple(
-                    arrays[f"pretrained{i}/{name}"]
-                    for name in ("W", "b_hidden", "b_visible", "W_decoder")
-                    if f"pretrained{i}/{name}" in arrays
-                )
-                for i in range(n_pretrained)
-            ]
-        model = cls(**params)
-        P = model._validate_params()
-        n_layers = 2 * len(P["sizes"])
-        coefs = [arrays.get(f"coef{i}") for i in range(n_layers)]
-        intercepts = [arrays.get(f"intercept{i}") for i in range(n_layers)]
-        sizes = (int(extra["n_features_in_"]), *P["sizes"])
-        full = sizes + sizes[-2::-1]
-        for i, (W, b) in enumerate(zip(coefs, intercepts, strict=True)):
-            shape = (full[i], full[i + 1])
-            if W is None or b is None or W.shape != shape or b.shape != (full[i + 1],):
-                raise io.ModelFileError(
-                    f"{path}: layer {i} must have weights of shape {shape} and biases of shape "
-                    f"({full[i + 1]},); the file does not match its layer_sizes."
-                )
-            if W.dtype != P["dtype"] or b.dtype != P["dtype"]:
-                raise io.ModelFileError(f"{path}: layer {i} is not stored in {P['dtype']}.")
-        _, model.coefs_, model.intercepts_ = _pack(coefs, intercepts, P["dtype"])
-        model.n_features_in_ = int(extra["n_features_in_"])
-        model.n_layers_ = n_layers + 1
-        model.n_iter_ = int(extra["n_iter_"])
-        model.t_ = int(extra["t_"])
-        model.history_ = {key: list(extra["history_"].get(key, [])) for key in _HISTORY_KEYS}
-        model.loss_curve_ = model.history_["train_loss"]
-        model.best_loss_ = float(extra["best_loss_"])
-        model._no_improvement_count = int(extra["no_improvement_count"])
-        state = {}
-        for name in ("velocity", "m", "v"):
-            if f"optimizer/{name}" in arrays:
-                state[name] = arrays[f"optimizer/{name}"].copy()
-        if extra.get("optimizer_t") is not None:
-            state["t"] = int(extra["optimizer_t"])
-        model._optimizer_state = state
-        if "best_params" in arrays:
-            model._best_params = arrays["best_params"].copy()
-        if "best_validation_score_" in extra:
-            model.best_validation_score_ = float(extra["best_validation_score_"])
-            model.validation_scores_ = list(extra["validation_scores_"])
-        rng_state = extra.get("rng_state")
-        if rng_state is not None:
-            bit_generator = getattr(np.random, rng_state["bit_generator"])()
-            bit_generator.state = rng_state
-            model._rng = np.random.Generator(bit_generator)
-        else:
-            model._rng = check_random_state(model.random_state)
-        return model
+    def _full_sizes(self, P, n_features, extra):
+        encoder = (n_features, *P["sizes"])
+        return encoder + encoder[-2::-1]
 
     # ------------------------------------------------------------------------------------- sklearn
 

@@ -10,6 +10,10 @@ The forward and backward passes are module-level functions, :func:`forward` and 
 work on any list of weights; the estimators and :mod:`dbn.diagnostics` both call them. Matrix products
 go to numpy's BLAS; the element-wise work runs in the kernels of ``dbn._kernels.mlp``.
 
+``save`` / ``load`` (pickle-free, see :mod:`dbn.io`) and the per-epoch checkpoints of
+``fit(..., checkpoint_dir=...)`` live in ``_TrainingState``, which
+:class:`dbn.autoencoder.DeepAutoencoder` shares.
+
 References
 ----------
 Rumelhart, D. E., Hinton, G. E. and Williams, R. J. (1986). Learning representations by
@@ -21,13 +25,18 @@ networks. Science, 313(5786), 504-507.
 
 from __future__ import annotations
 
+import inspect
+import json
 import numbers
 import time
 import warnings
+import zlib
+from pathlib import Path
 
 import numpy as np
 
 from . import init as _init
+from . import io
 from ._base import ParamsMixin
 from ._kernels import mlp as _k
 from ._validation import (
@@ -434,10 +443,515 @@ class _ShapesRepr:
         return f"[{shapes}]"
 
 
-class _BaseMLP(ParamsMixin):
+# --------------------------------------------------------------------------------------------------
+# Persistence: model files and checkpoints
+# --------------------------------------------------------------------------------------------------
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def _to_json(value):
+    """``value`` as the JSON header stores it, for comparing parameters with a stored header."""
+
+    def default(v):
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        raise TypeError(f"cannot store {type(v).__name__} in a model file header: {v!r}")
+
+    return json.loads(json.dumps(value, default=default))
+
+
+def _fingerprints(data):
+    """``{name: [shape, dtype, crc32]}`` of the arrays a fit was started on (None entries skipped)."""
+    out = {}
+    for name, a in data.items():
+        if a is None:
+            continue
+        a = np.ascontiguousarray(a)
+        out[name] = [list(a.shape), a.dtype.str, zlib.crc32(memoryview(a).cast("B"))]
+    return out
+
+
+def _labels_to_array(classes):
+    """Class labels as a numeric array a pickle-free file can hold: ``(array, storage)``.
+
+    Strings become their UCS-4 code points, ``(n_classes, width)`` int32 (model files hold numeric
+    arrays only); numbers are stored as int64, float64 or bool.
+    """
+    classes = np.asarray(classes)
+    if classes.dtype.kind == "O":
+        if all(isinstance(c, str) for c in classes):
+            classes = classes.astype(str)
+        else:
+            try:
+                numeric = np.array(classes.tolist())
+            except (TypeError, ValueError):
+                numeric = classes
+            if numeric.dtype.kind not in "biuf":
+                raise TypeError(
+                    "classes_ mixes labels of several types, which model files cannot store; use "
+                    "labels that are all strings or all numbers."
+                )
+            classes = numeric
+    kind = classes.dtype.kind
+    if kind == "U":
+        width = max(classes.dtype.itemsize // 4, 1)
+        codes = np.ascontiguousarray(classes.astype(f"<U{width}")).view("<i4")
+        return codes.reshape(len(classes), width), "unicode"
+    if kind == "b":
+        return classes.astype(bool), "number"
+    if kind in "iu":
+        stored = classes.astype(np.int64)
+        if not np.array_equal(stored, classes):
+            raise TypeError(f"classes_ of dtype {classes.dtype} do not fit in int64.")
+        return stored, "number"
+    if kind == "f":
+        return classes.astype(np.float64), "number"
+    raise TypeError(f"classes_ of dtype {classes.dtype} cannot be stored in a model file.")
+
+
+def _labels_from_array(stored, storage, dtype):
+    """Inverse of :func:`_labels_to_array`; ``dtype`` is the labels' original ``dtype.str``."""
+    dtype = np.dtype(dtype)
+    if storage == "unicode":
+        if stored.ndim != 2 or stored.dtype != np.int32:
+            raise ValueError("string labels must be stored as 2-D int32 code points")
+        if stored.size and (stored.min() < 0 or stored.max() > 0x10FFFF):
+            raise ValueError("string labels hold invalid code points")
+        width = stored.shape[1]
+        labels = np.ascontiguousarray(stored, dtype="<i4").view(f"<U{width}").reshape(-1)
+    elif storage == "number":
+        if stored.ndim != 1 or stored.dtype.kind not in "biuf":
+            raise ValueError("numeric labels must be stored as a 1-D numeric array")
+        labels = stored
+    else:
+        raise ValueError(f"unknown label storage {storage!r}")
+    return labels.astype(dtype)
+
+
+class _Checkpoint:
+    """The checkpoint file of one :meth:`fit`: where it goes, which data it belongs to, and (when a
+    previous run left one) the stored state to resume from."""
+
+    def __init__(self, path, kind, data):
+        self.path = path
+        self.kind = kind
+        self.data = data
+        self.arrays = self.extra = None
+        self.val_index = None
+
+    @property
+    def resuming(self):
+        return self.arrays is not None
+
+    @property
+    def finished(self):
+        return self.extra["checkpoint"].get("finished") is True
+
+
+class _TrainingState:
+    """Pickle-free model files and per-epoch checkpoints of a feed-forward net trained by backprop.
+
+    The state is everything that training reads and writes: the weights, the pretrained layers,
+    the optimiser state (momentum velocity, Adam moments and step count), the random stream, the
+    counters (``n_iter_``, ``t_``), the early-stopping state and ``history_``. Restoring it gives a
+    model that predicts, and trains on, exactly as the saved one. :class:`MLPClassifier`,
+    :class:`MLPRegressor` and :class:`dbn.autoencoder.DeepAutoencoder` share this code; each says
+    what differs through the class attributes and hooks below.
+
+    Class attributes: ``_SIZE_PARAM`` (the parameter with the layer sizes), ``_PRETRAINED_NAMES``
+    (the names of the arrays of a ``pretrained_layers`` entry), ``_HISTORY_KEYS`` and
+    ``_CHECKPOINT_NAME``. Hooks: ``_sizes()`` (normalised layer sizes) and
+    ``_full_sizes(P, n_features, extra)`` (units of every layer, input first). Subclasses extend
+    :meth:`_state_arrays` and :meth:`_restore_state` with what only they hold.
+    """
+
+    _SIZE_PARAM = None
+    _PRETRAINED_NAMES = ()
+    _HISTORY_KEYS = ()
+    _CHECKPOINT_NAME = None
+
+    # -------------------------------------------------------------------------------- parameters
+
+    def _json_params(self):
+        """Hyperparameters for the JSON header; what JSON cannot hold gets its default."""
+        params = self.get_params(deep=False)
+        params[self._SIZE_PARAM] = list(self._sizes())
+        params["dtype"] = _check_dtype(self.dtype).name
+        params["pretrained_layers"] = None  # stored as arrays
+        seed = params["random_state"]
+        if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+            params["random_state"] = int(seed)
+        else:
+            # A Generator cannot go into a JSON header; the weights and the stream state do.
+            params["random_state"] = None
+        defaults = inspect.signature(type(self).__init__).parameters
+        for name, value in params.items():
+            if callable(value):
+                params[name] = defaults[name].default
+        return params
+
+    @classmethod
+    def _params_from_json(cls, params):
+        if not isinstance(params, dict):
+            raise TypeError(f"params must be a dict, got {type(params).__name__}")
+        params = dict(params)
+        if isinstance(params.get(cls._SIZE_PARAM), list):
+            params[cls._SIZE_PARAM] = tuple(params[cls._SIZE_PARAM])
+        if "dtype" in params:
+            params["dtype"] = np.dtype(params["dtype"]).type
+        return params
+
+    def _pretrained_arrays(self):
+        arrays = {}
+        for i, entry in enumerate(self.pretrained_layers or []):
+            for name, value in zip(self._PRETRAINED_NAMES, entry, strict=False):
+                value = np.asarray(value)
+                if value.dtype not in (np.float32, np.float64):
+                    value = value.astype(_check_dtype(self.dtype))
+                arrays[f"pretrained{i}/{name}"] = value
+        return arrays
+
+    # ------------------------------------------------------------------------------------- state
+
+    def _state_arrays(self):
+        """``(arrays, extra)``: the numeric arrays and the JSON metadata of the training state."""
+        arrays = {}
+        for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True)):
+            arrays[f"coef{i}"] = W
+            arrays[f"intercept{i}"] = b
+        arrays.update(self._pretrained_arrays())
+        state = self._optimizer_state
+        for name in ("velocity", "m", "v"):
+            if name in state:
+                arrays[f"optimizer/{name}"] = state[name]
+        if hasattr(self, "_best_params"):
+            arrays["best_params"] = self._best_params
+        extra = {
+            "n_features_in_": int(self.n_features_in_),
+            "n_iter_": int(self.n_iter_),
+            "t_": int(self.t_),
+            "n_pretrained": len(self.pretrained_layers or []),
+            "optimizer_t": None if state.get("t") is None else int(state["t"]),
+            "history_": {key: [float(v) for v in values] for key, values in self.history_.items()},
+            "best_loss_": float(self.best_loss_),
+            "no_improvement_count": int(self._no_improvement_count),
+            "rng_state": self._rng.bit_generator.state if hasattr(self, "_rng") else None,
+        }
+        if hasattr(self, "best_validation_score_"):
+            extra["best_validation_score_"] = float(self.best_validation_score_)
+            extra["validation_scores_"] = [float(s) for s in self.validation_scores_]
+        return arrays, extra
+
+    def _restore_state(self, arrays, extra, P, source):
+        """Set the training state from :meth:`_state_arrays`' output, after checking it.
+
+        Raises
+        ------
+        dbn.io.ModelFileError
+            When shapes, dtypes, layer chaining, counters or the random stream do not fit ``P``.
+        """
+        try:
+            self._restore_checked(arrays, extra, P, source)
+        except io.ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise io.ModelFileError(
+                f"{source}: malformed training state ({type(exc).__name__}: {exc})."
+            ) from exc
+
+    def _restore_checked(self, arrays, extra, P, source):
+        def fail(message):
+            raise io.ModelFileError(f"{source}: {message}")
+
+        def count(name, low=0):
+            value = extra[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                fail(f"{name} must be an integer >= {low}, got {value!r}.")
+            return value
+
+        dtype = P["dtype"]
+        n_features = count("n_features_in_", 1)
+        sizes = self._full_sizes(P, n_features, extra)
+        n_layers = len(sizes) - 1
+        coefs, intercepts = [], []
+        for i in range(n_layers):
+            W, b = arrays.get(f"coef{i}"), arrays.get(f"intercept{i}")
+            shape = (sizes[i], sizes[i + 1])
+            if W is None or b is None or W.shape != shape or b.shape != (sizes[i + 1],):
+                fail(
+                    f"layer {i} must have weights of shape {shape} and biases of shape "
+                    f"({sizes[i + 1]},) to chain with its neighbours; the file does not match its "
+                    f"{self._SIZE_PARAM} and {n_features} features."
+                )
+            if W.dtype != dtype or b.dtype != dtype:
+                fail(f"layer {i} is stored in {W.dtype}/{b.dtype}, not in the model's {dtype}.")
+            coefs.append(W)
+            intercepts.append(b)
+        if f"coef{n_layers}" in arrays:
+            fail(f"holds more than the {n_layers} layers of its {self._SIZE_PARAM}.")
+        _, total = _layout(sizes)
+
+        def parameter_vector(name):
+            a = arrays[name]
+            if a.shape != (total,) or a.dtype != dtype:
+                fail(
+                    f"{name} has shape {a.shape} and dtype {a.dtype}; the net has {total} "
+                    f"parameters of {dtype}."
+                )
+            return a.copy()
+
+        state = {}
+        for name in ("velocity", "m", "v"):
+            if f"optimizer/{name}" in arrays:
+                state[name] = parameter_vector(f"optimizer/{name}")
+        if ("m" in state) != ("v" in state):
+            fail("holds only one of Adam's two moment vectors.")
+        if extra.get("optimizer_t") is not None:
+            state["t"] = count("optimizer_t")
+        elif "m" in state:
+            fail("holds Adam's moments without its step count.")
+        best_params = parameter_vector("best_params") if "best_params" in arrays else None
+        n_iter = count("n_iter_")
+        history = extra["history_"]
+        if not isinstance(history, dict):
+            fail("history_ must be a dict of lists.")
+        restored_history = {}
+        for key in self._HISTORY_KEYS:
+            values = history.get(key, [])
+            if not isinstance(values, list) or len(values) != n_iter:
+                fail(f"history_[{key!r}] must hold one entry per epoch ({n_iter}).")
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                fail(f"history_[{key!r}] must hold numbers.")
+            restored_history[key] = [float(v) for v in values]
+        rng_state = extra.get("rng_state")
+        if rng_state is None:
+            rng = check_random_state(self.random_state)
+        else:
+            name = rng_state.get("bit_generator") if isinstance(rng_state, dict) else None
+            if name not in _BIT_GENERATORS:
+                fail(f"unknown random bit generator {name!r}.")
+            bit_generator = getattr(np.random, name)()
+            bit_generator.state = rng_state
+            rng = np.random.Generator(bit_generator)
+        if "best_validation_score_" in extra:
+            scores = extra["validation_scores_"]
+            if not isinstance(scores, list) or len(scores) > n_iter:
+                fail("validation_scores_ must be a list of at most one score per epoch.")
+            best_score = float(extra["best_validation_score_"])
+            if best_params is None:
+                fail("holds an early-stopping score without the best weights.")
+        n_seen, no_improvement = count("t_"), count("no_improvement_count")
+        best_loss = float(extra["best_loss_"])
+        # Everything is checked: now set it.
+        _, self.coefs_, self.intercepts_ = _pack(coefs, intercepts, dtype)
+        self.n_features_in_ = n_features
+        self.n_layers_ = n_layers + 1
+        self.n_iter_ = n_iter
+        self.t_ = n_seen
+        self.history_ = restored_history
+        self.loss_curve_ = self.history_["train_loss"]
+        self.best_loss_ = best_loss
+        self._no_improvement_count = no_improvement
+        self._optimizer_state = state
+        self._rng = rng
+        for name in ("best_validation_score_", "validation_scores_", "_best_params"):
+            if hasattr(self, name):
+                delattr(self, name)
+        if best_params is not None:
+            self._best_params = best_params
+        if "best_validation_score_" in extra:
+            self.best_validation_score_ = best_score
+            self.validation_scores_ = [float(s) for s in scores]
+
+    # ------------------------------------------------------------------------------- model files
+
+    def save(self, path):
+        """Save the model to a pickle-free ``.npz`` file (see :mod:`dbn.io`), atomically.
+
+        Stores the hyperparameters, the weights, the pretrained layers, the optimiser state, the
+        history, the counters, the early-stopping state and the random stream, so that
+        :meth:`load` gives a model that predicts and trains on exactly as this one would.
+        Callable hyperparameters (``init``, ``learning_rate_schedule``) and a Generator
+        ``random_state`` cannot be stored: the loaded model has their defaults.
+
+        Parameters
+        ----------
+        path : str or Path
+            Ends in ``.npz``.
+        """
+        check_is_fitted(self, "coefs_")
+        arrays, extra = self._state_arrays()
+        io.save_arrays(path, type(self).__name__, self._json_params(), arrays, extra)
+
+    @classmethod
+    def load(cls, path):
+        """Load a model written by :meth:`save`; the round trip is exact.
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        model
+            Of this class.
+
+        Raises
+        ------
+        dbn.io.ModelFileError
+            When the file is not a model of this class, is damaged, or its arrays do not fit its
+            parameters (shapes, dtypes, layer chaining).
+        """
+        header, arrays = io.load_arrays(path, kind=cls.__name__)
+        try:
+            params = cls._params_from_json(header["params"])
+            n_pretrained = int(header.get("extra", {}).get("n_pretrained", 0))
+            if n_pretrained:
+                params["pretrained_layers"] = [
+                    tuple(
+                        arrays[f"pretrained{i}/{name}"]
+                        for name in cls._PRETRAINED_NAMES
+                        if f"pretrained{i}/{name}" in arrays
+                    )
+                    for i in range(n_pretrained)
+                ]
+            model = cls(**params)
+            P = model._validate_params()
+        except io.ModelFileError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise io.ModelFileError(f"{path}: invalid stored parameters ({exc}).") from exc
+        model._restore_state(arrays, header.get("extra", {}), P, path)
+        return model
+
+    # ------------------------------------------------------------------------------- checkpoints
+
+    def _open_checkpoint(self, checkpoint_dir, data):
+        """Prepare ``checkpoint_dir`` and read the checkpoint a previous :meth:`fit` left there.
+
+        ``data`` names the arrays the fit trains on (their shapes and checksums go into the file).
+        Stale temporary files of a killed write are removed. A checkpoint written with other
+        hyperparameters, other data or other ``pretrained_layers`` is refused with a ValueError.
+        """
+        folder = Path(checkpoint_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = self._CHECKPOINT_NAME
+        # A process killed mid-write leaves its temporary file; the checkpoint itself is whole.
+        for stale in folder.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        checkpoint = _Checkpoint(
+            folder / name, f"{type(self).__name__}-checkpoint", _fingerprints(data)
+        )
+        path = checkpoint.path
+        if not path.exists():
+            return checkpoint
+        header, arrays = io.load_arrays(path, kind=checkpoint.kind)
+        advice = "use another checkpoint_dir or delete the file"
+        saved, mine = header["params"], _to_json(self._json_params())
+        different = sorted(
+            k for k in set(saved) | set(mine) if k != "verbose" and saved.get(k) != mine.get(k)
+        )
+        if different:
+            raise ValueError(
+                f"checkpoint {path} was written by a {type(self).__name__} with other parameters "
+                f"({', '.join(f'{k}={saved.get(k)!r}' for k in different)}); {advice}."
+            )
+        extra = header.get("extra", {})
+        record = extra.get("checkpoint")
+        if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
+            raise io.ModelFileError(f"{path}: lacks the record of the data it was trained on.")
+        stored = record["data"]
+        for key in sorted(set(stored) | set(checkpoint.data)):
+            if key not in stored or key not in checkpoint.data:
+                how = "with" if key in stored else "without"
+                raise ValueError(f"checkpoint {path} was written {how} {key}; {advice}.")
+            (shape, dtype, crc), (my_shape, my_dtype, my_crc) = stored[key], checkpoint.data[key]
+            if shape != my_shape:
+                raise ValueError(
+                    f"checkpoint {path} was written for {key} of shape {tuple(shape)}, got "
+                    f"{tuple(my_shape)}; {advice}."
+                )
+            if dtype != my_dtype or crc != my_crc:
+                raise ValueError(
+                    f"checkpoint {path} was written for other values of {key} (same shape); "
+                    f"{advice}."
+                )
+        mine = self._pretrained_arrays()
+        theirs = {k: v for k, v in arrays.items() if k.startswith("pretrained")}
+        if set(mine) != set(theirs) or any(not np.array_equal(mine[k], theirs[k]) for k in mine):
+            raise ValueError(
+                f"checkpoint {path} was written with other pretrained_layers; {advice}."
+            )
+        checkpoint.arrays, checkpoint.extra = arrays, extra
+        return checkpoint
+
+    def _resume(self, checkpoint, P, n_samples=None):
+        """Restore the state stored in ``checkpoint``; returns the validation rows it split off."""
+        self._restore_state(checkpoint.arrays, checkpoint.extra, P, checkpoint.path)
+        val_index = checkpoint.arrays.get("checkpoint/val_index")
+        if val_index is not None and n_samples is not None:
+            ok = (
+                val_index.ndim == 1
+                and 0 < len(val_index) < n_samples
+                and val_index.dtype == np.int64
+                and val_index[0] >= 0
+                and val_index[-1] < n_samples
+                and np.all(np.diff(val_index) > 0)
+            )
+            if not ok:
+                raise io.ModelFileError(
+                    f"{checkpoint.path}: the validation rows are not sorted row indices of the "
+                    f"{n_samples} training samples."
+                )
+        return val_index
+
+    def _write_checkpoint(self, checkpoint, finished):
+        """Write the training state after an epoch (atomically: see :func:`dbn.io.atomic_write`)."""
+        arrays, extra = self._state_arrays()
+        if checkpoint.val_index is not None:
+            arrays["checkpoint/val_index"] = checkpoint.val_index
+        extra["checkpoint"] = {"data": checkpoint.data, "finished": bool(finished)}
+        io.save_arrays(checkpoint.path, checkpoint.kind, self._json_params(), arrays, extra)
+
+    # ------------------------------------------------------------------------- epoch boundaries
+
+    def _epoch_snapshot(self, rng):
+        """Copies of the optimiser state and the random stream, to roll back an unfinished epoch."""
+        state = self._optimizer_state
+        return {
+            "arrays": {k: v.copy() for k, v in state.items() if isinstance(v, np.ndarray)},
+            "t": state.get("t"),
+            "rng": rng.bit_generator.state,
+        }
+
+    def _update_snapshot(self, snapshot, rng):
+        state = self._optimizer_state
+        for name, copy in snapshot["arrays"].items():
+            copy[...] = state[name]
+        snapshot["t"] = state.get("t")
+        snapshot["rng"] = rng.bit_generator.state
+
+    def _roll_back(self, snapshot, rng):
+        """Undo the optimiser steps and random draws of an unfinished epoch."""
+        state = self._optimizer_state
+        for name, copy in snapshot["arrays"].items():
+            state[name][...] = copy
+        if snapshot["t"] is not None:
+            state["t"] = snapshot["t"]
+        rng.bit_generator.state = snapshot["rng"]
+
+
+class _BaseMLP(_TrainingState, ParamsMixin):
     """Shared hyperparameters, initialisation, training loop and prediction of the MLPs."""
 
     _output = None  # 'softmax' or 'identity', set by the subclasses
+    _SIZE_PARAM = "hidden_layer_sizes"
+    _PRETRAINED_NAMES = ("W", "b")
+    _HISTORY_KEYS = ("train_loss", "val_loss", "val_error", "learning_rate", "time")
+    _CHECKPOINT_NAME = "mlp-checkpoint.npz"
 
     def __init__(
         self,
@@ -523,6 +1037,15 @@ class _BaseMLP(ParamsMixin):
                     f"{self.hidden_layer_sizes!r}."
                 )
         return tuple(int(s) for s in sizes)
+
+    def _sizes(self):
+        return self._hidden_sizes()
+
+    def _full_sizes(self, P, n_features, extra):
+        n_outputs = extra["n_outputs_"]
+        if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 1:
+            raise ValueError(f"n_outputs_ must be a positive integer, got {n_outputs!r}")
+        return (n_features, *P["hidden"], n_outputs)
 
     def _validate_params(self):
         """Check every hyperparameter; returns the normalised values the training loop uses."""
@@ -622,6 +1145,18 @@ class _BaseMLP(ParamsMixin):
         n_features = None if reset else self.n_features_in_
         return check_array(X, "X", dtype=(dtype.type,), n_features=n_features)
 
+    # --------------------------------------------------------------------------------- persistence
+
+    def _state_arrays(self):
+        arrays, extra = super()._state_arrays()
+        extra["n_outputs_"] = int(self.n_outputs_)
+        return arrays, extra
+
+    def _restore_checked(self, arrays, extra, P, source):
+        super()._restore_checked(arrays, extra, P, source)
+        self.n_outputs_ = int(extra["n_outputs_"])
+        self.out_activation_ = self._output
+
     # ------------------------------------------------------------------------------ initialisation
 
     def _initialize(self, X, y, P, rng):
@@ -675,18 +1210,12 @@ class _BaseMLP(ParamsMixin):
         self.out_activation_ = self._output
         self.n_iter_ = 0
         self.t_ = 0
-        self.history_ = {
-            "train_loss": [],
-            "val_loss": [],
-            "val_error": [],
-            "learning_rate": [],
-            "time": [],
-        }
+        self.history_ = {key: [] for key in self._HISTORY_KEYS}
         self.loss_curve_ = self.history_["train_loss"]
         self._optimizer_state = {}
         self._no_improvement_count = 0
         self.best_loss_ = np.inf
-        for name in ("best_validation_score_", "validation_scores_"):
+        for name in ("best_validation_score_", "validation_scores_", "_best_params"):
             if hasattr(self, name):
                 delattr(self, name)
 
@@ -714,7 +1243,7 @@ class _BaseMLP(ParamsMixin):
 
     # ------------------------------------------------------------------------------------ training
 
-    def fit(self, X, y, *, X_val=None, y_val=None, callbacks=None):
+    def fit(self, X, y, *, X_val=None, y_val=None, callbacks=None, checkpoint_dir=None):
         """Train the network by back-propagation.
 
         Parameters
@@ -731,7 +1260,18 @@ class _BaseMLP(ParamsMixin):
             Each is called as ``callback(estimator, epoch, logs)`` after every epoch, where ``epoch``
             counts completed epochs from 1 and ``logs`` holds the epoch's entries of ``history_``;
             training stops when one returns True. A callback with an ``on_train_begin(estimator)``
-            method has it called once the weights are initialised.
+            method has it called once the weights are initialised (or restored from a checkpoint).
+        checkpoint_dir : str or Path, optional
+            Write ``mlp-checkpoint.npz`` there after every epoch, atomically (a temporary file,
+            fsync, rename: a crash leaves the previous checkpoint whole). It holds the whole
+            training state: weights, optimiser state, random stream, counters, early-stopping state,
+            history and the rows held out by ``validation_fraction``. Calling ``fit`` again with the
+            same folder resumes from it and runs the remaining epochs, so that the weights equal
+            those of an uninterrupted run (bit for bit in a single thread); a checkpoint of a
+            finished run gives the finished model at once. A checkpoint written with other
+            hyperparameters (``verbose`` aside), other data or other ``pretrained_layers`` is
+            refused with a ValueError; callable hyperparameters are not compared. Stale temporary
+            files of a killed write are removed.
 
         Returns
         -------
@@ -742,28 +1282,65 @@ class _BaseMLP(ParamsMixin):
         DivergenceError
             When the loss or the weights become non-finite; the weights of the last completed epoch
             are kept.
+
+        Notes
+        -----
+        A ``KeyboardInterrupt`` stops training with a RuntimeWarning and leaves the model as it was
+        after the last completed epoch: weights, optimiser state and random stream alike, so that
+        :meth:`partial_fit` or :meth:`save` carry on from there.
         """
         P = self._validate_params()
         X, y = self._validate_data(X, y, P, reset=True)
-        rng = check_random_state(self.random_state)
-        self._rng = rng
         callbacks = self._check_callbacks(callbacks)
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together.")
         if X_val is not None:
             X_val = check_array(X_val, "X_val", dtype=(P["dtype"].type,), n_features=X.shape[1])
             y_val = self._encode_y(y_val, "y_val", len(X_val), P["dtype"])
+        checkpoint = None
+        if checkpoint_dir is not None:
+            data = {"X": X, "y": y, "X_val": X_val, "y_val": y_val}
+            if hasattr(self, "classes_"):
+                data["classes_"] = _labels_to_array(self.classes_)[0]
+            checkpoint = self._open_checkpoint(checkpoint_dir, data)
+        resuming = checkpoint is not None and checkpoint.resuming
+        rng = check_random_state(self.random_state)
+        self._rng = rng
+        val_index = None
+        if resuming:
+            val_index = self._resume(checkpoint, P, len(X))
+            rng = self._rng
+        if X_val is not None:
             X_train, y_train = X, y
         elif self.early_stopping:
-            X_train, y_train, X_val, y_val = self._split(X, y, rng)
+            if val_index is None:
+                val_index = self._validation_indices(y, rng)
+            mask = np.ones(len(X), dtype=bool)
+            mask[val_index] = False
+            X_train, y_train, X_val, y_val = X[mask], y[mask], X[val_index], y[val_index]
         else:
             X_train, y_train = X, y
-        self._initialize(X_train, y_train, P, rng)
+        n_epochs = self.max_iter
+        if resuming:
+            n_epochs = 0 if checkpoint.finished else max(self.max_iter - self.n_iter_, 0)
+        else:
+            self._initialize(X_train, y_train, P, rng)
+        if checkpoint is not None:
+            checkpoint.val_index = val_index
         for callback in callbacks:
             if hasattr(callback, "on_train_begin"):
                 callback.on_train_begin(self)
         return self._train(
-            X_train, y_train, X_val, y_val, P, rng, self.max_iter, callbacks, self.early_stopping
+            X_train,
+            y_train,
+            X_val,
+            y_val,
+            P,
+            rng,
+            n_epochs,
+            callbacks,
+            self.early_stopping,
+            checkpoint=checkpoint,
         )
 
     def partial_fit(self, X, y, classes=None):
@@ -829,7 +1406,9 @@ class _BaseMLP(ParamsMixin):
             factor = 1.0
         return float(self.learning_rate_init * factor)
 
-    def _train(self, X, y, X_val, y_val, P, rng, n_epochs, callbacks, early_stopping):
+    def _train(
+        self, X, y, X_val, y_val, P, rng, n_epochs, callbacks, early_stopping, checkpoint=None
+    ):
         dtype = P["dtype"]
         flat, self.coefs_, self.intercepts_ = _pack(self.coefs_, self.intercepts_, dtype)
         sizes = (self.coefs_[0].shape[0], *(W.shape[1] for W in self.coefs_))
@@ -852,8 +1431,10 @@ class _BaseMLP(ParamsMixin):
         )
         X_batch = np.empty((capacity, X.shape[1]), dtype=dtype)
         y_batch = np.empty((capacity, *y.shape[1:]), dtype=y.dtype)
-        # The weights after the last completed epoch: restored on divergence or interruption.
+        # The state after the last completed epoch (weights, optimiser, random stream): restored on
+        # divergence or interruption.
         snapshot = flat.copy()
+        state_snapshot = self._epoch_snapshot(rng)
         completed = self.n_iter_
         start_time = time.perf_counter()
         time_offset = self.history_["time"][-1] if self.history_["time"] else 0.0
@@ -863,7 +1444,7 @@ class _BaseMLP(ParamsMixin):
             self._best_params = flat.copy()
         epoch = completed + 1
         try:
-            for _ in range(n_epochs):
+            for i_epoch in range(n_epochs):
                 epoch = completed + 1
                 learning_rate = self._learning_rate(completed)
                 # Overflow is reported below as a DivergenceError, not as numpy warnings.
@@ -877,6 +1458,7 @@ class _BaseMLP(ParamsMixin):
                         )
                 if not np.isfinite(loss) or not np.isfinite(flat).all():
                     flat[...] = snapshot
+                    self._roll_back(state_snapshot, rng)
                     hint = (
                         f"Try a smaller learning_rate_init (currently {self.learning_rate_init!r})"
                         if solver != "cg"
@@ -902,18 +1484,25 @@ class _BaseMLP(ParamsMixin):
                 self.n_iter_ = completed
                 self.t_ += n
                 snapshot[...] = flat
+                self._update_snapshot(state_snapshot, rng)
                 if self.verbose:
                     extra = "" if X_val is None else f", val_loss = {val_loss:.6f}"
                     print(f"Epoch {epoch}, loss = {loss:.6f}{extra}")
                 stop = self._update_no_improvement(loss, score, flat, early_stopping)
+                last = stop or i_epoch == n_epochs - 1
+                if checkpoint is not None:
+                    self._write_checkpoint(checkpoint, finished=last)
                 logs = {key: values[-1] for key, values in history.items()}
                 for callback in callbacks:
                     if callback(self, epoch, logs) is True:
                         stop = True
                 if stop:
+                    if checkpoint is not None and not last:
+                        self._write_checkpoint(checkpoint, finished=True)
                     break
         except KeyboardInterrupt:
             flat[...] = snapshot
+            self._roll_back(state_snapshot, rng)
             warnings.warn(
                 f"Training interrupted during epoch {epoch}; keeping the weights after epoch "
                 f"{completed}.",
@@ -1050,9 +1639,9 @@ class _BaseMLP(ParamsMixin):
             total += loss * m
         return total / n
 
-    def _split(self, X, y, rng):
-        """Hold out ``validation_fraction`` of the data (stratified for a classifier)."""
-        n = X.shape[0]
+    def _validation_indices(self, y, rng):
+        """Sorted rows held out as ``validation_fraction`` (stratified for a classifier)."""
+        n = y.shape[0]
         if self._output == "softmax":
             val = []
             for c in np.unique(y):
@@ -1067,10 +1656,7 @@ class _BaseMLP(ParamsMixin):
                 f"{len(val)} of {n} samples for validation; early stopping needs both sets "
                 "non-empty. Change validation_fraction or pass X_val and y_val."
             )
-        mask = np.ones(n, dtype=bool)
-        mask[val] = False
-        val = np.sort(val)
-        return X[mask], y[mask], X[val], y[val]
+        return np.sort(val).astype(np.int64)
 
     # ---------------------------------------------------------------------------------- prediction
 
@@ -1263,6 +1849,11 @@ class MLPClassifier(_BaseMLP):
 
     Kingma, D. P. and Ba, J. (2015). Adam: a method for stochastic optimization. ICLR.
 
+    Notes
+    -----
+    :meth:`save` and :meth:`load` round-trip the whole training state exactly (string labels
+    included); ``fit(X, y, checkpoint_dir=...)`` writes it after every epoch and resumes from it.
+
     Examples
     --------
     >>> from dbn.mlp import MLPClassifier
@@ -1311,6 +1902,27 @@ class MLPClassifier(_BaseMLP):
                 f"{self.classes_.tolist()!r}."
             )
         return idx.astype(np.int64)
+
+    def _state_arrays(self):
+        arrays, extra = super()._state_arrays()
+        arrays["classes_"], extra["classes_storage"] = _labels_to_array(self.classes_)
+        extra["classes_dtype"] = self.classes_.dtype.str
+        return arrays, extra
+
+    def _restore_checked(self, arrays, extra, P, source):
+        dtype = np.dtype(extra["classes_dtype"])
+        if dtype.kind not in "UObiuf":
+            raise ValueError(f"classes_ cannot have dtype {dtype}")
+        classes = _labels_from_array(arrays["classes_"], extra["classes_storage"], dtype)
+        if len(classes) < 2 or len(classes) != extra["n_outputs_"]:
+            raise io.ModelFileError(
+                f"{source}: holds {len(classes)} classes for {extra['n_outputs_']!r} outputs; a "
+                "classifier has one output per class, and at least 2."
+            )
+        if len(np.unique(classes)) != len(classes) or np.any(np.unique(classes) != classes):
+            raise io.ModelFileError(f"{source}: classes_ must be sorted and unique.")
+        super()._restore_checked(arrays, extra, P, source)
+        self.classes_ = classes
 
     def predict_proba(self, X):
         """Class probabilities, of shape (n_samples, n_classes), in the model's dtype."""
@@ -1402,6 +2014,18 @@ class MLPRegressor(_BaseMLP):
                 f"{name} has {y.shape[1]} outputs, but the model was fitted with {self.n_outputs_}."
             )
         return np.ascontiguousarray(y)
+
+    def _state_arrays(self):
+        arrays, extra = super()._state_arrays()
+        extra["y_1d"] = bool(getattr(self, "_y_1d", False))
+        return arrays, extra
+
+    def _restore_checked(self, arrays, extra, P, source):
+        y_1d = extra.get("y_1d", False)
+        if not isinstance(y_1d, bool) or (y_1d and extra["n_outputs_"] != 1):
+            raise io.ModelFileError(f"{source}: y_1d must be a bool, and True only for 1 output.")
+        super()._restore_checked(arrays, extra, P, source)
+        self._y_1d = y_1d
 
     def predict(self, X):
         """Predicted targets, of shape (n_samples,) if ``y`` was 1-D at fit, else (n_samples, n_outputs)."""
