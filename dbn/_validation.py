@@ -7,6 +7,7 @@ was expected and what was received, and never modifies the caller's data.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Hashable
 
 import numpy as np
 
@@ -47,7 +48,8 @@ def check_scalar(
     expected = "an integer" if kind is numbers.Integral else "a real number"
     if isinstance(value, bool | np.bool_) or not isinstance(value, kind):
         raise TypeError(f"{name} must be {expected}, got {_describe(value)}.")
-    if isinstance(value, numbers.Real) and not np.isfinite(value):
+    # Integers are always finite (and np.isfinite refuses Python ints beyond 64 bits).
+    if not isinstance(value, numbers.Integral) and not np.isfinite(float(value)):
         raise ValueError(f"{name} must be finite, got {value!r}.")
     bad_low = low is not None and (value < low if low_inclusive else value <= low)
     bad_high = high is not None and (value > high if high_inclusive else value >= high)
@@ -62,7 +64,13 @@ def check_scalar(
 
 def check_choice(value, name, choices):
     """Check that ``value`` is one of ``choices`` and return it."""
-    if value not in choices:
+    # An unhashable value (a list, an array) would make ``in`` raise a bare "unhashable type", or
+    # compare element-wise and pass for a one-element array: refuse it with the usual message.
+    try:
+        valid = isinstance(value, Hashable) and value in choices
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
         raise ValueError(f"{name} must be one of {sorted(map(str, choices))}, got {value!r}.")
     return value
 
@@ -140,11 +148,11 @@ def check_array(
             f"{name} must be a 2-D array (n_samples, n_features), got {X.ndim}-D with shape "
             f"{X.shape}.{hint}"
         )
-    if X.shape[0] < min_samples:
+    if X.ndim and X.shape[0] < min_samples:
         raise ValueError(f"{name} must have at least {min_samples} sample(s), got shape {X.shape}.")
     if ensure_2d and X.shape[1] == 0:
         raise ValueError(f"{name} must have at least 1 feature, got shape {X.shape}.")
-    if n_features is not None and X.shape[1] != n_features:
+    if n_features is not None and X.ndim == 2 and X.shape[1] != n_features:
         raise ValueError(
             f"{name} has {X.shape[1]} features, but the model was fitted with {n_features}."
         )

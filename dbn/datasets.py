@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import numbers
 import os
 import secrets
 import sys
@@ -170,9 +171,18 @@ def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
     .. [1] Y. LeCun, C. Cortes and C. J. C. Burges. "The MNIST database of handwritten digits",
        section "The IDX file format", http://yann.lecun.com/exdb/mnist/.
     """
-    path = Path(path)
+    path = _as_path(path, "path")
     _, data = _read_maybe_gzipped(path)
     return _parse_idx(data, path)
+
+
+def _as_path(value: object, name: str) -> Path:
+    """``value`` as a Path; a TypeError naming the parameter for anything else."""
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(
+            f"{name} must be a str or os.PathLike, got {value!r} ({type(value).__name__})"
+        )
+    return Path(value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -304,6 +314,8 @@ def get_data_home(data_home: str | os.PathLike[str] | None = None) -> Path:
     path : pathlib.Path
         Absolute path of the folder. Each data set has its own subfolder in it.
     """
+    if data_home is not None:
+        data_home = _as_path(data_home, "data_home")
     if data_home is None:
         data_home = os.environ.get("DBN_DATA_HOME") or None
     if data_home is None:
@@ -478,6 +490,10 @@ def _fetch_file(
     """
     if isinstance(mirrors, str):
         raise TypeError(f"mirrors must be a list of URL prefixes, got the string {mirrors!r}")
+    if mirrors is not None and (
+        not isinstance(mirrors, Sequence) or not all(isinstance(m, str) for m in mirrors)
+    ):
+        raise TypeError(f"mirrors must be a list of URL prefixes (str), got {mirrors!r}")
     mirrors = list(MIRRORS[dataset] if mirrors is None else mirrors)
     checksum = (CHECKSUMS[dataset] if checksums is None else checksums)[filename]
     folder = get_data_home(data_home) / dataset
@@ -554,8 +570,17 @@ def _load(
     timeout: float,
     verbose: bool | None,
 ):
-    if split not in _FILES:
+    if not isinstance(split, str) or split not in _FILES:
         raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+    for name, value in (("download", download), ("as_float", as_float), ("return_X_y", return_X_y)):
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+    if verbose is not None and not isinstance(verbose, bool | np.bool_):
+        raise TypeError(f"verbose must be True, False or None, got {verbose!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError(f"timeout must be a number of seconds, got {timeout!r}")
+    if not 0 < timeout < float("inf"):
+        raise ValueError(f"timeout must be a positive, finite number of seconds, got {timeout!r}")
     title = _TITLES[dataset]
     options = dict(
         data_home=data_home, download=download, mirrors=mirrors, timeout=timeout, verbose=verbose

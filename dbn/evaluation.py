@@ -344,7 +344,10 @@ def _check_betas(n_betas):
         raise TypeError(
             f"n_betas must be an integer or a 1-D array of inverse temperatures, got {n_betas!r}."
         )
-    betas = np.asarray(n_betas, dtype=np.float64)
+    # NaN and inf pass here to get the schedule-specific message below.
+    betas = check_array(
+        n_betas, "n_betas", dtype=(np.float64,), ensure_2d=False, min_samples=0, allow_nan=True
+    )
     if (
         betas.size < 2
         or not np.isfinite(betas).all()
@@ -379,11 +382,11 @@ def _base_rate(model, data, base_rate):
         # Binary: the uniform distribution, a broad proposal. Gaussian: the target's visible biases
         # with its own standard deviations.
         return np.zeros(V) if model.visible == "bernoulli" else model.visible_bias.copy()
-    rate = np.asarray(base_rate, dtype=np.float64)
-    if rate.shape != (V,) or not np.isfinite(rate).all():
-        raise ValueError(
-            f"base_rate must be a finite array of shape ({V},), got shape {rate.shape}."
-        )
+    rate = check_array(
+        base_rate, "base_rate", dtype=(np.float64,), ensure_2d=False, min_samples=0, copy=True
+    )
+    if rate.shape != (V,):
+        raise ValueError(f"base_rate must be an array of shape ({V},), got shape {rate.shape}.")
     if model.visible == "gaussian":
         return rate
     if np.any((rate <= 0) | (rate >= 1)):
@@ -607,6 +610,8 @@ def log_likelihood(rbm, X, log_z, *, return_bounds=False):
         raise TypeError(
             f"log_z must be a float or an AISResult, got {type(log_z).__name__}: {log_z!r}."
         )
+    if not isinstance(return_bounds, bool | np.bool_):
+        raise TypeError(f"return_bounds must be True or False, got {return_bounds!r}.")
     if return_bounds and not isinstance(log_z, AISResult):
         raise ValueError(
             "return_bounds=True needs log_z to be an AISResult from ais_log_partition."

@@ -59,10 +59,16 @@ def _check_fans(fan_in, fan_out):
 
 
 def _check_dtype(dtype):
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}.")
-    return dtype
+    # np.dtype(None) is float64: refuse None rather than silently change the precision.
+    try:
+        resolved = None if dtype is None else np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved is None:
+        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}.")
+    if resolved not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {resolved}.")
+    return resolved
 
 
 def _uniform(fan_in, fan_out, limit, random_state, dtype):
@@ -100,6 +106,7 @@ def zeros(fan_in, fan_out, *, random_state=None, dtype=np.float32):
     back-propagating errors. Nature, 323, 533-536.
     """
     fan_in, fan_out = _check_fans(fan_in, fan_out)
+    check_random_state(random_state)  # unused, but a bad value is still a mistake worth reporting
     return np.zeros((fan_in, fan_out), dtype=_check_dtype(dtype))
 
 
@@ -396,18 +403,20 @@ def lsuv_init(
     from .mlp import _activation_code
 
     dtype = _check_dtype(dtype)
-    sizes = [int(s) for s in layer_sizes]
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"layer_sizes must hold at least 2 positive sizes, got {layer_sizes!r}.")
-    X = check_array(X, "X", n_features=sizes[0], min_samples=2)
+    sizes = _check_layer_sizes(layer_sizes)
+    n_layers = len(sizes) - 1
+    X = check_array(X, "X", min_samples=2)
+    if X.shape[1] != sizes[0]:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but layer_sizes[0] is {sizes[0]}; they must match."
+        )
     X = X.astype(dtype, copy=False)
+    coefs = _check_given_layers(coefs, "coefs", sizes, dtype)
+    intercepts = _check_given_layers(intercepts, "intercepts", sizes, dtype)
     check_scalar(tol, "tol", low=0, low_inclusive=False)
     check_scalar(max_iter, "max_iter", kind=numbers.Integral, low=1)
     kind = _activation_code(activation)
     rng = check_random_state(random_state)
-    n_layers = len(sizes) - 1
-    coefs = list(coefs) if coefs is not None else [None] * n_layers
-    intercepts = list(intercepts) if intercepts is not None else [None] * n_layers
     A = X
     for i in range(n_layers):
         fixed = coefs[i] is not None
@@ -431,6 +440,51 @@ def lsuv_init(
             A = np.matmul(A, W)
             bias_activation_(A, b, kind)
     return coefs, intercepts
+
+
+def _check_layer_sizes(layer_sizes):
+    if isinstance(layer_sizes, str | bytes) or not hasattr(layer_sizes, "__len__"):
+        raise TypeError(
+            f"layer_sizes must be a sequence of positive ints (n_features, ..., n_outputs), got "
+            f"{layer_sizes!r}."
+        )
+    sizes = list(layer_sizes)
+    if len(sizes) < 2 or any(
+        isinstance(s, bool | np.bool_) or not isinstance(s, numbers.Integral) or s < 1
+        for s in sizes
+    ):
+        raise ValueError(f"layer_sizes must hold at least 2 positive ints, got {layer_sizes!r}.")
+    return [int(s) for s in sizes]
+
+
+def _check_given_layers(given, name, sizes, dtype):
+    """``coefs`` / ``intercepts`` of :func:`lsuv_init`: one entry (array or None) per layer."""
+    n_layers = len(sizes) - 1
+    if given is None:
+        return [None] * n_layers
+    if isinstance(given, np.ndarray) or not isinstance(given, list | tuple):
+        raise TypeError(
+            f"{name} must be a list with one entry (array or None) per layer, got "
+            f"{type(given).__name__}."
+        )
+    if len(given) != n_layers:
+        raise ValueError(
+            f"{name} must have one entry per layer ({n_layers} for layer_sizes={sizes}), got "
+            f"{len(given)}."
+        )
+    out = []
+    for i, value in enumerate(given):
+        if value is None:
+            out.append(None)
+            continue
+        shape = (sizes[i], sizes[i + 1]) if name == "coefs" else (sizes[i + 1],)
+        array = check_array(
+            value, f"{name}[{i}]", dtype=(dtype.type,), ensure_2d=name == "coefs", min_samples=0
+        )
+        if array.shape != shape:
+            raise ValueError(f"{name}[{i}] must have shape {shape}, got {array.shape}.")
+        out.append(array)
+    return out
 
 
 def gain(activation):

@@ -81,6 +81,13 @@ def save_arrays(path, kind, params, arrays, extra=None):
     extra : dict, optional
         More JSON-serialisable metadata (e.g. training history).
     """
+    path = _check_path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"path must end in '.npz', got {str(path)!r}.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot save to {str(path)!r}: the folder {str(path.parent)!r} does not exist."
+        )
     arrays = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
     for name, a in arrays.items():
         if a.dtype.name not in _ALLOWED_DTYPES:
@@ -95,9 +102,6 @@ def save_arrays(path, kind, params, arrays, extra=None):
     }
     payload = {HEADER_KEY: np.array(json.dumps(header, default=_json_default))}
     payload.update(arrays)
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise ValueError(f"path must end in '.npz', got {str(path)!r}.")
     atomic_write(path, lambda handle: np.savez(handle, **payload))
 
 
@@ -115,7 +119,9 @@ def load_arrays(path, kind=None):
     header : dict
     arrays : dict of str to ndarray
     """
-    path = Path(path)
+    path = _check_path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"model file {str(path)!r} is a folder, not a file.")
     if not path.is_file():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist.")
     try:
@@ -150,6 +156,16 @@ def load_arrays(path, kind=None):
             f"{path}: refused to load ({exc}); dbn model files never contain pickled objects."
         ) from exc
     return header, arrays
+
+
+def _check_path(path):
+    """``path`` as a ``Path``; a clear TypeError for anything that is not a file name."""
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"path must be a str or os.PathLike naming an '.npz' file, got {path!r} "
+            f"({type(path).__name__})."
+        )
+    return Path(path)
 
 
 def _check_header(path, header, kind):

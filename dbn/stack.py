@@ -17,6 +17,7 @@ networks. NIPS.
 from __future__ import annotations
 
 import numbers
+import os
 import time
 import warnings
 from pathlib import Path
@@ -186,23 +187,43 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         if overrides is None:
             return [{} for _ in range(n_layers)]
         if isinstance(overrides, dict):
-            bad = [key for key in overrides if not (isinstance(key, int) and 0 <= key < n_layers)]
+            bad = [
+                key
+                for key in overrides
+                if isinstance(key, bool)
+                or not (isinstance(key, numbers.Integral) and 0 <= key < n_layers)
+            ]
             if bad:
                 raise ValueError(
                     f"layer_params keys must be layer indices in [0, {n_layers - 1}], got {bad}."
                 )
-            return [dict(overrides.get(i) or {}) for i in range(n_layers)]
-        overrides = list(overrides)
-        if len(overrides) != n_layers:
-            raise ValueError(
-                f"layer_params must have one entry per layer ({n_layers}), got {len(overrides)}."
+            entries = [overrides.get(i) for i in range(n_layers)]
+        elif isinstance(overrides, list | tuple):
+            if len(overrides) != n_layers:
+                raise ValueError(
+                    f"layer_params must have one entry per layer ({n_layers}), got "
+                    f"{len(overrides)}."
+                )
+            entries = list(overrides)
+        else:
+            raise TypeError(
+                "layer_params must be None, a list with one dict (or None) per layer, or a dict "
+                f"of layer index to dict, got {overrides!r} ({type(overrides).__name__})."
             )
-        return [dict(o or {}) for o in overrides]
+        for i, entry in enumerate(entries):
+            if entry is not None and not isinstance(entry, dict):
+                raise TypeError(
+                    f"layer_params[{i}] must be a dict of RBM parameters or None, got {entry!r} "
+                    f"({type(entry).__name__})."
+                )
+        return [dict(entry or {}) for entry in entries]
 
     def _make_layers(self):
         sizes = self._sizes()
         check_choice(self.visible_unit, "visible_unit", ("bernoulli", "gaussian"))
         check_choice(self.top_hidden_unit, "top_hidden_unit", ("bernoulli", "gaussian"))
+        if not isinstance(self.verbose, numbers.Integral):  # bools are integers too
+            raise TypeError(f"verbose must be an int (0, 1 or 2), got {self.verbose!r}.")
         seeds = _layer_seeds(self.random_state, len(sizes))
         shared = {name: getattr(self, name) for name in _SHARED_RBM_PARAMS}
         layers = []
@@ -266,8 +287,15 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
                 n_features=X.shape[1],
                 value_range=(0.0, 1.0) if self.visible_unit == "bernoulli" else None,
             )
-        if callbacks is not None and not all(callable(c) for c in callbacks):
-            raise TypeError("callbacks must be a list of callables.")
+        if callbacks is not None and (
+            not isinstance(callbacks, list | tuple) or not all(callable(c) for c in callbacks)
+        ):
+            raise TypeError(f"callbacks must be a list of callables, got {callbacks!r}.")
+        if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | os.PathLike):
+            raise TypeError(
+                f"checkpoint_dir must be a str or os.PathLike naming a folder, got "
+                f"{checkpoint_dir!r} ({type(checkpoint_dir).__name__})."
+            )
         checkpoint = None
         start_layer, resume = 0, None
         if checkpoint_dir is not None:
@@ -369,6 +397,11 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         """
         check_is_fitted(self, "layers_")
         check_choice(task, "task", ("classification", "regression"))
+        fixed = sorted({"hidden_layer_sizes", "pretrained_layers"} & set(mlp_params))
+        if fixed:
+            raise TypeError(
+                f"to_mlp() sets {' and '.join(fixed)} from the DBN's layers; got {fixed} as well."
+            )
         from .mlp import MLPClassifier, MLPRegressor
 
         if any(rbm.hidden_unit != "bernoulli" for rbm in self.layers_) and activation == "sigmoid":
@@ -388,11 +421,11 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         dtype = self.layers_[0].components_.dtype
         cls = MLPClassifier if task == "classification" else MLPRegressor
         mlp_params.setdefault("random_state", self.random_state)
+        mlp_params.setdefault("dtype", dtype)
         return cls(
             hidden_layer_sizes=tuple(rbm.n_components for rbm in self.layers_),
             activation=activation,
             pretrained_layers=pretrained,
-            dtype=dtype,
             **mlp_params,
         )
 
@@ -447,7 +480,13 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         top = self.layers_[-1]
         top_init = None
         if init is not None:
-            data = check_array(init, "init", n_features=self.n_features_in_)
+            data = check_array(
+                init,
+                "init",
+                accept_sparse=True,
+                n_features=self.n_features_in_,
+                value_range=(0.0, 1.0) if self.visible_unit == "bernoulli" else None,
+            )
             for rbm in self.layers_[:-1]:
                 data = rbm.transform(data)
             top_init = data
@@ -587,10 +626,15 @@ class _LayerCallback:
 
 def _layer_seeds(random_state, n_layers):
     """One integer seed per layer, derived from the DBN's seed (fresh entropy if None)."""
-    if random_state is not None and not isinstance(random_state, numbers.Integral):
+    if random_state is not None and (
+        isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral)
+    ):
         raise TypeError(
-            f"random_state of a DBN must be None or an int, got {type(random_state).__name__}."
+            f"random_state of a DBN must be None or an int, got {random_state!r} "
+            f"({type(random_state).__name__})."
         )
+    if random_state is not None and random_state < 0:
+        raise ValueError(f"random_state must be a non-negative integer, got {random_state!r}.")
     check_scalar(n_layers, "n_layers", kind=numbers.Integral, low=1)
     sequence = np.random.SeedSequence(random_state)
     return [int(child.generate_state(1, dtype=np.uint32)[0]) for child in sequence.spawn(n_layers)]
