@@ -414,6 +414,37 @@ def _check_dtype(dtype):
     return dt
 
 
+def _check_label_values(y, name):
+    """Labels are numbers, strings or bools of one kind; finite when they are floats."""
+    if y.dtype.kind == "c":
+        raise TypeError(
+            f"{name} must hold class labels (ints, strings, ...), got complex {y.dtype}."
+        )
+    if y.dtype.kind == "O":
+        try:
+            np.unique(y)  # labels must be sortable against each other
+        except TypeError:
+            kinds = sorted({type(v).__name__ for v in y.tolist()})
+            raise TypeError(
+                f"{name} must hold labels of one kind (all numbers or all strings), got a mix "
+                f"of {kinds}."
+            ) from None
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError(f"{name} must contain only finite labels, got NaN or inf.")
+
+
+def _check_sample_weight(sample_weight, n_samples):
+    if sample_weight is None:
+        return None
+    weights = check_array(sample_weight, "sample_weight", ensure_2d=False)
+    if weights.ndim != 1 or len(weights) != n_samples:
+        raise ValueError(
+            f"sample_weight has {len(weights) if weights.ndim else 0} samples but X has "
+            f"{n_samples}; it must be 1-D with one weight per sample (shape {weights.shape})."
+        )
+    return weights
+
+
 def _r2(y_true, y_pred, sample_weight=None):
     """Coefficient of determination, averaged uniformly over outputs (as sklearn's r2_score)."""
     y_true = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
@@ -1376,12 +1407,12 @@ class _BaseMLP(_TrainingState, ParamsMixin):
         if callbacks is None:
             return []
         if callable(callbacks):
-            callbacks = [callbacks]
-        callbacks = list(callbacks)
-        for c in callbacks:
-            if not callable(c):
-                raise TypeError(f"callbacks must be callables, got {c!r}.")
-        return callbacks
+            return [callbacks]
+        if not isinstance(callbacks, list | tuple) or not all(callable(c) for c in callbacks):
+            raise TypeError(
+                f"callbacks must be a callable or a list of callables, got {callbacks!r}."
+            )
+        return list(callbacks)
 
     def _batch_size(self, n):
         if isinstance(self.batch_size, str):
@@ -1866,7 +1897,12 @@ class MLPClassifier(_BaseMLP):
     def _validate_data(self, X, y, P, reset, classes=None):
         X = self._check_X(X, P["dtype"], reset=reset)
         y = self._column_or_1d(y, "y", len(X))
-        labels = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+        if classes is not None:
+            classes = np.asarray(classes)
+            if classes.ndim != 1:
+                raise ValueError(f"classes must be 1-D, got shape {classes.shape}.")
+            _check_label_values(classes, "classes")
+        labels = np.unique(y) if classes is None else np.unique(classes)
         if len(labels) < 2:
             raise ValueError(
                 f"y must contain at least 2 classes, got a single class {labels.tolist()!r}."
@@ -1887,8 +1923,7 @@ class MLPClassifier(_BaseMLP):
             raise ValueError(f"{name} must be 1-D (n_samples,), got shape {y.shape}.")
         if len(y) != n_samples:
             raise ValueError(f"{name} has {len(y)} samples but X has {n_samples}; they must match.")
-        if y.dtype.kind == "f" and not np.isfinite(y).all():
-            raise ValueError(f"{name} must contain only finite labels, got NaN or inf.")
+        _check_label_values(y, name)
         return y
 
     def _encode_y(self, y, name, n_samples, dtype):
@@ -1945,8 +1980,10 @@ class MLPClassifier(_BaseMLP):
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of :meth:`predict` on ``(X, y)``."""
-        correct = self.predict(X) == np.asarray(y).ravel()
-        return float(np.average(correct, weights=sample_weight))
+        predicted = self.predict(X)
+        y = self._column_or_1d(y, "y", len(predicted))
+        weights = _check_sample_weight(sample_weight, len(predicted))
+        return float(np.average(predicted == y, weights=weights))
 
     def _evaluate(self, X, y_idx):
         """(mean cross-entropy, error rate, accuracy) on encoded labels."""
@@ -2004,6 +2041,8 @@ class MLPRegressor(_BaseMLP):
         y = check_array(y, name, dtype=(dtype.type,), ensure_2d=False)
         if y.ndim not in (1, 2):
             raise ValueError(f"{name} must be 1-D or 2-D, got shape {y.shape}.")
+        if y.ndim == 2 and y.shape[1] == 0:
+            raise ValueError(f"{name} must have at least 1 output column, got shape {y.shape}.")
         if len(y) != n_samples:
             raise ValueError(f"{name} has {len(y)} samples but X has {n_samples}; they must match.")
         if reset:
@@ -2034,7 +2073,15 @@ class MLPRegressor(_BaseMLP):
 
     def score(self, X, y, sample_weight=None):
         """Coefficient of determination R² of :meth:`predict`."""
-        return _r2(y, self.predict(X), sample_weight)
+        predicted = self.predict(X)
+        y = check_array(y, "y", ensure_2d=False)
+        if y.ndim not in (1, 2) or len(y) != len(predicted):
+            raise ValueError(
+                f"y has {len(y) if y.ndim else 0} samples but X has {len(predicted)}; they must "
+                f"match (y shape {y.shape})."
+            )
+        weights = _check_sample_weight(sample_weight, len(predicted))
+        return _r2(y, predicted, weights)
 
     def _evaluate(self, X, y):
         """(half mean squared error summed over outputs, mean squared error, R²)."""

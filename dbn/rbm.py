@@ -118,8 +118,14 @@ class _BaseRBM(ParamsMixin):
         check_scalar(self.batch_size, "batch_size", kind=I, low=1)
         check_scalar(self.n_iter, "n_iter", kind=I, low=1)
         check_scalar(self.k, "k", kind=I, low=1)
-        if not isinstance(self.persistent, bool | np.bool_):
-            raise TypeError(f"persistent must be True or False, got {self.persistent!r}.")
+        for flag in ("persistent", "shuffle", "sample_visible"):
+            value = getattr(self, flag)
+            if not isinstance(value, bool | np.bool_):
+                raise TypeError(f"{flag} must be True or False, got {value!r}.")
+        if isinstance(self.verbose, bool | np.bool_) or not isinstance(
+            self.verbose, numbers.Integral
+        ):
+            raise TypeError(f"verbose must be an int (0, 1 or 2), got {self.verbose!r}.")
         if self.n_chains is not None:
             check_scalar(self.n_chains, "n_chains", kind=I, low=1)
         check_scalar(self.momentum, "momentum", kind=R, low=0, high=1, high_inclusive=False)
@@ -200,9 +206,15 @@ class _BaseRBM(ParamsMixin):
                 f"batch_size={self.batch_size} is larger than the number of samples in X "
                 f"({X.shape[0]}); use batch_size <= {X.shape[0]}."
             )
-        X_val = None if X_val is None else self._check_input(X_val, "X_val", reset=False)
-        if X_val is not None and X_val.shape[1] != X.shape[1]:
-            raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}.")
+        if X_val is not None:
+            X_val = check_array(
+                X_val,
+                "X_val",
+                accept_sparse=True,
+                n_features=X.shape[1],
+                value_range=(0.0, 1.0) if self._visible_unit == "bernoulli" else None,
+            )
+        callbacks = _check_callbacks(callbacks)
         self._initialize(X)
         self._train(X, 0, self.n_iter, X_val=X_val, callbacks=callbacks)
         return self
@@ -220,6 +232,8 @@ class _BaseRBM(ParamsMixin):
         X = self._check_input(X, reset=first)
         if first:
             self._initialize(X)
+        else:
+            X = self._as_model_dtype(X)
         self._ensure_buffers(X.dtype)
         epoch = self.n_epochs_
         self._run_epoch(X, np.arange(X.shape[0]), epoch)
@@ -543,7 +557,13 @@ class _BaseRBM(ParamsMixin):
         """Learning rate and momentum of ``epoch`` (0-based)."""
         schedule = self.learning_rate_schedule
         if callable(schedule):
-            lr = float(schedule(epoch))
+            lr = schedule(epoch)
+            if not isinstance(lr, numbers.Real) or not np.isfinite(lr) or lr <= 0:
+                raise ValueError(
+                    f"learning_rate_schedule({epoch}) must return a finite learning rate > 0, "
+                    f"got {lr!r}."
+                )
+            lr = float(lr)
         elif schedule == "exponential":
             lr = self.learning_rate * self.learning_rate_decay**epoch
         elif schedule == "linear":
@@ -916,6 +936,17 @@ class _BaseRBM(ParamsMixin):
         fe = self._free_energy(dense)
         fe_flip = self._free_energy(corrupted)
         return -d * np.logaddexp(0, -(fe_flip - fe))
+
+
+def _check_callbacks(callbacks):
+    """``None``, one callable or a list of callables, checked before any training."""
+    if callbacks is None:
+        return []
+    if callable(callbacks):
+        return [callbacks]
+    if not isinstance(callbacks, list | tuple) or not all(callable(c) for c in callbacks):
+        raise TypeError(f"callbacks must be a callable or a list of callables, got {callbacks!r}.")
+    return list(callbacks)
 
 
 def _fill_uniform(rng, shape, dtype, out):

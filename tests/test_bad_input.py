@@ -856,7 +856,6 @@ RBM = "dbn/rbm.py: "
 MLP = "dbn/mlp.py: "
 
 
-@pytest.mark.xfail(strict=True, reason=RBM + "fit checks X_val against the previous fit's width")
 def test_refit_on_wider_data_with_X_val():
     rbm = BernoulliRBM(3, batch_size=4, n_iter=1, random_state=0).fit(_data())
     wide = np.hstack([_data(), _data()])
@@ -864,7 +863,6 @@ def test_refit_on_wider_data_with_X_val():
     assert rbm.n_features_in_ == 2 * D
 
 
-@pytest.mark.xfail(strict=True, reason=RBM + "partial_fit refuses X of another float dtype")
 def test_rbm_partial_fit_casts_to_the_model_dtype_like_transform():
     rbm = BernoulliRBM(3, batch_size=4, random_state=0).partial_fit(_data().astype(np.float32))
     rbm.partial_fit(
@@ -893,7 +891,6 @@ RBM_UNCHECKED = [
 # fmt: on
 
 
-@pytest.mark.xfail(strict=True, reason=RBM + "fit does not check all its arguments before training")
 @pytest.mark.parametrize(("params", "kwargs", "error", "match"), RBM_UNCHECKED)
 def test_rbm_checks_every_argument_before_training(params, kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -918,7 +915,6 @@ MLP_SCORE_UNCHECKED = [
 # fmt: on
 
 
-@pytest.mark.xfail(strict=True, reason=MLP + "score() does not check y / sample_weight against X")
 @pytest.mark.parametrize(("key", "y", "kwargs", "match"), MLP_SCORE_UNCHECKED)
 def test_mlp_score_checks_y_and_sample_weight(models, key, y, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -941,14 +937,12 @@ MLP_LABELS_UNCHECKED = [
 # fmt: on
 
 
-@pytest.mark.xfail(strict=True, reason=MLP + "some labels and targets slip through unchecked")
 @pytest.mark.parametrize(("make", "error", "match"), MLP_LABELS_UNCHECKED)
 def test_mlp_labels_are_checked(make, error, match):
     with pytest.raises(error, match=match):
         make(_labels(_data()))
 
 
-@pytest.mark.xfail(strict=True, reason=MLP + "_BaseMLP._check_callbacks calls list(1)")
 @pytest.mark.parametrize(
     "make",
     [
