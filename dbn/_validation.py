@@ -62,6 +62,37 @@ def check_scalar(
     return value
 
 
+def check_layer_sizes(sizes, name, *, allow_empty=False, empty_hint="at least one layer"):
+    """Normalise an int or a sequence of positive ints (layer widths) to a tuple of ints.
+
+    Parameters
+    ----------
+    sizes : int or sequence of int
+    name : str
+        The parameter's name, used in error messages.
+    allow_empty : bool
+        Accept an empty sequence (an MLP without hidden layers is a linear model).
+    empty_hint : str
+        What the sequence must name, for the error on an empty one.
+    """
+    value = sizes
+    if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool | np.bool_):
+        sizes = (sizes,)
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an int or a sequence of positive ints, got {value!r}."
+        ) from None
+    if not sizes and not allow_empty:
+        raise ValueError(f"{name} must name {empty_hint}, got an empty sequence.")
+    for size in sizes:
+        bad_type = isinstance(size, bool | np.bool_) or not isinstance(size, numbers.Integral)
+        if bad_type or size < 1:
+            raise ValueError(f"{name} must contain positive integers, got {value!r}.")
+    return tuple(int(size) for size in sizes)
+
+
 def check_choice(value, name, choices):
     """Check that ``value`` is one of ``choices`` and return it."""
     # An unhashable value (a list, an array) would make ``in`` raise a bare "unhashable type", or

@@ -40,6 +40,7 @@ from ._validation import (
     check_array,
     check_choice,
     check_is_fitted,
+    check_layer_sizes,
     check_random_state,
     check_scalar,
 )
@@ -485,25 +486,9 @@ class DeepAutoencoder(_TrainingState, ParamsMixin):
     # --------------------------------------------------------------------------------- validation
 
     def _encoder_sizes(self):
-        sizes = self.layer_sizes
-        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
-            sizes = (sizes,)
-        try:
-            sizes = tuple(sizes)
-        except TypeError:
-            raise TypeError(
-                f"layer_sizes must be an int or a sequence of ints, got {sizes!r}."
-            ) from None
-        if not sizes:
-            raise ValueError(
-                "layer_sizes must name at least the code layer, got an empty sequence."
-            )
-        for s in sizes:
-            if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
-                raise ValueError(
-                    f"layer_sizes must contain positive integers, got {self.layer_sizes!r}."
-                )
-        return tuple(int(s) for s in sizes)
+        return check_layer_sizes(
+            self.layer_sizes, "layer_sizes", empty_hint="at least the code layer"
+        )
 
     def _validate_params(self):
         """Check every hyperparameter; returns the normalised values the training loop uses."""

@@ -45,6 +45,7 @@ from ._validation import (
     check_array,
     check_choice,
     check_is_fitted,
+    check_layer_sizes,
     check_random_state,
     check_scalar,
 )
@@ -1052,22 +1053,8 @@ class _BaseMLP(_TrainingState, ParamsMixin):
     # ---------------------------------------------------------------------------------- validation
 
     def _hidden_sizes(self):
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
-            sizes = (sizes,)
-        try:
-            sizes = tuple(sizes)
-        except TypeError:
-            raise TypeError(
-                f"hidden_layer_sizes must be an int or a sequence of ints, got {sizes!r}."
-            ) from None
-        for s in sizes:
-            if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
-                raise ValueError(
-                    f"hidden_layer_sizes must contain positive integers, got "
-                    f"{self.hidden_layer_sizes!r}."
-                )
-        return tuple(int(s) for s in sizes)
+        # An MLP without hidden layers is a (multinomial) linear model.
+        return check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True)
 
     def _sizes(self):
         return self._hidden_sizes()

@@ -280,8 +280,8 @@ def tile_images(
     grid = _tile(images, n_cols, int(padding), float(pad_value))
     if ax is None:
         plt = _pyplot()
-        # About a third of an inch per 28-pixel image, at most 10 inches wide.
-        inches = min(10.0 / grid.shape[1], 0.012)
+        # About 0.6 inch per 28-pixel image, at most 10 inches wide.
+        inches = min(10.0 / grid.shape[1], 0.02)
         fig, ax = plt.subplots(
             figsize=(max(grid.shape[1] * inches, 1.0), max(grid.shape[0] * inches, 0.6))
         )
@@ -391,12 +391,12 @@ def plot_samples(samples, *, shape=(28, 28), n_cols=10, scale=None, ax=None):
     if ax is None:
         plt = _pyplot()
         width = min(n_cols, max(len(images) for images in panels.values()))
-        # Each image row gets about 0.45 inch, plus room for the panel's title.
-        heights = [r + (0.5 if name else 0.1) for r, name in zip(rows, panels, strict=True)]
+        # Each image row gets about 0.6 inch, plus room for the panel's title.
+        heights = [r + (0.4 if name else 0.05) for r, name in zip(rows, panels, strict=True)]
         fig, axes = plt.subplots(
             len(panels),
             1,
-            figsize=(min(0.45 * width + 0.2, 10.0), 0.45 * sum(heights) + 0.1),
+            figsize=(min(0.6 * width + 0.2, 10.0), 0.6 * sum(heights) + 0.1),
             squeeze=False,
             gridspec_kw={"height_ratios": heights},
         )
@@ -467,6 +467,8 @@ def plot_rbm_history(
             "history must be a history_ dict, a list of them or a dict of them, got "
             f"{type(history).__name__}."
         )
+    from matplotlib.ticker import MaxNLocator
+
     keys = list(keys)
     for key in keys:
         if key not in _RBM_PANELS:
@@ -499,6 +501,7 @@ def plot_rbm_history(
                     label = f"{name} {part}".strip()
                 axis.plot(epochs[: values.size], values, style, color=color, label=label)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(_RBM_PANELS[key])
         if axis.get_legend_handles_labels()[0] and (len(histories) > 1 or key == "free_energy"):
             axis.legend(fontsize="small")
@@ -556,7 +559,13 @@ def plot_embedding(embedding, labels=None, *, max_points=5000, title=None, ax=No
                 label=str(c),
             )
         if len(classes) <= 10:
-            ax.legend(fontsize="x-small", markerscale=3, loc="best", ncol=2, frameon=False)
+            ax.legend(
+                fontsize="x-small",
+                markerscale=3,
+                loc="center left",
+                bbox_to_anchor=(1.0, 0.5),
+                frameon=False,
+            )
     ax.set_xticks([])
     ax.set_yticks([])
     if title is not None:

@@ -26,7 +26,13 @@ import numpy as np
 
 from . import io
 from ._base import ParamsMixin
-from ._validation import check_array, check_choice, check_is_fitted, check_scalar
+from ._validation import (
+    check_array,
+    check_choice,
+    check_is_fitted,
+    check_layer_sizes,
+    check_scalar,
+)
 from .rbm import BernoulliRBM, GaussianBernoulliRBM
 
 __all__ = ["DBN"]
@@ -161,26 +167,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
 
     # ------------------------------------------------------------------ configuration
     def _sizes(self):
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
-            sizes = (sizes,)
-        try:
-            sizes = tuple(sizes)
-        except TypeError:
-            raise TypeError(
-                f"hidden_layer_sizes must be a sequence of positive ints, got {sizes!r}."
-            ) from None
-        if not sizes:
-            raise ValueError(
-                "hidden_layer_sizes must name at least one layer, got an empty sequence."
-            )
-        for s in sizes:
-            if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
-                raise ValueError(
-                    f"hidden_layer_sizes must contain positive integers, got "
-                    f"{self.hidden_layer_sizes!r}."
-                )
-        return tuple(int(s) for s in sizes)
+        return check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
 
     def _layer_overrides(self, n_layers):
         overrides = self.layer_params

@@ -500,7 +500,7 @@ def test_bad_inputs(binary):
         ae.decode(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="X_val has 19 features"):
         DeepAutoencoder((4,), max_iter=1).fit(X, X_val=X[:, :19])
-    with pytest.raises(TypeError, match="callbacks must be callables"):
+    with pytest.raises(TypeError, match="callbacks must be a callable or a list of callables"):
         DeepAutoencoder((4,), max_iter=1).fit(X, callbacks=[1])
 
 
