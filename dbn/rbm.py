@@ -992,7 +992,10 @@ class BernoulliRBM(_BaseRBM):
     k : int, default=1
         Gibbs steps in the negative phase (CD-k).
     persistent : bool, default=False
-        Use persistent chains (PCD) instead of restarting at the data.
+        Use persistent chains (PCD) instead of restarting at the data. PCD tolerates momentum badly:
+        with ``final_momentum=0.9`` a 500-unit MNIST model was seen to jump from reconstruction error
+        29 to 59 when the momentum switched; keep ``final_momentum=0.5`` (or a small learning rate with
+        ``learning_rate_schedule="linear"``, Tieleman 2008) for PCD.
     n_chains : int, optional
         Number of persistent chains; defaults to ``batch_size``.
     momentum, final_momentum : float, default=0.5, 0.9
