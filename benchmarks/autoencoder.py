@@ -41,9 +41,6 @@ information) and PNG plots in ``--output``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -53,7 +50,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import dbn  # noqa: E402
+from _report import machine_info, write_report  # noqa: E402
+
 from dbn import DBN, BernoulliRBM  # noqa: E402
 from dbn.autoencoder import DeepAutoencoder  # noqa: E402
 from dbn.datasets import load_mnist  # noqa: E402
@@ -74,35 +72,6 @@ MODES = {
         n_train=60000, n_val=0, pretrain_epochs=50, finetune_epochs=200, code2d_epochs=200
     ),
 }
-
-
-def machine_info():
-    info = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "numpy": np.__version__,
-        "dbn": dbn.__version__,
-    }
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        from threadpoolctl import threadpool_info
-
-        info["blas"] = [
-            {k: p.get(k) for k in ("internal_api", "version", "num_threads")}
-            for p in threadpool_info()
-        ]
-    except ImportError:
-        pass
-    return info
 
 
 def load_splits(cfg, data_home=None):
@@ -399,20 +368,8 @@ def run(args, parser):
         if name in results:
             results[name].pop("codes_2" if name == "pca" else "codes", None)
     table = markdown(results)
-    print()
-    print(table)
-    (output / "results.md").write_text(table + "\n")
-    with open(output / "results.json", "w") as handle:
-        json.dump(results, handle, indent=1, default=_json_default)
+    write_report(output, results, table)
     return results
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,6 @@ Outputs: a Markdown table on stdout, ``results.json`` (with machine information)
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -39,7 +36,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import dbn  # noqa: E402
+from _report import machine_info, write_report  # noqa: E402
+
 from dbn import DBN, MLPClassifier  # noqa: E402
 from dbn.datasets import load_mnist  # noqa: E402
 
@@ -97,41 +95,6 @@ INITS = [
     ("lsuv", "lsuv", "sigmoid"),
     ("dbn pretrained", "dbn", "sigmoid"),
 ]
-
-
-def machine_info():
-    info = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "numpy": np.__version__,
-        "dbn": dbn.__version__,
-    }
-    try:
-        import numba
-
-        info["numba"] = numba.__version__
-    except ImportError:
-        pass
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        from threadpoolctl import threadpool_info
-
-        info["blas"] = [
-            {k: p.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
-            for p in threadpool_info()
-        ]
-    except ImportError:
-        pass
-    return info
 
 
 def load_splits(data_home=None):
@@ -428,20 +391,8 @@ def main(argv=None):
     results["wall_seconds"] = time.perf_counter() - start
     results["plots"] = plots(results, output)
     table = markdown(results)
-    print()
-    print(table)
-    (output / "results.md").write_text(table + "\n")
-    with open(output / "results.json", "w") as handle:
-        json.dump(results, handle, indent=1, default=_json_default)
+    write_report(output, results, table)
     return results
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 if __name__ == "__main__":

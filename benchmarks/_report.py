@@ -1,0 +1,64 @@
+"""What every benchmark's report shares: machine information and the JSON / Markdown outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+
+import numpy as np
+
+import dbn
+
+
+def machine_info():
+    """CPU, cores, Python, numpy / numba / dbn versions and the BLAS thread pools of this process."""
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "dbn": dbn.__version__,
+    }
+    try:
+        import numba
+
+        info["numba"] = numba.__version__
+    except ImportError:
+        pass
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [
+            {k: p.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+            for p in threadpool_info()
+        ]
+    except ImportError:
+        pass
+    return info
+
+
+def write_report(output, results, table):
+    """Print the Markdown table and write ``results.md`` and ``results.json`` into ``output``."""
+    print()
+    print(table)
+    (output / "results.md").write_text(table + "\n")
+    with open(output / "results.json", "w") as handle:
+        json.dump(results, handle, indent=1, default=_json_default)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
