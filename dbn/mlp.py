@@ -415,6 +415,18 @@ def _check_dtype(dtype):
     return dt
 
 
+def _minibatches(X, y, order, batch_size, X_batch, y_batch):
+    """Yield ``(m, xb, yb)``: the rows ``order[start:start + batch_size]`` gathered into the
+    preallocated buffers (views of their first ``m`` rows), so no minibatch allocates."""
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        m = len(idx)
+        xb, yb = X_batch[:m], y_batch[:m]
+        np.take(X, idx, axis=0, out=xb)
+        np.take(y, idx, axis=0, out=yb)
+        yield m, xb, yb
+
+
 def _check_label_values(y, name):
     """Labels are numbers, strings or bools of one kind; finite when they are floats."""
     if y.dtype.kind == "c":
@@ -1563,12 +1575,7 @@ class _BaseMLP(_TrainingState, ParamsMixin):
         momentum, nesterov = float(self.momentum), bool(self.nesterovs_momentum)
         beta_1, beta_2, epsilon = float(self.beta_1), float(self.beta_2), float(self.epsilon)
         total = 0.0
-        for start in range(0, n, bs):
-            idx = order[start : start + bs]
-            m = len(idx)
-            xb, yb = X_batch[:m], y_batch[:m]
-            np.take(X, idx, axis=0, out=xb)
-            np.take(y, idx, axis=0, out=yb)
+        for m, xb, yb in _minibatches(X, y, order, bs, X_batch, y_batch):
             if dropout:
                 prop.draw_noise(rng, m)
             forward(xb, coefs, intercepts, activation, output, out=prop)
@@ -1620,12 +1627,7 @@ class _BaseMLP(_TrainingState, ParamsMixin):
             top_prop = Propagation(prop.layer_sizes[-2:], bs, flat.dtype)
             top_coefs, top_intercepts = [coefs[-1]], [intercepts[-1]]
         total = 0.0
-        for start in range(0, n, bs):
-            idx = order[start : start + bs]
-            m = len(idx)
-            xb, yb = X_batch[:m], y_batch[:m]
-            np.take(X, idx, axis=0, out=xb)
-            np.take(y, idx, axis=0, out=yb)
+        for m, xb, yb in _minibatches(X, y, order, bs, X_batch, y_batch):
             if top_only:
                 hidden = forward(xb, coefs[:-1], intercepts[:-1], activation, activation)
                 features = hidden.activations[-1]
