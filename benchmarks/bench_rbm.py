@@ -55,25 +55,26 @@ def dbn_epoch(X):
 
 
 def gemm_floor_epoch(X):
-    """The five GEMMs of a CD-1 step with preallocated outputs: nothing else."""
+    """The four GEMMs of dbn's CD-1 step, same shapes and memory layouts, outputs preallocated."""
     rng = np.random.default_rng(0)
     V = X.shape[1]
-    W = (0.01 * rng.standard_normal((N_HIDDEN, V))).astype(np.float32)
+    # dbn keeps components_ column-major, so its transpose W_t (V x H) is C-contiguous.
+    W_t = (0.01 * rng.standard_normal((V, N_HIDDEN))).astype(np.float32)
     h = np.empty((BATCH, N_HIDDEN), np.float32)
     v = np.empty((BATCH, V), np.float32)
     stacked_h = rng.random((2 * BATCH, N_HIDDEN), dtype=np.float32)
     stacked_v = rng.random((2 * BATCH, V), dtype=np.float32)
-    grad = np.empty((N_HIDDEN, V), np.float32)
+    grad_t = np.empty((V, N_HIDDEN), np.float32)
 
     def run():
         for start in range(0, X.shape[0], BATCH):
             v0 = X[start : start + BATCH]
             if v0.shape[0] != BATCH:
                 continue
-            np.matmul(v0, W.T, out=h)
-            np.matmul(h, W, out=v)
-            np.matmul(v, W.T, out=h)
-            np.matmul(stacked_h.T, stacked_v, out=grad)
+            np.matmul(v0, W_t, out=h)  # positive hidden
+            np.matmul(h, W_t.T, out=v)  # reconstruction
+            np.matmul(v, W_t, out=h)  # negative hidden
+            np.matmul(stacked_v.T, stacked_h, out=grad_t)  # weight gradient, data and model
 
     return run
 
@@ -144,20 +145,38 @@ CONTENDERS = {
 }
 
 
-def _time_in_subprocess(name, n_samples, data_home):
+def _time_in_subprocess(name, n_samples, data_home, threads=None):
     """Seconds of one epoch of ``name`` in a fresh process (None if its library is missing)."""
     command = [sys.executable, __file__, "--contender", name, "--n-samples", str(n_samples)]
     if data_home:
         command += ["--data-home", data_home]
+    if threads:
+        command += ["--threads", str(threads)]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
     return None if out[-1] == "none" else float(out[-1])
 
 
-def _time_one(name, n_samples, data_home):
+def _limit_threads(threads):
+    """Cap every BLAS/OpenMP pool (and torch's) at ``threads``; returns the limiter to keep alive."""
+    from threadpoolctl import threadpool_limits
+
+    limits = threadpool_limits(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    return limits
+
+
+def _time_one(name, n_samples, data_home, threads=None):
     X, _ = load_data(n_samples, data_home)
     epoch = globals()[CONTENDERS[name]](X)
     if epoch is None:
         return None
+    # Capped after the contender's imports, so the pools its libraries load are capped too.
+    limits = _limit_threads(threads) if threads else None  # noqa: F841 (kept alive while timing)
     if name != "dbn":
         epoch()  # warm-up, as dbn_epoch compiles its kernels on a slice before timing
     return seconds(epoch)
@@ -189,10 +208,19 @@ def blas_info():
         return []
 
 
-def run(n_samples=60000, repeats=2, data_home=None, include_start=True):
-    """Time every contender; returns a dict of seconds per epoch and ratios."""
+def run(n_samples=60000, repeats=2, data_home=None, include_start=True, threads=None):
+    """Time every contender; returns a dict of seconds per epoch and ratios.
+
+    ``threads`` caps the BLAS (and torch) threads of every contender; None keeps the defaults.
+    """
     X, source = load_data(n_samples, data_home)
-    results = {"data": source, "n_samples": int(X.shape[0]), "n_hidden": N_HIDDEN, "batch": BATCH}
+    results = {
+        "data": source,
+        "n_samples": int(X.shape[0]),
+        "n_hidden": N_HIDDEN,
+        "batch": BATCH,
+        "threads": threads or "default",
+    }
     del X
     # Each contender runs in its own process: once sklearn has run, the thread pools it leaves behind
     # (scipy's second OpenBLAS, OpenMP) were measured to slow every later contender by 30-60 %.
@@ -201,7 +229,7 @@ def run(n_samples=60000, repeats=2, data_home=None, include_start=True):
     times = {name: [] for name in names}
     for _ in range(repeats):
         for name in names:
-            seconds_taken = _time_in_subprocess(name, n_samples, data_home)
+            seconds_taken = _time_in_subprocess(name, n_samples, data_home, threads)
             if seconds_taken is not None:
                 times[name].append(seconds_taken)
     for name in names:
@@ -256,15 +284,16 @@ def main(argv=None):
     parser.add_argument("--n-samples", type=int, default=60000)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--data-home", default=None)
+    parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads")
     parser.add_argument("--no-start", action="store_true", help="skip the cold/warm start timing")
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
     parser.add_argument("--contender", choices=sorted(CONTENDERS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.contender:  # child process of run(): time one epoch and print the seconds
-        seconds_taken = _time_one(args.contender, args.n_samples, args.data_home)
+        seconds_taken = _time_one(args.contender, args.n_samples, args.data_home, args.threads)
         print("none" if seconds_taken is None else f"{seconds_taken:.6f}")
         return
-    results = run(args.n_samples, args.repeats, args.data_home, not args.no_start)
+    results = run(args.n_samples, args.repeats, args.data_home, not args.no_start, args.threads)
     print(format_table(results))
     if args.json:
         with open(args.json, "w") as handle:

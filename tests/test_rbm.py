@@ -42,12 +42,59 @@ def test_bernoulli_units_kernel(dtype):
     rng = np.random.default_rng(1)
     pre = rng.normal(0, 30, (7, 5)).astype(dtype)
     bias = rng.normal(size=5).astype(dtype)
-    uniform = rng.random((7, 5)).astype(dtype)
+    key = np.uint64(rng.bit_generator.random_raw())
+    uniform = naive.uniform_stream(key, (7, 5), dtype)
     mean, sample = np.empty_like(pre), np.empty_like(pre)
-    kernels.bernoulli_units(pre, bias, uniform, mean, sample)
+    kernels.bernoulli_units(pre, bias, key, mean, sample)
     expected = expit(pre.astype(np.float64) + bias)
     np.testing.assert_allclose(mean, expected, **TOL[dtype])
     np.testing.assert_array_equal(sample, (uniform < mean).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sample", [True, False])
+@pytest.mark.parametrize("statistic_is_sample", [True, False])
+def test_bernoulli_units_with_statistics_kernel(dtype, sample, statistic_is_sample):
+    rng = np.random.default_rng(2)
+    pre = rng.normal(0, 3, (6, 9)).astype(dtype)
+    bias = rng.normal(size=9).astype(dtype)
+    key = np.uint64(rng.bit_generator.random_raw())
+    column_sum = rng.normal(size=9).astype(dtype)
+    before = column_sum.copy()
+    mean, state, stat = (np.full_like(pre, np.nan) for _ in range(3))
+    kernels.bernoulli_units_with_statistics(
+        pre,
+        bias,
+        key,
+        sample,
+        statistic_is_sample,
+        mean,
+        state,
+        dtype(0.25),
+        stat,
+        dtype(-0.5),
+        column_sum,
+    )
+    expected_mean = expit(pre.astype(np.float64) + bias)
+    np.testing.assert_allclose(mean, expected_mean, **TOL[dtype])
+    expected_state = (naive.uniform_stream(key, pre.shape, dtype) < mean).astype(dtype)
+    if sample:
+        np.testing.assert_array_equal(state, expected_state)
+    else:
+        assert np.isnan(state).all()  # not written
+    used = expected_state if sample and statistic_is_sample else mean
+    np.testing.assert_allclose(stat, 0.25 * used, **TOL[dtype])
+    np.testing.assert_allclose(column_sum, before - 0.5 * used.sum(axis=0), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gather_rows_with_column_mean_kernel(dtype):
+    X = np.random.default_rng(3).random((20, 7)).astype(dtype)
+    rows = np.array([4, 0, 19, 4, 7])
+    out, mean = np.empty((5, 7), dtype), np.empty(7, dtype)
+    kernels.gather_rows_with_column_mean(X, rows, out, mean)
+    np.testing.assert_array_equal(out, X[rows])
+    np.testing.assert_allclose(mean, X[rows].mean(axis=0), **TOL[dtype])
 
 
 def test_momentum_step_reports_non_finite():

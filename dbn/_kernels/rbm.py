@@ -6,9 +6,10 @@ Everything here is a pure function on arrays; the GEMMs happen in numpy between 
   and ``H`` the number of hidden units.
 - Pre-activations ``pre`` come from a GEMM (``v @ W.T`` or ``h @ W``) and are turned into unit means
   and samples with the bias added in the same pass.
-- Random numbers are drawn by the caller from the estimator's ``numpy.random.Generator`` and passed
-  in, so a kernel is a deterministic function of its inputs and can be checked against a naive NumPy
-  reference with the same numbers.
+- Uniform random numbers come from a counter-based stream whose key the caller draws from the
+  estimator's ``numpy.random.Generator`` (:mod:`dbn._kernels.counter_random`); Gaussian noise is
+  drawn by the caller and passed in. Either way a kernel is a deterministic function of its inputs
+  and can be checked against a naive NumPy reference with the same numbers.
 - All arrays of one call share one float dtype (float32 or float64); numba compiles one version each.
 """
 
@@ -16,8 +17,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from . import jit
 from .activations import sigmoid, sigmoid_f32
+from .counter_random import uniform_f32, uniform_f64
+
+_ONE_F32 = np.float32(1.0)
+_ZERO_F32 = np.float32(0.0)
 
 
 @jit
@@ -28,8 +35,8 @@ def stable_softplus(x):
     return math.log1p(math.exp(x))
 
 
-def bernoulli_units(pre, bias, uniform, mean_out, sample_out):
-    """Means and samples of binary units: ``mean = sigmoid(pre + bias)``, ``sample = uniform < mean``.
+def bernoulli_units(pre, bias, key, mean_out, sample_out):
+    """Means and samples of binary units: ``mean = sigmoid(pre + bias)``, ``sample = u < mean``.
 
     One fused pass with the package's sigmoid (:mod:`dbn._kernels.activations`), the same the MLP
     uses, so the features of an RBM and of the net initialised from it agree bit for bit. The float32
@@ -41,18 +48,19 @@ def bernoulli_units(pre, bias, uniform, mean_out, sample_out):
     pre : (B, n) float array
         Pre-activations without bias.
     bias : (n,) float array
-    uniform : (B, n) float array or None
-        Uniform(0, 1) numbers; ``None`` skips sampling (``sample_out`` is then ignored).
+    key : numpy.uint64 or None
+        Key of the uniform stream (:mod:`dbn._kernels.counter_random`): unit ``(r, c)`` uses number
+        ``r * n + c``. ``None`` skips sampling (``sample_out`` is then ignored).
     mean_out, sample_out : (B, n) float arrays
         Outputs; ``mean_out`` may be ``pre`` itself.
     """
-    if uniform is None:
+    if key is None:
         if mean_out is pre:
             sigmoid_with_bias_inplace(mean_out, bias)
         else:
             sigmoid_with_bias(pre, bias, mean_out)
     else:
-        sigmoid_with_bias_and_sample(pre, bias, uniform, mean_out, sample_out)
+        sigmoid_with_bias_and_sample(pre, bias, key, mean_out, sample_out)
 
 
 @jit
@@ -88,21 +96,118 @@ def sigmoid_with_bias_inplace(x, bias):
 
 
 @jit
-def sigmoid_with_bias_and_sample(pre, bias, uniform, mean_out, sample_out):
-    """``mean = sigmoid(pre + bias)`` and the Bernoulli sample ``uniform < mean`` in one pass."""
+def sigmoid_with_bias_and_sample(pre, bias, key, mean_out, sample_out):
+    """``mean = sigmoid(pre + bias)`` and the Bernoulli sample ``uniform(key, r * n + c) < mean``."""
     rows, cols = pre.shape
     if pre.itemsize == 4:
         for r in range(rows):
             for c in range(cols):
                 m = sigmoid_f32(pre[r, c] + bias[c])
                 mean_out[r, c] = m
-                sample_out[r, c] = 1 if uniform[r, c] < m else 0
+                sample_out[r, c] = 1 if uniform_f32(key, r * cols + c) < m else 0
     else:
         for r in range(rows):
             for c in range(cols):
                 m = sigmoid(pre[r, c] + bias[c])
                 mean_out[r, c] = m
-                sample_out[r, c] = 1 if uniform[r, c] < m else 0
+                sample_out[r, c] = 1 if uniform_f64(key, r * cols + c) < m else 0
+
+
+@jit
+def bernoulli_units_with_statistics(
+    pre,
+    bias,
+    key,
+    sample,
+    statistic_is_sample,
+    mean_out,
+    sample_out,
+    statistic_scale,
+    statistic_out,
+    column_scale,
+    column_sum,
+):
+    """Binary units and their CD statistics in one pass over the minibatch.
+
+    Computes ``mean = sigmoid(pre + bias)`` and, if ``sample``, the Bernoulli sample as
+    :func:`bernoulli_units` does. The unit's statistic ``s`` (the sample if ``statistic_is_sample``,
+    else the mean) is written as ``statistic_out = statistic_scale * s``, a block of the stacked
+    matrix whose single GEMM gives the weight gradient, and ``column_sum += column_scale * s``
+    accumulates a bias gradient. With ``scale = 1 / B`` for the data and ``-1 / B`` for the model
+    these are the CD statistics of Hinton (2002). Fusing them saved three passes over memory.
+
+    Parameters
+    ----------
+    pre : (B, n) float array
+    bias : (n,) float array
+    key : numpy.uint64
+        Uniform stream key; unused unless ``sample``.
+    sample, statistic_is_sample : bool
+    mean_out, sample_out, statistic_out : (B, n) float arrays (``sample_out`` unused unless
+        ``sample``)
+    statistic_scale, column_scale : float
+    column_sum : (n,) float array, updated in place
+    """
+    rows, cols = pre.shape
+    if pre.itemsize == 4:
+        for r in range(rows):
+            for c in range(cols):
+                m = sigmoid_f32(pre[r, c] + bias[c])
+                mean_out[r, c] = m
+                s = m
+                if sample:
+                    state = _ONE_F32 if uniform_f32(key, r * cols + c) < m else _ZERO_F32
+                    sample_out[r, c] = state
+                    if statistic_is_sample:
+                        s = state
+                statistic_out[r, c] = s * statistic_scale
+                column_sum[c] += s * column_scale
+    else:
+        for r in range(rows):
+            for c in range(cols):
+                m = sigmoid(pre[r, c] + bias[c])
+                mean_out[r, c] = m
+                s = m
+                if sample:
+                    state = 1.0 if uniform_f64(key, r * cols + c) < m else 0.0
+                    sample_out[r, c] = state
+                    if statistic_is_sample:
+                        s = state
+                statistic_out[r, c] = s * statistic_scale
+                column_sum[c] += s * column_scale
+
+
+@jit
+def statistics_of_units(units, statistic_scale, statistic_out, column_scale, column_sum):
+    """``statistic_out = statistic_scale * units`` and ``column_sum += column_scale * units``.
+
+    The statistics pass of :func:`bernoulli_units_with_statistics` on its own, for units computed
+    by another kernel (Gaussian units).
+    """
+    rows, cols = units.shape
+    for r in range(rows):
+        for c in range(cols):
+            u = units[r, c]
+            statistic_out[r, c] = u * statistic_scale
+            column_sum[c] += u * column_scale
+
+
+@jit
+def gather_rows_with_column_mean(X, rows, out, column_mean):
+    """``out[i] = X[rows[i]]`` and ``column_mean = out.mean(axis=0)`` in one pass (the minibatch and
+    the data term of the visible-bias gradient)."""
+    n_cols = X.shape[1]
+    for c in range(n_cols):
+        column_mean[c] = 0
+    for i in range(rows.shape[0]):
+        source = rows[i]
+        for c in range(n_cols):
+            x = X[source, c]
+            out[i, c] = x
+            column_mean[c] += x
+    inverse = 1.0 / rows.shape[0]
+    for c in range(n_cols):
+        column_mean[c] *= inverse
 
 
 @jit
@@ -142,43 +247,12 @@ def squared_error_sum(data, reconstruction):
 
 
 @jit
-def scale_rows_into(source, factor, out):
-    """``out[:] = source * factor``; used to fill the stacked statistics buffer without a temporary."""
-    rows, cols = source.shape
-    for r in range(rows):
-        for c in range(cols):
-            out[r, c] = source[r, c] * factor
-
-
-@jit
 def divide_columns_into(source, scale, out):
     """``out[:] = source / scale[None, :]``: visible data in units of their standard deviation."""
     rows, cols = source.shape
     for r in range(rows):
         for c in range(cols):
             out[r, c] = source[r, c] / scale[c]
-
-
-@jit
-def column_mean_difference(positive, negative, out):
-    """``out[c] = mean(positive[:, c]) - mean(negative[:, c])``.
-
-    This is the CD statistic of a bias (Hinton 2002): data term minus model term. The loops run
-    along rows, the arrays' memory order, so the inner loop vectorises.
-    """
-    rows_pos, cols = positive.shape
-    rows_neg = negative.shape[0]
-    for c in range(cols):
-        out[c] = 0
-    for r in range(rows_pos):
-        for c in range(cols):
-            out[c] += positive[r, c]
-    for c in range(cols):
-        out[c] /= rows_pos
-    inv_neg = 1.0 / rows_neg
-    for r in range(rows_neg):
-        for c in range(cols):
-            out[c] -= negative[r, c] * inv_neg
 
 
 @jit
@@ -265,13 +339,17 @@ def _momentum_step(param, velocity, gradient, learning_rate, momentum, weight_de
 
 
 @jit
-def subtract_outer_sparsity(gradient, sparsity_grad, cost, visible_mean):
-    """Add the sparsity penalty's weight gradient: ``gradient[j, i] -= cost * s_j * <v_i>``."""
-    rows, cols = gradient.shape
-    for j in range(rows):
-        s = cost * sparsity_grad[j]
-        for i in range(cols):
-            gradient[j, i] -= s * visible_mean[i]
+def subtract_outer_sparsity(gradient_t, visible_mean, sparsity_grad, cost):
+    """Add the sparsity penalty's weight gradient: ``gradient_t[i, j] -= cost * <v_i> * s_j``.
+
+    ``gradient_t`` is the (n_visible, n_hidden) transpose of the weight gradient, the layout the
+    CD step computes it in.
+    """
+    rows, cols = gradient_t.shape
+    for i in range(rows):
+        v = cost * visible_mean[i]
+        for j in range(cols):
+            gradient_t[i, j] -= v * sparsity_grad[j]
 
 
 @jit
