@@ -61,7 +61,9 @@ MODES = {
     "default": dict(
         pretrain_epochs=6,
         pretrain_samples=60000,
-        finetune_epochs=15,
+        # 15 epochs left the validation error still falling (3.2 -> 1.63 %, best at the last epoch);
+        # 25 was chosen from that validation curve and the 10-minute budget, not from the test set.
+        finetune_epochs=25,
         init_epochs=2,
         init_samples=50000,
         lowlabel_sizes=(100, 1000, 10000),

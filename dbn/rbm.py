@@ -1131,12 +1131,15 @@ class BernoulliRBM(_BaseRBM):
     random_state : int, numpy Generator or None
         Seeds weights, shuffling and sampling. With the same integer seed and the same number of
         BLAS threads, training gives bit-identical weights; with several threads the BLAS may sum in
-        another order, which changes the last bits.
+        another order, which changes the last bits. Binary units are sampled with uniforms from a
+        counter-based SplitMix64 stream whose key is drawn from this Generator once per minibatch
+        (:mod:`dbn._kernels.counter_random`), so the Generator is the only random state.
 
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
-        Weights ``W``.
+        Weights ``W``, stored column-major (as in sklearn's BernoulliRBM) so that ``components_.T``
+        is C-contiguous for the matrix products.
     intercept_hidden_ : ndarray of shape (n_components,)
     intercept_visible_ : ndarray of shape (n_features,)
     n_features_in_ : int
