@@ -313,18 +313,21 @@ def sgd_step_(params, grads, velocity, segments, learning_rate, momentum, nester
     for s in range(segments.shape[0]):
         start, stop = segments[s, 0], segments[s, 1]
         c = params.dtype.type(l2 if segments[s, 2] else 0.0)
+        # Loops over slices from 0, not over range(start, stop) of the whole vectors: the latter
+        # did not vectorise (measured 4.8x slower, a fifth of a fine-tuning epoch).
+        p, g_, vel = params[start:stop], grads[start:stop], velocity[start:stop]
         if nesterov:
-            for i in range(start, stop):
-                g = grads[i] + c * params[i]
-                v = mu * velocity[i] - lr * g
-                velocity[i] = v
-                params[i] += mu * v - lr * g
+            for i in range(p.size):
+                g = g_[i] + c * p[i]
+                v = mu * vel[i] - lr * g
+                vel[i] = v
+                p[i] += mu * v - lr * g
         else:
-            for i in range(start, stop):
-                g = grads[i] + c * params[i]
-                v = mu * velocity[i] - lr * g
-                velocity[i] = v
-                params[i] += v
+            for i in range(p.size):
+                g = g_[i] + c * p[i]
+                v = mu * vel[i] - lr * g
+                vel[i] = v
+                p[i] += v
 
 
 @jit
@@ -355,13 +358,15 @@ def adam_step_(params, grads, m, v, segments, step_size, beta_1, beta_2, epsilon
     for s in range(segments.shape[0]):
         start, stop = segments[s, 0], segments[s, 1]
         c = params.dtype.type(l2 if segments[s, 2] else 0.0)
-        for i in range(start, stop):
-            g = grads[i] + c * params[i]
-            mi = b1 * m[i] + one_b1 * g
-            vi = b2 * v[i] + one_b2 * g * g
-            m[i] = mi
-            v[i] = vi
-            params[i] -= step * mi / (np.sqrt(vi) + eps)
+        # Slices from 0, as in sgd_step_, so the loop vectorises.
+        p, g_, m_, v_ = params[start:stop], grads[start:stop], m[start:stop], v[start:stop]
+        for i in range(p.size):
+            g = g_[i] + c * p[i]
+            mi = b1 * m_[i] + one_b1 * g
+            vi = b2 * v_[i] + one_b2 * g * g
+            m_[i] = mi
+            v_[i] = vi
+            p[i] -= step * mi / (np.sqrt(vi) + eps)
 
 
 @jit
