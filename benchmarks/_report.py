@@ -47,6 +47,25 @@ def machine_info():
     return info
 
 
+def limit_threads(n_threads):
+    """Cap every thread pool threadpoolctl sees (BLAS, OpenMP) and PyTorch's at ``n_threads``.
+
+    Call it after the libraries are imported, so their pools are capped too. Returns the limiter,
+    which must be kept alive while timing (None if threadpoolctl is missing).
+    """
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        torch.set_num_threads(n_threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(n_threads)
+
+
 def write_report(output, results, table):
     """Print the Markdown table and write ``results.md`` and ``results.json`` into ``output``."""
     print()

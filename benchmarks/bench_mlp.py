@@ -25,6 +25,7 @@ import sys
 import time
 
 import numpy as np
+from _report import limit_threads
 
 LAYERS = (784, 500, 500, 2000, 10)
 
@@ -50,14 +51,6 @@ def load_data(n_samples, seed=0):
     X = prototypes[y] + 0.3 * rng.standard_normal((n_samples, LAYERS[0]), dtype=np.float32)
     np.clip(X, 0, 1, out=X)
     return X, y.astype(np.int64), "synthetic"
-
-
-def _limit_threads(n_threads):
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return None
-    return threadpool_limits(n_threads)
 
 
 def _initial_net(X, y, learning_rate, seed):
@@ -157,12 +150,11 @@ def _epoch_in_subprocess(name, n_samples, n_threads, learning_rate, seed):
 
 def _run_contender(name, n_samples, n_threads, learning_rate, seed):
     """Child process: one timed epoch of ``name``, printed as JSON."""
-    import torch
+    import torch  # noqa: F401 (loaded before the cap, so its pool is capped too)
 
-    torch.set_num_threads(n_threads)
-    limits = _limit_threads(n_threads)  # noqa: F841 (kept alive while timing)
     X, y, source = load_data(n_samples, seed)
     template, order = _initial_net(X, y, learning_rate, seed)
+    limits = limit_threads(n_threads)  # noqa: F841 (kept alive while timing)
     if name == "dbn":
         epoch = _dbn_epoch(template, X, y)
     else:

@@ -1,10 +1,10 @@
-"""Speed of one CD-1 epoch on MNIST: dbn against the bare GEMMs, sklearn and PyTorch, in one process.
+"""Speed of one CD-1 epoch on MNIST: dbn against the bare GEMMs, sklearn and PyTorch, in one run.
 
     python benchmarks/bench_rbm.py                 # 60000 x 784 -> 500, batch 100, float32
     python benchmarks/bench_rbm.py --n-samples 10000 --repeats 1
 
 Prints seconds per epoch and the ratios; the targets are dbn <= 1.2 x the GEMM floor and >= 2x faster
-than sklearn's BernoulliRBM. Also measures the cold (compiling) and warm (cached) start of the Numba
+than sklearn's BernoulliRBM. Each contender is timed in its own process (see ``run``). Also measures the cold (compiling) and warm (cached) start of the Numba
 kernels in fresh subprocesses.
 """
 
@@ -19,6 +19,7 @@ import tempfile
 import time
 
 import numpy as np
+from _report import limit_threads
 
 N_HIDDEN = 500
 BATCH = 100
@@ -156,27 +157,13 @@ def _time_in_subprocess(name, n_samples, data_home, threads=None):
     return None if out[-1] == "none" else float(out[-1])
 
 
-def _limit_threads(threads):
-    """Cap every BLAS/OpenMP pool (and torch's) at ``threads``; returns the limiter to keep alive."""
-    from threadpoolctl import threadpool_limits
-
-    limits = threadpool_limits(threads)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        pass
-    return limits
-
-
 def _time_one(name, n_samples, data_home, threads=None):
     X, _ = load_data(n_samples, data_home)
     epoch = globals()[CONTENDERS[name]](X)
     if epoch is None:
         return None
     # Capped after the contender's imports, so the pools its libraries load are capped too.
-    limits = _limit_threads(threads) if threads else None  # noqa: F841 (kept alive while timing)
+    limits = limit_threads(threads) if threads else None  # noqa: F841 (kept alive while timing)
     if name != "dbn":
         epoch()  # warm-up, as dbn_epoch compiles its kernels on a slice before timing
     return seconds(epoch)

@@ -31,32 +31,17 @@ def main(argv=None):
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--json", default=None, help="write the measurements to this file")
     args = parser.parse_args(argv)
-    limits = None
-    if args.threads:
-        from threadpoolctl import threadpool_limits
-
-        limits = threadpool_limits(args.threads)
-        try:
-            import torch
-
-            torch.set_num_threads(args.threads)
-        except ImportError:
-            pass
+    # Every contender runs in its own process (bench_rbm.run, bench_mlp.run); the cap is passed on.
+    rbm = bench_rbm.run(
+        args.n_samples, args.repeats, args.data_home, include_start=True, threads=args.threads
+    )
+    print(bench_rbm.format_table(rbm))
+    print()
     try:
-        # Each RBM contender runs in its own process (see bench_rbm.run), so the cap is passed on.
-        rbm = bench_rbm.run(
-            args.n_samples, args.repeats, args.data_home, include_start=True, threads=args.threads
-        )
-        print(bench_rbm.format_table(rbm))
-        print()
-        try:
-            mlp = bench_mlp.run(args.n_samples, n_threads=args.threads, repeat=args.repeats)
-        except ImportError:
-            mlp = None
-            print("PyTorch is not installed: MLP comparison skipped (pip install torch).")
-    finally:
-        if limits is not None:
-            limits.unregister()
+        mlp = bench_mlp.run(args.n_samples, n_threads=args.threads, repeat=args.repeats)
+    except ImportError:
+        mlp = None
+        print("PyTorch is not installed: MLP comparison skipped (pip install torch).")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"rbm": rbm, "mlp": mlp}, handle, indent=2)
