@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 _ATTRIBUTES = {
     "BernoulliRBM": "dbn.rbm",
+    "Callback": "dbn._training.callbacks",
     "GaussianBernoulliRBM": "dbn.rbm",
     "DBN": "dbn.stack",
     "DeepAutoencoder": "dbn.autoencoder",
