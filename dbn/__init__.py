@@ -7,6 +7,7 @@ The data flow is ``X -> RBM kernels -> DBN stack -> MLP``:
 - :class:`MLPClassifier`, :class:`MLPRegressor` (``dbn.mlp``): backprop fine-tuning.
 - ``dbn.init``, ``dbn.diagnostics``: initialisation schemes and per-layer statistics.
 - ``dbn.evaluation``, ``dbn.datasets``, ``dbn.io``, ``dbn.plot``.
+- ``dbn.export``: :func:`~dbn.export.to_torch`, the fitted networks as PyTorch modules.
 
 Submodules load on first use, so ``import dbn`` stays fast and the Numba kernels compile lazily.
 """
@@ -39,6 +40,7 @@ _SUBMODULES = {
     "io",
     "plot",
     "autoencoder",
+    "export",
 }
 
 __all__ = sorted(_ATTRIBUTES) + sorted(_SUBMODULES)
