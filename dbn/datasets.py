@@ -1,13 +1,16 @@
 """IDX parsing, and the MNIST and Fashion-MNIST data sets with a cache, mirrors and checksums.
 
 The data folder is, in order of precedence: the ``data_home`` argument, the ``DBN_DATA_HOME``
-environment variable, ``$XDG_CACHE_HOME/dbn``, ``~/.cache/dbn``. Each data set lives in its own
+environment variable, pooch's cache folder for dbn (``$XDG_CACHE_HOME/dbn`` or ``~/.cache/dbn`` on
+Linux). Each data set lives in its own
 subfolder (``mnist/``, ``fashion-mnist/``) under its four standard file names, gzipped or not.
 
-A missing file is downloaded from the first mirror that serves it with the pinned checksum, into a
-temporary file in the same folder that is moved into place only once verified, so an interrupted or
-corrupt download never leaves a half-written file behind. Files already in the folder are verified
-the same way; a file that fails the check raises an error and is never used silently, nor deleted.
+A missing file is downloaded with pooch [4]_ from the first mirror that serves it with the pinned
+checksum: pooch streams it into a temporary file in the same folder (with a progress bar on a
+terminal, and retries after transient network failures), the payload is checked, and only then is
+the file moved into place, so an interrupted or corrupt download never leaves a file behind. Files
+already in the folder are verified the same way; a file that fails the check raises an error and is
+never used silently, nor deleted. pooch and requests are imported only when a download starts.
 
 References
 ----------
@@ -17,15 +20,18 @@ References
    benchmarking machine learning algorithms." arXiv:1708.07747.
 .. [3] Y. LeCun, C. Cortes and C. J. C. Burges. "The MNIST database of handwritten digits"
    (description of the IDX file format), http://yann.lecun.com/exdb/mnist/.
+.. [4] L. Uieda, S. R. Soler, R. Rampin, H. van Kemenade, M. Turk, D. Shapero, A. Banihirwe and
+   J. Leeman (2020). "Pooch: a friend to fetch your data files." Journal of Open Source Software
+   5(45), 1943.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import numbers
 import os
-import secrets
 import sys
 import zlib
 from collections.abc import Mapping, Sequence
@@ -295,8 +301,11 @@ _TARGET_NAMES = {
 }
 
 _DEFAULT_TIMEOUT = 30.0
-_CHUNK = 1 << 20
-_USER_AGENT = "dbn-datasets (Python urllib)"
+# Further attempts pooch makes at one mirror after a transient failure (refused connection, time-out,
+# incomplete transfer, server error), waiting 1, 2, ... s in between. A 4xx answer or a payload that
+# fails its checksum moves on to the next mirror at once: asking again would not change it.
+_RETRIES = 2
+_USER_AGENT = "dbn-datasets (pooch)"
 
 
 def get_data_home(data_home: str | os.PathLike[str] | None = None) -> Path:
@@ -306,24 +315,26 @@ def get_data_home(data_home: str | os.PathLike[str] | None = None) -> Path:
     ----------
     data_home : str or path-like, optional
         If given, this folder (``~`` is expanded). Otherwise the ``DBN_DATA_HOME`` environment
-        variable if set and non-empty, else ``$XDG_CACHE_HOME/dbn`` if ``XDG_CACHE_HOME`` is an
-        absolute path, else ``~/.cache/dbn``.
+        variable if set and non-empty, else pooch's cache folder for dbn,
+        ``pooch.os_cache("dbn")``: ``$XDG_CACHE_HOME/dbn`` if ``XDG_CACHE_HOME`` is an absolute
+        path, else ``~/.cache/dbn`` on Linux; the platform's cache folder on macOS and Windows.
 
     Returns
     -------
     path : pathlib.Path
         Absolute path of the folder. Each data set has its own subfolder in it.
     """
-    if data_home is not None:
-        data_home = _as_path(data_home, "data_home")
     if data_home is None:
         data_home = os.environ.get("DBN_DATA_HOME") or None
-    if data_home is None:
-        xdg = os.environ.get("XDG_CACHE_HOME", "")
-        # The XDG spec says relative values are invalid and must be ignored.
-        cache = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-        data_home = cache / "dbn"
-    return Path(data_home).expanduser().absolute()
+    if data_home is not None:
+        return _as_path(data_home, "data_home").expanduser().absolute()
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if xdg and not os.path.isabs(xdg):
+        # The XDG spec says relative values are invalid and must be ignored (platformdirs keeps them).
+        return (Path.home() / ".cache" / "dbn").absolute()
+    import pooch
+
+    return Path(pooch.os_cache("dbn")).expanduser().absolute()
 
 
 def _find_local(folder: Path, filename: str) -> Path | None:
@@ -377,47 +388,58 @@ def _progress_enabled(verbose: bool | None) -> bool:
         return False
 
 
-def _stream(url: str, out, *, timeout: float, verbose: bool | None, label: str) -> None:
-    """Copy the body at ``url`` into the binary file ``out``."""
-    import urllib.request
+class _MirrorFailure(Exception):
+    """The mirror cannot serve the file: not a ValueError nor a requests error, so pooch does not
+    retry it (asking again would get the same answer)."""
 
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        bar = None
-        if _progress_enabled(verbose):
-            from tqdm.auto import tqdm
 
-            bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label)
-        received = 0
+def _verifying_downloader(checksum: Checksum, *, timeout: float, progressbar: bool):
+    """pooch's HTTP downloader, followed by the check of the payload against ``checksum``.
+
+    pooch hashes the bytes as served; the MNIST digests are of the decompressed bytes (mirrors
+    compress differently), so the check runs here, on pooch's temporary file, before pooch moves it
+    into place. A rejected payload raises :class:`_MirrorFailure`, and pooch deletes the file.
+    """
+    import pooch
+    import requests
+
+    http = pooch.HTTPDownloader(
+        progressbar=progressbar, timeout=timeout, headers={"User-Agent": _USER_AGENT}
+    )
+
+    def download(url: str, output_file: str, pooch_instance) -> None:
         try:
-            while chunk := response.read(_CHUNK):
-                out.write(chunk)
-                received += len(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
-    if total is not None and received != total:
-        raise OSError(f"incomplete transfer, received {received} of {total} bytes")
+            http(url, output_file, pooch_instance)
+        except requests.HTTPError as exc:
+            if exc.response is not None and exc.response.status_code < 500:
+                raise _MirrorFailure(_describe_failure(exc, timeout)) from exc
+            raise
+        try:
+            raw, data = _read_maybe_gzipped(Path(output_file))
+        except IDXFormatError as exc:
+            raise _MirrorFailure(f"not a valid gzip stream ({exc.__cause__}), discarded") from exc
+        if checksum.of == "gzip" and raw[:2] != _GZIP_MAGIC:
+            problem = f"not gzip-compressed, so the {checksum.describe()} cannot be checked"
+        else:
+            problem = _mismatch(raw, data, checksum)
+            problem = problem and f"checksum mismatch, {problem}"
+        if problem is not None:
+            raise _MirrorFailure(f"{problem}; discarded")
+
+    return download
 
 
 def _describe_failure(exc: BaseException, timeout: float) -> str:
-    import urllib.error
+    import requests
 
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, urllib.error.URLError):
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
-            return f"timed out after {timeout:g} s"
-        return (
-            f"{type(reason).__name__}: {reason}" if isinstance(reason, Exception) else str(reason)
-        )
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, requests.Timeout):
         return f"timed out after {timeout:g} s"
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code} {exc.response.reason}"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return f"incomplete transfer ({exc})"
+    if isinstance(exc, requests.ConnectionError):
+        return f"connection failed ({exc})"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -430,45 +452,46 @@ def _download(
     timeout: float,
     verbose: bool | None,
 ) -> tuple[Path | None, list[tuple[str, str]]]:
-    """Fetch ``filename + '.gz'`` from the first mirror that serves it with ``checksum``.
+    """Fetch ``filename + '.gz'`` with pooch from the first mirror that serves it with ``checksum``.
 
-    Returns the installed path (or None) and the ``(url, reason)`` of every failed attempt.
+    pooch streams into a temporary file in ``folder``, retries transient failures and moves the
+    file into place only once it passed the check: no partial or rejected file survives. Returns
+    the installed path (or None) and the ``(url, reason)`` of every failed attempt.
     """
-    import http.client
+    import pooch
+    import requests
 
+    name = filename + ".gz"
+    # The registry holds the digest when pooch can check it itself: that of a published .gz file.
+    registry = {
+        name: f"{checksum.algorithm}:{checksum.hexdigest}" if checksum.of == "gzip" else None
+    }
+    verbose = _progress_enabled(verbose)
+    download = _verifying_downloader(checksum, timeout=timeout, progressbar=verbose)
+    # pooch logs "Downloading file ... from ... to ..." and its retries: shown only when verbose.
+    # A filter, not setLevel: pooch's logger is outside logging's tree, so a level change would not
+    # reset its cached isEnabledFor answers.
+    logger = pooch.get_logger()
+    if not verbose:
+        logger.addFilter(_drop_info)
     failures: list[tuple[str, str]] = []
-    for mirror in mirrors:
-        url = mirror.rstrip("/") + "/" + filename + ".gz"
-        # Same folder, so that os.replace is an atomic rename; opened with "x" to respect umask.
-        partial = folder / f".{filename}.{secrets.token_hex(6)}.part"
-        out = open(partial, "xb")  # a local OSError here is not the mirror's fault: propagate
-        try:
+    try:
+        for mirror in mirrors:
+            base = mirror.rstrip("/") + "/"
+            fetcher = pooch.create(folder, base, registry=registry, retry_if_failed=_RETRIES)
             try:
-                with out:
-                    _stream(url, out, timeout=timeout, verbose=verbose, label=filename)
-            except (OSError, http.client.HTTPException, ValueError) as exc:
-                failures.append((url, _describe_failure(exc, timeout)))
-                continue
-            try:
-                raw, data = _read_maybe_gzipped(partial)
-            except IDXFormatError as exc:
-                failures.append((url, f"not a valid gzip stream ({exc.__cause__}), discarded"))
-                continue
-            if checksum.of == "gzip" and raw[:2] != _GZIP_MAGIC:
-                problem = f"not gzip-compressed, so the {checksum.describe()} cannot be checked"
-            else:
-                problem = _mismatch(raw, data, checksum)
-                problem = problem and f"checksum mismatch, {problem}"
-            if problem is not None:
-                failures.append((url, f"{problem}; discarded"))
-                continue
-            target = folder / (filename + ".gz" if raw[:2] == _GZIP_MAGIC else filename)
-            os.replace(partial, target)
-            return target, failures
-        finally:
-            # Whatever happened (error, Ctrl-C), no partial file survives the attempt.
-            partial.unlink(missing_ok=True)
+                return Path(fetcher.fetch(name, downloader=download)), failures
+            except _MirrorFailure as exc:
+                failures.append((base + name, str(exc)))
+            except (requests.RequestException, ValueError) as exc:
+                failures.append((base + name, _describe_failure(exc, timeout)))
+    finally:
+        logger.removeFilter(_drop_info)
     return None, failures
+
+
+def _drop_info(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.INFO
 
 
 def _fetch_file(
@@ -620,31 +643,17 @@ def _load(
     )
 
 
-def load_mnist(
-    split: str = "train",
-    *,
-    data_home: str | os.PathLike[str] | None = None,
-    download: bool = True,
-    as_float: bool = False,
-    return_X_y: bool = True,
-    mirrors: Sequence[str] | None = None,
-    timeout: float = _DEFAULT_TIMEOUT,
-    verbose: bool | None = None,
-):
-    """Load the MNIST data set of handwritten digits [1]_.
+_LOADER_DOC = """Load the {title} data set {what} [1]_.
 
-    Files are read from ``<data folder>/mnist/``, gzipped or not, and downloaded from
-    :data:`MIRRORS` if missing. Every file is checked against the SHA-256 of its decompressed
-    bytes pinned in :data:`CHECKSUMS` before use, so any mirror's ``.gz`` (or a decompressed
-    copy) is accepted as long as its content is the original.
+    {description}
 
     Parameters
     ----------
-    split : {"train", "test"}, default="train"
+    split : {{"train", "test"}}, default="train"
         The 60,000-image training set or the 10,000-image test set.
     data_home : str or path-like, optional
-        Folder holding the ``mnist/`` subfolder. Default: the ``DBN_DATA_HOME`` environment
-        variable, else ``$XDG_CACHE_HOME/dbn``, else ``~/.cache/dbn`` (see :func:`get_data_home`).
+        Folder holding the ``{dataset}/`` subfolder. Default: the ``DBN_DATA_HOME`` environment
+        variable, else pooch's cache folder for dbn (see :func:`get_data_home`).
     download : bool, default=True
         Download missing files. With False, a missing file raises :class:`DatasetNotFoundError`.
     as_float : bool, default=False
@@ -656,18 +665,19 @@ def load_mnist(
         ``filenames`` and ``DESCR``.
     mirrors : list of str, optional
         URL prefixes to download missing files from, tried in order. Default:
-        ``MIRRORS["mnist"]``.
+        ``MIRRORS["{dataset}"]``.
     timeout : float, default=30.0
         Seconds of network silence after which a mirror is abandoned for the next one.
     verbose : bool, optional
-        Show a download progress bar on stderr. Default: only when stderr is a terminal.
+        Show pooch's download messages and progress bar on stderr. Default: only when stderr is
+        a terminal.
 
     Returns
     -------
     X : ndarray of shape (n_samples, 784)
         One image per row, uint8 pixel values in 0..255 (float32 in [0, 1] with ``as_float``).
     y : ndarray of shape (n_samples,), dtype int64
-        The digit shown, 0..9.
+        {labels}
 
     Raises
     ------
@@ -683,27 +693,24 @@ def load_mnist(
 
     References
     ----------
-    .. [1] Y. LeCun, L. Bottou, Y. Bengio and P. Haffner (1998). "Gradient-based learning
-       applied to document recognition." Proceedings of the IEEE 86(11), 2278-2324.
+    .. [1] {reference}
+    {examples}"""
 
-    Examples
-    --------
-    >>> from dbn.datasets import load_mnist
-    >>> X, y = load_mnist("test", as_float=True)  # doctest: +SKIP
-    >>> X.shape, X.dtype, y[:5]  # doctest: +SKIP
-    ((10000, 784), dtype('float32'), array([7, 2, 1, 0, 4]))
-    """
-    return _load(
-        "mnist",
-        split,
-        data_home=data_home,
-        download=download,
-        as_float=as_float,
-        return_X_y=return_X_y,
-        mirrors=mirrors,
-        timeout=timeout,
-        verbose=verbose,
-    )
+
+def load_mnist(
+    split: str = "train",
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    as_float: bool = False,
+    return_X_y: bool = True,
+    mirrors: Sequence[str] | None = None,
+    timeout: float = _DEFAULT_TIMEOUT,
+    verbose: bool | None = None,
+):
+    options = dict(data_home=data_home, download=download, as_float=as_float)
+    options.update(return_X_y=return_X_y, mirrors=mirrors, timeout=timeout, verbose=verbose)
+    return _load("mnist", split, **options)
 
 
 def load_fashion_mnist(
@@ -717,72 +724,45 @@ def load_fashion_mnist(
     timeout: float = _DEFAULT_TIMEOUT,
     verbose: bool | None = None,
 ):
-    """Load the Fashion-MNIST data set of Zalando article images [1]_.
+    options = dict(data_home=data_home, download=download, as_float=as_float)
+    options.update(return_X_y=return_X_y, mirrors=mirrors, timeout=timeout, verbose=verbose)
+    return _load("fashion-mnist", split, **options)
 
-    A drop-in replacement for MNIST: same sizes, image shape, file names and label range.
+
+# One parameter list for both loaders, so that their documentation cannot drift apart.
+load_mnist.__doc__ = _LOADER_DOC.format(
+    title="MNIST",
+    what="of handwritten digits",
+    dataset="mnist",
+    description="""Files are read from ``<data folder>/mnist/``, gzipped or not, and downloaded from
+    :data:`MIRRORS` if missing. Every file is checked against the SHA-256 of its decompressed
+    bytes pinned in :data:`CHECKSUMS` before use, so any mirror's ``.gz`` (or a decompressed
+    copy) is accepted as long as its content is the original.""",
+    labels="The digit shown, 0..9.",
+    reference="""Y. LeCun, L. Bottou, Y. Bengio and P. Haffner (1998). "Gradient-based learning
+       applied to document recognition." Proceedings of the IEEE 86(11), 2278-2324.""",
+    examples="""
+    Examples
+    --------
+    >>> from dbn.datasets import load_mnist
+    >>> X, y = load_mnist("test", as_float=True)  # doctest: +SKIP
+    >>> X.shape, X.dtype, y[:5]  # doctest: +SKIP
+    ((10000, 784), dtype('float32'), array([7, 2, 1, 0, 4]))
+    """,
+)
+load_fashion_mnist.__doc__ = _LOADER_DOC.format(
+    title="Fashion-MNIST",
+    what="of Zalando article images",
+    dataset="fashion-mnist",
+    description="""A drop-in replacement for MNIST: same sizes, image shape, file names and label range.
     Files are read from ``<data folder>/fashion-mnist/``, gzipped or not, and downloaded from
     :data:`MIRRORS` if missing. What is pinned in :data:`CHECKSUMS` is the MD5 of each ``.gz``
     file as published by the authors, the only digests they publish: a downloaded or local
     ``.gz`` must be the published file byte for byte; a local *uncompressed* file cannot be
-    matched against that digest and is checked by its IDX header, shape and label range only.
-
-    Parameters
-    ----------
-    split : {"train", "test"}, default="train"
-        The 60,000-image training set or the 10,000-image test set.
-    data_home : str or path-like, optional
-        Folder holding the ``fashion-mnist/`` subfolder. Default: the ``DBN_DATA_HOME`` environment
-        variable, else ``$XDG_CACHE_HOME/dbn``, else ``~/.cache/dbn`` (see :func:`get_data_home`).
-    download : bool, default=True
-        Download missing files. With False, a missing file raises :class:`DatasetNotFoundError`.
-    as_float : bool, default=False
-        Return ``X`` as float32 scaled to [0, 1] (pixel values divided by 255), the usual input
-        of a Bernoulli RBM, instead of the raw uint8 pixel values.
-    return_X_y : bool, default=True
-        Return ``(X, y)``. With False, return a :class:`Bunch` with keys ``data``, ``target``,
-        ``images`` (``data`` viewed as ``(n_samples, 28, 28)``), ``target_names``,
-        ``filenames`` and ``DESCR``.
-    mirrors : list of str, optional
-        URL prefixes to download missing files from, tried in order. Default:
-        ``MIRRORS["fashion-mnist"]``.
-    timeout : float, default=30.0
-        Seconds of network silence after which a mirror is abandoned for the next one.
-    verbose : bool, optional
-        Show a download progress bar on stderr. Default: only when stderr is a terminal.
-
-    Returns
-    -------
-    X : ndarray of shape (n_samples, 784)
-        One image per row, uint8 pixel values in 0..255 (float32 in [0, 1] with ``as_float``).
-    y : ndarray of shape (n_samples,), dtype int64
-        Class labels 0..9: T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt,
-        Sneaker, Bag, Ankle boot (``target_names`` with ``return_X_y=False``).
-
-    Raises
-    ------
-    ValueError
-        If ``split`` is not "train" or "test".
-    DatasetNotFoundError
-        If a file is missing and could not be downloaded. The message names the folder searched,
-        each mirror tried with its failure, and how to point dbn at local files.
-    ChecksumError
-        If a file in the folder does not match its pinned digest. It is left in place, unused.
-    IDXFormatError
-        If a file in the folder is not a well-formed IDX file of the expected shape.
-
-    References
-    ----------
-    .. [1] H. Xiao, K. Rasul and R. Vollgraf (2017). "Fashion-MNIST: a novel image dataset for
-       benchmarking machine learning algorithms." arXiv:1708.07747.
-    """
-    return _load(
-        "fashion-mnist",
-        split,
-        data_home=data_home,
-        download=download,
-        as_float=as_float,
-        return_X_y=return_X_y,
-        mirrors=mirrors,
-        timeout=timeout,
-        verbose=verbose,
-    )
+    matched against that digest and is checked by its IDX header, shape and label range only.""",
+    labels="""Class labels 0..9: T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt,
+        Sneaker, Bag, Ankle boot (``target_names`` with ``return_X_y=False``).""",
+    reference="""H. Xiao, K. Rasul and R. Vollgraf (2017). "Fashion-MNIST: a novel image dataset
+       for benchmarking machine learning algorithms." arXiv:1708.07747.""",
+    examples="",
+)

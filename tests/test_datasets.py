@@ -1,7 +1,7 @@
 """Tests of dbn.datasets: IDX parsing, folder resolution, verification and downloads.
 
-Downloads go to a real HTTP server on 127.0.0.1 serving files written under tmp_path; nothing here
-touches the network. The checks on the real MNIST read it from DBN_DATA_HOME (or ../shared/data).
+Downloads (through pooch) go to a real HTTP server on 127.0.0.1 serving files written under tmp_path;
+nothing here touches the network. The checks on the real MNIST read it from DBN_DATA_HOME (or ../shared/data).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import io
 import os
 import socket
 import subprocess
@@ -348,6 +349,10 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self):
         self.server.requests.append(self.path)
+        if self.path in self.server.fail_once:
+            self.server.fail_once.discard(self.path)
+            self.send_error(503, "Try again")
+            return
         if self.path in self.server.short:
             body = self.server.short[self.path]
             self.send_response(200)
@@ -372,6 +377,7 @@ class _Server:
         )
         self.httpd.requests = self.requests = []
         self.httpd.short = self.short = {}
+        self.httpd.fail_once = self.fail_once = set()
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
@@ -388,6 +394,12 @@ class _Server:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def no_retries(monkeypatch):
+    """pooch waits 1, 2, ... s between retries: tests that are not about retries make none."""
+    monkeypatch.setattr(datasets, "_RETRIES", 0)
 
 
 @pytest.fixture
@@ -427,7 +439,8 @@ def test_download_success_lands_verified_file(tmp_path, server, labels_fixture):
     assert again == path and len(server.requests) == 1
 
 
-def test_download_404_falls_through_to_next_mirror(tmp_path, server, labels_fixture):
+def test_download_404_falls_through_to_next_mirror(tmp_path, server, labels_fixture, monkeypatch):
+    monkeypatch.setattr(datasets, "_RETRIES", 2)  # a 404 is final: not retried
     array, _, gz, checksums = labels_fixture
     server.put("m2", LABELS + ".gz", gz)
     mirrors = [server.url("m1"), server.url("m2").rstrip("/")]  # trailing slash is optional
@@ -489,19 +502,36 @@ def test_download_interrupted_transfer_leaves_nothing(tmp_path, server, labels_f
     _, _, gz, checksums = labels_fixture
     server.short[f"/m1/{LABELS}.gz"] = gz  # announces 1000 bytes more than it sends
     home = tmp_path / "home"
-    with pytest.raises(DatasetNotFoundError, match=r"(?i)incomplete|IncompleteRead"):
+    with pytest.raises(DatasetNotFoundError, match=rf"{LABELS}\.gz: incomplete transfer"):
         datasets._fetch_file(
             "mnist", LABELS, data_home=home, mirrors=[server.url("m1")], checksums=checksums
         )
     assert listing(home / "mnist") == []
 
 
+def test_transient_failures_are_retried(tmp_path, server, labels_fixture, monkeypatch):
+    monkeypatch.setattr(datasets, "_RETRIES", 1)
+    array, _, gz, checksums = labels_fixture
+    server.put("m1", LABELS + ".gz", gz)
+    server.fail_once.add(f"/m1/{LABELS}.gz")  # 503 first, then the file
+    home = tmp_path / "home"
+    path = datasets._fetch_file(
+        "mnist", LABELS, data_home=home, mirrors=[server.url("m1")], checksums=checksums, timeout=5
+    )
+    assert server.requests == [f"/m1/{LABELS}.gz"] * 2
+    np.testing.assert_array_equal(load_idx(path), array)
+    assert listing(home / "mnist") == [LABELS + ".gz"]
+
+
 def test_download_interrupted_by_user_leaves_nothing(tmp_path, server, labels_fixture, monkeypatch):
-    def interrupted(url, out, **kwargs):
-        out.write(b"\x1f\x8b partial")
+    import pooch
+
+    def interrupted(self, url, output_file, pooch_instance, check_only=False):
+        with open(output_file, "wb") as out:
+            out.write(b"\x1f\x8b partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(datasets, "_stream", interrupted)
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", interrupted)
     home = tmp_path / "home"
     with pytest.raises(KeyboardInterrupt):
         datasets._fetch_file(
@@ -526,7 +556,8 @@ def test_download_failure_lists_every_mirror_and_reason(tmp_path, server, labels
         )
     message = str(info.value)
     assert f"  - {server.url('m1')}{LABELS}.gz: HTTP 404" in message
-    assert f"  - {dead}{LABELS}.gz: ConnectionRefusedError" in message
+    assert f"  - {dead}{LABELS}.gz: connection failed" in message
+    assert "Connection refused" in message
     assert str(home / "mnist") in message and "DBN_DATA_HOME" in message
     assert listing(home / "mnist") == []
 
@@ -561,13 +592,25 @@ def test_download_checks_md5_of_gzip_for_fashion(tmp_path, server, labels_fixtur
 
 
 def test_download_progress_bar_only_when_asked(tmp_path, server, labels_fixture, capsys):
+    import logging
+
+    import pooch
+
     _, _, gz, checksums = labels_fixture
     server.put("m1", LABELS + ".gz", gz)
     options = dict(mirrors=[server.url("m1")], checksums=checksums, timeout=5)
-    datasets._fetch_file("mnist", LABELS, data_home=tmp_path / "a", **options)
-    assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest
-    datasets._fetch_file("mnist", LABELS, data_home=tmp_path / "b", verbose=True, **options)
-    assert LABELS in capsys.readouterr().err
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    pooch.get_logger().addHandler(handler)
+    try:
+        datasets._fetch_file("mnist", LABELS, data_home=tmp_path / "a", **options)
+        assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest
+        assert log.getvalue() == ""
+        datasets._fetch_file("mnist", LABELS, data_home=tmp_path / "b", verbose=True, **options)
+        assert "100%" in capsys.readouterr().err  # pooch's progress bar
+        assert f"Downloading file '{LABELS}.gz' from '{server.url('m1')}" in log.getvalue()
+    finally:
+        pooch.get_logger().removeHandler(handler)
 
 
 def test_mirrors_must_be_a_list(tmp_path):
@@ -639,14 +682,16 @@ def test_real_mnist_as_float_and_bunch():
 
 
 def test_module_import_is_light():
-    """Loaded on its own (not through dbn/__init__), the module pulls in no heavy dependency."""
+    """Loaded on its own (not through dbn/__init__), the module pulls in no heavy dependency:
+    pooch and requests come in only when a download starts."""
     path = REPO / "dbn" / "datasets.py"
     code = (
         "import importlib.util, sys\n"
         f"spec = importlib.util.spec_from_file_location('probe', {str(path)!r})\n"
         "module = sys.modules['probe'] = importlib.util.module_from_spec(spec)\n"
         "spec.loader.exec_module(module)\n"
-        "heavy = {'tqdm', 'numba', 'scipy', 'urllib.request', 'http.client', 'ssl'}\n"
+        "heavy = {'tqdm', 'numba', 'scipy', 'urllib.request', 'http.client', 'ssl', 'pooch',"
+        " 'requests'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     result = subprocess.run(
