@@ -7,10 +7,11 @@ back-propagating the reconstruction error. :class:`DeepAutoencoder` is that net;
 :meth:`DeepAutoencoder.from_dbn` (or ``DBN.to_autoencoder()``) it starts from the pretrained weights,
 built directly it starts from a random initialisation (the paper's "without pretraining" baseline).
 
-The net reuses the pieces of :mod:`dbn.mlp` (the :class:`~dbn.mlp.Propagation` buffers, the flat
-parameter layout, the element-wise kernels and the optimiser steps); what it adds is a different
-activation per layer (the code layer is linear) and a logistic output trained on the cross-entropy,
-whose kernels live in ``dbn._kernels.autoencoder``.
+The net trains on the backprop core that the MLPs use (``dbn._backprop``: the
+:class:`~dbn.mlp.Propagation` buffers, the flat parameter vector, forward and backward over layers
+with one activation each) and shares their optimisers, training loop, model files and checkpoints
+(``dbn._network``). What it adds is a different activation per layer (the code layer is linear) and
+a logistic output trained on the cross-entropy, whose kernels live in ``dbn._kernels.autoencoder``.
 
 References
 ----------
@@ -23,48 +24,31 @@ Neural Computation, 18(7), 1527-1554.
 
 from __future__ import annotations
 
-import numbers
-import time
-import warnings
-
 import numpy as np
 
+from . import _backprop
 from . import init as _init
-from ._base import ParamsMixin
+from ._activations import ACTIVATIONS, activation_name
+from ._backprop import Propagation
 from ._kernels import autoencoder as _ka
-from ._kernels import mlp as _k
 from ._kernels.rbm import squared_error_sum
+from ._network import BackpropEstimator, check_dtype
 from ._validation import (
-    DivergenceError,
     NotFittedError,
     check_array,
     check_choice,
     check_is_fitted,
     check_layer_sizes,
     check_random_state,
-    check_scalar,
-)
-from .mlp import (
-    ACTIVATIONS,
-    Propagation,
-    _BaseMLP,
-    _check_bool,
-    _check_dtype,
-    _forward_chunked,
-    _pack,
-    _segments,
-    _TrainingState,
 )
 
 __all__ = ["DeepAutoencoder", "forward", "backward"]
 
 _CODE_ACTIVATIONS = ("identity", "sigmoid")
 _OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
-_LOSSES = ("cross_entropy", "squared_error")
-_SCHEDULES = ("constant", "exponential", "step")
+# The losses of the backprop core, by this module's names.
+_LOSSES = {"cross_entropy": "sigmoid_cross_entropy", "squared_error": "squared_error"}
 _HISTORY_KEYS = ("train_loss", "val_loss", "val_mse", "learning_rate", "time")
-# Rows per chunk when evaluating: bounds the memory of the activations of large inputs.
-_CHUNK = 2048
 
 
 def layer_kinds(n_encoder_layers, code_activation="identity", output_activation="sigmoid"):
@@ -105,27 +89,7 @@ def forward(X, coefs, intercepts, kinds, out):
     out : Propagation
         With ``activations``, ``inputs`` and ``logits`` set.
     """
-    n = X.shape[0]
-    last = len(coefs) - 1
-    activations = [X]
-    A = X
-    for i, (W, b) in enumerate(zip(coefs, intercepts, strict=True)):
-        Z = out._outputs[i][:n]
-        if i == last and kinds[i] == _k.SIGMOID:
-            logits = out._logits[:n]
-            np.matmul(A, W, out=logits)
-            _ka.bias_sigmoid_(logits, b, Z)
-            out.logits = logits
-        else:
-            np.matmul(A, W, out=Z)
-            _k.bias_activation_(Z, b, kinds[i])
-            out.logits = Z
-        activations.append(Z)
-        A = Z
-    out.n_samples = n
-    out.activations = activations
-    out.inputs = activations[:-1]
-    return out
+    return _backprop.forward(X, coefs, intercepts, kinds, out, keep_logits=True)
 
 
 def backward(propagation, X, coefs, kinds, loss="cross_entropy", *, alpha=0.0):
@@ -160,41 +124,19 @@ def backward(propagation, X, coefs, kinds, loss="cross_entropy", *, alpha=0.0):
     Rumelhart, D. E., Hinton, G. E. and Williams, R. J. (1986). Learning representations by
     back-propagating errors. Nature, 323, 533-536.
     """
-    prop = propagation
-    n = prop.n_samples
-    scale = 1.0 / n
-    deltas = [d[:n] for d in prop._deltas]
-    top = prop.activations[-1]
-    if loss == "cross_entropy":
-        data_loss = _ka.sigmoid_cross_entropy_(prop.logits, top, X, deltas[-1], scale)
-    elif kinds[-1] == _k.SIGMOID:
-        data_loss = _ka.sigmoid_squared_error_(top, X, deltas[-1], scale)
-    else:
-        # The MLP kernel's loss is halved; doubling both keeps one definition of squared error.
-        data_loss = 2.0 * _k.squared_error_(top, X, deltas[-1], 2.0 * scale)
-    sum_sq = 0.0
-    for i in range(len(coefs) - 1, -1, -1):
-        delta = deltas[i]
-        np.matmul(prop.inputs[i].T, delta, out=prop.coef_grads[i])
-        _k.column_sum_(delta, prop.intercept_grads[i])
-        if i > 0:
-            below = deltas[i - 1]
-            np.matmul(delta, coefs[i].T, out=below)
-            _k.activation_backward_(below, prop.activations[i], kinds[i - 1], prop._no_noise, 0.0)
-        if alpha > 0:
-            sum_sq += _k.add_l2_(prop.coef_grads[i], coefs[i], alpha * scale)
-    prop.loss = data_loss * scale + 0.5 * alpha * sum_sq * scale
-    return prop
+    check_choice(loss, "loss", _LOSSES)
+    return _backprop.backward(propagation, X, coefs, kinds, _LOSSES[loss], alpha=alpha)
 
 
 def _reconstruction_sums(X, coefs, intercepts, kinds, loss):
-    """(sum of the loss, sum of squared errors) over the rows of ``X``, ``_CHUNK`` rows at a time."""
+    """(sum of the loss, sum of squared errors) over the rows of ``X``, a chunk of rows at a time."""
     n = X.shape[0]
     sizes = (X.shape[1], *(W.shape[1] for W in coefs))
-    prop = Propagation(sizes, min(n, _CHUNK), coefs[0].dtype, gradients=False)
+    chunk = _backprop.CHUNK
+    prop = Propagation(sizes, min(n, chunk), coefs[0].dtype, gradients=False)
     total_loss = total_sq = 0.0
-    for start in range(0, n, _CHUNK):
-        xb = X[start : start + _CHUNK]
+    for start in range(0, n, chunk):
+        xb = X[start : start + chunk]
         forward(xb, coefs, intercepts, kinds, prop)
         top = prop.activations[-1]
         sq = squared_error_sum(xb, top)
@@ -225,7 +167,7 @@ class _PretrainedRepr:
         return f"[{', '.join(rows)}]"
 
 
-class DeepAutoencoder(_TrainingState, ParamsMixin):
+class DeepAutoencoder(BackpropEstimator):
     """Deep autoencoder: an unrolled encoder/decoder net fine-tuned by back-propagation.
 
     The encoder maps ``n_features -> layer_sizes[0] -> ... -> layer_sizes[-1]`` (the code) with
@@ -503,45 +445,20 @@ class DeepAutoencoder(_TrainingState, ParamsMixin):
                 "loss='squared_error' for a linear output."
             )
         P["kinds"] = layer_kinds(len(P["sizes"]), self.code_activation, self.output_activation)
-        P["solver"] = check_choice(self.solver, "solver", ("cg", "sgd", "adam"))
-        check_scalar(self.alpha, "alpha", low=0)
-        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            check_scalar(self.batch_size, "batch_size", kind=numbers.Integral, low=1)
-        check_scalar(self.learning_rate_init, "learning_rate_init", low=0, low_inclusive=False)
-        if not callable(self.learning_rate_schedule):
-            check_choice(self.learning_rate_schedule, "learning_rate_schedule", _SCHEDULES)
-        check_scalar(self.lr_decay, "lr_decay", low=0, high=1, low_inclusive=False)
-        check_scalar(self.lr_step_size, "lr_step_size", kind=numbers.Integral, low=1)
-        check_scalar(self.max_iter, "max_iter", kind=numbers.Integral, low=1)
-        check_scalar(self.momentum, "momentum", low=0, high=1)
-        _check_bool(self.nesterovs_momentum, "nesterovs_momentum")
-        check_scalar(self.beta_1, "beta_1", low=0, high=1, high_inclusive=False)
-        check_scalar(self.beta_2, "beta_2", low=0, high=1, high_inclusive=False)
-        check_scalar(self.epsilon, "epsilon", low=0, low_inclusive=False)
-        _check_bool(self.early_stopping, "early_stopping")
-        check_scalar(
-            self.validation_fraction,
-            "validation_fraction",
-            low=0,
-            high=1,
-            low_inclusive=False,
-            high_inclusive=False,
-        )
-        check_scalar(self.n_iter_no_change, "n_iter_no_change", kind=numbers.Integral, low=1)
-        check_scalar(self.tol, "tol", low=0)
+        P["loss"] = _LOSSES[self.loss]
+        # A logistic output keeps its logits: the cross-entropy is computed from them.
+        P["keep_logits"] = True
+        P["dropout"] = (0.0, 0.0)
+        P["cg_top_layer_epochs"] = 0
+        self._check_optimizer_params(P)
         P["init"] = _init.get_initializer(self.init)
         if P["init"] is _init.lsuv:
             raise ValueError(
                 "init='lsuv' is not supported by DeepAutoencoder (its layers have different "
                 "activations); choose another initialiser of dbn.init."
             )
-        check_scalar(self.cg_batch_size, "cg_batch_size", kind=numbers.Integral, low=1)
-        check_scalar(
-            self.cg_max_line_searches, "cg_max_line_searches", kind=numbers.Integral, low=1
-        )
-        P["dtype"] = _check_dtype(self.dtype)
-        if not isinstance(self.verbose, bool | numbers.Integral):
-            raise TypeError(f"verbose must be a bool or an int, got {self.verbose!r}.")
+        self._check_cg_params(P)
+        self._check_dtype_verbose(P)
         P["pretrained"] = self._validated_pretrained(P["sizes"], P["dtype"])
         return P
 
@@ -644,42 +561,22 @@ class DeepAutoencoder(_TrainingState, ParamsMixin):
         for i, (W, b_hidden, b_visible, W_dec) in enumerate(pretrained):
             coefs[i], intercepts[i] = W, b_hidden
             coefs[2 * k - 1 - i], intercepts[2 * k - 1 - i] = W_dec, b_visible
-        names = {code: name for name, code in ACTIVATIONS.items()}
         function = P["init"]
         for i in range(2 * k):
             if coefs[i] is not None:
                 continue
-            kwargs = {}
-            if _init.accepts_gain(function):
-                kwargs["gain"] = _init.gain(names[P["kinds"][i]])
-            W = np.asarray(
-                function(full[i], full[i + 1], random_state=rng, dtype=P["dtype"], **kwargs)
+            activation = activation_name(P["kinds"][i])
+            coefs[i] = self._draw_weights(
+                function, full[i], full[i + 1], rng, P["dtype"], activation, i
             )
-            if W.shape != (full[i], full[i + 1]) or not np.isfinite(W).all():
-                raise ValueError(
-                    f"init returned an array of shape {W.shape} for layer {i}: expected finite "
-                    f"values of shape ({full[i]}, {full[i + 1]})."
-                )
-            coefs[i] = W
             intercepts[i] = np.zeros(full[i + 1], dtype=P["dtype"])
         return coefs, intercepts
 
-    def _initialize(self, n_features, P, rng):
-        """Set the weights and reset the fitted state."""
-        coefs, intercepts = self._build_weights(n_features, P, rng)
-        _, self.coefs_, self.intercepts_ = _pack(coefs, intercepts, P["dtype"])
-        self.n_features_in_ = int(n_features)
-        self.n_layers_ = len(coefs) + 1
-        self.n_iter_ = 0
-        self.t_ = 0
-        self.history_ = {key: [] for key in _HISTORY_KEYS}
-        self.loss_curve_ = self.history_["train_loss"]
-        self._optimizer_state = {}
-        self._no_improvement_count = 0
-        self.best_loss_ = np.inf
-        for name in ("best_validation_score_", "validation_scores_", "_best_params"):
-            if hasattr(self, name):
-                delattr(self, name)
+    def _initialize(self, X, y, P, rng):
+        """Set the weights for the features of ``X`` and reset the fitted state (``y`` unused)."""
+        coefs, intercepts = self._build_weights(X.shape[1], P, rng)
+        self._reset_training(coefs, intercepts, P["dtype"])
+        self.n_features_in_ = int(X.shape[1])
 
     def initialize(self, X):
         """Build the weights for ``X`` as :meth:`fit` would, without training.
@@ -695,7 +592,7 @@ class DeepAutoencoder(_TrainingState, ParamsMixin):
         P = self._validate_params()
         X = self._check_X(X, P["dtype"])
         self._rng = check_random_state(self.random_state)
-        self._initialize(X.shape[1], P, self._rng)
+        self._initialize(X, None, P, self._rng)
         return self
 
     # ----------------------------------------------------------------------------------- training
@@ -734,39 +631,11 @@ class DeepAutoencoder(_TrainingState, ParamsMixin):
         """
         P = self._validate_params()
         X = self._check_X(X, P["dtype"])
-        callbacks = _BaseMLP._check_callbacks(self, callbacks)
+        callbacks = self._check_callbacks(callbacks)
         if X_val is not None:
             X_val = self._check_X(X_val, P["dtype"], "X_val", n_features=X.shape[1])
-        checkpoint = None
-        if checkpoint_dir is not None:
-            checkpoint = self._open_checkpoint(checkpoint_dir, {"X": X, "X_val": X_val})
-        resuming = checkpoint is not None and checkpoint.resuming
-        rng = check_random_state(self.random_state)
-        self._rng = rng
-        val_index = None
-        if resuming:
-            val_index = self._resume(checkpoint, P, len(X))
-            rng = self._rng
-        if X_val is not None:
-            X_train = X
-        elif self.early_stopping:
-            if val_index is None:
-                val_index = self._validation_indices(len(X), rng)
-            mask = np.ones(len(X), dtype=bool)
-            mask[val_index] = False
-            X_train, X_val = X[mask], X[val_index]
-        else:
-            X_train = X
-        n_epochs = self.max_iter
-        if resuming:
-            n_epochs = 0 if checkpoint.finished else max(self.max_iter - self.n_iter_, 0)
-        else:
-            self._initialize(X.shape[1], P, rng)
-        if checkpoint is not None:
-            checkpoint.val_index = val_index
-        return self._train(
-            X_train, X_val, P, rng, n_epochs, callbacks, self.early_stopping, checkpoint
-        )
+        data = {"X": X, "X_val": X_val}
+        return self._fit(X, None, X_val, None, P, callbacks, checkpoint_dir, data)
 
     def partial_fit(self, X, y=None):
         """Train for one epoch over ``X``, continuing from the current weights.
@@ -789,223 +658,26 @@ class DeepAutoencoder(_TrainingState, ParamsMixin):
         X = self._check_X(X, P["dtype"], n_features=None if first else self.n_features_in_)
         if first:
             self._rng = check_random_state(self.random_state)
-            self._initialize(X.shape[1], P, self._rng)
+            self._initialize(X, None, P, self._rng)
         elif self.coefs_[0].dtype != P["dtype"]:
             raise ValueError(
                 f"dtype={self.dtype!r} but the model was fitted in {self.coefs_[0].dtype}; call fit "
                 "to start again in another precision."
             )
-        return self._train(X, None, P, self._rng, 1, [], False)
+        return self._train(X, None, None, None, P, self._rng, 1, [], False)
 
-    def _validation_indices(self, n, rng):
-        """Sorted rows of a random ``validation_fraction`` of ``n`` held out for early stopping."""
-        val = np.sort(rng.permutation(n)[: int(round(self.validation_fraction * n))])
-        if len(val) == 0 or len(val) == n:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves {len(val)} of {n} samples "
-                "for validation; early stopping needs both sets non-empty. Change "
-                "validation_fraction or pass X_val."
-            )
-        return val.astype(np.int64)
+    def _evaluate(self, X_val, y_val=None):
+        """(mean loss, mean squared reconstruction error, -error) on ``X_val``."""
+        kinds = layer_kinds(len(self.coefs_) // 2, self.code_activation, self.output_activation)
+        total_loss, total_sq = _reconstruction_sums(
+            X_val, self.coefs_, self.intercepts_, kinds, self.loss
+        )
+        val_mse = total_sq / len(X_val)
+        return total_loss / len(X_val), val_mse, -val_mse
 
-    def _train(self, X, X_val, P, rng, n_epochs, callbacks, early_stopping, checkpoint=None):
-        dtype = P["dtype"]
-        kinds = P["kinds"]
-        flat, self.coefs_, self.intercepts_ = _pack(self.coefs_, self.intercepts_, dtype)
-        sizes = (self.coefs_[0].shape[0], *(W.shape[1] for W in self.coefs_))
-        n = X.shape[0]
-        solver = P["solver"]
-        state = self._optimizer_state
-        if any(np.shape(v) != flat.shape for v in state.values() if isinstance(v, np.ndarray)):
-            state.clear()
-        if solver == "sgd" and "velocity" not in state:
-            state["velocity"] = np.zeros_like(flat)
-        if solver == "adam" and "m" not in state:
-            state.update(m=np.zeros_like(flat), v=np.zeros_like(flat), t=0)
-        if solver == "cg":
-            capacity = min(int(self.cg_batch_size), n)
-        else:
-            capacity = _BaseMLP._batch_size(self, n)
-        prop = Propagation(sizes, capacity, dtype)
-        X_batch = np.empty((capacity, X.shape[1]), dtype=dtype)
-        # The state after the last completed epoch (weights, optimiser, random stream): restored on
-        # divergence or interruption.
-        snapshot = flat.copy()
-        state_snapshot = self._epoch_snapshot(rng)
-        completed = self.n_iter_
-        start_time = time.perf_counter()
-        time_offset = self.history_["time"][-1] if self.history_["time"] else 0.0
-        if early_stopping and not hasattr(self, "best_validation_score_"):
-            self.best_validation_score_ = -np.inf
-            self.validation_scores_ = []
-            self._best_params = flat.copy()
-        epoch = completed + 1
-        try:
-            for i_epoch in range(n_epochs):
-                epoch = completed + 1
-                learning_rate = _BaseMLP._learning_rate(self, completed)
-                # Overflow is reported below as a DivergenceError, not as numpy warnings.
-                with np.errstate(over="ignore", invalid="ignore"):
-                    if solver == "cg":
-                        loss = self._cg_epoch(X, flat, prop, X_batch, rng, kinds)
-                        learning_rate = np.nan
-                    else:
-                        loss = self._sgd_epoch(
-                            X, flat, prop, X_batch, rng, kinds, learning_rate, solver
-                        )
-                if not np.isfinite(loss) or not np.isfinite(flat).all():
-                    flat[...] = snapshot
-                    self._roll_back(state_snapshot, rng)
-                    hint = (
-                        f"Try a smaller learning_rate_init (currently {self.learning_rate_init!r})"
-                        if solver != "cg"
-                        else "Try a larger alpha or another solver"
-                    )
-                    raise DivergenceError(
-                        f"Training diverged at epoch {epoch}: the loss became {loss!r} or the "
-                        f"weights non-finite. {hint}. The weights after epoch {completed} were "
-                        "kept."
-                    )
-                val_loss = val_mse = np.nan
-                score = None
-                if X_val is not None:
-                    total_loss, total_sq = _reconstruction_sums(
-                        X_val, self.coefs_, self.intercepts_, kinds, self.loss
-                    )
-                    val_loss = total_loss / len(X_val)
-                    val_mse = total_sq / len(X_val)
-                    score = -val_mse
-                history = self.history_
-                history["train_loss"].append(float(loss))
-                history["val_loss"].append(float(val_loss))
-                history["val_mse"].append(float(val_mse))
-                history["learning_rate"].append(float(learning_rate))
-                history["time"].append(time_offset + time.perf_counter() - start_time)
-                completed += 1
-                self.n_iter_ = completed
-                self.t_ += n
-                snapshot[...] = flat
-                self._update_snapshot(state_snapshot, rng)
-                if self.verbose:
-                    extra = (
-                        ""
-                        if X_val is None
-                        else f", val_loss = {val_loss:.4f}, val_mse = {val_mse:.4f}"
-                    )
-                    print(f"Epoch {epoch}, loss = {loss:.4f}{extra}")
-                stop = _BaseMLP._update_no_improvement(self, loss, score, flat, early_stopping)
-                last = stop or i_epoch == n_epochs - 1
-                if checkpoint is not None:
-                    self._write_checkpoint(checkpoint, finished=last)
-                logs = {key: values[-1] for key, values in history.items()}
-                for callback in callbacks:
-                    if callback(self, epoch, logs) is True:
-                        stop = True
-                if stop:
-                    if checkpoint is not None and not last:
-                        self._write_checkpoint(checkpoint, finished=True)
-                    break
-        except KeyboardInterrupt:
-            flat[...] = snapshot
-            self._roll_back(state_snapshot, rng)
-            warnings.warn(
-                f"Training interrupted during epoch {epoch}; keeping the weights after epoch "
-                f"{completed}.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        if early_stopping and np.isfinite(self.best_validation_score_):
-            flat[...] = self._best_params
-        return self
-
-    def _sgd_epoch(self, X, flat, prop, X_batch, rng, kinds, learning_rate, solver):
-        """One pass of minibatch SGD or Adam; returns the mean training loss."""
-        n = X.shape[0]
-        bs = prop.capacity
-        order = rng.permutation(n)
-        segments = _segments(prop.layer_sizes)
-        state = self._optimizer_state
-        coefs, intercepts = self.coefs_, self.intercepts_
-        momentum, nesterov = float(self.momentum), bool(self.nesterovs_momentum)
-        beta_1, beta_2, epsilon = float(self.beta_1), float(self.beta_2), float(self.epsilon)
-        total = 0.0
-        for start in range(0, n, bs):
-            idx = order[start : start + bs]
-            m = len(idx)
-            xb = X_batch[:m]
-            np.take(X, idx, axis=0, out=xb)
-            forward(xb, coefs, intercepts, kinds, prop)
-            backward(prop, xb, coefs, kinds, self.loss)
-            # L2 decay is fused into the optimiser kernel, as in dbn.mlp; its loss term uses the
-            # weights before the step, like the data term.
-            l2 = self.alpha / m
-            sum_sq = sum(float(np.vdot(W, W)) for W in coefs) if l2 > 0 else 0.0
-            if solver == "sgd":
-                _k.sgd_step_(
-                    flat,
-                    prop.grad,
-                    state["velocity"],
-                    segments,
-                    learning_rate,
-                    momentum,
-                    nesterov,
-                    l2,
-                )
-            else:
-                state["t"] += 1
-                t = state["t"]
-                step = float(learning_rate * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t))
-                _k.adam_step_(
-                    flat,
-                    prop.grad,
-                    state["m"],
-                    state["v"],
-                    segments,
-                    step,
-                    beta_1,
-                    beta_2,
-                    epsilon,
-                    l2,
-                )
-            loss = prop.loss + 0.5 * l2 * sum_sq
-            if not np.isfinite(loss):
-                return loss
-            total += loss * m
-        return total / n
-
-    def _cg_epoch(self, X, flat, prop, X_batch, rng, kinds):
-        """One pass of conjugate gradient over large minibatches (Hinton & Salakhutdinov, 2006)."""
-        from scipy.optimize import minimize
-
-        n = X.shape[0]
-        bs = prop.capacity
-        order = rng.permutation(n)
-        coefs, intercepts = self.coefs_, self.intercepts_
-        options = {"maxiter": int(self.cg_max_line_searches)}
-        loss_name, alpha = self.loss, float(self.alpha)
-        total = 0.0
-        for start in range(0, n, bs):
-            idx = order[start : start + bs]
-            m = len(idx)
-            xb = X_batch[:m]
-            np.take(X, idx, axis=0, out=xb)
-
-            def objective(x, xb=xb):
-                flat[...] = x
-                forward(xb, coefs, intercepts, kinds, prop)
-                backward(prop, xb, coefs, kinds, loss_name, alpha=alpha)
-                return prop.loss, prop.grad.astype(np.float64)
-
-            result = minimize(
-                objective, flat.astype(np.float64), jac=True, method="CG", options=options
-            )
-            # The line search may have left a trial point in ``flat``: keep the accepted one.
-            flat[...] = result.x
-            loss = float(result.fun)
-            if not np.isfinite(loss):
-                return loss
-            total += loss * m
-        return total / n
+    def _epoch_message(self, epoch, loss, validating, val_loss, val_mse):
+        extra = f", val_loss = {val_loss:.4f}, val_mse = {val_mse:.4f}" if validating else ""
+        return f"Epoch {epoch}, loss = {loss:.4f}{extra}"
 
     # ---------------------------------------------------------------------------------- inference
 
@@ -1014,7 +686,7 @@ class DeepAutoencoder(_TrainingState, ParamsMixin):
         if hasattr(self, "coefs_"):
             return self.coefs_, self.intercepts_, self.n_features_in_
         P_sizes = self._encoder_sizes()
-        dtype = _check_dtype(self.dtype)
+        dtype = check_dtype(self.dtype)
         pretrained = self._validated_pretrained(P_sizes, dtype)
         if len(pretrained) < len(P_sizes):
             raise NotFittedError(
@@ -1042,7 +714,8 @@ class DeepAutoencoder(_TrainingState, ParamsMixin):
         coefs, intercepts, n_features = self._weights()
         X = self._check_X(X, coefs[0].dtype, n_features=n_features)
         k = len(coefs) // 2
-        return _forward_chunked(X, coefs[:k], intercepts[:k], "sigmoid", self.code_activation)
+        kinds = layer_kinds(k, self.code_activation, self.output_activation)
+        return _backprop.forward_chunked(X, coefs[:k], intercepts[:k], kinds[:k])
 
     def transform(self, X):
         """Same as :meth:`encode` (scikit-learn transformer API)."""
@@ -1068,7 +741,8 @@ class DeepAutoencoder(_TrainingState, ParamsMixin):
         codes = check_array(
             codes, "codes", dtype=(coefs[0].dtype.type,), n_features=coefs[k].shape[0]
         )
-        return _forward_chunked(codes, coefs[k:], intercepts[k:], "sigmoid", self.output_activation)
+        kinds = layer_kinds(k, self.code_activation, self.output_activation)
+        return _backprop.forward_chunked(codes, coefs[k:], intercepts[k:], kinds[k:])
 
     def reconstruct(self, X):
         """``decode(encode(X))``.
@@ -1122,7 +796,7 @@ class DeepAutoencoder(_TrainingState, ParamsMixin):
         return -self.reconstruction_error(X)
 
     # -------------------------------------------------------------------------------- persistence
-    # save, load and the checkpoints of fit come from dbn.mlp._TrainingState; these are the hooks.
+    # save, load and the checkpoints of fit come from dbn._network.NetworkState; these are the hooks.
 
     def _sizes(self):
         return self._encoder_sizes()

@@ -23,9 +23,11 @@ import math
 
 import numpy as np
 
+from ._activations import ACTIVATIONS, activation_code
+from ._backprop import Propagation
 from ._kernels.mlp import layer_statistics_
 from ._validation import NotFittedError, check_array
-from .mlp import ACTIVATIONS, Propagation, _activation_code, backward, forward
+from .mlp import backward, forward
 
 __all__ = ["LayerStatistics", "layer_statistics", "DiagnosticsRecorder", "format_table"]
 
@@ -112,7 +114,7 @@ def _resolve(model_or_weights, X, y, activation, output):
     X = check_array(X, "X", dtype=(dtype.type,), n_features=coefs[0].shape[0])
     activation = "sigmoid" if activation is None else activation
     output = "softmax" if output is None else output
-    _activation_code(activation)
+    activation_code(activation)
     if y is not None:
         if output == "softmax":
             y = np.asarray(y).astype(np.int64).ravel()

@@ -32,7 +32,8 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_array, check_choice, check_random_state, check_scalar
+from ._activations import activation_code, gain
+from ._validation import check_array, check_random_state, check_scalar
 
 __all__ = [
     "zeros",
@@ -400,7 +401,6 @@ def lsuv_init(
     of learning in deep linear neural networks. ICLR.
     """
     from ._kernels.mlp import bias_activation_
-    from .mlp import _activation_code
 
     dtype = _check_dtype(dtype)
     sizes = _check_layer_sizes(layer_sizes)
@@ -415,7 +415,7 @@ def lsuv_init(
     intercepts = _check_given_layers(intercepts, "intercepts", sizes, dtype)
     check_scalar(tol, "tol", low=0, low_inclusive=False)
     check_scalar(max_iter, "max_iter", kind=numbers.Integral, low=1)
-    kind = _activation_code(activation)
+    kind = activation_code(activation)
     rng = check_random_state(random_state)
     A = X
     for i in range(n_layers):
@@ -485,43 +485,6 @@ def _check_given_layers(given, name, sizes, dtype):
             raise ValueError(f"{name}[{i}] must have shape {shape}, got {array.shape}.")
         out.append(array)
     return out
-
-
-def gain(activation):
-    """Recommended weight scale for an activation, to multiply :func:`xavier_uniform` and friends.
-
-    The inverse of the activation's slope at zero, so that in the linear regime a layer neither
-    shrinks nor amplifies the variance: 4 for the sigmoid (slope 1/4; Glorot & Bengio, 2010, used with
-    the sigmoid in the Theano deep-learning tutorials), 1 for tanh and the identity, ``sqrt(2)`` for
-    the ReLU (He et al., 2015), 1 for the softmax output.
-
-    Parameters
-    ----------
-    activation : {'sigmoid', 'logistic', 'tanh', 'relu', 'identity', 'linear', 'softmax'}
-
-    Returns
-    -------
-    gain : float
-
-    References
-    ----------
-    Glorot, X. and Bengio, Y. (2010). Understanding the difficulty of training deep feedforward
-    neural networks. AISTATS, JMLR W&CP 9, 249-256.
-
-    He, K., Zhang, X., Ren, S. and Sun, J. (2015). Delving deep into rectifiers: surpassing
-    human-level performance on ImageNet classification. ICCV, 1026-1034.
-    """
-    gains = {
-        "sigmoid": 4.0,
-        "logistic": 4.0,
-        "tanh": 1.0,
-        "relu": float(np.sqrt(2.0)),
-        "identity": 1.0,
-        "linear": 1.0,
-        "softmax": 1.0,
-    }
-    check_choice(activation, "activation", gains)
-    return gains[activation]
 
 
 INITIALIZERS = {

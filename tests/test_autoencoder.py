@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from dbn import DBN
+from dbn._backprop import pack as _pack
 from dbn._kernels import autoencoder as KA
 from dbn._validation import DivergenceError, NotFittedError
 from dbn.autoencoder import DeepAutoencoder, backward, forward, layer_kinds
 from dbn.io import ModelFileError
-from dbn.mlp import Propagation, _pack
+from dbn.mlp import Propagation
 
 RTOL64 = 1e-10
 REPO = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import dbn.mlp
+import dbn._backprop
 from dbn._validation import NotFittedError
 from dbn.autoencoder import DeepAutoencoder
 from dbn.io import ModelFileError, load_arrays, save_arrays
@@ -416,7 +416,8 @@ def test_keyboard_interrupt_mid_epoch_rolls_back_to_the_last_epoch(tmp_path, mon
     after_two = MLPClassifier(**{**params, "max_iter": 2}).fit(X, y)
     batches_per_epoch = -(-len(X) // 32)
     calls = {"n": 0}
-    backward = dbn.mlp.backward
+    # The backprop core that training calls (dbn.mlp.backward is a wrapper for users of the passes).
+    backward = dbn._backprop.backward
 
     def interrupted_backward(*args, **kwargs):
         calls["n"] += 1
@@ -424,11 +425,11 @@ def test_keyboard_interrupt_mid_epoch_rolls_back_to_the_last_epoch(tmp_path, mon
             raise KeyboardInterrupt
         return backward(*args, **kwargs)
 
-    monkeypatch.setattr(dbn.mlp, "backward", interrupted_backward)
+    monkeypatch.setattr(dbn._backprop, "backward", interrupted_backward)
     clf = MLPClassifier(**params)
     with pytest.warns(RuntimeWarning, match="interrupted during epoch 3"):
         clf.fit(X, y, checkpoint_dir=tmp_path)
-    monkeypatch.setattr(dbn.mlp, "backward", backward)
+    monkeypatch.setattr(dbn._backprop, "backward", backward)
     # Weights, Adam's moments and step count, and the random stream are those after epoch 2.
     assert clf.n_iter_ == 2
     _assert_same_weights(clf, after_two)

@@ -6,7 +6,8 @@ memory. Every kernel is a pure function of its arguments: it writes only into th
 outputs and allocates nothing. Arrays are C-contiguous and share one float dtype (float32 or float64);
 integer labels are int64. Scalars (learning rates, coefficients) are Python floats.
 
-Activation codes (``kind``) are the module constants ``IDENTITY``, ``SIGMOID``, ``TANH`` and ``RELU``.
+Activation codes (``kind``) are the constants ``IDENTITY``, ``SIGMOID``, ``TANH`` and ``RELU``, defined
+with the registry of names in ``dbn._activations`` and re-exported here.
 Derivatives are taken from the activation's *output* ``A = f(Z)``, so the pre-activations need not be
 kept: ``sigmoid' = A (1 - A)``, ``tanh' = 1 - A**2``, ``relu' = [A > 0]``.
 
@@ -20,16 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._activations import IDENTITY, RELU, SIGMOID, TANH  # noqa: F401 (re-exported)
 from . import jit
 
 # One sigmoid for the whole package, so that DBN.to_mlp() reproduces the RBMs' features exactly.
 from .activations import sigmoid as _sigmoid
 from .activations import sigmoid_f32 as _sigmoid_f32
-
-IDENTITY = 0
-SIGMOID = 1
-TANH = 2
-RELU = 3
 
 
 @jit

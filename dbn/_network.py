@@ -1,0 +1,852 @@
+"""What the backprop estimators share: hyperparameters, the training run, model files and checkpoints.
+
+:class:`BackpropEstimator` is the base of :class:`dbn.mlp.MLPClassifier`, :class:`dbn.mlp.MLPRegressor`
+and :class:`dbn.autoencoder.DeepAutoencoder`. It checks the optimiser's hyperparameters, runs
+:meth:`~BackpropEstimator.fit`'s common part (checkpoint, resume, validation split, initialisation)
+and the epochs, over the backprop core of :mod:`dbn._backprop` and the optimisers of
+:mod:`dbn._training.optimizers`; :class:`NetworkState` saves and restores everything training reads
+and writes, in pickle-free model files (:mod:`dbn.io`) and per-epoch checkpoints. The estimators say
+what differs (layer sizes, activations, loss, targets, validation metric) through the hooks listed
+in each class's docstring; this module imports no estimator.
+
+References
+----------
+Rumelhart, D. E., Hinton, G. E. and Williams, R. J. (1986). Learning representations by
+back-propagating errors. Nature, 323, 533-536.
+
+Hinton, G. E. and Salakhutdinov, R. R. (2006). Reducing the dimensionality of data with neural
+networks. Science, 313(5786), 504-507.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import numbers
+import time
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from . import init as _init
+from . import io
+from ._backprop import Net, Propagation, cg_epoch, layout, minibatch_epoch, pack
+from ._base import ParamsMixin
+from ._training.optimizers import make_optimizer
+from ._validation import (
+    DivergenceError,
+    check_choice,
+    check_is_fitted,
+    check_random_state,
+    check_scalar,
+)
+
+__all__ = ["BackpropEstimator", "NetworkState", "check_bool", "check_dtype"]
+
+_SCHEDULES = ("constant", "exponential", "step")
+_SOLVERS = ("sgd", "adam", "cg")
+
+
+def check_bool(value, name):
+    """``value`` as a bool; a TypeError naming ``name`` for anything but a bool."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__}).")
+    return bool(value)
+
+
+def check_dtype(dtype):
+    """``dtype`` as numpy.float32 or numpy.float64; an error for anything else."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}.") from exc
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}.")
+    return dt
+
+
+# --------------------------------------------------------------------------------------------------
+# Persistence: model files and checkpoints
+# --------------------------------------------------------------------------------------------------
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def _to_json(value):
+    """``value`` as the JSON header stores it, for comparing parameters with a stored header."""
+
+    def default(v):
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        raise TypeError(f"cannot store {type(v).__name__} in a model file header: {v!r}")
+
+    return json.loads(json.dumps(value, default=default))
+
+
+def _fingerprints(data):
+    """``{name: [shape, dtype, crc32]}`` of the arrays a fit was started on (None entries skipped)."""
+    out = {}
+    for name, a in data.items():
+        if a is None:
+            continue
+        a = np.ascontiguousarray(a)
+        out[name] = [list(a.shape), a.dtype.str, zlib.crc32(memoryview(a).cast("B"))]
+    return out
+
+
+class _Checkpoint:
+    """The checkpoint file of one :meth:`fit`: where it goes, which data it belongs to, and (when a
+    previous run left one) the stored state to resume from."""
+
+    def __init__(self, path, kind, data):
+        self.path = path
+        self.kind = kind
+        self.data = data
+        self.arrays = self.extra = None
+        self.val_index = None
+
+    @property
+    def resuming(self):
+        return self.arrays is not None
+
+    @property
+    def finished(self):
+        return self.extra["checkpoint"].get("finished") is True
+
+
+class NetworkState:
+    """Pickle-free model files and per-epoch checkpoints of a feed-forward net trained by backprop.
+
+    The state is everything that training reads and writes: the weights, the pretrained layers,
+    the optimiser state (momentum velocity, Adam moments and step count), the random stream, the
+    counters (``n_iter_``, ``t_``), the early-stopping state and ``history_``. Restoring it gives a
+    model that predicts, and trains on, exactly as the saved one. :class:`MLPClassifier`,
+    :class:`MLPRegressor` and :class:`dbn.autoencoder.DeepAutoencoder` share this code; each says
+    what differs through the class attributes and hooks below.
+
+    Class attributes: ``_SIZE_PARAM`` (the parameter with the layer sizes), ``_PRETRAINED_NAMES``
+    (the names of the arrays of a ``pretrained_layers`` entry), ``_HISTORY_KEYS`` and
+    ``_CHECKPOINT_NAME``. Hooks: ``_sizes()`` (normalised layer sizes) and
+    ``_full_sizes(P, n_features, extra)`` (units of every layer, input first). Subclasses extend
+    :meth:`_state_arrays` and :meth:`_restore_state` with what only they hold.
+    """
+
+    _SIZE_PARAM = None
+    _PRETRAINED_NAMES = ()
+    _HISTORY_KEYS = ()
+    _CHECKPOINT_NAME = None
+
+    # -------------------------------------------------------------------------------- parameters
+
+    def _json_params(self):
+        """Hyperparameters for the JSON header; what JSON cannot hold gets its default."""
+        params = self.get_params(deep=False)
+        params[self._SIZE_PARAM] = list(self._sizes())
+        params["dtype"] = check_dtype(self.dtype).name
+        params["pretrained_layers"] = None  # stored as arrays
+        seed = params["random_state"]
+        if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+            params["random_state"] = int(seed)
+        else:
+            # A Generator cannot go into a JSON header; the weights and the stream state do.
+            params["random_state"] = None
+        defaults = inspect.signature(type(self).__init__).parameters
+        for name, value in params.items():
+            if callable(value):
+                params[name] = defaults[name].default
+        return params
+
+    @classmethod
+    def _params_from_json(cls, params):
+        if not isinstance(params, dict):
+            raise TypeError(f"params must be a dict, got {type(params).__name__}")
+        params = dict(params)
+        if isinstance(params.get(cls._SIZE_PARAM), list):
+            params[cls._SIZE_PARAM] = tuple(params[cls._SIZE_PARAM])
+        if "dtype" in params:
+            params["dtype"] = np.dtype(params["dtype"]).type
+        return params
+
+    def _pretrained_arrays(self):
+        arrays = {}
+        for i, entry in enumerate(self.pretrained_layers or []):
+            for name, value in zip(self._PRETRAINED_NAMES, entry, strict=False):
+                value = np.asarray(value)
+                if value.dtype not in (np.float32, np.float64):
+                    value = value.astype(check_dtype(self.dtype))
+                arrays[f"pretrained{i}/{name}"] = value
+        return arrays
+
+    # ------------------------------------------------------------------------------------- state
+
+    def _state_arrays(self):
+        """``(arrays, extra)``: the numeric arrays and the JSON metadata of the training state."""
+        arrays = {}
+        for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True)):
+            arrays[f"coef{i}"] = W
+            arrays[f"intercept{i}"] = b
+        arrays.update(self._pretrained_arrays())
+        state = self._optimizer_state
+        for name in ("velocity", "m", "v"):
+            if name in state:
+                arrays[f"optimizer/{name}"] = state[name]
+        if hasattr(self, "_best_params"):
+            arrays["best_params"] = self._best_params
+        extra = {
+            "n_features_in_": int(self.n_features_in_),
+            "n_iter_": int(self.n_iter_),
+            "t_": int(self.t_),
+            "n_pretrained": len(self.pretrained_layers or []),
+            "optimizer_t": None if state.get("t") is None else int(state["t"]),
+            "history_": {key: [float(v) for v in values] for key, values in self.history_.items()},
+            "best_loss_": float(self.best_loss_),
+            "no_improvement_count": int(self._no_improvement_count),
+            "rng_state": self._rng.bit_generator.state if hasattr(self, "_rng") else None,
+        }
+        if hasattr(self, "best_validation_score_"):
+            extra["best_validation_score_"] = float(self.best_validation_score_)
+            extra["validation_scores_"] = [float(s) for s in self.validation_scores_]
+        return arrays, extra
+
+    def _restore_state(self, arrays, extra, P, source):
+        """Set the training state from :meth:`_state_arrays`' output, after checking it.
+
+        Raises
+        ------
+        dbn.io.ModelFileError
+            When shapes, dtypes, layer chaining, counters or the random stream do not fit ``P``.
+        """
+        try:
+            self._restore_checked(arrays, extra, P, source)
+        except io.ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise io.ModelFileError(
+                f"{source}: malformed training state ({type(exc).__name__}: {exc})."
+            ) from exc
+
+    def _restore_checked(self, arrays, extra, P, source):
+        def fail(message):
+            raise io.ModelFileError(f"{source}: {message}")
+
+        def count(name, low=0):
+            value = extra[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                fail(f"{name} must be an integer >= {low}, got {value!r}.")
+            return value
+
+        dtype = P["dtype"]
+        n_features = count("n_features_in_", 1)
+        sizes = self._full_sizes(P, n_features, extra)
+        n_layers = len(sizes) - 1
+        coefs, intercepts = [], []
+        for i in range(n_layers):
+            W, b = arrays.get(f"coef{i}"), arrays.get(f"intercept{i}")
+            shape = (sizes[i], sizes[i + 1])
+            if W is None or b is None or W.shape != shape or b.shape != (sizes[i + 1],):
+                fail(
+                    f"layer {i} must have weights of shape {shape} and biases of shape "
+                    f"({sizes[i + 1]},) to chain with its neighbours; the file does not match its "
+                    f"{self._SIZE_PARAM} and {n_features} features."
+                )
+            if W.dtype != dtype or b.dtype != dtype:
+                fail(f"layer {i} is stored in {W.dtype}/{b.dtype}, not in the model's {dtype}.")
+            coefs.append(W)
+            intercepts.append(b)
+        if f"coef{n_layers}" in arrays:
+            fail(f"holds more than the {n_layers} layers of its {self._SIZE_PARAM}.")
+        _, total = layout(sizes)
+
+        def parameter_vector(name):
+            a = arrays[name]
+            if a.shape != (total,) or a.dtype != dtype:
+                fail(
+                    f"{name} has shape {a.shape} and dtype {a.dtype}; the net has {total} "
+                    f"parameters of {dtype}."
+                )
+            return a.copy()
+
+        state = {}
+        for name in ("velocity", "m", "v"):
+            if f"optimizer/{name}" in arrays:
+                state[name] = parameter_vector(f"optimizer/{name}")
+        if ("m" in state) != ("v" in state):
+            fail("holds only one of Adam's two moment vectors.")
+        if extra.get("optimizer_t") is not None:
+            state["t"] = count("optimizer_t")
+        elif "m" in state:
+            fail("holds Adam's moments without its step count.")
+        best_params = parameter_vector("best_params") if "best_params" in arrays else None
+        n_iter = count("n_iter_")
+        history = extra["history_"]
+        if not isinstance(history, dict):
+            fail("history_ must be a dict of lists.")
+        restored_history = {}
+        for key in self._HISTORY_KEYS:
+            values = history.get(key, [])
+            if not isinstance(values, list) or len(values) != n_iter:
+                fail(f"history_[{key!r}] must hold one entry per epoch ({n_iter}).")
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                fail(f"history_[{key!r}] must hold numbers.")
+            restored_history[key] = [float(v) for v in values]
+        rng_state = extra.get("rng_state")
+        if rng_state is None:
+            rng = check_random_state(self.random_state)
+        else:
+            name = rng_state.get("bit_generator") if isinstance(rng_state, dict) else None
+            if name not in _BIT_GENERATORS:
+                fail(f"unknown random bit generator {name!r}.")
+            bit_generator = getattr(np.random, name)()
+            bit_generator.state = rng_state
+            rng = np.random.Generator(bit_generator)
+        if "best_validation_score_" in extra:
+            scores = extra["validation_scores_"]
+            if not isinstance(scores, list) or len(scores) > n_iter:
+                fail("validation_scores_ must be a list of at most one score per epoch.")
+            best_score = float(extra["best_validation_score_"])
+            if best_params is None:
+                fail("holds an early-stopping score without the best weights.")
+        n_seen, no_improvement = count("t_"), count("no_improvement_count")
+        best_loss = float(extra["best_loss_"])
+        # Everything is checked: now set it.
+        _, self.coefs_, self.intercepts_ = pack(coefs, intercepts, dtype)
+        self.n_features_in_ = n_features
+        self.n_layers_ = n_layers + 1
+        self.n_iter_ = n_iter
+        self.t_ = n_seen
+        self.history_ = restored_history
+        self.loss_curve_ = self.history_["train_loss"]
+        self.best_loss_ = best_loss
+        self._no_improvement_count = no_improvement
+        self._optimizer_state = state
+        self._rng = rng
+        for name in ("best_validation_score_", "validation_scores_", "_best_params"):
+            if hasattr(self, name):
+                delattr(self, name)
+        if best_params is not None:
+            self._best_params = best_params
+        if "best_validation_score_" in extra:
+            self.best_validation_score_ = best_score
+            self.validation_scores_ = [float(s) for s in scores]
+
+    # ------------------------------------------------------------------------------- model files
+
+    def save(self, path):
+        """Save the model to a pickle-free ``.npz`` file (see :mod:`dbn.io`), atomically.
+
+        Stores the hyperparameters, the weights, the pretrained layers, the optimiser state, the
+        history, the counters, the early-stopping state and the random stream, so that
+        :meth:`load` gives a model that predicts and trains on exactly as this one would.
+        Callable hyperparameters (``init``, ``learning_rate_schedule``) and a Generator
+        ``random_state`` cannot be stored: the loaded model has their defaults.
+
+        Parameters
+        ----------
+        path : str or Path
+            Ends in ``.npz``.
+        """
+        check_is_fitted(self, "coefs_")
+        arrays, extra = self._state_arrays()
+        io.save_arrays(path, type(self).__name__, self._json_params(), arrays, extra)
+
+    @classmethod
+    def load(cls, path):
+        """Load a model written by :meth:`save`; the round trip is exact.
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        model
+            Of this class.
+
+        Raises
+        ------
+        dbn.io.ModelFileError
+            When the file is not a model of this class, is damaged, or its arrays do not fit its
+            parameters (shapes, dtypes, layer chaining).
+        """
+        header, arrays = io.load_arrays(path, kind=cls.__name__)
+        try:
+            params = cls._params_from_json(header["params"])
+            n_pretrained = int(header.get("extra", {}).get("n_pretrained", 0))
+            if n_pretrained:
+                params["pretrained_layers"] = [
+                    tuple(
+                        arrays[f"pretrained{i}/{name}"]
+                        for name in cls._PRETRAINED_NAMES
+                        if f"pretrained{i}/{name}" in arrays
+                    )
+                    for i in range(n_pretrained)
+                ]
+            model = cls(**params)
+            P = model._validate_params()
+        except io.ModelFileError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise io.ModelFileError(f"{path}: invalid stored parameters ({exc}).") from exc
+        model._restore_state(arrays, header.get("extra", {}), P, path)
+        return model
+
+    # ------------------------------------------------------------------------------- checkpoints
+
+    def _open_checkpoint(self, checkpoint_dir, data):
+        """Prepare ``checkpoint_dir`` and read the checkpoint a previous :meth:`fit` left there.
+
+        ``data`` names the arrays the fit trains on (their shapes and checksums go into the file).
+        Stale temporary files of a killed write are removed. A checkpoint written with other
+        hyperparameters, other data or other ``pretrained_layers`` is refused with a ValueError.
+        """
+        folder = Path(checkpoint_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = self._CHECKPOINT_NAME
+        # A process killed mid-write leaves its temporary file; the checkpoint itself is whole.
+        for stale in folder.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        checkpoint = _Checkpoint(
+            folder / name, f"{type(self).__name__}-checkpoint", _fingerprints(data)
+        )
+        path = checkpoint.path
+        if not path.exists():
+            return checkpoint
+        header, arrays = io.load_arrays(path, kind=checkpoint.kind)
+        advice = "use another checkpoint_dir or delete the file"
+        saved, mine = header["params"], _to_json(self._json_params())
+        different = sorted(
+            k for k in set(saved) | set(mine) if k != "verbose" and saved.get(k) != mine.get(k)
+        )
+        if different:
+            raise ValueError(
+                f"checkpoint {path} was written by a {type(self).__name__} with other parameters "
+                f"({', '.join(f'{k}={saved.get(k)!r}' for k in different)}); {advice}."
+            )
+        extra = header.get("extra", {})
+        record = extra.get("checkpoint")
+        if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
+            raise io.ModelFileError(f"{path}: lacks the record of the data it was trained on.")
+        stored = record["data"]
+        for key in sorted(set(stored) | set(checkpoint.data)):
+            if key not in stored or key not in checkpoint.data:
+                how = "with" if key in stored else "without"
+                raise ValueError(f"checkpoint {path} was written {how} {key}; {advice}.")
+            (shape, dtype, crc), (my_shape, my_dtype, my_crc) = stored[key], checkpoint.data[key]
+            if shape != my_shape:
+                raise ValueError(
+                    f"checkpoint {path} was written for {key} of shape {tuple(shape)}, got "
+                    f"{tuple(my_shape)}; {advice}."
+                )
+            if dtype != my_dtype or crc != my_crc:
+                raise ValueError(
+                    f"checkpoint {path} was written for other values of {key} (same shape); "
+                    f"{advice}."
+                )
+        mine = self._pretrained_arrays()
+        theirs = {k: v for k, v in arrays.items() if k.startswith("pretrained")}
+        if set(mine) != set(theirs) or any(not np.array_equal(mine[k], theirs[k]) for k in mine):
+            raise ValueError(
+                f"checkpoint {path} was written with other pretrained_layers; {advice}."
+            )
+        checkpoint.arrays, checkpoint.extra = arrays, extra
+        return checkpoint
+
+    def _resume(self, checkpoint, P, n_samples=None):
+        """Restore the state stored in ``checkpoint``; returns the validation rows it split off."""
+        self._restore_state(checkpoint.arrays, checkpoint.extra, P, checkpoint.path)
+        val_index = checkpoint.arrays.get("checkpoint/val_index")
+        if val_index is not None and n_samples is not None:
+            ok = (
+                val_index.ndim == 1
+                and 0 < len(val_index) < n_samples
+                and val_index.dtype == np.int64
+                and val_index[0] >= 0
+                and val_index[-1] < n_samples
+                and np.all(np.diff(val_index) > 0)
+            )
+            if not ok:
+                raise io.ModelFileError(
+                    f"{checkpoint.path}: the validation rows are not sorted row indices of the "
+                    f"{n_samples} training samples."
+                )
+        return val_index
+
+    def _write_checkpoint(self, checkpoint, finished):
+        """Write the training state after an epoch (atomically: see :func:`dbn.io.atomic_write`)."""
+        arrays, extra = self._state_arrays()
+        if checkpoint.val_index is not None:
+            arrays["checkpoint/val_index"] = checkpoint.val_index
+        extra["checkpoint"] = {"data": checkpoint.data, "finished": bool(finished)}
+        io.save_arrays(checkpoint.path, checkpoint.kind, self._json_params(), arrays, extra)
+
+    # ------------------------------------------------------------------------- epoch boundaries
+
+    def _epoch_snapshot(self, rng):
+        """Copies of the optimiser state and the random stream, to roll back an unfinished epoch."""
+        state = self._optimizer_state
+        return {
+            "arrays": {k: v.copy() for k, v in state.items() if isinstance(v, np.ndarray)},
+            "t": state.get("t"),
+            "rng": rng.bit_generator.state,
+        }
+
+    def _update_snapshot(self, snapshot, rng):
+        state = self._optimizer_state
+        for name, copy in snapshot["arrays"].items():
+            copy[...] = state[name]
+        snapshot["t"] = state.get("t")
+        snapshot["rng"] = rng.bit_generator.state
+
+    def _roll_back(self, snapshot, rng):
+        """Undo the optimiser steps and random draws of an unfinished epoch."""
+        state = self._optimizer_state
+        for name, copy in snapshot["arrays"].items():
+            state[name][...] = copy
+        if snapshot["t"] is not None:
+            state["t"] = snapshot["t"]
+        rng.bit_generator.state = snapshot["rng"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------------
+
+
+class BackpropEstimator(NetworkState, ParamsMixin):
+    """Hyperparameters, ``fit``'s common part and the epochs of a net trained by back-propagation.
+
+    Subclasses provide: ``_validate_params()`` (calling :meth:`_check_optimizer_params` and
+    :meth:`_check_cg_params`; it sets ``P['kinds']``, ``P['loss']``, ``P['keep_logits']``,
+    ``P['dropout']`` and ``P['cg_top_layer_epochs']``), ``_initialize(X, y, P, rng)`` (weights, then
+    :meth:`_reset_training`), ``_evaluate(X_val, y_val) -> (loss, metric, score)`` (higher score is
+    better), ``_epoch_message(epoch, loss, val_loss, val_metric)`` and the hooks of
+    :class:`NetworkState`. Class attributes: ``_STRATIFY`` (hold out a stratified validation split),
+    ``_VALIDATION_ADVICE`` and ``_CG_DIVERGENCE_HINT`` (message fragments).
+    """
+
+    _STRATIFY = False
+    _VALIDATION_ADVICE = "pass X_val"
+    _CG_DIVERGENCE_HINT = "Try a larger alpha or another solver"
+
+    # ---------------------------------------------------------------------------------- validation
+
+    def _check_optimizer_params(self, P):
+        """Check the optimiser's and the training loop's hyperparameters (into ``P``)."""
+        P["solver"] = check_choice(self.solver, "solver", _SOLVERS)
+        check_scalar(self.alpha, "alpha", low=0)
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
+            check_scalar(self.batch_size, "batch_size", kind=numbers.Integral, low=1)
+        check_scalar(self.learning_rate_init, "learning_rate_init", low=0, low_inclusive=False)
+        if not callable(self.learning_rate_schedule):
+            check_choice(self.learning_rate_schedule, "learning_rate_schedule", _SCHEDULES)
+        check_scalar(self.lr_decay, "lr_decay", low=0, high=1, low_inclusive=False)
+        check_scalar(self.lr_step_size, "lr_step_size", kind=numbers.Integral, low=1)
+        check_scalar(self.max_iter, "max_iter", kind=numbers.Integral, low=1)
+        check_scalar(self.momentum, "momentum", low=0, high=1)
+        check_bool(self.nesterovs_momentum, "nesterovs_momentum")
+        check_scalar(self.beta_1, "beta_1", low=0, high=1, high_inclusive=False)
+        check_scalar(self.beta_2, "beta_2", low=0, high=1, high_inclusive=False)
+        check_scalar(self.epsilon, "epsilon", low=0, low_inclusive=False)
+        check_bool(self.early_stopping, "early_stopping")
+        check_scalar(
+            self.validation_fraction,
+            "validation_fraction",
+            low=0,
+            high=1,
+            low_inclusive=False,
+            high_inclusive=False,
+        )
+        check_scalar(self.n_iter_no_change, "n_iter_no_change", kind=numbers.Integral, low=1)
+        check_scalar(self.tol, "tol", low=0)
+        return P
+
+    def _check_cg_params(self, P):
+        """Check ``cg_batch_size`` and ``cg_max_line_searches``."""
+        check_scalar(self.cg_batch_size, "cg_batch_size", kind=numbers.Integral, low=1)
+        check_scalar(
+            self.cg_max_line_searches, "cg_max_line_searches", kind=numbers.Integral, low=1
+        )
+        return P
+
+    def _check_dtype_verbose(self, P):
+        """Check ``dtype`` (into ``P``) and ``verbose``."""
+        P["dtype"] = check_dtype(self.dtype)
+        if not isinstance(self.verbose, bool | numbers.Integral):
+            raise TypeError(f"verbose must be a bool or an int, got {self.verbose!r}.")
+        return P
+
+    @staticmethod
+    def _check_callbacks(callbacks):
+        if callbacks is None:
+            return []
+        if callable(callbacks):
+            return [callbacks]
+        if not isinstance(callbacks, list | tuple) or not all(callable(c) for c in callbacks):
+            raise TypeError(
+                f"callbacks must be a callable or a list of callables, got {callbacks!r}."
+            )
+        return list(callbacks)
+
+    @staticmethod
+    def _draw_weights(function, n_in, n_out, rng, dtype, activation, layer):
+        """One weight matrix from an initialiser of :mod:`dbn.init`, with the activation's gain."""
+        kwargs = {}
+        if _init.accepts_gain(function):
+            kwargs["gain"] = _init.gain(activation)
+        W = np.asarray(function(n_in, n_out, random_state=rng, dtype=dtype, **kwargs))
+        if W.shape != (n_in, n_out) or not np.isfinite(W).all():
+            raise ValueError(
+                f"init returned an array of shape {W.shape} for layer {layer}: expected finite "
+                f"values of shape ({n_in}, {n_out})."
+            )
+        return W
+
+    def _reset_training(self, coefs, intercepts, dtype):
+        """Set the weights (packed into one flat vector) and start the training state afresh."""
+        _, self.coefs_, self.intercepts_ = pack(coefs, intercepts, dtype)
+        self.n_layers_ = len(coefs) + 1
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.history_ = {key: [] for key in self._HISTORY_KEYS}
+        self.loss_curve_ = self.history_["train_loss"]
+        self._optimizer_state = {}
+        self._no_improvement_count = 0
+        self.best_loss_ = np.inf
+        for name in ("best_validation_score_", "validation_scores_", "_best_params"):
+            if hasattr(self, name):
+                delattr(self, name)
+
+    # ------------------------------------------------------------------------------------ fitting
+
+    def _fit(self, X, y, X_val, y_val, P, callbacks, checkpoint_dir, data):
+        """``fit`` after the data are checked: checkpoint, resume, validation split, training.
+
+        ``y`` is None for an autoencoder (the targets are the inputs); ``data`` names the arrays
+        whose fingerprints a checkpoint records.
+        """
+        checkpoint = None
+        if checkpoint_dir is not None:
+            checkpoint = self._open_checkpoint(checkpoint_dir, data)
+        resuming = checkpoint is not None and checkpoint.resuming
+        rng = check_random_state(self.random_state)
+        self._rng = rng
+        val_index = None
+        if resuming:
+            val_index = self._resume(checkpoint, P, len(X))
+            rng = self._rng
+        X_train, y_train = X, y
+        if X_val is None and self.early_stopping:
+            if val_index is None:
+                val_index = self._validation_indices(len(X), y, rng)
+            mask = np.ones(len(X), dtype=bool)
+            mask[val_index] = False
+            X_train, X_val = X[mask], X[val_index]
+            if y is not None:
+                y_train, y_val = y[mask], y[val_index]
+        n_epochs = self.max_iter
+        if resuming:
+            n_epochs = 0 if checkpoint.finished else max(self.max_iter - self.n_iter_, 0)
+        else:
+            self._initialize(X_train, y_train, P, rng)
+        if checkpoint is not None:
+            checkpoint.val_index = val_index
+        for callback in callbacks:
+            if hasattr(callback, "on_train_begin"):
+                callback.on_train_begin(self)
+        return self._train(
+            X_train,
+            y_train,
+            X_val,
+            y_val,
+            P,
+            rng,
+            n_epochs,
+            callbacks,
+            self.early_stopping,
+            checkpoint=checkpoint,
+        )
+
+    def _validation_indices(self, n, y, rng):
+        """Sorted rows held out as ``validation_fraction`` (stratified when ``_STRATIFY``)."""
+        if self._STRATIFY:
+            val = []
+            for c in np.unique(y):
+                members = rng.permutation(np.flatnonzero(y == c))
+                val.append(members[: int(round(self.validation_fraction * len(members)))])
+            val = np.concatenate(val)
+        else:
+            val = rng.permutation(n)[: int(round(self.validation_fraction * n))]
+        if len(val) == 0 or len(val) == n:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves {len(val)} of {n} samples "
+                "for validation; early stopping needs both sets non-empty. Change "
+                f"validation_fraction or {self._VALIDATION_ADVICE}."
+            )
+        return np.sort(val).astype(np.int64)
+
+    def _batch_size(self, n):
+        if isinstance(self.batch_size, str):
+            return min(200, n)
+        return min(int(self.batch_size), n)
+
+    def _learning_rate(self, epoch):
+        """Learning rate of the 0-based ``epoch``."""
+        schedule = self.learning_rate_schedule
+        if callable(schedule):
+            factor = schedule(epoch)
+            if not isinstance(factor, numbers.Real) or not np.isfinite(factor) or factor < 0:
+                raise ValueError(
+                    f"learning_rate_schedule({epoch}) must return a finite factor >= 0, "
+                    f"got {factor!r}."
+                )
+        elif schedule == "exponential":
+            factor = self.lr_decay**epoch
+        elif schedule == "step":
+            factor = self.lr_decay ** (epoch // self.lr_step_size)
+        else:
+            factor = 1.0
+        return float(self.learning_rate_init * factor)
+
+    def _train(
+        self, X, y, X_val, y_val, P, rng, n_epochs, callbacks, early_stopping, checkpoint=None
+    ):
+        dtype = P["dtype"]
+        flat, self.coefs_, self.intercepts_ = pack(self.coefs_, self.intercepts_, dtype)
+        net = Net(
+            flat,
+            self.coefs_,
+            self.intercepts_,
+            P["kinds"],
+            P["loss"],
+            self.alpha,
+            P["keep_logits"],
+        )
+        n = X.shape[0]
+        solver = P["solver"]
+        optimizer = make_optimizer(solver, self, self._optimizer_state)
+        optimizer.init(flat)
+        capacity = min(int(self.cg_batch_size), n) if solver == "cg" else self._batch_size(n)
+        dropout_input, dropout_hidden = P["dropout"]
+        prop = Propagation(
+            net.sizes(),
+            capacity,
+            dtype,
+            dropout_input=dropout_input,
+            dropout_hidden=dropout_hidden,
+        )
+        X_batch = np.empty((capacity, X.shape[1]), dtype=dtype)
+        y_batch = None if y is None else np.empty((capacity, *y.shape[1:]), dtype=y.dtype)
+        # The state after the last completed epoch (weights, optimiser, random stream): restored on
+        # divergence or interruption.
+        snapshot = flat.copy()
+        state_snapshot = self._epoch_snapshot(rng)
+        completed = self.n_iter_
+        start_time = time.perf_counter()
+        time_offset = self.history_["time"][-1] if self.history_["time"] else 0.0
+        if early_stopping and not hasattr(self, "best_validation_score_"):
+            self.best_validation_score_ = -np.inf
+            self.validation_scores_ = []
+            self._best_params = flat.copy()
+        epoch = completed + 1
+        try:
+            for i_epoch in range(n_epochs):
+                epoch = completed + 1
+                learning_rate = self._learning_rate(completed)
+                # Overflow is reported below as a DivergenceError, not as numpy warnings.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    if solver == "cg":
+                        top_only = completed < P["cg_top_layer_epochs"]
+                        loss = cg_epoch(
+                            net,
+                            X,
+                            y,
+                            prop,
+                            X_batch,
+                            y_batch,
+                            rng,
+                            optimizer,
+                            top_layer_only=top_only,
+                        )
+                        learning_rate = np.nan
+                    else:
+                        loss = minibatch_epoch(
+                            net, X, y, prop, X_batch, y_batch, rng, optimizer, learning_rate
+                        )
+                if not np.isfinite(loss) or not np.isfinite(flat).all():
+                    flat[...] = snapshot
+                    self._roll_back(state_snapshot, rng)
+                    hint = (
+                        f"Try a smaller learning_rate_init (currently {self.learning_rate_init!r})"
+                        if solver != "cg"
+                        else self._CG_DIVERGENCE_HINT
+                    )
+                    raise DivergenceError(
+                        f"Training diverged at epoch {epoch}: the loss became {loss!r} or the "
+                        f"weights non-finite. {hint}. The weights after epoch {completed} were "
+                        "kept."
+                    )
+                val_loss = val_metric = np.nan
+                score = None
+                if X_val is not None:
+                    val_loss, val_metric, score = self._evaluate(X_val, y_val)
+                history = self.history_
+                train_key, val_key, metric_key, rate_key, time_key = self._HISTORY_KEYS
+                history[train_key].append(float(loss))
+                history[val_key].append(float(val_loss))
+                history[metric_key].append(float(val_metric))
+                history[rate_key].append(float(learning_rate))
+                history[time_key].append(time_offset + time.perf_counter() - start_time)
+                completed += 1
+                self.n_iter_ = completed
+                self.t_ += n
+                snapshot[...] = flat
+                self._update_snapshot(state_snapshot, rng)
+                if self.verbose:
+                    print(self._epoch_message(epoch, loss, X_val is not None, val_loss, val_metric))
+                stop = self._update_no_improvement(loss, score, flat, early_stopping)
+                last = stop or i_epoch == n_epochs - 1
+                if checkpoint is not None:
+                    self._write_checkpoint(checkpoint, finished=last)
+                logs = {key: values[-1] for key, values in history.items()}
+                for callback in callbacks:
+                    if callback(self, epoch, logs) is True:
+                        stop = True
+                if stop:
+                    if checkpoint is not None and not last:
+                        self._write_checkpoint(checkpoint, finished=True)
+                    break
+        except KeyboardInterrupt:
+            flat[...] = snapshot
+            self._roll_back(state_snapshot, rng)
+            warnings.warn(
+                f"Training interrupted during epoch {epoch}; keeping the weights after epoch "
+                f"{completed}.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if early_stopping and np.isfinite(self.best_validation_score_):
+            flat[...] = self._best_params
+        return self
+
+    def _update_no_improvement(self, loss, score, flat, early_stopping):
+        """scikit-learn's stopping rule; returns True to stop."""
+        if early_stopping:
+            self.validation_scores_.append(score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params[...] = flat
+        else:
+            if loss > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            self.best_loss_ = min(self.best_loss_, loss)
+        return self._no_improvement_count > self.n_iter_no_change
