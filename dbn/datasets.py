@@ -412,7 +412,8 @@ def _verifying_downloader(checksum: Checksum, *, timeout: float, progressbar: bo
             http(url, output_file, pooch_instance)
         except requests.HTTPError as exc:
             if exc.response is not None and exc.response.status_code < 500:
-                raise _MirrorFailure(_describe_failure(exc, timeout)) from exc
+                reason = f"HTTP {exc.response.status_code} {exc.response.reason}"
+                raise _MirrorFailure(reason) from exc
             raise
         try:
             raw, data = _read_maybe_gzipped(Path(output_file))
@@ -427,20 +428,6 @@ def _verifying_downloader(checksum: Checksum, *, timeout: float, progressbar: bo
             raise _MirrorFailure(f"{problem}; discarded")
 
     return download
-
-
-def _describe_failure(exc: BaseException, timeout: float) -> str:
-    import requests
-
-    if isinstance(exc, requests.Timeout):
-        return f"timed out after {timeout:g} s"
-    if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return f"HTTP {exc.response.status_code} {exc.response.reason}"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return f"incomplete transfer ({exc})"
-    if isinstance(exc, requests.ConnectionError):
-        return f"connection failed ({exc})"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _download(
@@ -484,7 +471,7 @@ def _download(
             except _MirrorFailure as exc:
                 failures.append((base + name, str(exc)))
             except (requests.RequestException, ValueError) as exc:
-                failures.append((base + name, _describe_failure(exc, timeout)))
+                failures.append((base + name, f"{type(exc).__name__}: {exc}"))
     finally:
         logger.removeFilter(_drop_info)
     return None, failures
