@@ -1,7 +1,10 @@
 """Restricted Boltzmann Machines trained with contrastive divergence (CD-k) or persistent CD.
 
-The estimators own the epoch loop, schedules, monitoring and history; the per-minibatch element-wise
-arithmetic lives in :mod:`dbn._kernels.rbm` and the GEMMs go through numpy's BLAS.
+The estimators are thin owners of two engines: the per-minibatch CD step,
+:class:`dbn._cd.ContrastiveDivergence` (with the element-wise kernels of :mod:`dbn._kernels.rbm`
+and numpy's BLAS for the GEMMs), and the epoch loop of :mod:`dbn._training` (history, callbacks,
+schedules, progress bar, rollback on divergence or interrupt). What stays here is the model: its
+hyperparameters, initialisation, conditionals, free energy, pseudo-likelihood, sampling and files.
 
 Parameter names follow :class:`sklearn.neural_network.BernoulliRBM` where the two overlap, so a dbn RBM
 can replace sklearn's in a ``Pipeline``.
@@ -20,15 +23,16 @@ networks. Science 313(5786).
 from __future__ import annotations
 
 import numbers
-import time
-import warnings
 
 import numpy as np
 
 from . import io
 from ._base import ParamsMixin
+from ._cd import ContrastiveDivergence, dense_rows, hidden_units, visible_units
 from ._kernels import rbm as kernels
-from ._kernels.counter_random import draw_key
+from ._training.callbacks import CallbackList, zero_based_adapter
+from ._training.loop import EpochTrainer, run_epochs
+from ._training.schedules import check_schedule, learning_rate_at, momentum_at
 from ._validation import (
     DivergenceError,
     check_array,
@@ -51,10 +55,17 @@ _HISTORY_KEYS = (
     "momentum",
     "time",
 )
+_SCHEDULES = ("constant", "exponential", "linear")
 
 
 class _BaseRBM(ParamsMixin):
-    """Shared training machinery; subclasses fix the visible unit type."""
+    """The RBM estimator; subclasses fix the visible unit type.
+
+    Besides the sklearn API it offers a small engine-level interface, used by :class:`dbn.DBN`
+    and available to other drivers: :meth:`validate_params`, :meth:`initialize`,
+    :meth:`epoch_trainer`, :meth:`training_state` / :meth:`restore_training_state`, and the
+    conditionals :meth:`sample_hidden_units` / :meth:`sample_visible_units`.
+    """
 
     _visible_unit = "bernoulli"
 
@@ -112,6 +123,16 @@ class _BaseRBM(ParamsMixin):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ validation
+    def validate_params(self):
+        """Check every hyperparameter as :meth:`fit` does, before any training; returns ``self``.
+
+        For drivers that build several RBMs (the DBN checks all its layers before training the
+        first). A one-parameter callable ``learning_rate_schedule`` warns here that it is
+        deprecated (see :mod:`dbn._training.schedules`).
+        """
+        self._validate_params()
+        return self
+
     def _validate_params(self):
         I, R = numbers.Integral, numbers.Real
         check_scalar(self.n_components, "n_components", kind=I, low=1)
@@ -149,12 +170,9 @@ class _BaseRBM(ParamsMixin):
         check_scalar(
             self.sparsity_damping, "sparsity_damping", kind=R, low=0, high=1, high_inclusive=False
         )
-        if not callable(self.learning_rate_schedule):
-            check_choice(
-                self.learning_rate_schedule,
-                "learning_rate_schedule",
-                ("constant", "exponential", "linear"),
-            )
+        check_schedule(
+            self.learning_rate_schedule, _SCHEDULES, legacy="rate", owner=type(self).__name__
+        )
         check_scalar(
             self.learning_rate_decay,
             "learning_rate_decay",
@@ -192,9 +210,12 @@ class _BaseRBM(ParamsMixin):
         y : ignored
         X_val : array-like of shape (n_val, n_features), optional
             Held-out data for the free-energy overfitting monitor (Hinton 2010, section 6).
-        callbacks : list of callable, optional
-            Each is called as ``callback(rbm, epoch, record)`` after every epoch, ``record`` being the
-            epoch's history entry; a callback returning ``True`` stops training.
+        callbacks : callable, dbn.Callback, or list of them, optional
+            Called after every epoch as ``callback(rbm, epoch, logs)`` (or
+            ``Callback.on_epoch_end``), ``logs`` being the epoch's history entries; any truthy
+            return stops training (see :mod:`dbn._training.callbacks`). A :class:`dbn.Callback`
+            receives the number of completed epochs (from 1); a plain function still receives the
+            0-based epoch index, with a DeprecationWarning.
 
         Returns
         -------
@@ -215,9 +236,23 @@ class _BaseRBM(ParamsMixin):
                 n_features=X.shape[1],
                 value_range=(0.0, 1.0) if self._visible_unit == "bernoulli" else None,
             )
-        callbacks = _check_callbacks(callbacks)
+        callbacks = CallbackList(callbacks, adapt_function=zero_based_adapter(type(self).__name__))
         self._initialize(X)
-        self._train(X, 0, self.n_iter, X_val=X_val, callbacks=callbacks)
+        trainer = self.epoch_trainer(X, X_val=X_val)
+        callbacks.on_train_begin(self)
+        try:
+            run_epochs(
+                self,
+                trainer,
+                range(self.n_epochs_, self.n_iter),
+                history=self.history_,
+                callbacks=callbacks,
+                progress=f"{type(self).__name__}({self.n_components})",
+                progress_key="reconstruction_error",
+                verbose=self.verbose,
+            )
+        finally:
+            callbacks.on_train_end(self)
         return self
 
     def partial_fit(self, X, y=None):
@@ -235,9 +270,12 @@ class _BaseRBM(ParamsMixin):
             self._initialize(X)
         else:
             X = self._as_model_dtype(X)
-        self._ensure_buffers(X.dtype)
+        cd = self._contrastive_divergence(X)
         epoch = self.n_epochs_
-        self._run_epoch(X, np.arange(X.shape[0]), epoch)
+        lr, momentum = self._schedule(epoch)
+        diverged_at = cd.run_epoch(X, np.arange(X.shape[0]), lr, momentum, self._rng)
+        if diverged_at:
+            raise DivergenceError(self._divergence_message(epoch, diverged_at, lr))
         return self
 
     def transform(self, X):
@@ -293,9 +331,8 @@ class _BaseRBM(ParamsMixin):
         """One Gibbs step ``v -> h -> v'`` with sampled states; returns ``v'`` (sklearn semantics)."""
         check_is_fitted(self, "components_")
         v = self._as_model_dtype(self._check_input(v, "v"))
-        rng = self._rng
-        h = self._sample_hidden(v, rng)
-        return self._sample_visible(h, rng)[1]
+        h = self._sample_hidden(v, self._rng)
+        return self._sample_visible(h, self._rng)[1]
 
     def sample(
         self,
@@ -349,7 +386,7 @@ class _BaseRBM(ParamsMixin):
     def save(self, path):
         """Save the fitted model to a pickle-free ``.npz`` file (see :mod:`dbn.io`)."""
         check_is_fitted(self, "components_")
-        arrays, extra = self._state_arrays()
+        arrays, extra = self.training_state()
         io.save_arrays(path, type(self).__name__, self._json_params(), arrays, extra)
 
     @classmethod
@@ -357,8 +394,123 @@ class _BaseRBM(ParamsMixin):
         """Load a model written by :meth:`save`; the round trip is exact."""
         header, arrays = io.load_arrays(path, kind=cls.__name__)
         model = cls(**header["params"])
-        model._restore_state(arrays, header["extra"], path)
+        model.restore_training_state(arrays, header["extra"], path)
         return model
+
+    # ------------------------------------------------------------------ engine interface
+    def initialize(self, X):
+        """Initialise the parameters (and persistent chains) for ``X`` without training.
+
+        Small random weights, zero hidden biases and visible biases that make the first
+        reconstruction the mean of ``X`` (Hinton 2010, section 8). :meth:`fit` starts with this;
+        the DBN calls it for each layer before driving :meth:`epoch_trainer`. Returns ``self``.
+        """
+        self._validate_params()
+        self._initialize(self._check_input(X, reset=True))
+        return self
+
+    def epoch_trainer(self, X, *, X_val=None):
+        """This model's epochs on ``X``, as the training engine drives them.
+
+        Returns a :class:`dbn._training.loop.EpochTrainer` for
+        :func:`dbn._training.loop.run_epochs`: each epoch shuffles ``X`` (if ``shuffle``), runs
+        the CD step over it with the scheduled learning rate and momentum, and monitors the
+        reconstruction error, pseudo-likelihood and free energies; the trainer's ``cd`` attribute
+        is the :class:`dbn._cd.ContrastiveDivergence` it drives. The model must be initialised
+        (:meth:`initialize`) or restored (:meth:`restore_training_state`), and ``X`` checked and
+        in the model's dtype. The monitoring subset is drawn here, from a stream of its own.
+        """
+        check_is_fitted(self, "components_")
+        return _RBMEpochTrainer(self, X, X_val)
+
+    def training_state(self):
+        """Everything :meth:`restore_training_state` needs to continue training bit for bit.
+
+        Returns
+        -------
+        arrays : dict of str to ndarray
+            The parameters, their momentum velocities, the persistent chains and the running
+            sparsity activity (the arrays of the model file).
+        extra : dict
+            JSON-able: ``n_features_in_``, ``n_epochs_``, ``history_`` and the state of the
+            random Generator.
+        """
+        check_is_fitted(self, "components_")
+        arrays = {name: getattr(self, name) for name in self._parameter_names()}
+        arrays.update(self._contrastive_divergence().get_state())
+        extra = {
+            "n_features_in_": self.n_features_in_,
+            "n_epochs_": self.n_epochs_,
+            "history_": self.history_,
+            "rng_state": self._rng.bit_generator.state,
+        }
+        return arrays, extra
+
+    def restore_training_state(self, arrays, extra, source="state"):
+        """Set the model from what :meth:`training_state` returned; ``source`` names it in errors.
+
+        Raises
+        ------
+        dbn.io.ModelFileError
+            When the arrays do not fit the hyperparameters.
+        """
+        W = arrays["components_"]
+        if W.ndim != 2 or W.shape[0] != self.n_components:
+            raise io.ModelFileError(
+                f"{source}: components_ has shape {W.shape}, expected ({self.n_components}, "
+                f"n_features)."
+            )
+        n_hidden, n_visible = W.shape
+        expected = {"intercept_hidden_": (n_hidden,), "intercept_visible_": (n_visible,)}
+        if self._learns_variance():
+            expected["log_variance_"] = (n_visible,)
+        for name, shape in expected.items():
+            if name not in arrays or arrays[name].shape != shape or arrays[name].dtype != W.dtype:
+                got = arrays[name].shape if name in arrays else "nothing"
+                raise io.ModelFileError(
+                    f"{source}: {name} must have shape {shape} and dtype {W.dtype}, got {got}."
+                )
+        self.n_features_in_ = int(extra.get("n_features_in_", n_visible))
+        # order="F": components_ is kept column-major (see _use_column_major_weights).
+        for name in self._parameter_names():
+            setattr(self, name, np.array(arrays[name], order="F"))
+        self.n_epochs_ = int(extra.get("n_epochs_", 0))
+        self.history_ = {key: list(extra.get("history_", {}).get(key, [])) for key in _HISTORY_KEYS}
+        self._rng = np.random.default_rng()
+        if "rng_state" in extra:
+            self._rng.bit_generator.state = extra["rng_state"]
+        self._cd = None
+        self._contrastive_divergence().set_state(arrays)
+
+    def sample_hidden_units(self, visible, random_state=None):
+        """Sampled hidden states ``h ~ p(h | v)`` of each row of ``visible``.
+
+        ``random_state`` (an int or a Generator, advanced in place) defaults to the estimator's.
+        """
+        check_is_fitted(self, "components_")
+        v = self._as_model_dtype(self._check_input(visible, "visible"))
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        return self._sample_hidden(v, rng)
+
+    def sample_visible_units(self, hidden, random_state=None):
+        """Means ``E[v | h]`` and samples ``v ~ p(v | h)`` of each row of ``hidden``.
+
+        The top-down pass of a DBN's directed layers. ``random_state`` (an int or a Generator,
+        advanced in place) defaults to the estimator's.
+
+        Returns
+        -------
+        mean, sample : ndarray of shape (n_rows, n_features_in_)
+        """
+        check_is_fitted(self, "components_")
+        h = check_array(hidden, "hidden")
+        if h.shape[1] != self.n_components:
+            raise ValueError(
+                f"hidden has {h.shape[1]} columns, but the model has {self.n_components} hidden "
+                "units."
+            )
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        return self._sample_visible(self._as_model_dtype(h), rng)
 
     # ------------------------------------------------------------------ state
     @property
@@ -386,58 +538,6 @@ class _BaseRBM(ParamsMixin):
             names.append("log_variance_")
         return names
 
-    def _state_arrays(self):
-        arrays = {name: getattr(self, name) for name in self._parameter_names()}
-        for name in self._parameter_names():
-            arrays["velocity_" + name] = self._velocity[name]
-        if self._chain_hidden is not None:
-            arrays["persistent_chains_"] = self._chain_hidden
-        if self._running_activity is not None:
-            arrays["running_activity_"] = self._running_activity
-        extra = {
-            "n_features_in_": self.n_features_in_,
-            "n_epochs_": self.n_epochs_,
-            "history_": self.history_,
-            "rng_state": self._rng.bit_generator.state,
-        }
-        return arrays, extra
-
-    def _restore_state(self, arrays, extra, source="state"):
-        W = arrays["components_"]
-        if W.ndim != 2 or W.shape[0] != self.n_components:
-            raise io.ModelFileError(
-                f"{source}: components_ has shape {W.shape}, expected ({self.n_components}, "
-                f"n_features)."
-            )
-        n_hidden, n_visible = W.shape
-        expected = {"intercept_hidden_": (n_hidden,), "intercept_visible_": (n_visible,)}
-        if self._learns_variance():
-            expected["log_variance_"] = (n_visible,)
-        for name, shape in expected.items():
-            if name not in arrays or arrays[name].shape != shape or arrays[name].dtype != W.dtype:
-                got = arrays[name].shape if name in arrays else "nothing"
-                raise io.ModelFileError(
-                    f"{source}: {name} must have shape {shape} and dtype {W.dtype}, got {got}."
-                )
-        self.n_features_in_ = int(extra.get("n_features_in_", n_visible))
-        # order="F": components_ is kept column-major (see _use_column_major_weights).
-        for name in self._parameter_names():
-            setattr(self, name, np.array(arrays[name], order="F"))
-        self._velocity = {
-            name: np.array(arrays.get("velocity_" + name, np.zeros_like(arrays[name])), order="F")
-            for name in self._parameter_names()
-        }
-        chains = arrays.get("persistent_chains_")
-        self._chain_hidden = None if chains is None else np.array(chains)
-        activity = arrays.get("running_activity_")
-        self._running_activity = None if activity is None else np.array(activity)
-        self.n_epochs_ = int(extra.get("n_epochs_", 0))
-        self.history_ = {key: list(extra.get("history_", {}).get(key, [])) for key in _HISTORY_KEYS}
-        self._rng = np.random.default_rng()
-        if "rng_state" in extra:
-            self._rng.bit_generator.state = extra["rng_state"]
-        self._buffers = None
-
     def _initialize(self, X):
         n_visible = X.shape[1]
         dtype = X.dtype
@@ -451,22 +551,10 @@ class _BaseRBM(ParamsMixin):
         self.intercept_visible_ = self._initial_visible_bias(X).astype(dtype)
         if self._learns_variance():
             self.log_variance_ = np.zeros(n_visible, dtype=dtype)
-        self._velocity = {
-            name: np.zeros_like(getattr(self, name)) for name in self._parameter_names()
-        }
-        self._chain_hidden = None
-        if self.persistent:
-            n_chains = self.n_chains or self.batch_size
-            rows = self._rng.choice(X.shape[0], size=n_chains, replace=n_chains > X.shape[0])
-            self._chain_hidden = self._sample_hidden(self._dense_rows(X, rows), self._rng)
-        self._running_activity = (
-            None
-            if self.sparsity_target is None
-            else np.full(self.n_components, self.sparsity_target, dtype=dtype)
-        )
+        self._cd = None
+        self._contrastive_divergence(X)  # fresh velocities; starts the persistent chains
         self.n_epochs_ = 0
         self.history_ = {key: [] for key in _HISTORY_KEYS}
-        self._buffers = None
 
     def _initial_visible_bias(self, X):
         # Hinton (2010, section 8.1): log(p / (1 - p)) makes the initial reconstruction the mean image.
@@ -476,126 +564,88 @@ class _BaseRBM(ParamsMixin):
             return np.log(p / (1 - p))
         return mean
 
-    # ------------------------------------------------------------------ training loop
-    def _train(self, X, start_epoch, stop_epoch, *, X_val=None, callbacks=None):
-        self._ensure_buffers(X.dtype)
-        # Monitoring draws from its own stream, so it never changes the training weights and a
-        # resumed run sees the same monitoring subset.
-        seed = self.random_state
-        if not isinstance(seed, numbers.Integral):
-            seed = int(self._rng.integers(np.iinfo(np.int64).max))
-        monitor_rng = np.random.default_rng([int(seed), 12345])
-        n_monitor = min(self.monitor_size, X.shape[0])
-        monitor_rows = np.sort(monitor_rng.choice(X.shape[0], n_monitor, replace=False))
-        X_monitor = self._dense_rows(X, monitor_rows) if n_monitor else None
-        if X_val is not None and X_val.shape[0] > max(n_monitor, 1):
-            X_val = self._dense_rows(X_val, np.arange(max(n_monitor, 1)))
-        elif X_val is not None:
-            X_val = self._dense_rows(X_val, np.arange(X_val.shape[0]))
-        epochs = range(start_epoch, stop_epoch)
-        progress = None
-        if self.verbose:
-            from tqdm.auto import tqdm
+    # ------------------------------------------------------------------ the CD step
+    def _contrastive_divergence(self, X=None):
+        """The CD step over this model's parameter arrays.
 
-            progress = tqdm(epochs, desc=f"{type(self).__name__}({self.n_components})", leave=False)
-            epochs = progress
-        try:
-            for epoch in epochs:
-                snapshot = self._snapshot()
-                start = time.perf_counter()
-                order = self._rng.permutation(X.shape[0]) if self.shuffle else np.arange(X.shape[0])
-                try:
-                    self._run_epoch(X, order, epoch)
-                except KeyboardInterrupt:
-                    self._restore_snapshot(snapshot)
-                    warnings.warn(
-                        f"Training interrupted during epoch {epoch + 1}; the model holds the "
-                        f"parameters after epoch {epoch} ({epoch} completed epochs).",
-                        RuntimeWarning,
-                        stacklevel=3,
-                    )
-                    return
-                except DivergenceError:
-                    self._restore_snapshot(snapshot)
-                    raise
-                self.n_epochs_ = epoch + 1
-                elapsed = time.perf_counter() - start
-                record = self._monitor(epoch, X_monitor, X_val, monitor_rng, elapsed)
-                if progress is not None:
-                    progress.set_postfix(
-                        recon=f"{record['reconstruction_error']:.4g}", refresh=False
-                    )
-                if self.verbose >= 2:
-                    print(_format_record(record))
-                if callbacks:
-                    stop = False
-                    for callback in callbacks:
-                        stop = bool(callback(self, epoch, record)) or stop
-                    if stop:
-                        break
-        finally:
-            if progress is not None:
-                progress.close()
+        Made on first use and again, keeping its velocities, chains and sparsity activity, when a
+        hyperparameter or a parameter array changed since (``set_params`` between ``partial_fit``
+        calls, an assigned ``components_``). With ``X``, checks its dtype and starts the
+        persistent chains from it if they are missing.
+        """
+        if X is not None and X.dtype != self.components_.dtype:
+            raise TypeError(
+                f"X has dtype {X.dtype}, but the model was fitted with {self.components_.dtype}."
+            )
+        self._use_column_major_weights()
+        parameters = {name: getattr(self, name) for name in self._parameter_names()}
+        config = dict(
+            batch_size=self.batch_size,
+            visible_unit=self._visible_unit,
+            hidden_unit=self.hidden_unit,
+            k=self.k,
+            persistent=self.persistent,
+            n_chains=self.n_chains,
+            positive_hidden=self.positive_hidden,
+            sample_visible=self.sample_visible,
+            weight_decay=self.weight_decay,
+            sparsity_target=self.sparsity_target,
+            sparsity_cost=self.sparsity_cost,
+            sparsity_damping=self.sparsity_damping,
+        )
+        cd = getattr(self, "_cd", None)
+        stale = (
+            cd is None
+            or self._cd_config != config
+            or cd.parameters.keys() != parameters.keys()
+            or any(cd.parameters[name] is not p for name, p in parameters.items())
+        )
+        if stale:
+            new = ContrastiveDivergence(parameters, **config)
+            if cd is not None:
+                new.set_state(cd.get_state())
+            self._cd, self._cd_config, cd = new, config, new
+        if X is not None and cd.persistent and cd.chains is None:
+            cd.start_chains(X, self._rng)
+        return cd
 
-    def _snapshot(self):
-        params = {name: getattr(self, name).copy() for name in self._parameter_names()}
-        velocity = {name: v.copy() for name, v in self._velocity.items()}
-        chains = None if self._chain_hidden is None else self._chain_hidden.copy()
-        activity = None if self._running_activity is None else self._running_activity.copy()
-        return params, velocity, chains, activity, self.n_epochs_, self._rng.bit_generator.state
+    def _use_column_major_weights(self):
+        """Store ``components_`` column-major, as sklearn's BernoulliRBM does.
 
-    def _restore_snapshot(self, snapshot):
-        params, velocity, chains, activity, n_epochs, rng_state = snapshot
-        for name, value in params.items():
-            getattr(self, name)[...] = value
-        for name, value in velocity.items():
-            self._velocity[name][...] = value
-        self._chain_hidden = chains
-        self._running_activity = activity
-        self.n_epochs_ = n_epochs
-        self._rng.bit_generator.state = rng_state
+        Then ``components_.T`` is the C-contiguous (n_features, n_components) matrix: the GEMMs
+        ``v @ W.T`` take OpenBLAS's faster untransposed path, the weight gradient comes out in the same
+        layout, and the update kernel runs over both as flat arrays (measured 4 % fewer GEMM seconds
+        per CD-1 step than the row-major layout). A user may assign any layout; it is converted here.
+        """
+        if not self.components_.flags.f_contiguous:
+            self.components_ = np.asfortranarray(self.components_)
 
     def _schedule(self, epoch):
-        """Learning rate and momentum of ``epoch`` (0-based)."""
-        schedule = self.learning_rate_schedule
-        if callable(schedule):
-            lr = schedule(epoch)
-            if not isinstance(lr, numbers.Real) or not np.isfinite(lr) or lr <= 0:
-                raise ValueError(
-                    f"learning_rate_schedule({epoch}) must return a finite learning rate > 0, "
-                    f"got {lr!r}."
-                )
-            lr = float(lr)
-        elif schedule == "exponential":
-            lr = self.learning_rate * self.learning_rate_decay**epoch
-        elif schedule == "linear":
-            # Tieleman (2008) decays PCD's learning rate linearly to zero over training.
-            lr = self.learning_rate * (1.0 - epoch / max(self.n_iter, 1))
-        else:
-            lr = self.learning_rate
-        momentum = self.momentum if epoch < self.momentum_switch_epoch else self.final_momentum
+        """Learning rate and momentum of the 0-based ``epoch`` (see :mod:`dbn._training.schedules`)."""
+        lr = learning_rate_at(
+            self.learning_rate_schedule,
+            epoch,
+            self.learning_rate,
+            decay=self.learning_rate_decay,
+            n_epochs=self.n_iter,
+            legacy="rate",
+        )
+        momentum = momentum_at(
+            epoch, self.momentum, self.final_momentum, self.momentum_switch_epoch
+        )
         return lr, momentum
 
-    def _run_epoch(self, X, order, epoch):
-        lr, momentum = self._schedule(epoch)
-        batch = self.batch_size
-        for start in range(0, order.shape[0], batch):
-            v0 = self._gather(X, order[start : start + batch])
-            # Overflow is detected by the update kernel and reported as a DivergenceError.
-            with np.errstate(over="ignore", invalid="ignore"):
-                finite = self._cd_step(v0, lr, momentum, data_mean_ready=True)
-            if not finite:
-                raise DivergenceError(
-                    f"{type(self).__name__} diverged in epoch {epoch + 1} (minibatch "
-                    f"{start // batch + 1}): the weights became NaN or inf. Use a smaller "
-                    f"learning_rate (got {lr:g}) or momentum, or standardise the data; the model "
-                    f"keeps the parameters of the last completed epoch ({epoch})."
-                )
+    def _divergence_message(self, epoch, minibatch, lr):
+        return (
+            f"{type(self).__name__} diverged in epoch {epoch + 1} (minibatch {minibatch}): the "
+            f"weights became NaN or inf. Use a smaller learning_rate (got {lr:g}) or momentum, or "
+            f"standardise the data; the model keeps the parameters of the last completed epoch "
+            f"({epoch})."
+        )
 
-    def _monitor(self, epoch, X_monitor, X_val, rng, elapsed):
-        lr, momentum = self._schedule(epoch)
-        record = dict.fromkeys(_HISTORY_KEYS, float("nan"))
-        record.update(epoch=epoch + 1, learning_rate=lr, momentum=momentum, time=elapsed)
+    def _monitor(self, X_monitor, X_val, rng):
+        """The monitoring entries of an epoch's history (NaN where not monitored)."""
+        record = dict.fromkeys(_HISTORY_KEYS[1:6], float("nan"))
         if X_monitor is not None:
             hidden = self._hidden_mean(X_monitor)
             recon = self._visible_mean(hidden)
@@ -612,325 +662,9 @@ class _BaseRBM(ParamsMixin):
             record["free_energy_gap"] = (
                 record["free_energy_validation"] - record["free_energy_train"]
             )
-        for key, value in record.items():
-            self.history_[key].append(float(value) if key != "epoch" else int(value))
         return record
 
-    # ------------------------------------------------------------------ the CD step
-    def _ensure_buffers(self, dtype):
-        if self.components_.dtype != dtype:
-            raise TypeError(
-                f"X has dtype {dtype}, but the model was fitted with {self.components_.dtype}."
-            )
-        self._use_column_major_weights()
-        if self._buffers is not None:
-            return
-        B, H, V = self.batch_size, self.n_components, self.n_features_in_
-        C = (self.n_chains or B) if self.persistent else B
-        empty = np.empty
-        self._buffers = {
-            "v0": empty((B, V), dtype),
-            "hidden_pre": empty((max(B, C), H), dtype),
-            "hidden_mean": empty((B, H), dtype),
-            "hidden_state": empty((B, H), dtype),
-            "hidden_mean_model": empty((C, H), dtype),
-            "visible_pre": empty((C, V), dtype),
-            "visible_mean": empty((C, V), dtype),
-            "visible_state": empty((C, V), dtype),
-            "noise_visible": empty((C, V), dtype),
-            "noise_hidden": empty((max(B, C), H), dtype),
-            # Data and model statistics stacked row-wise, so the weight gradient is one GEMM.
-            "stacked_hidden": empty((B + C, H), dtype),
-            "stacked_visible": empty((B + C, V), dtype),
-            "grad_W_t": empty((V, H), dtype),
-            "grad_hidden": empty(H, dtype),
-            "grad_visible": empty(V, dtype),
-            "grad_log_var": empty(V, dtype),
-            "sparsity": empty(H, dtype),
-            "top_down": empty((B, V), dtype) if self._learns_variance() else None,
-        }
-
-    def _use_column_major_weights(self):
-        """Store ``components_`` (and its velocity) column-major, as sklearn's BernoulliRBM does.
-
-        Then ``components_.T`` is the C-contiguous (n_features, n_components) matrix: the GEMMs
-        ``v @ W.T`` take OpenBLAS's faster untransposed path, the weight gradient comes out in the same
-        layout, and the update kernel runs over both as flat arrays (measured 4 % fewer GEMM seconds
-        per CD-1 step than the row-major layout). A user may assign any layout; it is converted here.
-        """
-        if not self.components_.flags.f_contiguous:
-            self.components_ = np.asfortranarray(self.components_)
-        velocity = self._velocity["components_"]
-        if not velocity.flags.f_contiguous:
-            self._velocity["components_"] = np.asfortranarray(velocity)
-
-    def _gather(self, X, rows):
-        """Minibatch ``X[rows]`` into the data block of the stacked visible statistics (or into
-        the ``v0`` buffer when learned variances rescale it), and the data's column means into the
-        visible-bias gradient."""
-        b = rows.shape[0]
-        buf = self._buffers
-        out = buf["v0"][:b] if self._learns_variance() else buf["stacked_visible"][:b]
-        if hasattr(X, "tocsr"):
-            out[...] = X[rows].toarray()
-            np.mean(out, axis=0, out=buf["grad_visible"])
-        else:
-            kernels.gather_rows_with_column_mean(X, rows, out, buf["grad_visible"])
-        return out
-
-    def _dense_rows(self, X, rows):
-        part = X[rows]
-        part = part.toarray() if hasattr(part, "toarray") else part
-        return np.ascontiguousarray(
-            part, dtype=self.components_.dtype if hasattr(self, "components_") else X.dtype
-        )
-
-    def _cd_step(self, v0, lr, momentum, *, data_mean_ready=False):
-        """One CD-k / PCD update on the minibatch ``v0``; returns False on non-finite parameters.
-
-        ``data_mean_ready`` says that :meth:`_gather` already put ``v0``'s column means into the
-        visible-bias gradient buffer (and ``v0`` itself into the stacked statistics).
-        """
-        buf = self._buffers
-        rng = self._rng
-        W_t = self.components_.T  # (V, H), C-contiguous: see _use_column_major_weights
-        dtype = W_t.dtype.type
-        b = v0.shape[0]
-        learns_variance = self._learns_variance()
-        sigma = self.sigma_ if learns_variance else None
-        # Data and model statistics are stacked row-wise, so the weight gradient is one GEMM:
-        # grad_W.T = [v_data; v_model].T @ [h_data / b; -h_model / c]. Each unit kernel writes its
-        # block of the stack and adds its column sums to the bias gradient as it goes.
-        stacked_h, stacked_v = buf["stacked_hidden"], buf["stacked_visible"]
-        grad_hidden, grad_visible = buf["grad_hidden"], buf["grad_visible"]
-        if not data_mean_ready:
-            np.mean(v0, axis=0, out=grad_visible)
-        v0_in = self._scaled_visible(v0, sigma, stacked_v[:b])
-        # Positive phase: hidden means given the data, plus samples to start the chain.
-        h_pre = buf["hidden_pre"][:b]
-        np.matmul(v0_in, W_t, out=h_pre)
-        h_mean, h_state = buf["hidden_mean"][:b], buf["hidden_state"][:b]
-        grad_hidden[:] = 0
-        self._units_with_statistics(
-            "hidden",
-            h_pre,
-            h_mean,
-            h_state,
-            sample=True,
-            statistic_is_sample=self.positive_hidden == "samples",
-            statistic_out=stacked_h[:b],
-            statistic_scale=dtype(1.0 / b),
-            column_sum=grad_hidden,
-            column_scale=dtype(1.0 / b),
-        )
-        if learns_variance:
-            grad_visible[:] = 0
-            buf["grad_log_var"][:] = 0
-            top_down = buf["top_down"][:b]
-            np.matmul(h_mean, W_t.T, out=top_down)
-            kernels.gaussian_visible_statistics(
-                v0, self.intercept_visible_, sigma, top_down, grad_visible, buf["grad_log_var"], 1.0
-            )
-        # Negative phase: k Gibbs steps from the data (CD) or from the persistent chains (PCD).
-        chain = self._chain_hidden if self.persistent else h_state
-        c = chain.shape[0]
-        v_pre, v_mean = buf["visible_pre"][:c], buf["visible_mean"][:c]
-        v_state, h_neg_mean = buf["visible_state"][:c], buf["hidden_mean_model"][:c]
-        v_neg_in = stacked_v[b : b + c]
-        model_scale = dtype(-1.0 / c)
-        for step in range(self.k):
-            last = step == self.k - 1
-            np.matmul(chain, W_t.T, out=v_pre)
-            # Intermediate steps and PCD chains must be proper Gibbs samples; the final
-            # reconstruction of CD may use probabilities to reduce noise (Hinton 2010, 3.2).
-            sample_v = self.persistent or not last or self.sample_visible
-            if last and sigma is None:
-                # The final visible states go straight into the stacked statistics.
-                self._units_with_statistics(
-                    "visible",
-                    v_pre,
-                    v_mean,
-                    v_state,
-                    sample=sample_v,
-                    statistic_is_sample=sample_v,
-                    statistic_out=v_neg_in,
-                    statistic_scale=dtype(1.0),
-                    column_sum=grad_visible,
-                    column_scale=model_scale,
-                )
-                v_neg = v_state if sample_v else v_mean
-            else:
-                self._visible_units(v_pre, v_mean, v_state, rng, sample=sample_v)
-                v_neg = v_state if sample_v else v_mean
-                self._scaled_visible(v_neg, sigma, v_neg_in)
-            h_pre_neg = buf["hidden_pre"][:c]
-            np.matmul(v_neg_in, W_t, out=h_pre_neg)
-            keep_chain = self.persistent or not last
-            if last:
-                self._units_with_statistics(
-                    "hidden",
-                    h_pre_neg,
-                    h_neg_mean,
-                    chain,
-                    sample=keep_chain,
-                    statistic_is_sample=False,
-                    statistic_out=stacked_h[b : b + c],
-                    statistic_scale=model_scale,
-                    column_sum=grad_hidden,
-                    column_scale=model_scale,
-                )
-            else:
-                self._hidden_units(h_pre_neg, h_neg_mean, chain, rng, sample=True)
-        if learns_variance:
-            kernels.gaussian_visible_statistics(
-                v_neg,
-                self.intercept_visible_,
-                sigma,
-                v_pre,
-                grad_visible,
-                buf["grad_log_var"],
-                -1.0,
-            )
-        grad_W_t = buf["grad_W_t"]
-        np.matmul(stacked_v[: b + c].T, stacked_h[: b + c], out=grad_W_t)
-        if self.sparsity_target is not None and self.sparsity_cost > 0:
-            sparsity = buf["sparsity"]
-            kernels.sparsity_gradient(
-                h_mean,
-                self._running_activity,
-                self.sparsity_damping,
-                self.sparsity_target,
-                sparsity,
-            )
-            grad_hidden -= self.sparsity_cost * sparsity
-            kernels.subtract_outer_sparsity(
-                grad_W_t, v0_in.mean(axis=0), sparsity, self.sparsity_cost
-            )
-        velocity = self._velocity
-        finite = kernels.momentum_step(
-            W_t, velocity["components_"].T, grad_W_t, lr, momentum, self.weight_decay
-        )
-        # Biases are not decayed (Hinton 2010, section 10).
-        finite &= kernels.momentum_step(
-            self.intercept_hidden_, velocity["intercept_hidden_"], grad_hidden, lr, momentum, 0.0
-        )
-        finite &= kernels.momentum_step(
-            self.intercept_visible_,
-            velocity["intercept_visible_"],
-            grad_visible,
-            lr,
-            momentum,
-            0.0,
-        )
-        if learns_variance:
-            finite &= kernels.momentum_step(
-                self.log_variance_,
-                velocity["log_variance_"],
-                buf["grad_log_var"],
-                lr,
-                momentum,
-                0.0,
-            )
-        return finite
-
-    def _units_with_statistics(
-        self,
-        layer,
-        pre,
-        mean_out,
-        sample_out,
-        *,
-        sample,
-        statistic_is_sample,
-        statistic_out,
-        statistic_scale,
-        column_sum,
-        column_scale,
-    ):
-        """Units of ``layer`` ("hidden" or "visible") given ``pre``, writing their CD statistics
-        (see :func:`dbn._kernels.rbm.bernoulli_units_with_statistics`)."""
-        hidden = layer == "hidden"
-        unit = self.hidden_unit if hidden else self._visible_unit
-        bias = self.intercept_hidden_ if hidden else self.intercept_visible_
-        if unit == "bernoulli":
-            key = draw_key(self._rng) if sample else _NO_KEY
-            kernels.bernoulli_units_with_statistics(
-                pre,
-                bias,
-                key,
-                sample,
-                statistic_is_sample,
-                mean_out,
-                sample_out,
-                statistic_scale,
-                statistic_out,
-                column_scale,
-                column_sum,
-            )
-            return
-        if hidden:
-            self._hidden_units(pre, mean_out, sample_out, self._rng, sample=sample)
-        else:
-            self._visible_units(pre, mean_out, sample_out, self._rng, sample=sample)
-        units = sample_out if sample and statistic_is_sample else mean_out
-        kernels.statistics_of_units(units, statistic_scale, statistic_out, column_scale, column_sum)
-
-    # ------------------------------------------------------------------ unit conditionals
-    def _scaled_visible(self, v, sigma, out):
-        """Write ``v`` (divided by ``sigma`` for learned variances) into ``out`` and return it."""
-        if sigma is None:
-            out[...] = v
-        else:
-            kernels.divide_columns_into(v, sigma, out)
-        return out
-
-    def _hidden_units(self, pre, mean_out, sample_out, rng, *, sample):
-        if self.hidden_unit == "bernoulli":
-            kernels.bernoulli_units(
-                pre,
-                self.intercept_hidden_,
-                draw_key(rng) if sample else None,
-                mean_out,
-                mean_out if sample_out is None else sample_out,
-            )
-        else:
-            noise = None
-            if sample:
-                noise = self._buffers["noise_hidden"][: pre.shape[0]] if self._buffers else None
-                noise = _fill_normal(rng, pre.shape, pre.dtype, noise)
-            kernels.gaussian_units(
-                pre,
-                self.intercept_hidden_,
-                self._unit_scale_hidden(),
-                noise,
-                mean_out,
-                mean_out if sample_out is None else sample_out,
-            )
-
-    def _visible_units(self, pre, mean_out, sample_out, rng, *, sample):
-        noise = None
-        if self._visible_unit == "bernoulli":
-            key = draw_key(rng) if sample else None
-            kernels.bernoulli_units(pre, self.intercept_visible_, key, mean_out, sample_out)
-        else:
-            if sample:
-                noise = _fill_normal(rng, pre.shape, pre.dtype, self._noise_visible(pre))
-            kernels.gaussian_units(
-                pre, self.intercept_visible_, self.sigma_, noise, mean_out, sample_out
-            )
-
-    def _noise_visible(self, pre):
-        buffers = self._buffers
-        if buffers is None or buffers["noise_visible"].shape[0] < pre.shape[0]:
-            return None
-        return buffers["noise_visible"][: pre.shape[0]]
-
-    def _unit_scale_hidden(self):
-        scale = getattr(self, "_ones_hidden", None)
-        if scale is None or scale.dtype != self.components_.dtype:
-            scale = self._ones_hidden = np.ones(self.n_components, dtype=self.components_.dtype)
-        return scale
-
+    # ------------------------------------------------------------------ conditionals
     def _as_model_dtype(self, X):
         dtype = self.components_.dtype
         if X.dtype != dtype:
@@ -951,48 +685,42 @@ class _BaseRBM(ParamsMixin):
 
     def _hidden_mean(self, X):
         pre = self._hidden_input(X)
-        if self.hidden_unit == "bernoulli":
-            kernels.bernoulli_units(pre, self.intercept_hidden_, None, pre, pre)
-        else:
-            kernels.gaussian_units(
-                pre, self.intercept_hidden_, self._unit_scale_hidden(), None, pre, pre
-            )
+        hidden_units(pre, self.intercept_hidden_, self.hidden_unit, None, pre, pre, sample=False)
         return pre
 
     def _visible_mean(self, H):
         pre = H @ self.components_
-        self._visible_units(pre, pre, pre, None, sample=False)
+        visible_units(
+            pre,
+            self.intercept_visible_,
+            self.sigma_,
+            self._visible_unit,
+            None,
+            pre,
+            pre,
+            sample=False,
+        )
         return pre
 
     def _sample_hidden(self, v, rng):
         pre = self._hidden_input(v)
         state = np.empty_like(pre)
-        self._hidden_units_unbuffered(pre, state, rng)
+        hidden_units(pre, self.intercept_hidden_, self.hidden_unit, rng, pre, state, sample=True)
         return state
-
-    def _hidden_units_unbuffered(self, pre, state, rng):
-        if self.hidden_unit == "bernoulli":
-            kernels.bernoulli_units(pre, self.intercept_hidden_, draw_key(rng), pre, state)
-        else:
-            noise = rng.standard_normal(pre.shape, dtype=pre.dtype)
-            kernels.gaussian_units(
-                pre, self.intercept_hidden_, self._unit_scale_hidden(), noise, pre, state
-            )
 
     def _sample_visible(self, h, rng):
         pre = h @ self.components_
         mean, state = np.empty_like(pre), np.empty_like(pre)
-        if self._visible_unit == "bernoulli":
-            kernels.bernoulli_units(pre, self.intercept_visible_, draw_key(rng), mean, state)
-        else:
-            kernels.gaussian_units(
-                pre,
-                self.intercept_visible_,
-                self.sigma_,
-                rng.standard_normal(pre.shape, dtype=pre.dtype),
-                mean,
-                state,
-            )
+        visible_units(
+            pre,
+            self.intercept_visible_,
+            self.sigma_,
+            self._visible_unit,
+            rng,
+            mean,
+            state,
+            sample=True,
+        )
         return mean, state
 
     # ------------------------------------------------------------------ energies
@@ -1037,26 +765,60 @@ class _BaseRBM(ParamsMixin):
         return -d * np.logaddexp(0, -(fe_flip - fe))
 
 
-# Key passed to a sampling kernel that does not sample (a placeholder of the right type).
-_NO_KEY = np.uint64(0)
+class _RBMEpochTrainer(EpochTrainer):
+    """An RBM's epochs for :func:`dbn._training.loop.run_epochs` (see ``_BaseRBM.epoch_trainer``)."""
 
+    def __init__(self, rbm, X, X_val):
+        self.rbm, self.X = rbm, X
+        self.cd = rbm._contrastive_divergence(X)
+        # Monitoring draws from its own stream, so it never changes the training weights and a
+        # resumed run sees the same monitoring subset.
+        seed = rbm.random_state
+        if not isinstance(seed, numbers.Integral):
+            seed = int(rbm._rng.integers(np.iinfo(np.int64).max))
+        self.monitor_rng = np.random.default_rng([int(seed), 12345])
+        dtype = rbm.components_.dtype
+        n_monitor = min(rbm.monitor_size, X.shape[0])
+        rows = np.sort(self.monitor_rng.choice(X.shape[0], n_monitor, replace=False))
+        self.X_monitor = dense_rows(X, rows, dtype) if n_monitor else None
+        if X_val is not None:
+            n_val = X_val.shape[0] if X_val.shape[0] <= max(n_monitor, 1) else max(n_monitor, 1)
+            X_val = dense_rows(X_val, np.arange(n_val), dtype)
+        self.X_val = X_val
 
-def _check_callbacks(callbacks):
-    """``None``, one callable or a list of callables, checked before any training."""
-    if callbacks is None:
-        return []
-    if callable(callbacks):
-        return [callbacks]
-    if not isinstance(callbacks, list | tuple) or not all(callable(c) for c in callbacks):
-        raise TypeError(f"callbacks must be a callable or a list of callables, got {callbacks!r}.")
-    return list(callbacks)
+    def run_epoch(self, epoch):
+        rbm = self.rbm
+        n = self.X.shape[0]
+        order = rbm._rng.permutation(n) if rbm.shuffle else np.arange(n)
+        lr, momentum = rbm._schedule(epoch)
+        diverged_at = self.cd.run_epoch(self.X, order, lr, momentum, rbm._rng)
+        if diverged_at:
+            raise DivergenceError(rbm._divergence_message(epoch, diverged_at, lr))
+        return {"learning_rate": lr, "momentum": momentum}
 
+    def evaluate(self, epoch, logs):
+        return self.rbm._monitor(self.X_monitor, self.X_val, self.monitor_rng)
 
-def _fill_normal(rng, shape, dtype, out):
-    if out is None:
-        return rng.standard_normal(shape, dtype=dtype)
-    rng.standard_normal(dtype=dtype, out=out)
-    return out
+    def snapshot(self):
+        rbm = self.rbm
+        parameters = {name: getattr(rbm, name).copy(order="K") for name in rbm._parameter_names()}
+        return parameters, self.cd.get_state(), rbm.n_epochs_, rbm._rng.bit_generator.state
+
+    def restore(self, snapshot):
+        parameters, state, n_epochs, rng_state = snapshot
+        rbm = self.rbm
+        for name, value in parameters.items():
+            getattr(rbm, name)[...] = value
+        self.cd.set_state(state)
+        rbm.n_epochs_ = n_epochs
+        rbm._rng.bit_generator.state = rng_state
+
+    def epoch_completed(self, completed, logs):
+        self.rbm.n_epochs_ = completed
+
+    def report(self, completed, logs):
+        if self.rbm.verbose >= 2:
+            print(_format_record(logs))
 
 
 def _format_record(record):
@@ -1106,7 +868,11 @@ class BernoulliRBM(_BaseRBM):
     sparsity_damping : float, default=0.9
         Decay of the running estimate of each unit's activity.
     learning_rate_schedule : {"constant", "exponential", "linear"} or callable, default="constant"
-        A callable receives the 0-based epoch and returns the learning rate.
+        ``"exponential"``: ``learning_rate * learning_rate_decay ** epoch``; ``"linear"``: down to
+        zero over ``n_iter`` epochs. A callable ``schedule(epoch, learning_rate)`` receives the
+        0-based epoch and the base learning rate and returns the learning rate (the contract of
+        :mod:`dbn._training.schedules`); a one-parameter ``schedule(epoch)`` returning the
+        learning rate is deprecated.
     learning_rate_decay : float, default=0.98
         Factor per epoch for the exponential schedule.
     shuffle : bool, default=True

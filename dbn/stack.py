@@ -16,16 +16,19 @@ networks. NIPS.
 
 from __future__ import annotations
 
+import inspect
 import numbers
-import os
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from . import io
 from ._base import ParamsMixin
+from ._training.callbacks import Callback, CallbackList
+from ._training.checkpoint import CheckpointFile
+from ._training.loop import run_epochs
+from ._training.stacklevel import external_stacklevel
 from ._validation import (
     check_array,
     check_choice,
@@ -233,7 +236,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
                 )
             params.update(override)
             rbm = cls(**params)
-            rbm._validate_params()
+            rbm.validate_params()
             layers.append(rbm)
         return layers
 
@@ -241,97 +244,104 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
     def pretrain(self, X, *, X_val=None, callbacks=None, checkpoint_dir=None):
         """Train the RBMs greedily: layer 1 on ``X``, layer ``k + 1`` on layer ``k``'s features.
 
+        Each layer trains through dbn's epoch loop (:mod:`dbn._training`), driven through the
+        RBM's engine interface (:meth:`dbn.BernoulliRBM.epoch_trainer`).
+
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
             Unlabelled training data; in [0, 1] for Bernoulli visible units.
         X_val : array-like, optional
             Held-out data, propagated up the stack for each layer's free-energy monitor.
-        callbacks : list of callable, optional
-            Called as ``callback(dbn, layer_index, rbm, epoch, record)`` after every epoch of every
-            layer; returning ``True`` stops the current layer early.
+        callbacks : callable, dbn.Callback, or list of them, optional
+            Called after every epoch of every layer as ``callback(dbn, epoch, logs)`` (or
+            ``Callback.on_epoch_end``): ``epoch`` counts the layer's completed epochs from 1,
+            ``logs`` holds the epoch's history entries and ``logs["layer"]``, the 0-based index of
+            the layer. Any truthy return stops the current layer; training goes on with the next
+            one. The five-parameter form ``callback(dbn, layer, rbm, epoch, record)`` with a
+            0-based ``epoch`` is deprecated but still works.
         checkpoint_dir : str or Path, optional
             Write ``dbn-checkpoint.npz`` there after every epoch and every finished layer
-            (atomically). Running again with the same folder resumes where training stopped, and
-            gives the same weights as an uninterrupted run with the same ``random_state``.
+            (atomically), with a fingerprint of ``X`` and ``X_val``. Running again with the same
+            folder and the same data resumes where training stopped, and gives the same weights as
+            an uninterrupted run with the same ``random_state``; other data or other parameters
+            are refused with a ValueError.
 
         Returns
         -------
         self
         """
         layers = self._make_layers()
-        X = check_array(
-            X,
-            "X",
-            accept_sparse=True,
-            value_range=(0.0, 1.0) if self.visible_unit == "bernoulli" else None,
-        )
+        value_range = (0.0, 1.0) if self.visible_unit == "bernoulli" else None
+        X = check_array(X, "X", accept_sparse=True, value_range=value_range)
         if X_val is not None:
             X_val = check_array(
-                X_val,
-                "X_val",
-                accept_sparse=True,
-                n_features=X.shape[1],
-                value_range=(0.0, 1.0) if self.visible_unit == "bernoulli" else None,
+                X_val, "X_val", accept_sparse=True, n_features=X.shape[1], value_range=value_range
             )
-        if callbacks is not None and (
-            not isinstance(callbacks, list | tuple) or not all(callable(c) for c in callbacks)
-        ):
-            raise TypeError(f"callbacks must be a list of callables, got {callbacks!r}.")
-        if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | os.PathLike):
-            raise TypeError(
-                f"checkpoint_dir must be a str or os.PathLike naming a folder, got "
-                f"{checkpoint_dir!r} ({type(checkpoint_dir).__name__})."
-            )
-        checkpoint = None
-        start_layer, resume = 0, None
+        callbacks = CallbackList(callbacks, adapt_function=_adapt_layer_function)
+        checkpoint, start_layer, times = None, 0, []
         if checkpoint_dir is not None:
-            checkpoint = Path(checkpoint_dir)
-            checkpoint.mkdir(parents=True, exist_ok=True)
-            # A process killed mid-write leaves its temporary file; the checkpoint itself is whole.
-            for stale in checkpoint.glob(f".{CHECKPOINT_NAME}.*.tmp"):
-                stale.unlink(missing_ok=True)
-            start_layer, resume = self._load_checkpoint(checkpoint / CHECKPOINT_NAME, layers, X)
+            checkpoint = CheckpointFile(
+                checkpoint_dir, CHECKPOINT_NAME, "DBN-checkpoint", {"X": X, "X_val": X_val}
+            )
+            if checkpoint.load(self._json_params(), owner="DBN"):
+                start_layer, times = self._resume(checkpoint, layers)
         self.n_features_in_ = X.shape[1]
         self.layers_ = layers[:start_layer]
-        self.pretrain_time_ = list(getattr(self, "_resumed_times", [0.0] * start_layer))
+        self.pretrain_time_ = (times + [0.0] * start_layer)[:start_layer]
         data, data_val = X, X_val
-        for i in range(start_layer):
-            data = layers[i].transform(data)
-            data_val = None if data_val is None else layers[i].transform(data_val)
-        for i in range(start_layer, len(layers)):
-            rbm = layers[i]
-            self.layers_.append(rbm)
-            start = time.perf_counter()
-            layer_callbacks = [_LayerCallback(self, i, callbacks, checkpoint)]
-            if rbm.batch_size > data.shape[0]:
-                raise ValueError(
-                    f"batch_size={rbm.batch_size} of layer {i} is larger than the number of "
-                    f"samples ({data.shape[0]})."
+        for rbm in layers[:start_layer]:
+            data = rbm.transform(data)
+            data_val = None if data_val is None else rbm.transform(data_val)
+        callbacks.on_train_begin(self)
+        try:
+            for i in range(start_layer, len(layers)):
+                rbm = layers[i]
+                if rbm.batch_size > data.shape[0]:
+                    raise ValueError(
+                        f"batch_size={rbm.batch_size} of layer {i} is larger than the number of "
+                        f"samples ({data.shape[0]})."
+                    )
+                self.layers_.append(rbm)
+                start = time.perf_counter()
+                if not hasattr(rbm, "components_"):  # not resumed from the checkpoint
+                    rbm.initialize(data)
+                if self.verbose:
+                    print(f"DBN layer {i + 1}/{len(layers)}: {data.shape[1]} -> {rbm.n_components}")
+                save = None
+                if checkpoint is not None:
+
+                    def save(finished, layer=i, rbm=rbm):
+                        self._write_checkpoint(checkpoint, layer, rbm)
+
+                result = run_epochs(
+                    self,
+                    rbm.epoch_trainer(data, X_val=data_val),
+                    range(rbm.n_epochs_, rbm.n_iter),
+                    history=rbm.history_,
+                    callbacks=CallbackList(_LayerRelay(callbacks, i)),
+                    save_checkpoint=save,
+                    progress=f"DBN layer {i + 1}/{len(layers)} ({rbm.n_components})",
+                    progress_key="reconstruction_error",
+                    verbose=self.verbose,
                 )
-            if resume is not None and i == start_layer:
-                first_epoch = rbm.n_epochs_
-            else:
-                rbm._initialize(data)
-                first_epoch = 0
-            if self.verbose:
-                print(f"DBN layer {i + 1}/{len(layers)}: {data.shape[1]} -> {rbm.n_components}")
-            rbm._train(data, first_epoch, rbm.n_iter, X_val=data_val, callbacks=layer_callbacks)
-            self.pretrain_time_.append(time.perf_counter() - start)
-            if rbm.n_epochs_ < rbm.n_iter and not layer_callbacks[0].stopped_by_user:
-                # The RBM caught a KeyboardInterrupt and kept its last completed epoch.
-                warnings.warn(
-                    f"DBN pretraining interrupted in layer {i + 1}; layers_ holds {i} finished "
-                    f"layer(s) and the partly trained layer {i + 1}.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                return self
-            if checkpoint is not None:
-                self._write_checkpoint(checkpoint, i + 1, None)
-            if i + 1 < len(layers):
-                data = rbm.transform(data)
-                data_val = None if data_val is None else rbm.transform(data_val)
+                self.pretrain_time_.append(time.perf_counter() - start)
+                if result.interrupted:
+                    # The loop restored the last completed epoch and warned; say what layers_ holds.
+                    warnings.warn(
+                        f"DBN pretraining interrupted in layer {i + 1}; layers_ holds {i} finished "
+                        f"layer(s) and the partly trained layer {i + 1}.",
+                        RuntimeWarning,
+                        stacklevel=external_stacklevel(),
+                    )
+                    return self
+                if checkpoint is not None:
+                    self._write_checkpoint(checkpoint, i + 1, None)
+                if i + 1 < len(layers):
+                    data = rbm.transform(data)
+                    data_val = None if data_val is None else rbm.transform(data_val)
+        finally:
+            callbacks.on_train_end(self)
         return self
 
     def fit(self, X, y=None, **kwargs):
@@ -486,7 +496,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             random_state=rng,
         )
         for idx, rbm in enumerate(reversed(below)):
-            mean, state = rbm._sample_visible(visible, rng)
+            mean, state = rbm.sample_visible_units(visible, rng)
             last = idx == len(below) - 1
             visible = mean if (last and return_probabilities) else state
         return visible
@@ -524,7 +534,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         layers = self.layers_ if layers is None else layers
         arrays, layer_extra = {}, []
         for i, rbm in enumerate(layers):
-            state, extra = rbm._state_arrays()
+            state, extra = rbm.training_state()
             for name, value in state.items():
                 arrays[f"layer{i}/{name}"] = value
             layer_extra.append(extra)
@@ -547,7 +557,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             state = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             if "components_" not in state:
                 raise io.ModelFileError(f"{source}: layer {i} has no weights.")
-            layers[i]._restore_state(state, extra["layers"][i], f"{source} layer {i}")
+            layers[i].restore_training_state(state, extra["layers"][i], f"{source} layer {i}")
             if layers[i].components_.shape[1] != previous:
                 raise io.ModelFileError(
                     f"{source}: layer {i} expects {layers[i].components_.shape[1]} inputs, but "
@@ -556,59 +566,96 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             previous = layers[i].n_components
 
     # ------------------------------------------------------------------ checkpoints
-    def _write_checkpoint(self, folder, n_finished, current):
+    def _write_checkpoint(self, checkpoint, n_finished, current):
         """Finished layers plus, mid-layer, the current RBM's full training state."""
         layers = list(self.layers_[:n_finished])
         if current is not None:
             layers.append(current)
         arrays, extra = self._layer_arrays(layers)
         extra["n_finished_layers"] = n_finished
-        io.save_arrays(
-            folder / CHECKPOINT_NAME, "DBN-checkpoint", self._json_params(), arrays, extra
-        )
+        finished = current is None and n_finished == len(self._sizes())
+        checkpoint.write(self._json_params(), arrays, extra, finished=finished)
 
-    def _load_checkpoint(self, path, layers, X):
-        if not path.exists():
-            return 0, None
-        header, arrays = io.load_arrays(path, kind="DBN-checkpoint")
-        saved = _params_from_json(header["params"])
-        mine = _params_from_json(self._json_params())
-        different = {k for k in mine if k != "verbose" and saved.get(k) != mine[k]}
-        if different:
-            raise ValueError(
-                f"checkpoint {path} was written by a DBN with other parameters "
-                f"({sorted(different)}); use another checkpoint_dir or delete the file."
-            )
-        extra = header["extra"]
-        if int(extra["n_features_in_"]) != X.shape[1]:
-            raise ValueError(
-                f"checkpoint {path} was trained on {extra['n_features_in_']} features, X has "
-                f"{X.shape[1]}."
-            )
+    def _resume(self, checkpoint, layers):
+        """Restore the layers a checked checkpoint holds; returns the first layer to train and
+        the stored training times."""
+        extra = checkpoint.extra
         n_stored = int(extra["n_layers_done"])
-        self._restore_layers(layers, n_stored, arrays, extra, path)
-        self._resumed_times = list(extra.get("pretrain_time_", []))
-        n_finished = int(extra["n_finished_layers"])
-        if n_stored > n_finished:
-            return n_finished, layers[n_finished]
-        return n_finished, None
+        self._restore_layers(layers, n_stored, checkpoint.arrays, extra, checkpoint.path)
+        return int(extra["n_finished_layers"]), list(extra.get("pretrain_time_", []))
 
 
-class _LayerCallback:
-    """Relays each epoch to the user's callbacks and writes the per-epoch checkpoint."""
+class _LayerRelay(Callback):
+    """Passes each epoch of layer ``layer`` on to the DBN's callbacks, with ``logs["layer"]``."""
 
-    def __init__(self, dbn, layer, callbacks, checkpoint):
-        self.dbn, self.layer, self.callbacks, self.checkpoint = dbn, layer, callbacks, checkpoint
-        self.stopped_by_user = False
+    def __init__(self, callbacks, layer):
+        self.callbacks, self.layer = callbacks, layer
 
-    def __call__(self, rbm, epoch, record):
-        if self.checkpoint is not None:
-            self.dbn._write_checkpoint(self.checkpoint, self.layer, rbm)
-        stop = False
-        for callback in self.callbacks or ():
-            stop = bool(callback(self.dbn, self.layer, rbm, epoch, record)) or stop
-        self.stopped_by_user = self.stopped_by_user or stop
-        return stop
+    def on_epoch_end(self, dbn, epoch, logs):
+        return self.callbacks.on_epoch_end(dbn, epoch, {**logs, "layer": self.layer})
+
+
+class _PlainLayerCallback(Callback):
+    """``callback(dbn, epoch, logs)``, keeping the hooks of a callable that has them."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def on_train_begin(self, dbn):
+        hook = getattr(self.function, "on_train_begin", None)
+        if hook is not None:
+            hook(dbn)
+
+    def on_epoch_end(self, dbn, epoch, logs):
+        return self.function(dbn, epoch, logs)
+
+    def on_train_end(self, dbn):
+        hook = getattr(self.function, "on_train_end", None)
+        if hook is not None:
+            hook(dbn)
+
+
+class _LegacyLayerCallback(_PlainLayerCallback):
+    """Deprecated ``callback(dbn, layer, rbm, epoch, record)`` with the 0-based ``epoch``."""
+
+    def on_epoch_end(self, dbn, epoch, logs):
+        layer = logs["layer"]
+        return self.function(dbn, layer, dbn.layers_[layer], epoch - 1, logs)
+
+
+def _adapt_layer_function(function):
+    """A plain callable as a DBN callback: the unified three-parameter form, or the deprecated
+    five-parameter one (with a DeprecationWarning pointing at the caller)."""
+    n_required, n_positional = _positional_parameters(function)
+    if n_required == 5:
+        warnings.warn(
+            "DBN callbacks of five parameters (dbn, layer, rbm, epoch, record) with a 0-based "
+            "epoch are deprecated; use callback(dbn, epoch, logs), where epoch counts the "
+            "layer's completed epochs from 1, logs['layer'] is the layer index and "
+            "dbn.layers_[logs['layer']] the RBM (or subclass dbn.Callback).",
+            DeprecationWarning,
+            stacklevel=external_stacklevel(),
+        )
+        return _LegacyLayerCallback(function)
+    if n_required <= 3 <= n_positional:
+        return _PlainLayerCallback(function)
+    raise TypeError(
+        "callbacks of a DBN must take (dbn, epoch, logs), or the deprecated (dbn, layer, rbm, "
+        f"epoch, record); got {function!r} taking {n_required} required parameter(s)."
+    )
+
+
+def _positional_parameters(function):
+    """``(required, total)`` positional parameters of ``function``; ``*args`` accepts any."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: take the unified form
+        return 3, 3
+    if any(p.kind == p.VAR_POSITIONAL for p in parameters):
+        return 3, 3
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    return len(required), len(positional)
 
 
 def _layer_seeds(random_state, n_layers):

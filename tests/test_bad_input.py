@@ -826,7 +826,7 @@ BAD_DBN_ARGUMENTS = [
     ({"layer_params": {0: {"k": 0}}}, {}, ValueError, r"k must be in \[1, inf\], got 0"),
     ({"random_state": -1}, {}, ValueError, "random_state must be a non-negative integer, got -1"),
     ({"random_state": 2.5}, {}, TypeError, "random_state of a DBN must be None or an int, got 2.5"),
-    ({}, {"callbacks": 1}, TypeError, "callbacks must be a list of callables, got 1"),
+    ({}, {"callbacks": 1}, TypeError, "callbacks must be a callable, a dbn.Callback, or a list of them; got 1"),
     ({}, {"checkpoint_dir": 3}, TypeError, r"checkpoint_dir must be a str or os.PathLike .*got 3 \(int\)"),
     ({}, {"X_val": np.full((2, D), 2.0)}, ValueError, r"X_val must lie in \[0.0, 1.0\]"),
 ]
@@ -875,9 +875,9 @@ def test_rbm_partial_fit_casts_to_the_model_dtype_like_transform():
 # fmt: off
 RBM_UNCHECKED = [
     # now: TypeError "'int' object is not callable", after a first epoch of training
-    ({}, {"callbacks": [1]}, TypeError, r"callbacks must be .*callables, got \[1\]"),
+    ({}, {"callbacks": [1]}, TypeError, r"callbacks must be a callable, .*got \[1\]"),
     # now: TypeError "'int' object is not iterable", after a first epoch of training
-    ({}, {"callbacks": 1}, TypeError, "callbacks must be .*callables, got 1"),
+    ({}, {"callbacks": 1}, TypeError, "callbacks must be a callable, .*got 1"),
     # now: TypeError "'>=' not supported between instances of 'str' and 'int'", after an epoch
     ({"verbose": "yes"}, {}, TypeError, "verbose must be an int.*got 'yes'"),
     # now: accepted as True (persistent and learn_variance are checked)

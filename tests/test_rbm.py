@@ -7,7 +7,8 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import expit
 
-from dbn import BernoulliRBM, DivergenceError, GaussianBernoulliRBM, NotFittedError
+from dbn import BernoulliRBM, Callback, DivergenceError, GaussianBernoulliRBM, NotFittedError
+from dbn._cd import ContrastiveDivergence
 from dbn._kernels import activations
 from dbn._kernels import rbm as kernels
 
@@ -148,7 +149,7 @@ def _model_for(case, dtype, n_visible=12, n_hidden=7):
     model.intercept_visible_[...] = rng.normal(0, 0.2, n_visible)
     if learn_variance:
         model.log_variance_[...] = rng.normal(0, 0.2, n_visible)
-    for vel in model._velocity.values():
+    for vel in model._contrastive_divergence().velocity.values():
         vel[...] = rng.normal(0, 0.01, vel.shape)
     return model, X, visible, learn_variance
 
@@ -164,14 +165,15 @@ def test_cd_step_matches_naive_reference(name, dtype):
         "intercept_visible_": "b",
         "log_variance_": "z",
     }
+    # The estimator's CD step object, bound to the model's parameter arrays.
+    cd = model._contrastive_divergence()
+    assert all(cd.parameters[n] is getattr(model, n) for n in model._parameter_names())
     params = {key[n]: getattr(model, n).copy() for n in model._parameter_names()}
-    velocity = {key[n]: v.copy() for n, v in model._velocity.items()}
-    chain = None if model._chain_hidden is None else model._chain_hidden.copy()
-    model._ensure_buffers(X.dtype)
+    velocity = {key[n]: v.copy() for n, v in cd.velocity.items()}
+    chain = None if cd.chains is None else cd.chains.copy()
     for step in range(3):  # several steps, so momentum and persistent chains are exercised
         v0 = X[step * 10 : (step + 1) * 10]
-        model._rng = np.random.default_rng(100 + step)
-        assert model._cd_step(v0.copy(), 0.05, 0.5)
+        assert cd.step(v0.copy(), 0.05, 0.5, np.random.default_rng(100 + step))
         chain = naive.naive_cd_step(
             params,
             velocity,
@@ -193,7 +195,7 @@ def test_cd_step_matches_naive_reference(name, dtype):
         np.testing.assert_allclose(getattr(model, n), params[key[n]], **TOL[dtype], err_msg=n)
         assert getattr(model, n).dtype == dtype
     if model.persistent:
-        np.testing.assert_array_equal(model._chain_hidden, chain)
+        np.testing.assert_array_equal(cd.chains, chain)
 
 
 def test_sparsity_penalty_pushes_activity_to_target(binary_data):
@@ -364,7 +366,6 @@ def test_partial_fit_on_minibatches_equals_one_unshuffled_epoch(binary_data):
     # fit draws its monitoring subset from a separate stream, so the training streams agree.
     part._validate_params()
     part._initialize(binary_data)
-    part._ensure_buffers(binary_data.dtype)
     for start in range(0, 400, 50):
         part.partial_fit(binary_data[start : start + 50])
     np.testing.assert_allclose(part.components_, fit.components_, rtol=1e-12)
@@ -380,7 +381,7 @@ def test_partial_fit_from_scratch_learns(binary_data):
 
 
 def test_sklearn_pipeline_clone_and_grid_search():
-    sklearn = pytest.importorskip("sklearn")
+    pytest.importorskip("sklearn")
     from sklearn.base import clone
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
@@ -403,7 +404,6 @@ def test_sklearn_pipeline_clone_and_grid_search():
     assert search.best_params_["rbm__learning_rate"] in (0.01, 0.05)
     g = GaussianBernoulliRBM(5, learn_variance=True)
     assert clone(g).get_params()["learn_variance"] is True
-    assert sklearn is not None
 
 
 def test_save_load_round_trip_is_exact(tmp_path, binary_data):
@@ -488,31 +488,49 @@ def test_divergence_stops_with_error_and_keeps_finite_parameters():
     assert np.isfinite(model.intercept_visible_).all()
 
 
-def test_keyboard_interrupt_keeps_last_completed_epoch(binary_data):
-    def interrupt(model, epoch, record):
-        if epoch == 1:
-            raise KeyboardInterrupt
+def test_keyboard_interrupt_keeps_last_completed_epoch(binary_data, monkeypatch):
+    after_epoch = []
 
-    snapshots = []
+    class Record(Callback):
+        def on_epoch_end(self, model, epoch, logs):
+            state = model.training_state()[0]
+            after_epoch.append(
+                ({k: v.copy() for k, v in state.items()}, model._rng.bit_generator.state)
+            )
 
-    class Boom:
-        def __call__(self, model, epoch, record):
-            snapshots.append(model.components_.copy())
-
-    rbm = BernoulliRBM(6, n_iter=5, batch_size=50, random_state=0)
-    original = rbm._run_epoch
+    original = ContrastiveDivergence.run_epoch
     calls = {"n": 0}
 
-    def run_epoch(X, order, epoch):
+    def run_epoch(self, X, order, *args):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 3:  # half of epoch 3 changes the weights, then Ctrl-C
+            original(self, X, order[: len(order) // 2], *args)
             raise KeyboardInterrupt
-        return original(X, order, epoch)
+        return original(self, X, order, *args)
 
-    rbm._run_epoch = run_epoch
-    with pytest.warns(RuntimeWarning, match="interrupted during epoch 3"):
-        rbm.fit(binary_data, callbacks=[Boom()])
-    assert rbm.n_epochs_ == 2
-    np.testing.assert_array_equal(rbm.components_, snapshots[-1])
+    monkeypatch.setattr(ContrastiveDivergence, "run_epoch", run_epoch)
+    rbm = BernoulliRBM(6, n_iter=5, batch_size=50, random_state=0)
+    with pytest.warns(RuntimeWarning, match="interrupted during epoch 3") as caught:
+        rbm.fit(binary_data, callbacks=[Record()])
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    assert rbm.n_epochs_ == 2 and rbm.history_["epoch"] == [1, 2]
+    # Parameters, velocities and the random stream are those after epoch 2.
+    state, rng_state = after_epoch[-1]
+    for name, value in rbm.training_state()[0].items():
+        np.testing.assert_array_equal(value, state[name], err_msg=name)
+    assert rbm._rng.bit_generator.state == rng_state
     assert rbm.transform(binary_data).shape == (400, 6)
-    assert interrupt is not None
+
+
+def test_keyboard_interrupt_in_a_callback_keeps_the_finished_epoch(binary_data):
+    class Interrupt(Callback):
+        def on_epoch_end(self, model, epoch, logs):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    rbm = BernoulliRBM(6, n_iter=5, batch_size=50, random_state=0)
+    with pytest.warns(RuntimeWarning, match="interrupted during epoch 2"):
+        rbm.fit(binary_data, callbacks=Interrupt())
+    assert rbm.n_epochs_ == 2 and len(rbm.history_["reconstruction_error"]) == 2
+    reference = BernoulliRBM(6, n_iter=2, batch_size=50, random_state=0).fit(binary_data)
+    np.testing.assert_array_equal(rbm.components_, reference.components_)

@@ -1,0 +1,808 @@
+"""The CD-k / PCD minibatch step of an RBM, as an object that needs no estimator around it.
+
+:class:`ContrastiveDivergence` holds what one minibatch update needs besides the parameters: the
+work buffers, the persistent chains, the momentum velocities and the running sparsity activity. The
+parameters are plain arrays, updated in place, so the same object serves the RBM estimators (which
+own it and the epoch loop) and a data-parallel worker that runs it on its shard of the data and
+sends :meth:`ContrastiveDivergence.statistics` back for averaging.
+
+The element-wise work is in :mod:`dbn._kernels.rbm`; the GEMMs go through numpy's BLAS. Random
+numbers come from the ``numpy.random.Generator`` the caller passes to each call: the object has no
+random state of its own, so a checkpoint of the Generator, the parameters and :meth:`get_state`
+resumes training bit for bit.
+
+References
+----------
+Hinton, G. E. (2002). Training products of experts by minimizing contrastive divergence. Neural
+Computation 14(8).
+Tieleman, T. (2008). Training restricted Boltzmann machines using approximations to the likelihood
+gradient. ICML.
+Hinton, G. E. (2010). A practical guide to training restricted Boltzmann machines. UTML TR 2010-003.
+Cho, K., Ilin, A., & Raiko, T. (2011). Improved learning of Gaussian-Bernoulli restricted Boltzmann
+machines. ICANN.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._kernels import rbm as kernels
+from ._kernels.counter_random import draw_key
+from ._validation import check_choice, check_scalar
+
+__all__ = ["PARAMETER_NAMES", "ContrastiveDivergence", "hidden_units", "visible_units"]
+
+#: Names of an RBM's parameters, as the estimators call their attributes; ``log_variance_`` only
+#: exists for Gaussian visible units with learned variances.
+PARAMETER_NAMES = ("components_", "intercept_hidden_", "intercept_visible_", "log_variance_")
+
+# Key passed to a sampling kernel that does not sample (a placeholder of the right type).
+_NO_KEY = np.uint64(0)
+
+
+class ContrastiveDivergence:
+    """One CD-k or persistent-CD update of an RBM's parameters per minibatch.
+
+    Parameters
+    ----------
+    parameters : dict of str to ndarray
+        The RBM's parameters, updated in place: ``"components_"`` the weights ``W`` of shape
+        ``(n_hidden, n_visible)``, stored column-major (``np.asfortranarray``) so that ``W.T`` is
+        C-contiguous for the GEMMs; ``"intercept_hidden_"`` ``(n_hidden,)``;
+        ``"intercept_visible_"`` ``(n_visible,)``; and, to learn the variances of Gaussian visible
+        units, ``"log_variance_"`` ``(n_visible,)`` holding ``log sigma_i^2``. All share one float
+        dtype (float32 or float64).
+    batch_size : int
+        Largest minibatch that :meth:`step` and :meth:`statistics` will be given (the buffers are
+        sized for it); also the minibatch size of :meth:`run_epoch`.
+    visible_unit, hidden_unit : {"bernoulli", "gaussian"}, default="bernoulli"
+        Binary units, or linear units with Gaussian noise (standard deviation ``sigma`` for visible
+        units, 1 for hidden ones).
+    k : int, default=1
+        Gibbs steps of the negative phase.
+    persistent : bool, default=False
+        Run the negative phase from persistent chains (PCD, Tieleman 2008) instead of the data;
+        start them with :meth:`start_chains` or :meth:`set_state`.
+    n_chains : int, optional
+        Number of persistent chains; ``batch_size`` by default.
+    positive_hidden : {"probabilities", "samples"}, default="probabilities"
+        Hidden states of the data statistics (Hinton 2010, section 3.3).
+    sample_visible : bool, default=False
+        Sample the final reconstruction of CD instead of using its means (PCD chains and
+        intermediate Gibbs steps are always sampled).
+    weight_decay : float, default=0.0
+        L2 penalty on the weights, not the biases (Hinton 2010, section 10).
+    sparsity_target : float, optional
+        Target mean activity of the hidden units; ``None`` turns the penalty off.
+    sparsity_cost, sparsity_damping : float, default=0.0, 0.9
+        Weight of the sparsity penalty and decay of its running activity estimate (Hinton 2010,
+        section 11).
+
+    Attributes
+    ----------
+    parameters : dict of str to ndarray
+        The arrays given, updated in place.
+    velocity : dict of str to ndarray
+        Momentum velocity of each parameter (same keys, shapes and layouts).
+    chains : ndarray of shape (n_chains, n_hidden) or None
+        Hidden states of the persistent chains (PCD only).
+    running_activity : ndarray of shape (n_hidden,) or None
+        Running estimate of each hidden unit's mean activity (with a sparsity target only).
+
+    Notes
+    -----
+    Every method that samples takes ``rng``, a ``numpy.random.Generator``, and draws from it in a
+    fixed order: one 64-bit key per layer of binary units sampled (see
+    :mod:`dbn._kernels.counter_random`) and standard normal numbers for Gaussian units. The same
+    Generator state, parameters and :meth:`get_state` give the same update bit for bit.
+
+    The data and model statistics are stacked row-wise so that the weight gradient is one GEMM,
+    and each unit kernel writes its statistics and bias-gradient sums in the pass that computes the
+    units (:func:`dbn._kernels.rbm.bernoulli_units_with_statistics`).
+
+    References
+    ----------
+    Hinton, G. E. (2002). Training products of experts by minimizing contrastive divergence.
+    Tieleman, T. (2008). Training restricted Boltzmann machines using approximations to the
+    likelihood gradient.
+    Hinton, G. E. (2010). A practical guide to training restricted Boltzmann machines.
+    Cho, K., Ilin, A., & Raiko, T. (2011). Improved learning of Gaussian-Bernoulli restricted
+    Boltzmann machines.
+
+    Examples
+    --------
+    Train an RBM without an estimator; the parameters are updated in place.
+
+    >>> import numpy as np
+    >>> from dbn._cd import ContrastiveDivergence
+    >>> rng = np.random.default_rng(0)
+    >>> X = (rng.random((200, 16)) < 0.3).astype(np.float32)
+    >>> params = {
+    ...     "components_": np.asfortranarray(0.01 * rng.standard_normal((8, 16)), np.float32),
+    ...     "intercept_hidden_": np.zeros(8, np.float32),
+    ...     "intercept_visible_": np.zeros(16, np.float32),
+    ... }
+    >>> cd = ContrastiveDivergence(params, batch_size=20, weight_decay=2e-4)
+    >>> for epoch in range(3):
+    ...     assert cd.run_epoch(X, rng.permutation(200), 0.1, 0.5, rng) == 0
+    >>> gradients = cd.statistics(X[:20], rng)  # for averaging elsewhere, then cd.apply(...)
+    """
+
+    def __init__(
+        self,
+        parameters,
+        *,
+        batch_size,
+        visible_unit="bernoulli",
+        hidden_unit="bernoulli",
+        k=1,
+        persistent=False,
+        n_chains=None,
+        positive_hidden="probabilities",
+        sample_visible=False,
+        weight_decay=0.0,
+        sparsity_target=None,
+        sparsity_cost=0.0,
+        sparsity_damping=0.9,
+    ):
+        I, R = numbers.Integral, numbers.Real
+        check_scalar(batch_size, "batch_size", kind=I, low=1)
+        check_scalar(k, "k", kind=I, low=1)
+        check_choice(visible_unit, "visible_unit", ("bernoulli", "gaussian"))
+        check_choice(hidden_unit, "hidden_unit", ("bernoulli", "gaussian"))
+        check_choice(positive_hidden, "positive_hidden", ("probabilities", "samples"))
+        if n_chains is not None:
+            check_scalar(n_chains, "n_chains", kind=I, low=1)
+        check_scalar(weight_decay, "weight_decay", kind=R, low=0)
+        check_scalar(sparsity_cost, "sparsity_cost", kind=R, low=0)
+        self.parameters = _check_parameters(parameters, visible_unit)
+        self.batch_size = int(batch_size)
+        self.visible_unit = visible_unit
+        self.hidden_unit = hidden_unit
+        self.k = int(k)
+        self.persistent = bool(persistent)
+        self.n_chains = (int(n_chains) if n_chains else self.batch_size) if persistent else None
+        self.positive_hidden = positive_hidden
+        self.sample_visible = bool(sample_visible)
+        self.weight_decay = weight_decay
+        self.sparsity_target = sparsity_target
+        self.sparsity_cost = sparsity_cost
+        self.sparsity_damping = sparsity_damping
+        self.learns_variance = "log_variance_" in self.parameters
+        self.velocity = {name: np.zeros_like(p) for name, p in self.parameters.items()}
+        self.chains = None
+        W = self.parameters["components_"]
+        self.running_activity = (
+            None if sparsity_target is None else np.full(W.shape[0], sparsity_target, W.dtype)
+        )
+        self._buffers = None
+
+    # ------------------------------------------------------------------ public
+    @property
+    def dtype(self):
+        """Float dtype of the parameters (and of every array the step works on)."""
+        return self.parameters["components_"].dtype
+
+    def start_chains(self, X, rng):
+        """Start the persistent chains from the hidden samples of ``n_chains`` random rows of ``X``.
+
+        Rows are drawn without replacement unless ``X`` has fewer rows than chains.
+        """
+        n_chains = self.n_chains or self.batch_size
+        rows = rng.choice(X.shape[0], size=n_chains, replace=n_chains > X.shape[0])
+        v = dense_rows(X, rows, self.dtype)
+        sigma = self._sigma()
+        if sigma is not None:
+            v = v / sigma
+        # The layout and product the estimator's conditionals use, so the chains match them.
+        pre = v @ np.ascontiguousarray(self.parameters["components_"].T)
+        state = np.empty_like(pre)
+        hidden_units(
+            pre,
+            self.parameters["intercept_hidden_"],
+            self.hidden_unit,
+            rng,
+            pre,
+            state,
+            sample=True,
+        )
+        self.chains = state
+
+    def step(self, v0, learning_rate, momentum, rng):
+        """One CD-k / PCD update of the parameters on the minibatch ``v0``.
+
+        Parameters
+        ----------
+        v0 : ndarray of shape (b, n_visible), b <= batch_size
+            The minibatch, in the parameters' dtype.
+        learning_rate, momentum : float
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        finite : bool
+            False if a parameter became NaN or inf (the step diverged).
+        """
+        self._ensure_buffers()
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._statistics(self._check_minibatch(v0), rng)
+            return self._apply_buffers(learning_rate, momentum)
+
+    def statistics(self, v0, rng):
+        """The CD statistics of the minibatch ``v0`` without applying them.
+
+        They are the log-likelihood ascent directions of :meth:`step` before weight decay and
+        momentum (the sparsity penalty included): ``<v h>_data - <v h>_model`` for the weights and
+        the corresponding bias (and log-variance) terms. Computing them advances ``rng``, the
+        persistent chains and the running sparsity activity exactly as :meth:`step` does, so
+        ``apply(statistics(v0, rng), lr, momentum)`` equals ``step(v0, lr, momentum, rng)`` bit
+        for bit.
+
+        Returns
+        -------
+        gradients : dict of str to ndarray
+            Fresh arrays keyed and shaped like :attr:`parameters` (``"components_"`` column-major);
+            average them across workers and pass the result to :meth:`apply`.
+        """
+        self._ensure_buffers()
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._statistics(self._check_minibatch(v0), rng)
+        buf = self._buffers
+        gradients = {
+            "components_": buf["grad_W_t"].T.copy(order="F"),
+            "intercept_hidden_": buf["grad_hidden"].copy(),
+            "intercept_visible_": buf["grad_visible"].copy(),
+        }
+        if self.learns_variance:
+            gradients["log_variance_"] = buf["grad_log_var"].copy()
+        return gradients
+
+    def apply(self, gradients, learning_rate, momentum):
+        """Momentum ascent step with the given statistics (e.g. averaged :meth:`statistics`).
+
+        ``velocity = momentum * velocity + learning_rate * (gradient - weight_decay * W)`` and
+        ``parameter += velocity``; weight decay applies to the weights only.
+
+        Returns
+        -------
+        finite : bool
+            False if a parameter became NaN or inf.
+        """
+        missing = sorted(set(self.parameters) - set(gradients))
+        if missing:
+            raise ValueError(
+                f"gradients must hold an array for each parameter {sorted(self.parameters)}; "
+                f"missing {missing}."
+            )
+        dtype = self.dtype
+        converted = {}
+        for name, param in self.parameters.items():
+            g = np.asarray(gradients[name])
+            if g.shape != param.shape:
+                raise ValueError(
+                    f"gradients[{name!r}] must have shape {param.shape}, got {g.shape}."
+                )
+            converted[name] = (
+                np.asfortranarray(g, dtype=dtype) if g.ndim == 2 else g.astype(dtype, copy=False)
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._apply(
+                converted["components_"].T,
+                converted["intercept_hidden_"],
+                converted["intercept_visible_"],
+                converted.get("log_variance_"),
+                learning_rate,
+                momentum,
+            )
+
+    def run_epoch(self, X, order, learning_rate, momentum, rng):
+        """:meth:`step` over the rows of ``X`` in minibatches of ``batch_size``, in ``order``.
+
+        Parameters
+        ----------
+        X : ndarray or scipy.sparse matrix of shape (n_samples, n_visible)
+            In the parameters' dtype.
+        order : ndarray of int
+            Row indices of ``X``, minibatch after minibatch (the last one may be smaller).
+        learning_rate, momentum : float
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        diverged_at : int
+            0 if every update kept the parameters finite, else the 1-based number of the minibatch
+            whose update did not (the epoch stops there).
+        """
+        self._ensure_buffers()
+        if X.dtype != self.dtype:
+            raise TypeError(f"X has dtype {X.dtype}, but the parameters are {self.dtype}.")
+        batch = self.batch_size
+        # Overflow is detected by the update kernel and reported through the return value.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for number, start in enumerate(range(0, order.shape[0], batch), 1):
+                self._statistics(self._gather(X, order[start : start + batch]), rng, True)
+                if not self._apply_buffers(learning_rate, momentum):
+                    return number
+        return 0
+
+    def get_state(self):
+        """Copies of the training state besides the parameters and the Generator.
+
+        Returns
+        -------
+        state : dict of str to ndarray
+            ``"velocity_<name>"`` for each parameter, ``"persistent_chains_"`` (PCD) and
+            ``"running_activity_"`` (with a sparsity target): the names dbn's model files use.
+        """
+        state = {"velocity_" + name: v.copy(order="K") for name, v in self.velocity.items()}
+        if self.chains is not None:
+            state["persistent_chains_"] = self.chains.copy()
+        if self.running_activity is not None:
+            state["running_activity_"] = self.running_activity.copy()
+        return state
+
+    def set_state(self, state):
+        """Restore what :meth:`get_state` returned; missing velocities count as zero."""
+        for name, velocity in self.velocity.items():
+            value = state.get("velocity_" + name)
+            if value is None:
+                velocity[...] = 0
+            elif np.shape(value) != velocity.shape:
+                raise ValueError(
+                    f"state['velocity_{name}'] must have shape {velocity.shape}, got "
+                    f"{np.shape(value)}."
+                )
+            else:
+                velocity[...] = value
+        chains = state.get("persistent_chains_")
+        if chains is not None:
+            n_hidden = self.parameters["components_"].shape[0]
+            if np.ndim(chains) != 2 or np.shape(chains)[1] != n_hidden:
+                raise ValueError(
+                    f"state['persistent_chains_'] must have shape (n_chains, {n_hidden}), got "
+                    f"{np.shape(chains)}."
+                )
+            chains = np.array(chains, dtype=self.dtype)
+            if self.persistent and chains.shape[0] != self.n_chains:
+                self.n_chains = chains.shape[0]
+                self._buffers = None  # sized for the chains
+        self.chains = chains
+        activity = state.get("running_activity_")
+        if activity is not None:
+            self.running_activity = np.array(activity, dtype=self.dtype)
+        elif self.sparsity_target is not None:
+            self.running_activity = np.full(
+                self.parameters["intercept_hidden_"].shape, self.sparsity_target, self.dtype
+            )
+        else:
+            self.running_activity = None
+
+    # ------------------------------------------------------------------ buffers and minibatches
+    def _ensure_buffers(self):
+        if self._buffers is not None:
+            return
+        if self.persistent and self.chains is None:
+            raise RuntimeError(
+                "The persistent chains are not started: call start_chains(X, rng) or set_state() "
+                "before the first step of persistent CD."
+            )
+        dtype = self.dtype
+        H, V = self.parameters["components_"].shape
+        B = self.batch_size
+        C = self.n_chains if self.persistent else B
+        empty = np.empty
+        self._buffers = {
+            "v0": empty((B, V), dtype),
+            "hidden_pre": empty((max(B, C), H), dtype),
+            "hidden_mean": empty((B, H), dtype),
+            "hidden_state": empty((B, H), dtype),
+            "hidden_mean_model": empty((C, H), dtype),
+            "visible_pre": empty((C, V), dtype),
+            "visible_mean": empty((C, V), dtype),
+            "visible_state": empty((C, V), dtype),
+            "noise_visible": empty((C, V), dtype),
+            "noise_hidden": empty((max(B, C), H), dtype),
+            # Data and model statistics stacked row-wise, so the weight gradient is one GEMM.
+            "stacked_hidden": empty((B + C, H), dtype),
+            "stacked_visible": empty((B + C, V), dtype),
+            "grad_W_t": empty((V, H), dtype),
+            "grad_hidden": empty(H, dtype),
+            "grad_visible": empty(V, dtype),
+            "grad_log_var": empty(V, dtype),
+            "sparsity": empty(H, dtype),
+            "top_down": empty((B, V), dtype) if self.learns_variance else None,
+            "ones_hidden": np.ones(H, dtype),
+            "ones_visible": np.ones(V, dtype),
+        }
+
+    def _check_minibatch(self, v0):
+        n_visible = self.parameters["components_"].shape[1]
+        if v0.ndim != 2 or v0.shape[1] != n_visible or not 1 <= v0.shape[0] <= self.batch_size:
+            raise ValueError(
+                f"v0 must be a minibatch of shape (b, {n_visible}) with 1 <= b <= batch_size="
+                f"{self.batch_size}, got shape {v0.shape}."
+            )
+        if v0.dtype != self.dtype:
+            raise TypeError(f"v0 has dtype {v0.dtype}, but the parameters are {self.dtype}.")
+        return v0
+
+    def _gather(self, X, rows):
+        """Minibatch ``X[rows]`` into the data block of the stacked visible statistics (or into
+        the ``v0`` buffer when learned variances rescale it), and the data's column means into the
+        visible-bias gradient."""
+        b = rows.shape[0]
+        buf = self._buffers
+        out = buf["v0"][:b] if self.learns_variance else buf["stacked_visible"][:b]
+        if hasattr(X, "tocsr"):
+            out[...] = X[rows].toarray()
+            np.mean(out, axis=0, out=buf["grad_visible"])
+        else:
+            kernels.gather_rows_with_column_mean(X, rows, out, buf["grad_visible"])
+        return out
+
+    def _sigma(self):
+        if self.learns_variance:
+            return np.exp(0.5 * self.parameters["log_variance_"])
+        return None
+
+    # ------------------------------------------------------------------ the step
+    def _statistics(self, v0, rng, data_mean_ready=False):
+        """Write the CD statistics of ``v0`` into the gradient buffers.
+
+        ``data_mean_ready`` says that :meth:`_gather` already put ``v0``'s column means into the
+        visible-bias gradient buffer (and ``v0`` itself into the stacked statistics).
+        """
+        buf = self._buffers
+        params = self.parameters
+        W_t = params["components_"].T  # (V, H), C-contiguous: components_ is column-major
+        dtype = W_t.dtype.type
+        b = v0.shape[0]
+        sigma = self._sigma()
+        # Data and model statistics are stacked row-wise, so the weight gradient is one GEMM:
+        # grad_W.T = [v_data; v_model].T @ [h_data / b; -h_model / c]. Each unit kernel writes its
+        # block of the stack and adds its column sums to the bias gradient as it goes.
+        stacked_h, stacked_v = buf["stacked_hidden"], buf["stacked_visible"]
+        grad_hidden, grad_visible = buf["grad_hidden"], buf["grad_visible"]
+        if not data_mean_ready:
+            np.mean(v0, axis=0, out=grad_visible)
+        v0_in = _scaled_visible(v0, sigma, stacked_v[:b])
+        # Positive phase: hidden means given the data, plus samples to start the chain.
+        h_pre = buf["hidden_pre"][:b]
+        np.matmul(v0_in, W_t, out=h_pre)
+        h_mean, h_state = buf["hidden_mean"][:b], buf["hidden_state"][:b]
+        grad_hidden[:] = 0
+        self._units_with_statistics(
+            "hidden",
+            h_pre,
+            h_mean,
+            h_state,
+            rng,
+            sample=True,
+            statistic_is_sample=self.positive_hidden == "samples",
+            statistic_out=stacked_h[:b],
+            statistic_scale=dtype(1.0 / b),
+            column_sum=grad_hidden,
+            column_scale=dtype(1.0 / b),
+        )
+        if sigma is not None:
+            grad_visible[:] = 0
+            buf["grad_log_var"][:] = 0
+            top_down = buf["top_down"][:b]
+            np.matmul(h_mean, W_t.T, out=top_down)
+            kernels.gaussian_visible_statistics(
+                v0, params["intercept_visible_"], sigma, top_down, grad_visible,
+                buf["grad_log_var"], 1.0,
+            )  # fmt: skip
+        # Negative phase: k Gibbs steps from the data (CD) or from the persistent chains (PCD).
+        chain = self.chains if self.persistent else h_state
+        c = chain.shape[0]
+        v_pre, v_mean = buf["visible_pre"][:c], buf["visible_mean"][:c]
+        v_state, h_neg_mean = buf["visible_state"][:c], buf["hidden_mean_model"][:c]
+        v_neg_in = stacked_v[b : b + c]
+        model_scale = dtype(-1.0 / c)
+        for step in range(self.k):
+            last = step == self.k - 1
+            np.matmul(chain, W_t.T, out=v_pre)
+            # Intermediate steps and PCD chains must be proper Gibbs samples; the final
+            # reconstruction of CD may use probabilities to reduce noise (Hinton 2010, 3.2).
+            sample_v = self.persistent or not last or self.sample_visible
+            if last and sigma is None:
+                # The final visible states go straight into the stacked statistics.
+                self._units_with_statistics(
+                    "visible",
+                    v_pre,
+                    v_mean,
+                    v_state,
+                    rng,
+                    sample=sample_v,
+                    statistic_is_sample=sample_v,
+                    statistic_out=v_neg_in,
+                    statistic_scale=dtype(1.0),
+                    column_sum=grad_visible,
+                    column_scale=model_scale,
+                )
+                v_neg = v_state if sample_v else v_mean
+            else:
+                self._visible_units(v_pre, v_mean, v_state, rng, sample=sample_v)
+                v_neg = v_state if sample_v else v_mean
+                _scaled_visible(v_neg, sigma, v_neg_in)
+            h_pre_neg = buf["hidden_pre"][:c]
+            np.matmul(v_neg_in, W_t, out=h_pre_neg)
+            keep_chain = self.persistent or not last
+            if last:
+                self._units_with_statistics(
+                    "hidden",
+                    h_pre_neg,
+                    h_neg_mean,
+                    chain,
+                    rng,
+                    sample=keep_chain,
+                    statistic_is_sample=False,
+                    statistic_out=stacked_h[b : b + c],
+                    statistic_scale=model_scale,
+                    column_sum=grad_hidden,
+                    column_scale=model_scale,
+                )
+            else:
+                self._hidden_units(h_pre_neg, h_neg_mean, chain, rng, sample=True)
+        if sigma is not None:
+            kernels.gaussian_visible_statistics(
+                v_neg, params["intercept_visible_"], sigma, v_pre, grad_visible,
+                buf["grad_log_var"], -1.0,
+            )  # fmt: skip
+        grad_W_t = buf["grad_W_t"]
+        np.matmul(stacked_v[: b + c].T, stacked_h[: b + c], out=grad_W_t)
+        if self.sparsity_target is not None and self.sparsity_cost > 0:
+            sparsity = buf["sparsity"]
+            kernels.sparsity_gradient(
+                h_mean, self.running_activity, self.sparsity_damping, self.sparsity_target, sparsity
+            )
+            grad_hidden -= self.sparsity_cost * sparsity
+            kernels.subtract_outer_sparsity(
+                grad_W_t, v0_in.mean(axis=0), sparsity, self.sparsity_cost
+            )
+
+    def _apply_buffers(self, learning_rate, momentum):
+        buf = self._buffers
+        return self._apply(
+            buf["grad_W_t"],
+            buf["grad_hidden"],
+            buf["grad_visible"],
+            buf["grad_log_var"] if self.learns_variance else None,
+            learning_rate,
+            momentum,
+        )
+
+    def _apply(self, grad_W_t, grad_hidden, grad_visible, grad_log_var, learning_rate, momentum):
+        params, velocity = self.parameters, self.velocity
+        finite = kernels.momentum_step(
+            params["components_"].T,
+            velocity["components_"].T,
+            grad_W_t,
+            learning_rate,
+            momentum,
+            self.weight_decay,
+        )
+        # Biases are not decayed (Hinton 2010, section 10).
+        finite &= kernels.momentum_step(
+            params["intercept_hidden_"],
+            velocity["intercept_hidden_"],
+            grad_hidden,
+            learning_rate,
+            momentum,
+            0.0,
+        )
+        finite &= kernels.momentum_step(
+            params["intercept_visible_"],
+            velocity["intercept_visible_"],
+            grad_visible,
+            learning_rate,
+            momentum,
+            0.0,
+        )
+        if grad_log_var is not None:
+            finite &= kernels.momentum_step(
+                params["log_variance_"],
+                velocity["log_variance_"],
+                grad_log_var,
+                learning_rate,
+                momentum,
+                0.0,
+            )
+        return finite
+
+    def _units_with_statistics(
+        self,
+        layer,
+        pre,
+        mean_out,
+        sample_out,
+        rng,
+        *,
+        sample,
+        statistic_is_sample,
+        statistic_out,
+        statistic_scale,
+        column_sum,
+        column_scale,
+    ):
+        """Units of ``layer`` ("hidden" or "visible") given ``pre``, writing their CD statistics
+        (see :func:`dbn._kernels.rbm.bernoulli_units_with_statistics`)."""
+        hidden = layer == "hidden"
+        unit = self.hidden_unit if hidden else self.visible_unit
+        if unit == "bernoulli":
+            bias = self.parameters["intercept_hidden_" if hidden else "intercept_visible_"]
+            key = draw_key(rng) if sample else _NO_KEY
+            kernels.bernoulli_units_with_statistics(
+                pre,
+                bias,
+                key,
+                sample,
+                statistic_is_sample,
+                mean_out,
+                sample_out,
+                statistic_scale,
+                statistic_out,
+                column_scale,
+                column_sum,
+            )
+            return
+        if hidden:
+            self._hidden_units(pre, mean_out, sample_out, rng, sample=sample)
+        else:
+            self._visible_units(pre, mean_out, sample_out, rng, sample=sample)
+        units = sample_out if sample and statistic_is_sample else mean_out
+        kernels.statistics_of_units(units, statistic_scale, statistic_out, column_scale, column_sum)
+
+    def _hidden_units(self, pre, mean_out, sample_out, rng, *, sample):
+        buf = self._buffers
+        noise = buf["noise_hidden"][: pre.shape[0]] if self.hidden_unit == "gaussian" else None
+        hidden_units(
+            pre,
+            self.parameters["intercept_hidden_"],
+            self.hidden_unit,
+            rng,
+            mean_out,
+            sample_out,
+            sample=sample,
+            noise=noise,
+            scale=buf["ones_hidden"],
+        )
+
+    def _visible_units(self, pre, mean_out, sample_out, rng, *, sample):
+        noise = None
+        if self.visible_unit == "gaussian":
+            noise = self._buffers["noise_visible"][: pre.shape[0]]
+        sigma = self._sigma()
+        if sigma is None:
+            sigma = self._buffers["ones_visible"]
+        visible_units(
+            pre,
+            self.parameters["intercept_visible_"],
+            sigma,
+            self.visible_unit,
+            rng,
+            mean_out,
+            sample_out,
+            sample=sample,
+            noise=noise,
+        )
+
+
+# ---------------------------------------------------------------------- unit conditionals
+def hidden_units(pre, bias, unit, rng, mean_out, sample_out, *, sample, noise=None, scale=None):
+    """Hidden means ``E[h | v]`` and, if ``sample``, samples, from ``pre = (v / sigma) @ W.T``.
+
+    Parameters
+    ----------
+    pre : ndarray of shape (B, n_hidden)
+        Pre-activations without the bias.
+    bias : ndarray of shape (n_hidden,)
+    unit : {"bernoulli", "gaussian"}
+    rng : numpy.random.Generator or None
+        Used only when ``sample``: one stream key (binary units) or ``B * n_hidden`` standard
+        normal numbers (linear units).
+    mean_out, sample_out : ndarray of shape (B, n_hidden)
+        Outputs; ``mean_out`` may be ``pre``; ``sample_out`` may be None when not sampling.
+    noise : ndarray of shape (B, n_hidden), optional
+        Buffer for the normal numbers of linear units.
+    scale : ndarray of shape (n_hidden,), optional
+        Ones, the noise scale of linear units (allocated when not given).
+    """
+    if sample_out is None:
+        sample_out = mean_out
+    if unit == "bernoulli":
+        key = draw_key(rng) if sample else None
+        kernels.bernoulli_units(pre, bias, key, mean_out, sample_out)
+        return
+    normal = _fill_normal(rng, pre.shape, pre.dtype, noise) if sample else None
+    if scale is None:
+        scale = np.ones(pre.shape[1], pre.dtype)
+    kernels.gaussian_units(pre, bias, scale, normal, mean_out, sample_out)
+
+
+def visible_units(pre, bias, sigma, unit, rng, mean_out, sample_out, *, sample, noise=None):
+    """Visible means ``E[v | h]`` and, if ``sample``, samples, from ``pre = h @ W``.
+
+    Binary units: ``sigmoid(pre + bias)``; Gaussian units: ``bias + sigma * pre`` with noise of
+    standard deviation ``sigma`` (Hinton 2010, section 13.2). Arguments as for
+    :func:`hidden_units`; ``sigma`` is ignored for binary units.
+    """
+    if unit == "bernoulli":
+        key = draw_key(rng) if sample else None
+        kernels.bernoulli_units(pre, bias, key, mean_out, sample_out)
+        return
+    normal = _fill_normal(rng, pre.shape, pre.dtype, noise) if sample else None
+    kernels.gaussian_units(pre, bias, sigma, normal, mean_out, sample_out)
+
+
+def dense_rows(X, rows, dtype):
+    """``X[rows]`` as a C-contiguous dense array of ``dtype`` (``X`` dense or sparse)."""
+    part = X[rows]
+    part = part.toarray() if hasattr(part, "toarray") else part
+    return np.ascontiguousarray(part, dtype=dtype)
+
+
+def _scaled_visible(v, sigma, out):
+    """Write ``v`` (divided by ``sigma`` for learned variances) into ``out`` and return it."""
+    if sigma is None:
+        out[...] = v
+    else:
+        kernels.divide_columns_into(v, sigma, out)
+    return out
+
+
+def _fill_normal(rng, shape, dtype, out):
+    if out is None or out.shape != tuple(shape):
+        return rng.standard_normal(shape, dtype=dtype)
+    rng.standard_normal(dtype=dtype, out=out)
+    return out
+
+
+def _check_parameters(parameters, visible_unit):
+    if not isinstance(parameters, dict):
+        raise TypeError(
+            f"parameters must be a dict of arrays keyed by {PARAMETER_NAMES}, got "
+            f"{type(parameters).__name__}."
+        )
+    unknown = sorted(set(parameters) - set(PARAMETER_NAMES))
+    missing = sorted(set(PARAMETER_NAMES[:3]) - set(parameters))
+    if unknown or missing:
+        raise ValueError(
+            f"parameters must hold components_, intercept_hidden_, intercept_visible_ and "
+            f"optionally log_variance_; missing {missing}, unknown {unknown}."
+        )
+    W = parameters["components_"]
+    if not isinstance(W, np.ndarray) or W.ndim != 2 or W.dtype not in (np.float32, np.float64):
+        raise ValueError(
+            "parameters['components_'] must be a 2-D float32 or float64 ndarray, got "
+            f"{getattr(W, 'dtype', type(W).__name__)} of shape {np.shape(W)}."
+        )
+    if not W.flags.f_contiguous:
+        raise ValueError(
+            "parameters['components_'] must be column-major (np.asfortranarray), so that its "
+            "transpose is C-contiguous for the GEMMs; got an array that is not F-contiguous."
+        )
+    n_hidden, n_visible = W.shape
+    shapes = {
+        "intercept_hidden_": (n_hidden,),
+        "intercept_visible_": (n_visible,),
+        "log_variance_": (n_visible,),
+    }
+    for name, shape in shapes.items():
+        if name not in parameters:
+            continue
+        p = parameters[name]
+        if not isinstance(p, np.ndarray) or p.shape != shape or p.dtype != W.dtype:
+            raise ValueError(
+                f"parameters[{name!r}] must be an ndarray of shape {shape} and dtype {W.dtype}, "
+                f"got {getattr(p, 'dtype', type(p).__name__)} of shape {np.shape(p)}."
+            )
+    if "log_variance_" in parameters and visible_unit != "gaussian":
+        raise ValueError(
+            "parameters['log_variance_'] (learned variances) needs visible_unit='gaussian', got "
+            f"visible_unit={visible_unit!r}."
+        )
+    return dict(parameters)
