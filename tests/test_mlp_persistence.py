@@ -241,10 +241,19 @@ def test_tampered_and_mismatched_files_are_rejected(tmp_path):
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_resume_after_a_crash_equals_uninterrupted_run(tmp_path, solver, early_stopping):
+@pytest.mark.parametrize(
+    ("solver", "overrides"),
+    [
+        ("sgd", {}),
+        ("adam", {}),
+        ("cg", {}),
+        # Epochs 1-2 train the output layer only; the crash at 3 resumes in the full-net phase.
+        ("cg", {"cg_top_layer_epochs": 2, "alpha": 0.01}),
+    ],
+)
+def test_resume_after_a_crash_equals_uninterrupted_run(tmp_path, solver, overrides, early_stopping):
     X, y = _data()
-    params = _params(solver, early_stopping)
+    params = _params(solver, early_stopping, **overrides)
     reference = MLPClassifier(**params).fit(X, y)
     crash = _Fail(epoch=3)
     with pytest.raises(RuntimeError, match="stop here"):
@@ -312,12 +321,15 @@ def test_stale_temporary_files_are_removed(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT]
 
 
-def test_autoencoder_resume_after_a_crash_equals_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("solver", ["adam", "cg"])
+def test_autoencoder_resume_after_a_crash_equals_uninterrupted_run(tmp_path, solver):
     X, _ = _data()
     X = 1 / (1 + np.exp(-X))
     params = dict(
         layer_sizes=(6, 2),
-        solver="adam",
+        solver=solver,
+        cg_batch_size=70,  # 3 minibatches, the last one short
+        cg_max_line_searches=2,
         max_iter=5,
         batch_size=40,
         learning_rate_init=0.01,
