@@ -1,4 +1,5 @@
-"""IDX parsing, and the MNIST and Fashion-MNIST data sets with a cache, mirrors and checksums.
+"""IDX parsing [3]_, and the MNIST [1]_ and Fashion-MNIST [2]_ data sets with a cache, mirrors and
+checksums.
 
 The data folder is, in order of precedence: the ``data_home`` argument, the ``DBN_DATA_HOME``
 environment variable, pooch's cache folder for dbn (``$XDG_CACHE_HOME/dbn`` or ``~/.cache/dbn`` on
