@@ -1,0 +1,420 @@
+"""The CD step object (dbn._cd) on its own: no estimator, statistics then apply, state, schedules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dbn import BernoulliRBM, Callback, GaussianBernoulliRBM
+from dbn._cd import ContrastiveDivergence
+
+from . import naive
+
+TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-4, atol=2e-5)}
+
+
+@pytest.fixture(scope="module")
+def binary_data():
+    rng = np.random.default_rng(0)
+    prototypes = (rng.random((4, 20)) < 0.5).astype(float)
+    X = prototypes[rng.integers(0, 4, 240)]
+    return np.abs(X - (rng.random(X.shape) < 0.05)).astype(np.float64)
+
+
+def _initial_parameters(
+    X, n_hidden, rng, *, init_std=0.01, visible="bernoulli", learn_variance=False
+):
+    """The estimators' initialisation, written out (Hinton 2010, section 8)."""
+    W = np.asfortranarray(init_std * rng.standard_normal((n_hidden, X.shape[1])), dtype=X.dtype)
+    mean = np.asarray(X.mean(axis=0), dtype=np.float64)
+    if visible == "bernoulli":
+        p = np.clip(mean, 1e-3, 1 - 1e-3)
+        b = np.log(p / (1 - p))
+    else:
+        b = mean
+    params = {
+        "components_": W,
+        "intercept_hidden_": np.zeros(n_hidden, X.dtype),
+        "intercept_visible_": b.astype(X.dtype),
+    }
+    if learn_variance:
+        params["log_variance_"] = np.zeros(X.shape[1], X.dtype)
+    return params
+
+
+def fit_without_estimator(X, n_hidden, learning_rates, momenta, *, seed, shuffle=True, **config):
+    """Train with a bare ContrastiveDivergence and the same Generator use as the estimator's fit."""
+    rng = np.random.default_rng(seed)
+    visible = config.pop("visible_unit", "bernoulli")
+    learn_variance = config.pop("learn_variance", False)
+    params = _initial_parameters(X, n_hidden, rng, visible=visible, learn_variance=learn_variance)
+    cd = ContrastiveDivergence(params, visible_unit=visible, **config)
+    if cd.persistent:
+        cd.start_chains(X, rng)
+    for lr, momentum in zip(learning_rates, momenta, strict=True):
+        order = rng.permutation(X.shape[0]) if shuffle else np.arange(X.shape[0])
+        assert cd.run_epoch(X, order, lr, momentum, rng) == 0
+    return params, cd
+
+
+class _Record(Callback):
+    """Records the learning rate and momentum of every epoch (1-based numbering)."""
+
+    def __init__(self):
+        self.epochs, self.learning_rates, self.momenta = [], [], []
+
+    def on_epoch_end(self, estimator, epoch, logs):
+        self.epochs.append(epoch)
+        self.learning_rates.append(logs["learning_rate"])
+        self.momenta.append(logs["momentum"])
+
+
+# ----------------------------------------------------------------------------- no estimator
+ESTIMATOR_CASES = {
+    "cd1": dict(),
+    "pcd-sparsity": dict(persistent=True, n_chains=13, k=2, sparsity_target=0.1, sparsity_cost=0.3),
+    "sampled-no-shuffle": dict(positive_hidden="samples", sample_visible=True, shuffle=False),
+    "gaussian-hidden": dict(hidden_unit="gaussian", learning_rate=0.001),
+    "learned-variance": dict(visible="gaussian", learn_variance=True, learning_rate=0.01),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(ESTIMATOR_CASES))
+def test_cd_without_estimator_reproduces_fit_bit_for_bit(binary_data, name, dtype):
+    case = dict(ESTIMATOR_CASES[name])
+    visible = case.pop("visible", "bernoulli")
+    X = binary_data.astype(dtype)
+    if visible == "gaussian":
+        X = (np.random.default_rng(1).standard_normal(X.shape) * 2 + 1).astype(dtype)
+        rbm = GaussianBernoulliRBM(
+            9, learn_variance=case.pop("learn_variance"), n_iter=4, batch_size=25, random_state=5,
+            momentum_switch_epoch=2, **case,
+        )  # fmt: skip
+    else:
+        rbm = BernoulliRBM(
+            9, n_iter=4, batch_size=25, random_state=5, momentum_switch_epoch=2, **case
+        )
+    rbm.fit(X)
+    momenta = [rbm.momentum] * 2 + [rbm.final_momentum] * 2
+    config = {
+        key: getattr(rbm, key)
+        for key in (
+            "batch_size", "hidden_unit", "k", "persistent", "n_chains", "positive_hidden",
+            "sample_visible", "weight_decay", "sparsity_target", "sparsity_cost",
+            "sparsity_damping", "shuffle",
+        )
+    }  # fmt: skip
+    params, cd = fit_without_estimator(
+        X,
+        9,
+        [rbm.learning_rate] * 4,
+        momenta,
+        seed=5,
+        visible_unit=visible,
+        learn_variance=visible == "gaussian",
+        **config,
+    )
+    for key, value in params.items():
+        np.testing.assert_array_equal(getattr(rbm, key), value, err_msg=key)
+        assert value.dtype == dtype
+    state = rbm.training_state()[0]
+    for key, value in cd.get_state().items():
+        np.testing.assert_array_equal(state[key], value, err_msg=key)
+
+
+# ----------------------------------------------------------------------------- statistics, apply
+STEP_CASES = {
+    "cd1": dict(),
+    "cd2-sampled": dict(k=2, positive_hidden="samples", sample_visible=True),
+    "pcd-sparsity": dict(persistent=True, n_chains=7, sparsity_target=0.2, sparsity_cost=0.5),
+    "gaussian-hidden": dict(hidden_unit="gaussian"),
+    "learned-variance": dict(visible_unit="gaussian", learn_variance=True, k=2),
+}
+
+
+def _step_pair(case, dtype, seed=0, n_visible=11, n_hidden=6):
+    """Two ContrastiveDivergence objects on equal copies of random parameters, and data."""
+    case = dict(case)
+    learn_variance = case.pop("learn_variance", False)
+    rng = np.random.default_rng(seed)
+    if case.get("visible_unit") == "gaussian":
+        X = rng.standard_normal((40, n_visible)).astype(dtype)
+    else:
+        X = (rng.random((40, n_visible)) < 0.4).astype(dtype)
+    params = _initial_parameters(
+        X, n_hidden, rng, init_std=0.3, visible=case.get("visible_unit", "bernoulli"),
+        learn_variance=learn_variance,
+    )  # fmt: skip
+    params["intercept_hidden_"][:] = rng.normal(0, 0.2, n_hidden)
+    if learn_variance:
+        params["log_variance_"][:] = rng.normal(0, 0.2, n_visible)
+    pair = []
+    for _ in range(2):
+        copy = {key: value.copy(order="K") for key, value in params.items()}
+        cd = ContrastiveDivergence(copy, batch_size=10, weight_decay=0.01, **case)
+        if cd.persistent:
+            cd.start_chains(X, np.random.default_rng(99))
+        pair.append(cd)
+    return pair, X
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(STEP_CASES))
+def test_statistics_then_apply_equals_the_fused_step(name, dtype):
+    (fused, split), X = _step_pair(STEP_CASES[name], dtype)
+    for step in range(4):  # momentum, chains and sparsity activity carry over between steps
+        v0 = X[step * 10 : (step + 1) * 10]
+        momentum = 0.5 if step < 2 else 0.9
+        assert fused.step(v0, 0.05, momentum, np.random.default_rng(step))
+        gradients = split.statistics(v0, np.random.default_rng(step))
+        assert split.apply(gradients, 0.05, momentum)
+    for key in fused.parameters:
+        np.testing.assert_array_equal(split.parameters[key], fused.parameters[key], err_msg=key)
+    split_state, fused_state = split.get_state(), fused.get_state()
+    assert split_state.keys() == fused_state.keys()
+    for key, value in fused_state.items():
+        np.testing.assert_array_equal(split_state[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("name", ["cd1", "cd2-sampled", "gaussian-hidden", "learned-variance"])
+def test_statistics_are_the_naive_cd_gradient(name):
+    """With learning rate 1, no momentum and no decay, the naive update's velocity is the gradient."""
+    case = dict(STEP_CASES[name])
+    (cd, _), X = _step_pair(case, np.float64)
+    reference = {"W": "components_", "c": "intercept_hidden_", "b": "intercept_visible_"}
+    reference["z"] = "log_variance_"
+    params = {k: cd.parameters[v].copy() for k, v in reference.items() if v in cd.parameters}
+    velocity = {k: np.zeros_like(v) for k, v in params.items()}
+    v0 = X[:10]
+    gradients = cd.statistics(v0, np.random.default_rng(7))
+    naive.naive_cd_step(
+        params,
+        velocity,
+        None,
+        v0,
+        np.random.default_rng(7),
+        k=cd.k,
+        lr=1.0,
+        momentum=0.0,
+        weight_decay=0.0,
+        persistent=False,
+        positive_hidden=cd.positive_hidden,
+        sample_visible=cd.sample_visible,
+        visible=cd.visible_unit,
+        hidden=cd.hidden_unit,
+        learn_variance=cd.learns_variance,
+    )
+    for short, key in reference.items():
+        if key in gradients:
+            np.testing.assert_allclose(gradients[key], velocity[short], **TOL[np.float64])
+
+
+def test_averaged_statistics_of_two_shards_step_like_one_worker_would():
+    """Two workers' statistics averaged equal the statistics of the same halves, in one place."""
+    (cd, _), X = _step_pair(STEP_CASES["cd1"], np.float64)
+    first = cd.statistics(X[:10], np.random.default_rng(1))
+    second = cd.statistics(X[10:20], np.random.default_rng(2))
+    # Fresh arrays: the second call did not overwrite the first result.
+    again = cd.statistics(X[:10], np.random.default_rng(1))
+    for key in first:
+        np.testing.assert_array_equal(first[key], again[key])
+    mean = {key: (first[key] + second[key]) / 2 for key in first}
+    before = {key: value.copy() for key, value in cd.parameters.items()}
+    assert cd.apply(mean, 0.1, 0.0)
+    W = before["components_"] + 0.1 * (mean["components_"] - 0.01 * before["components_"])
+    np.testing.assert_allclose(cd.parameters["components_"], W, rtol=1e-12)
+    np.testing.assert_allclose(
+        cd.parameters["intercept_visible_"],
+        before["intercept_visible_"] + 0.1 * mean["intercept_visible_"],
+        rtol=1e-12,
+    )
+
+
+def test_get_state_and_set_state_resume_bit_for_bit():
+    (cd, twin), X = _step_pair(STEP_CASES["pcd-sparsity"], np.float32)
+    rng = np.random.default_rng(3)
+    for step in range(2):
+        cd.step(X[step * 10 : (step + 1) * 10], 0.05, 0.5, rng)
+    saved_params = {key: value.copy(order="K") for key, value in cd.parameters.items()}
+    saved_state, saved_rng = cd.get_state(), rng.bit_generator.state
+    for step in range(2, 4):
+        cd.step(X[step * 10 : (step + 1) * 10], 0.05, 0.9, rng)
+    # A fresh object (as after loading a checkpoint) continues exactly where cd was.
+    for key, value in saved_params.items():
+        twin.parameters[key][...] = value
+    twin.set_state(saved_state)
+    rng2 = np.random.default_rng()
+    rng2.bit_generator.state = saved_rng
+    for step in range(2, 4):
+        twin.step(X[step * 10 : (step + 1) * 10], 0.05, 0.9, rng2)
+    for key in cd.parameters:
+        np.testing.assert_array_equal(twin.parameters[key], cd.parameters[key], err_msg=key)
+    np.testing.assert_array_equal(twin.chains, cd.chains)
+    np.testing.assert_array_equal(twin.running_activity, cd.running_activity)
+
+
+def test_run_epoch_reports_the_diverging_minibatch():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 5)) * 100
+    params = _initial_parameters(X, 4, rng, visible="gaussian")
+    cd = ContrastiveDivergence(params, batch_size=20, visible_unit="gaussian")
+    diverged_at = 0
+    for _ in range(50):
+        diverged_at = cd.run_epoch(X, np.arange(60), 1e3, 0.9, rng)
+        if diverged_at:
+            break
+    assert 1 <= diverged_at <= 3
+
+
+def _parameters(n_hidden=3, n_visible=4, dtype=np.float64):
+    return {
+        "components_": np.zeros((n_hidden, n_visible), dtype, order="F"),
+        "intercept_hidden_": np.zeros(n_hidden, dtype),
+        "intercept_visible_": np.zeros(n_visible, dtype),
+    }
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (
+            lambda p: p.update(components_=np.zeros((3, 4))),
+            r"components_'\] must be column-major \(np.asfortranarray\)",
+        ),
+        (
+            lambda p: p.update(intercept_visible_=np.zeros(5)),
+            r"intercept_visible_'\] must be an ndarray of shape \(4,\) and dtype float64, got "
+            r"float64 of shape \(5,\)",
+        ),
+        (lambda p: p.pop("intercept_hidden_"), r"missing \['intercept_hidden_'\]"),
+        (lambda p: p.update(bias=1), r"unknown \['bias'\]"),
+        (
+            lambda p: p.update(log_variance_=np.zeros(4)),
+            "log_variance_'] .*needs visible_unit='gaussian', got visible_unit='bernoulli'",
+        ),
+    ],
+)
+def test_bad_parameters_are_refused_with_clear_messages(change, match):
+    params = _parameters()
+    change(params)
+    with pytest.raises(ValueError, match=match):
+        ContrastiveDivergence(params, batch_size=2)
+
+
+def test_bad_calls_are_refused_with_clear_messages():
+    cd = ContrastiveDivergence(_parameters(), batch_size=2)
+    rng = np.random.default_rng(0)
+    with pytest.raises(
+        ValueError, match=r"v0 must be a minibatch of shape \(b, 4\).*got shape \(3, 4\)"
+    ):
+        cd.step(np.zeros((3, 4)), 0.1, 0.5, rng)
+    with pytest.raises(TypeError, match="v0 has dtype float32, but the parameters are float64"):
+        cd.step(np.zeros((2, 4), np.float32), 0.1, 0.5, rng)
+    with pytest.raises(ValueError, match=r"missing \['intercept_visible_'\]"):
+        cd.apply({"components_": np.zeros((3, 4)), "intercept_hidden_": np.zeros(3)}, 0.1, 0.5)
+    with pytest.raises(
+        ValueError, match=r"gradients\['intercept_hidden_'\] must have shape \(3,\)"
+    ):
+        cd.apply(
+            {"components_": np.zeros((3, 4)), "intercept_hidden_": np.zeros(4),
+             "intercept_visible_": np.zeros(4)}, 0.1, 0.5,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match=r"k must be in \[1, inf\], got 0"):
+        ContrastiveDivergence(_parameters(), batch_size=2, k=0)
+    pcd = ContrastiveDivergence(_parameters(), batch_size=2, persistent=True)
+    with pytest.raises(RuntimeError, match=r"persistent chains are not started: call start_chains"):
+        pcd.step(np.zeros((2, 4)), 0.1, 0.5, rng)
+
+
+# ----------------------------------------------------------------------------- schedules
+N_ITER = 4
+SCHEDULES = {
+    "constant": ("constant", [0.1] * N_ITER),
+    "exponential": ("exponential", [0.1 * 0.5**e for e in range(N_ITER)]),
+    "linear": ("linear", [0.1 * (1 - e / N_ITER) for e in range(N_ITER)]),
+    "callable": (lambda epoch, lr: lr / (1 + epoch), [0.1 / (1 + e) for e in range(N_ITER)]),
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_learning_rate_schedules_against_hand_computation(binary_data, name):
+    schedule, expected = SCHEDULES[name]
+    record = _Record()
+    rbm = BernoulliRBM(
+        8,
+        learning_rate=0.1,
+        learning_rate_schedule=schedule,
+        learning_rate_decay=0.5,
+        n_iter=N_ITER,
+        batch_size=30,
+        momentum_switch_epoch=100,
+        random_state=2,
+    ).fit(binary_data, callbacks=record)
+    assert record.epochs == [1, 2, 3, 4]
+    np.testing.assert_allclose(record.learning_rates, expected, rtol=1e-15)
+    np.testing.assert_allclose(rbm.history_["learning_rate"], expected, rtol=1e-15)
+    # The rates are the ones the updates used: a bare CD step with them gives the same weights.
+    params, _ = fit_without_estimator(
+        binary_data, 8, expected, [0.5] * N_ITER, seed=2, batch_size=30, weight_decay=0.0002
+    )
+    np.testing.assert_allclose(rbm.components_, params["components_"], rtol=1e-12, atol=1e-15)
+    if name != "constant":  # the constant rate would give other weights: the check can fail
+        params, _ = fit_without_estimator(
+            binary_data, 8, [0.1] * N_ITER, [0.5] * N_ITER, seed=2, batch_size=30,
+            weight_decay=0.0002,
+        )  # fmt: skip
+        assert not np.allclose(rbm.components_, params["components_"], rtol=1e-6, atol=0)
+
+
+def test_one_parameter_schedule_keeps_its_old_meaning_with_a_deprecation_warning(binary_data):
+    with pytest.warns(DeprecationWarning, match="learning_rate_schedule with one parameter"):
+        rbm = BernoulliRBM(
+            8, learning_rate_schedule=lambda epoch: 0.02 * (epoch + 1), n_iter=3, batch_size=30,
+            random_state=0,
+        ).fit(binary_data)  # fmt: skip
+    np.testing.assert_allclose(rbm.history_["learning_rate"], [0.02, 0.04, 0.06], rtol=1e-15)
+
+
+def test_momentum_switch_against_hand_computation(binary_data):
+    record = _Record()
+    rbm = BernoulliRBM(
+        8,
+        momentum=0.3,
+        final_momentum=0.7,
+        momentum_switch_epoch=2,
+        n_iter=4,
+        batch_size=30,
+        random_state=4,
+    ).fit(binary_data, callbacks=[record])
+    assert record.momenta == [0.3, 0.3, 0.7, 0.7]
+    assert rbm.history_["momentum"] == [0.3, 0.3, 0.7, 0.7]
+    params, _ = fit_without_estimator(
+        binary_data, 8, [0.1] * 4, [0.3, 0.3, 0.7, 0.7], seed=4, batch_size=30,
+        weight_decay=0.0002,
+    )  # fmt: skip
+    np.testing.assert_array_equal(rbm.components_, params["components_"])
+    # Switching one epoch later gives other weights: the test sees the switch epoch.
+    late, _ = fit_without_estimator(
+        binary_data, 8, [0.1] * 4, [0.3, 0.3, 0.3, 0.7], seed=4, batch_size=30,
+        weight_decay=0.0002,
+    )  # fmt: skip
+    assert not np.allclose(rbm.components_, late["components_"], rtol=1e-6, atol=0)
+
+
+def test_one_minibatch_step_is_the_momentum_update_formula():
+    """``v = m v + lr (g - decay W)``, ``W += v`` with the statistics as ``g``, by hand."""
+    (cd, twin), X = _step_pair(STEP_CASES["cd1"], np.float64)
+    v0 = X[:10]
+    for key, value in cd.velocity.items():  # a non-zero velocity, so momentum matters
+        value[...] = np.random.default_rng(5).normal(0, 0.01, value.shape)
+        twin.velocity[key][...] = value
+    before = {key: value.copy() for key, value in cd.parameters.items()}
+    velocity = {key: value.copy() for key, value in cd.velocity.items()}
+    gradients = twin.statistics(v0, np.random.default_rng(6))
+    assert cd.step(v0, 0.07, 0.6, np.random.default_rng(6))
+    for key, param in cd.parameters.items():
+        decay = 0.01 if key == "components_" else 0.0
+        step = 0.6 * velocity[key] + 0.07 * (gradients[key] - decay * before[key])
+        np.testing.assert_allclose(cd.velocity[key], step, rtol=1e-12, atol=1e-15, err_msg=key)
+        np.testing.assert_allclose(param, before[key] + step, rtol=1e-12, atol=1e-15, err_msg=key)
