@@ -1,10 +1,11 @@
 """What the backprop estimators share: hyperparameters, the training run, model files and checkpoints.
 
 :class:`BackpropEstimator` is the base of :class:`dbn.mlp.MLPClassifier`, :class:`dbn.mlp.MLPRegressor`
-and :class:`dbn.autoencoder.DeepAutoencoder`. It checks the optimiser's hyperparameters, runs
-:meth:`~BackpropEstimator.fit`'s common part (checkpoint, resume, validation split, initialisation)
-and the epochs, over the backprop core of :mod:`dbn._backprop` and the optimisers of
-:mod:`dbn._training.optimizers`; :class:`NetworkState` saves and restores everything training reads
+and :class:`dbn.autoencoder.DeepAutoencoder`. It checks the optimiser's hyperparameters and runs
+``fit``'s common part (checkpoint, resume, validation split, initialisation); its epochs go through
+the training engine (:func:`dbn._training.loop.run_epochs`: history, callbacks, early stopping,
+rollback, checkpoints) as a :class:`~dbn._training.loop.EpochTrainer` over the backprop core of
+:mod:`dbn._backprop` and the optimisers of :mod:`dbn._training.optimizers`; :class:`NetworkState` saves and restores everything training reads
 and writes, in pickle-free model files (:mod:`dbn.io`) and per-epoch checkpoints. The estimators say
 what differs (layer sizes, activations, loss, targets, validation metric) through the hooks listed
 in each class's docstring; this module imports no estimator.
@@ -21,12 +22,7 @@ networks. Science, 313(5786), 504-507.
 from __future__ import annotations
 
 import inspect
-import json
 import numbers
-import time
-import warnings
-import zlib
-from pathlib import Path
 
 import numpy as np
 
@@ -34,7 +30,11 @@ from . import init as _init
 from . import io
 from ._backprop import Net, Propagation, cg_epoch, layout, minibatch_epoch, pack
 from ._base import ParamsMixin
+from ._training.callbacks import CallbackList
+from ._training.checkpoint import CheckpointFile
+from ._training.loop import EarlyStopping, EpochTrainer, run_epochs
 from ._training.optimizers import make_optimizer
+from ._training.schedules import check_schedule, learning_rate_at
 from ._validation import (
     DivergenceError,
     check_choice,
@@ -72,50 +72,6 @@ def check_dtype(dtype):
 # --------------------------------------------------------------------------------------------------
 
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-
-
-def _to_json(value):
-    """``value`` as the JSON header stores it, for comparing parameters with a stored header."""
-
-    def default(v):
-        if isinstance(v, np.generic):
-            return v.item()
-        if isinstance(v, np.ndarray):
-            return v.tolist()
-        raise TypeError(f"cannot store {type(v).__name__} in a model file header: {v!r}")
-
-    return json.loads(json.dumps(value, default=default))
-
-
-def _fingerprints(data):
-    """``{name: [shape, dtype, crc32]}`` of the arrays a fit was started on (None entries skipped)."""
-    out = {}
-    for name, a in data.items():
-        if a is None:
-            continue
-        a = np.ascontiguousarray(a)
-        out[name] = [list(a.shape), a.dtype.str, zlib.crc32(memoryview(a).cast("B"))]
-    return out
-
-
-class _Checkpoint:
-    """The checkpoint file of one :meth:`fit`: where it goes, which data it belongs to, and (when a
-    previous run left one) the stored state to resume from."""
-
-    def __init__(self, path, kind, data):
-        self.path = path
-        self.kind = kind
-        self.data = data
-        self.arrays = self.extra = None
-        self.val_index = None
-
-    @property
-    def resuming(self):
-        return self.arrays is not None
-
-    @property
-    def finished(self):
-        return self.extra["checkpoint"].get("finished") is True
 
 
 class NetworkState:
@@ -397,62 +353,26 @@ class NetworkState:
     # ------------------------------------------------------------------------------- checkpoints
 
     def _open_checkpoint(self, checkpoint_dir, data):
-        """Prepare ``checkpoint_dir`` and read the checkpoint a previous :meth:`fit` left there.
+        """The :class:`~dbn._training.checkpoint.CheckpointFile` of a :meth:`fit`, loaded and checked.
 
-        ``data`` names the arrays the fit trains on (their shapes and checksums go into the file).
-        Stale temporary files of a killed write are removed. A checkpoint written with other
-        hyperparameters, other data or other ``pretrained_layers`` is refused with a ValueError.
+        ``data`` names the arrays the fit trains on (their fingerprints go into the file). Besides
+        the engine's checks (hyperparameters other than ``verbose``, data), a checkpoint written
+        with other ``pretrained_layers`` is refused with a ValueError.
         """
-        folder = Path(checkpoint_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        name = self._CHECKPOINT_NAME
-        # A process killed mid-write leaves its temporary file; the checkpoint itself is whole.
-        for stale in folder.glob(f".{name}.*.tmp"):
-            stale.unlink(missing_ok=True)
-        checkpoint = _Checkpoint(
-            folder / name, f"{type(self).__name__}-checkpoint", _fingerprints(data)
+        name = type(self).__name__
+        checkpoint = CheckpointFile(
+            checkpoint_dir, self._CHECKPOINT_NAME, f"{name}-checkpoint", data
         )
-        path = checkpoint.path
-        if not path.exists():
-            return checkpoint
-        header, arrays = io.load_arrays(path, kind=checkpoint.kind)
-        advice = "use another checkpoint_dir or delete the file"
-        saved, mine = header["params"], _to_json(self._json_params())
-        different = sorted(
-            k for k in set(saved) | set(mine) if k != "verbose" and saved.get(k) != mine.get(k)
-        )
-        if different:
-            raise ValueError(
-                f"checkpoint {path} was written by a {type(self).__name__} with other parameters "
-                f"({', '.join(f'{k}={saved.get(k)!r}' for k in different)}); {advice}."
-            )
-        extra = header.get("extra", {})
-        record = extra.get("checkpoint")
-        if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
-            raise io.ModelFileError(f"{path}: lacks the record of the data it was trained on.")
-        stored = record["data"]
-        for key in sorted(set(stored) | set(checkpoint.data)):
-            if key not in stored or key not in checkpoint.data:
-                how = "with" if key in stored else "without"
-                raise ValueError(f"checkpoint {path} was written {how} {key}; {advice}.")
-            (shape, dtype, crc), (my_shape, my_dtype, my_crc) = stored[key], checkpoint.data[key]
-            if shape != my_shape:
+        if checkpoint.load(self._json_params(), owner=name):
+            mine = self._pretrained_arrays()
+            theirs = {k: v for k, v in checkpoint.arrays.items() if k.startswith("pretrained")}
+            if set(mine) != set(theirs) or any(
+                not np.array_equal(mine[k], theirs[k]) for k in mine
+            ):
                 raise ValueError(
-                    f"checkpoint {path} was written for {key} of shape {tuple(shape)}, got "
-                    f"{tuple(my_shape)}; {advice}."
+                    f"checkpoint {checkpoint.path} was written with other pretrained_layers; use "
+                    "another checkpoint_dir or delete the file."
                 )
-            if dtype != my_dtype or crc != my_crc:
-                raise ValueError(
-                    f"checkpoint {path} was written for other values of {key} (same shape); "
-                    f"{advice}."
-                )
-        mine = self._pretrained_arrays()
-        theirs = {k: v for k, v in arrays.items() if k.startswith("pretrained")}
-        if set(mine) != set(theirs) or any(not np.array_equal(mine[k], theirs[k]) for k in mine):
-            raise ValueError(
-                f"checkpoint {path} was written with other pretrained_layers; {advice}."
-            )
-        checkpoint.arrays, checkpoint.extra = arrays, extra
         return checkpoint
 
     def _resume(self, checkpoint, P, n_samples=None):
@@ -475,34 +395,35 @@ class NetworkState:
                 )
         return val_index
 
-    def _write_checkpoint(self, checkpoint, finished):
+    def _write_checkpoint(self, checkpoint, val_index, finished):
         """Write the training state after an epoch (atomically: see :func:`dbn.io.atomic_write`)."""
         arrays, extra = self._state_arrays()
-        if checkpoint.val_index is not None:
-            arrays["checkpoint/val_index"] = checkpoint.val_index
-        extra["checkpoint"] = {"data": checkpoint.data, "finished": bool(finished)}
-        io.save_arrays(checkpoint.path, checkpoint.kind, self._json_params(), arrays, extra)
+        if val_index is not None:
+            arrays["checkpoint/val_index"] = val_index
+        checkpoint.write(self._json_params(), arrays, extra, finished=finished)
 
     # ------------------------------------------------------------------------- epoch boundaries
 
-    def _epoch_snapshot(self, rng):
-        """Copies of the optimiser state and the random stream, to roll back an unfinished epoch."""
-        state = self._optimizer_state
-        return {
-            "arrays": {k: v.copy() for k, v in state.items() if isinstance(v, np.ndarray)},
-            "t": state.get("t"),
-            "rng": rng.bit_generator.state,
-        }
+    def _epoch_snapshot(self, flat, rng, snapshot=None):
+        """Copies of the weights, the optimiser state and the random stream (to roll back an epoch).
 
-    def _update_snapshot(self, snapshot, rng):
+        Given the ``snapshot`` of an earlier epoch, its buffers are reused.
+        """
         state = self._optimizer_state
-        for name, copy in snapshot["arrays"].items():
-            copy[...] = state[name]
+        arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+        if snapshot is None or snapshot["arrays"].keys() != arrays.keys():
+            snapshot = {"flat": flat.copy(), "arrays": {k: v.copy() for k, v in arrays.items()}}
+        else:
+            snapshot["flat"][...] = flat
+            for name, copy in snapshot["arrays"].items():
+                copy[...] = arrays[name]
         snapshot["t"] = state.get("t")
         snapshot["rng"] = rng.bit_generator.state
+        return snapshot
 
-    def _roll_back(self, snapshot, rng):
-        """Undo the optimiser steps and random draws of an unfinished epoch."""
+    def _roll_back(self, snapshot, flat, rng):
+        """Undo the parameter and optimiser steps and the random draws of an unfinished epoch."""
+        flat[...] = snapshot["flat"]
         state = self._optimizer_state
         for name, copy in snapshot["arrays"].items():
             state[name][...] = copy
@@ -541,8 +462,12 @@ class BackpropEstimator(NetworkState, ParamsMixin):
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             check_scalar(self.batch_size, "batch_size", kind=numbers.Integral, low=1)
         check_scalar(self.learning_rate_init, "learning_rate_init", low=0, low_inclusive=False)
-        if not callable(self.learning_rate_schedule):
-            check_choice(self.learning_rate_schedule, "learning_rate_schedule", _SCHEDULES)
+        check_schedule(
+            self.learning_rate_schedule,
+            _SCHEDULES,
+            legacy="factor",
+            owner=type(self).__name__,
+        )
         check_scalar(self.lr_decay, "lr_decay", low=0, high=1, low_inclusive=False)
         check_scalar(self.lr_step_size, "lr_step_size", kind=numbers.Integral, low=1)
         check_scalar(self.max_iter, "max_iter", kind=numbers.Integral, low=1)
@@ -580,18 +505,6 @@ class BackpropEstimator(NetworkState, ParamsMixin):
         return P
 
     @staticmethod
-    def _check_callbacks(callbacks):
-        if callbacks is None:
-            return []
-        if callable(callbacks):
-            return [callbacks]
-        if not isinstance(callbacks, list | tuple) or not all(callable(c) for c in callbacks):
-            raise TypeError(
-                f"callbacks must be a callable or a list of callables, got {callbacks!r}."
-            )
-        return list(callbacks)
-
-    @staticmethod
     def _draw_weights(function, n_in, n_out, rng, dtype, activation, layer):
         """One weight matrix from an initialiser of :mod:`dbn.init`, with the activation's gain."""
         kwargs = {}
@@ -626,7 +539,8 @@ class BackpropEstimator(NetworkState, ParamsMixin):
         """``fit`` after the data are checked: checkpoint, resume, validation split, training.
 
         ``y`` is None for an autoencoder (the targets are the inputs); ``data`` names the arrays
-        whose fingerprints a checkpoint records.
+        whose fingerprints a checkpoint records; ``callbacks`` is a
+        :class:`~dbn._training.callbacks.CallbackList`.
         """
         checkpoint = None
         if checkpoint_dir is not None:
@@ -652,23 +566,25 @@ class BackpropEstimator(NetworkState, ParamsMixin):
             n_epochs = 0 if checkpoint.finished else max(self.max_iter - self.n_iter_, 0)
         else:
             self._initialize(X_train, y_train, P, rng)
+        save = None
         if checkpoint is not None:
-            checkpoint.val_index = val_index
-        for callback in callbacks:
-            if hasattr(callback, "on_train_begin"):
-                callback.on_train_begin(self)
-        return self._train(
-            X_train,
-            y_train,
-            X_val,
-            y_val,
-            P,
-            rng,
-            n_epochs,
-            callbacks,
-            self.early_stopping,
-            checkpoint=checkpoint,
-        )
+
+            def save(finished):
+                self._write_checkpoint(checkpoint, val_index, finished)
+
+        callbacks.on_train_begin(self)
+        try:
+            self._train(
+                X_train, y_train, X_val, y_val, P, n_epochs, callbacks, self.early_stopping, save
+            )
+        finally:
+            callbacks.on_train_end(self)
+        return self
+
+    def _partial_fit(self, X, y, P):
+        """One epoch over ``(X, y)`` from the current state, without callbacks or validation."""
+        self._train(X, y, None, None, P, 1, CallbackList(None), False, None)
+        return self
 
     def _validation_indices(self, n, y, rng):
         """Sorted rows held out as ``validation_fraction`` (stratified when ``_STRATIFY``)."""
@@ -694,159 +610,128 @@ class BackpropEstimator(NetworkState, ParamsMixin):
         return min(int(self.batch_size), n)
 
     def _learning_rate(self, epoch):
-        """Learning rate of the 0-based ``epoch``."""
-        schedule = self.learning_rate_schedule
-        if callable(schedule):
-            factor = schedule(epoch)
-            if not isinstance(factor, numbers.Real) or not np.isfinite(factor) or factor < 0:
-                raise ValueError(
-                    f"learning_rate_schedule({epoch}) must return a finite factor >= 0, "
-                    f"got {factor!r}."
-                )
-        elif schedule == "exponential":
-            factor = self.lr_decay**epoch
-        elif schedule == "step":
-            factor = self.lr_decay ** (epoch // self.lr_step_size)
-        else:
-            factor = 1.0
-        return float(self.learning_rate_init * factor)
-
-    def _train(
-        self, X, y, X_val, y_val, P, rng, n_epochs, callbacks, early_stopping, checkpoint=None
-    ):
-        dtype = P["dtype"]
-        flat, self.coefs_, self.intercepts_ = pack(self.coefs_, self.intercepts_, dtype)
-        net = Net(
-            flat,
-            self.coefs_,
-            self.intercepts_,
-            P["kinds"],
-            P["loss"],
-            self.alpha,
-            P["keep_logits"],
+        """Learning rate of the 0-based ``epoch`` (:mod:`dbn._training.schedules`)."""
+        return learning_rate_at(
+            self.learning_rate_schedule,
+            epoch,
+            self.learning_rate_init,
+            decay=self.lr_decay,
+            step_size=self.lr_step_size,
+            legacy="factor",
         )
+
+    def _train(self, X, y, X_val, y_val, P, n_epochs, callbacks, early_stopping, save):
+        """Run ``n_epochs`` epochs through the training engine (:func:`run_epochs`)."""
+        trainer = _BackpropTrainer(self, X, y, X_val, y_val, P)
+        stop_rule = EarlyStopping(
+            self,
+            trainer.net.flat,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            monitor_validation=early_stopping,
+        )
+        run_epochs(
+            self,
+            trainer,
+            range(self.n_iter_, self.n_iter_ + n_epochs),
+            history=self.history_,
+            callbacks=callbacks,
+            stop_rule=stop_rule,
+            save_checkpoint=save,
+            cumulative_time=True,
+        )
+        stop_rule.restore_best()
+
+
+class _BackpropTrainer(EpochTrainer):
+    """The epochs of a :class:`BackpropEstimator`, for :func:`dbn._training.loop.run_epochs`.
+
+    Owns the buffers of a training run (:class:`~dbn._backprop.Propagation`, the minibatch gather
+    buffers) and the optimiser, bound to the estimator's flat parameter vector and stored state.
+    """
+
+    def __init__(self, estimator, X, y, X_val, y_val, P):
+        est = self.estimator = estimator
+        dtype = P["dtype"]
+        flat, est.coefs_, est.intercepts_ = pack(est.coefs_, est.intercepts_, dtype)
+        self.net = Net(
+            flat, est.coefs_, est.intercepts_, P["kinds"], P["loss"], est.alpha, P["keep_logits"]
+        )
+        self.X, self.y, self.X_val, self.y_val, self.P = X, y, X_val, y_val, P
         n = X.shape[0]
-        solver = P["solver"]
-        optimizer = make_optimizer(solver, self, self._optimizer_state)
-        optimizer.init(flat)
-        capacity = min(int(self.cg_batch_size), n) if solver == "cg" else self._batch_size(n)
+        self.solver = P["solver"]
+        self.optimizer = make_optimizer(self.solver, est, est._optimizer_state)
+        self.optimizer.init(flat)
+        if self.solver == "cg":
+            capacity = min(int(est.cg_batch_size), n)
+        else:
+            capacity = est._batch_size(n)
         dropout_input, dropout_hidden = P["dropout"]
-        prop = Propagation(
-            net.sizes(),
+        self.prop = Propagation(
+            self.net.sizes(),
             capacity,
             dtype,
             dropout_input=dropout_input,
             dropout_hidden=dropout_hidden,
         )
-        X_batch = np.empty((capacity, X.shape[1]), dtype=dtype)
-        y_batch = None if y is None else np.empty((capacity, *y.shape[1:]), dtype=y.dtype)
-        # The state after the last completed epoch (weights, optimiser, random stream): restored on
-        # divergence or interruption.
-        snapshot = flat.copy()
-        state_snapshot = self._epoch_snapshot(rng)
-        completed = self.n_iter_
-        start_time = time.perf_counter()
-        time_offset = self.history_["time"][-1] if self.history_["time"] else 0.0
-        if early_stopping and not hasattr(self, "best_validation_score_"):
-            self.best_validation_score_ = -np.inf
-            self.validation_scores_ = []
-            self._best_params = flat.copy()
-        epoch = completed + 1
-        try:
-            for i_epoch in range(n_epochs):
-                epoch = completed + 1
-                learning_rate = self._learning_rate(completed)
-                # Overflow is reported below as a DivergenceError, not as numpy warnings.
-                with np.errstate(over="ignore", invalid="ignore"):
-                    if solver == "cg":
-                        top_only = completed < P["cg_top_layer_epochs"]
-                        loss = cg_epoch(
-                            net,
-                            X,
-                            y,
-                            prop,
-                            X_batch,
-                            y_batch,
-                            rng,
-                            optimizer,
-                            top_layer_only=top_only,
-                        )
-                        learning_rate = np.nan
-                    else:
-                        loss = minibatch_epoch(
-                            net, X, y, prop, X_batch, y_batch, rng, optimizer, learning_rate
-                        )
-                if not np.isfinite(loss) or not np.isfinite(flat).all():
-                    flat[...] = snapshot
-                    self._roll_back(state_snapshot, rng)
-                    hint = (
-                        f"Try a smaller learning_rate_init (currently {self.learning_rate_init!r})"
-                        if solver != "cg"
-                        else self._CG_DIVERGENCE_HINT
-                    )
-                    raise DivergenceError(
-                        f"Training diverged at epoch {epoch}: the loss became {loss!r} or the "
-                        f"weights non-finite. {hint}. The weights after epoch {completed} were "
-                        "kept."
-                    )
-                val_loss = val_metric = np.nan
-                score = None
-                if X_val is not None:
-                    val_loss, val_metric, score = self._evaluate(X_val, y_val)
-                history = self.history_
-                train_key, val_key, metric_key, rate_key, time_key = self._HISTORY_KEYS
-                history[train_key].append(float(loss))
-                history[val_key].append(float(val_loss))
-                history[metric_key].append(float(val_metric))
-                history[rate_key].append(float(learning_rate))
-                history[time_key].append(time_offset + time.perf_counter() - start_time)
-                completed += 1
-                self.n_iter_ = completed
-                self.t_ += n
-                snapshot[...] = flat
-                self._update_snapshot(state_snapshot, rng)
-                if self.verbose:
-                    print(self._epoch_message(epoch, loss, X_val is not None, val_loss, val_metric))
-                stop = self._update_no_improvement(loss, score, flat, early_stopping)
-                last = stop or i_epoch == n_epochs - 1
-                if checkpoint is not None:
-                    self._write_checkpoint(checkpoint, finished=last)
-                logs = {key: values[-1] for key, values in history.items()}
-                for callback in callbacks:
-                    if callback(self, epoch, logs) is True:
-                        stop = True
-                if stop:
-                    if checkpoint is not None and not last:
-                        self._write_checkpoint(checkpoint, finished=True)
-                    break
-        except KeyboardInterrupt:
-            flat[...] = snapshot
-            self._roll_back(state_snapshot, rng)
-            warnings.warn(
-                f"Training interrupted during epoch {epoch}; keeping the weights after epoch "
-                f"{completed}.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        if early_stopping and np.isfinite(self.best_validation_score_):
-            flat[...] = self._best_params
-        return self
+        self.X_batch = np.empty((capacity, X.shape[1]), dtype=dtype)
+        self.y_batch = None if y is None else np.empty((capacity, *y.shape[1:]), dtype=y.dtype)
+        self._snapshot = None
 
-    def _update_no_improvement(self, loss, score, flat, early_stopping):
-        """scikit-learn's stopping rule; returns True to stop."""
-        if early_stopping:
-            self.validation_scores_.append(score)
-            if score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_params[...] = flat
+    def run_epoch(self, epoch):
+        est, net = self.estimator, self.net
+        learning_rate = est._learning_rate(epoch)
+        batches = (self.X, self.y, self.prop, self.X_batch, self.y_batch, est._rng)
+        if self.solver == "cg":
+            top_only = epoch < self.P["cg_top_layer_epochs"]
+            loss = cg_epoch(net, *batches, self.optimizer, top_layer_only=top_only)
+            learning_rate = np.nan
         else:
-            if loss > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            self.best_loss_ = min(self.best_loss_, loss)
-        return self._no_improvement_count > self.n_iter_no_change
+            loss = minibatch_epoch(net, *batches, self.optimizer, learning_rate)
+        if not np.isfinite(loss) or not np.isfinite(net.flat).all():
+            hint = (
+                f"Try a smaller learning_rate_init (currently {est.learning_rate_init!r})"
+                if self.solver != "cg"
+                else est._CG_DIVERGENCE_HINT
+            )
+            raise DivergenceError(
+                f"Training diverged at epoch {epoch + 1}: the loss became {loss!r} or the "
+                f"weights non-finite. {hint}. The weights after epoch {epoch} were kept."
+            )
+        return {"train_loss": float(loss), "learning_rate": learning_rate}
+
+    def evaluate(self, epoch, logs):
+        if self.X_val is None:
+            return {}
+        val_loss, metric, score = self.estimator._evaluate(self.X_val, self.y_val)
+        _, val_key, metric_key, _, _ = self.estimator._HISTORY_KEYS
+        return {val_key: val_loss, metric_key: metric, "validation_score": score}
+
+    def snapshot(self):
+        # One set of buffers for the whole run: the loop holds one snapshot at a time.
+        est = self.estimator
+        self._snapshot = est._epoch_snapshot(self.net.flat, est._rng, self._snapshot)
+        return self._snapshot
+
+    def restore(self, snapshot):
+        self.estimator._roll_back(snapshot, self.net.flat, self.estimator._rng)
+
+    def epoch_completed(self, completed, logs):
+        est = self.estimator
+        est.n_iter_ = completed
+        est.t_ += self.X.shape[0]
+
+    def report(self, completed, logs):
+        est = self.estimator
+        if est.verbose:
+            _, val_key, metric_key, _, _ = est._HISTORY_KEYS
+            validating = self.X_val is not None
+            print(
+                est._epoch_message(
+                    completed,
+                    logs["train_loss"],
+                    validating,
+                    logs.get(val_key),
+                    logs.get(metric_key),
+                )
+            )

@@ -33,6 +33,7 @@ from ._backprop import Propagation
 from ._kernels import autoencoder as _ka
 from ._kernels.rbm import squared_error_sum
 from ._network import BackpropEstimator, check_dtype
+from ._training.callbacks import CallbackList
 from ._validation import (
     NotFittedError,
     check_array,
@@ -202,7 +203,8 @@ class DeepAutoencoder(BackpropEstimator):
     learning_rate_init : float, default=1e-3
         Learning rate of 'sgd' and 'adam'.
     learning_rate_schedule : {'constant', 'exponential', 'step'} or callable, default='constant'
-        As in :class:`dbn.mlp.MLPClassifier`.
+        As in :class:`dbn.mlp.MLPClassifier`: a callable ``schedule(epoch, learning_rate_init)``
+        returns the learning rate; one of one parameter (deprecated) returns a factor.
     lr_decay : float, default=0.95
     lr_step_size : int, default=10
     max_iter : int, default=200
@@ -609,9 +611,11 @@ class DeepAutoencoder(BackpropEstimator):
         X_val : array-like of shape (n_val, n_features), optional
             Validation set: its loss and reconstruction error go to ``history_`` and, with
             ``early_stopping=True``, training stops on it (overriding ``validation_fraction``).
-        callbacks : list of callable, optional
-            Each is called as ``callback(estimator, epoch, logs)`` after every epoch (``logs``: the
-            epoch's entries of ``history_``); training stops when one returns True.
+        callbacks : callable, dbn.Callback or list of them, optional
+            As for :meth:`dbn.mlp.MLPClassifier.fit`: ``callback(estimator, epoch, logs)`` after
+            every epoch (``epoch`` counts completed epochs from 1, ``logs`` holds the epoch's
+            entries of ``history_``); training stops after an epoch in which one returns a truthy
+            value.
         checkpoint_dir : str or Path, optional
             Write ``autoencoder-checkpoint.npz`` there after every epoch, atomically; calling
             ``fit`` again with the same folder resumes from it and gives the weights of an
@@ -631,7 +635,7 @@ class DeepAutoencoder(BackpropEstimator):
         """
         P = self._validate_params()
         X = self._check_X(X, P["dtype"])
-        callbacks = self._check_callbacks(callbacks)
+        callbacks = CallbackList(callbacks)
         if X_val is not None:
             X_val = self._check_X(X_val, P["dtype"], "X_val", n_features=X.shape[1])
         data = {"X": X, "X_val": X_val}
@@ -664,7 +668,7 @@ class DeepAutoencoder(BackpropEstimator):
                 f"dtype={self.dtype!r} but the model was fitted in {self.coefs_[0].dtype}; call fit "
                 "to start again in another precision."
             )
-        return self._train(X, None, None, None, P, self._rng, 1, [], False)
+        return self._partial_fit(X, None, P)
 
     def _evaluate(self, X_val, y_val=None):
         """(mean loss, mean squared reconstruction error, -error) on ``X_val``."""

@@ -35,6 +35,7 @@ from . import init as _init
 from ._activations import ACTIVATIONS, activation_code, kinds_of
 from ._backprop import Propagation
 from ._network import BackpropEstimator, check_dtype
+from ._training.callbacks import CallbackList
 from ._validation import (
     NotFittedError,
     check_array,
@@ -570,11 +571,14 @@ class _BaseMLP(BackpropEstimator):
             Validation set. It overrides ``validation_fraction``: with ``early_stopping=True`` the
             training stops on this set; otherwise its loss and error are only recorded in
             ``history_``.
-        callbacks : list of callable, optional
-            Each is called as ``callback(estimator, epoch, logs)`` after every epoch, where ``epoch``
-            counts completed epochs from 1 and ``logs`` holds the epoch's entries of ``history_``;
-            training stops when one returns True. A callback with an ``on_train_begin(estimator)``
-            method has it called once the weights are initialised (or restored from a checkpoint).
+        callbacks : callable, dbn.Callback or list of them, optional
+            The callback contract of every dbn estimator (:mod:`dbn._training.callbacks`): each is
+            called as ``callback(estimator, epoch, logs)`` after every epoch, where ``epoch`` counts
+            completed epochs from 1 and ``logs`` holds the epoch's entries of ``history_``;
+            training stops after an epoch in which one returns a truthy value (``True``,
+            ``np.True_``, ...). ``on_train_begin(estimator)`` is called once the weights are
+            initialised (or restored from a checkpoint), ``on_train_end(estimator)`` when training
+            ends, however it ends.
         checkpoint_dir : str or Path, optional
             Write ``mlp-checkpoint.npz`` there after every epoch, atomically (a temporary file,
             fsync, rename: a crash leaves the previous checkpoint whole). It holds the whole
@@ -599,13 +603,14 @@ class _BaseMLP(BackpropEstimator):
 
         Notes
         -----
-        A ``KeyboardInterrupt`` stops training with a RuntimeWarning and leaves the model as it was
-        after the last completed epoch: weights, optimiser state and random stream alike, so that
-        :meth:`partial_fit` or :meth:`save` carry on from there.
+        A ``KeyboardInterrupt`` stops training with a RuntimeWarning (pointing at the line that
+        called ``fit``) and leaves the model as it was after the last completed epoch: weights,
+        optimiser state and random stream alike, so that :meth:`partial_fit` or :meth:`save` carry
+        on from there.
         """
         P = self._validate_params()
         X, y = self._validate_data(X, y, P, reset=True)
-        callbacks = self._check_callbacks(callbacks)
+        callbacks = CallbackList(callbacks)
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together.")
         if X_val is not None:
@@ -643,7 +648,7 @@ class _BaseMLP(BackpropEstimator):
         else:
             X = self._check_X(X, P["dtype"], reset=False)
             y = self._encode_y(y, "y", len(X), P["dtype"])
-        return self._train(X, y, None, None, P, self._rng, 1, [], False)
+        return self._partial_fit(X, y, P)
 
     def _epoch_message(self, epoch, loss, validating, val_loss, val_error):
         extra = f", val_loss = {val_loss:.6f}" if validating else ""
@@ -742,8 +747,12 @@ class MLPClassifier(_BaseMLP):
     learning_rate_init : float, default=1e-3
         Initial learning rate.
     learning_rate_schedule : {'constant', 'exponential', 'step'} or callable, default='constant'
-        Factor applied to ``learning_rate_init`` at epoch ``e`` (from 0): 1, ``lr_decay**e``,
-        ``lr_decay**(e // lr_step_size)``, or ``schedule(e)``.
+        Learning rate of epoch ``e`` (from 0): ``learning_rate_init``, ``learning_rate_init *
+        lr_decay**e``, ``learning_rate_init * lr_decay**(e // lr_step_size)``, or
+        ``schedule(e, learning_rate_init)``, which returns the learning rate (the schedule contract
+        of every dbn estimator, :mod:`dbn._training.schedules`). Deprecated: a callable of one
+        parameter, ``schedule(e)``, returns a factor of ``learning_rate_init`` (the MLP's old
+        form) and raises a DeprecationWarning.
     lr_decay : float, default=0.95
         Decay factor of the 'exponential' and 'step' schedules, in (0, 1].
     lr_step_size : int, default=10

@@ -366,6 +366,22 @@ def test_keyboard_interrupt_keeps_the_last_epoch(binary):
     assert ae.reconstruct(X).shape == X.shape
 
 
+def test_truthy_callback_stops_and_interrupt_warning_points_at_the_caller(binary):
+    X = binary
+    ae = DeepAutoencoder((8, 3), solver="adam", max_iter=10, random_state=0)
+    ae.fit(X, callbacks=lambda est, epoch, logs: np.True_ if epoch == 2 else None)
+    assert ae.n_iter_ == 2
+
+    def interrupt(est, epoch, logs):
+        raise KeyboardInterrupt
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        ae.fit(X, callbacks=[interrupt])
+    [warning] = [w for w in record if issubclass(w.category, RuntimeWarning)]
+    assert warning.filename == __file__ and ae.n_iter_ == 1
+
+
 def test_divergence_raises_and_keeps_finite_weights():
     rng = np.random.default_rng(0)
     X = 100 * rng.standard_normal((64, 5))
@@ -501,7 +517,10 @@ def test_bad_inputs(binary):
         ae.decode(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="X_val has 19 features"):
         DeepAutoencoder((4,), max_iter=1).fit(X, X_val=X[:, :19])
-    with pytest.raises(TypeError, match="callbacks must be a callable or a list of callables"):
+    with pytest.raises(
+        TypeError,
+        match=r"callbacks must be a callable, a dbn.Callback, or a list of them; got \[1\]",
+    ):
         DeepAutoencoder((4,), max_iter=1).fit(X, callbacks=[1])
 
 

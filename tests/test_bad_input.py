@@ -931,6 +931,6 @@ def test_mlp_labels_are_checked(make, error, match):
 )
 def test_callbacks_that_are_neither_callable_nor_a_list(make):
     with pytest.raises(
-        TypeError, match="callbacks must be a callable or a list of callables, got 1"
+        TypeError, match="callbacks must be a callable, a dbn.Callback, or a list of them; got 1"
     ):
         make()

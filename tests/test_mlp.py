@@ -338,6 +338,53 @@ def test_learning_rate_schedules():
     assert clf._learning_rate(3) == 0.25
 
 
+def test_callable_schedules_old_factor_form_is_deprecated_new_form_returns_the_rate(small):
+    X, y = small
+    params = dict(
+        hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=0.2, max_iter=3, random_state=0
+    )
+    # The unified contract: schedule(epoch, learning_rate) returns the learning rate.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = MLPClassifier(**params, learning_rate_schedule=lambda e, lr: lr * 0.5**e).fit(X, y)
+    assert clf.history_["learning_rate"] == [0.2, 0.1, 0.05]
+    # The MLP's old form, one parameter returning a factor, keeps its meaning with a warning.
+    with pytest.warns(DeprecationWarning, match="one parameter .* a factor") as record:
+        old = MLPClassifier(**params, learning_rate_schedule=lambda e: 0.5**e).fit(X, y)
+    assert record[0].filename == __file__
+    assert old.history_["learning_rate"] == clf.history_["learning_rate"]
+    for W, W2 in zip(old.coefs_, clf.coefs_, strict=True):
+        np.testing.assert_array_equal(W, W2)
+
+
+@pytest.mark.parametrize("stop", [True, np.True_, 1, "yes"])
+def test_any_truthy_callback_return_stops_training(small, stop):
+    X, y = small
+    seen = []
+
+    def callback(estimator, epoch, logs):
+        seen.append(epoch)
+        return stop if epoch == 2 else None
+
+    clf = MLPClassifier((4,), solver="adam", max_iter=10, random_state=0)
+    clf.fit(X, y, callbacks=callback)
+    assert seen == [1, 2] and clf.n_iter_ == 2
+
+
+def test_keyboard_interrupt_warning_points_at_the_caller(small):
+    X, y = small
+
+    def interrupt(estimator, epoch, logs):
+        raise KeyboardInterrupt
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        MLPClassifier((4,), max_iter=5, random_state=0).fit(X, y, callbacks=[interrupt])
+    [warning] = [w for w in record if issubclass(w.category, RuntimeWarning)]
+    assert "interrupted during epoch 1" in str(warning.message)
+    assert warning.filename == __file__  # the line that called fit, not a line of dbn
+
+
 def test_regressor_fits_smooth_function():
     rng = np.random.default_rng(0)
     X = rng.uniform(-2, 2, (400, 1))

@@ -391,6 +391,7 @@ def test_sigkill_mid_fine_tuning_then_resume_matches_uninterrupted(tmp_path):
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
+        proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
     assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT]  # nothing torn
     header, _ = load_arrays(tmp_path / CHECKPOINT)
@@ -412,7 +413,9 @@ def test_keyboard_interrupt_after_an_epoch_keeps_a_usable_model(tmp_path):
     params = _params("adam", max_iter=6)
     reference = MLPClassifier(**params).fit(X, y)
     clf = MLPClassifier(**params)
-    with pytest.warns(RuntimeWarning, match="interrupted during epoch 2; keeping the weights"):
+    with pytest.warns(
+        RuntimeWarning, match="interrupted during epoch 2; the model keeps the state after epoch 2"
+    ):
         assert clf.fit(X, y, callbacks=[_Fail(2, KeyboardInterrupt)]) is clf
     assert clf.n_iter_ == 2 and len(clf.history_["train_loss"]) == 2
     assert clf.predict(X).shape == (len(X),)
