@@ -42,6 +42,7 @@ _SUBMODULES = {
     "plot",
     "autoencoder",
     "export",
+    "dask",  # imports dask only when one of its functions is called
 }
 
 __all__ = sorted(_ATTRIBUTES) + sorted(_SUBMODULES)

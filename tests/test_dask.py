@@ -1,0 +1,321 @@
+"""dbn.dask on a real LocalCluster (2 worker processes of 1 thread, on 127.0.0.1), and out-of-core
+pretraining in a process whose address space is capped below the size of its data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask.array")
+pytest.importorskip("distributed")
+
+import dask.array as da  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+import dbn  # noqa: E402
+import dbn.dask  # noqa: E402
+from dbn._cd import ContrastiveDivergence  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=40,
+    )
+    with Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def binary_data():
+    rng = np.random.default_rng(0)
+    # Two prototypes with noise: structure for an RBM to learn, so quality differences show.
+    prototypes = rng.random((4, 48)) < 0.4
+    labels = rng.integers(0, 4, 1200)
+    flips = rng.random((1200, 48)) < 0.08
+    return (prototypes[labels] ^ flips).astype(np.float64), labels
+
+
+def _simulate(rbm_params, X, n_shards, shard_batch, n_epochs, seeds):
+    """In-process simulation of synchronous data-parallel CD (sync_every=1): each shard computes
+    the statistics of its minibatch with its own random stream; their mean is applied by one
+    central momentum step. The cluster instead averages the shards' parameters after one local
+    momentum step each, with velocities kept per shard: equal by linearity."""
+    rbm = dbn.BernoulliRBM(**rbm_params).initialize(X)
+    names = ("components_", "intercept_hidden_", "intercept_visible_")
+    central = ContrastiveDivergence(
+        {n: getattr(rbm, n).copy(order="K") for n in names},
+        batch_size=shard_batch,
+        weight_decay=rbm.weight_decay,
+    )
+    rows = -(-X.shape[0] // n_shards)
+    blocks = [X[i * rows : (i + 1) * rows] for i in range(n_shards)]
+    rngs = [np.random.default_rng(seed) for seed in seeds]
+    shards = [
+        ContrastiveDivergence(central.parameters, batch_size=shard_batch, weight_decay=0.0)
+        for _ in range(n_shards)
+    ]
+    for epoch in range(n_epochs):
+        lr = rbm.learning_rate
+        momentum = rbm.momentum if epoch < rbm.momentum_switch_epoch else rbm.final_momentum
+        orders = [rng.permutation(len(b)) for rng, b in zip(rngs, blocks, strict=True)]
+        for step in range(len(blocks[0]) // shard_batch):
+            statistics = []
+            for block, order, rng, cd in zip(blocks, orders, rngs, shards, strict=True):
+                v0 = block[order[step * shard_batch : (step + 1) * shard_batch]]
+                statistics.append(cd.statistics(np.ascontiguousarray(v0), rng))
+            mean = {n: sum(s[n] for s in statistics) / n_shards for n in names}
+            assert central.apply(mean, lr, momentum)
+    return central.parameters
+
+
+def test_sync_every_1_equals_one_step_on_the_combined_minibatch(client, binary_data):
+    X = binary_data[0]
+    params = dict(
+        n_components=16,
+        batch_size=40,
+        n_iter=3,
+        learning_rate=0.05,
+        momentum=0.5,
+        final_momentum=0.9,
+        momentum_switch_epoch=1,
+        weight_decay=1e-3,
+        monitor_size=0,
+        random_state=3,
+    )
+    rbm = dbn.BernoulliRBM(**params)
+    out = dbn.dask.fit_rbm(client, rbm, da.from_array(X, chunks=300), sync_every=1, n_shards=2)
+    assert out is rbm and rbm.n_epochs_ == 3
+    # 600 rows per shard, 20 rows per shard minibatch: 30 rounds per epoch.
+    assert rbm.dask_rounds_ == 90
+    seeds = dbn.dask._shard_seeds(3, 2)
+    expected = _simulate(params, X, 2, 20, 3, seeds)
+    for name, value in expected.items():
+        np.testing.assert_allclose(getattr(rbm, name), value, rtol=1e-9, atol=1e-12)
+    # And the cluster's parameters moved: the comparison is not between two initialisations.
+    initial = dbn.BernoulliRBM(**params).initialize(X)
+    assert np.abs(rbm.components_ - initial.components_).max() > 0.05
+
+
+def test_local_steps_quality_and_blockwise_outputs(client, binary_data):
+    X = binary_data[0].astype(np.float32)
+    Xd = da.from_array(X, chunks=400)
+    params = dict(n_components=16, batch_size=20, n_iter=4, random_state=0)
+    local = dbn.BernoulliRBM(**params).fit(X)
+    rbm = dbn.dask.fit_rbm(client, dbn.BernoulliRBM(**params), Xd, sync_every=10)
+    assert (
+        rbm.components_.dtype == np.float32 and rbm.dask_rounds_ == 4 * 6
+    )  # 60 steps of 10 rows per shard and epoch
+    ours, theirs = rbm.history_["reconstruction_error"], local.history_["reconstruction_error"]
+    assert len(ours) == 4 and ours[-1] < ours[0]
+    assert ours[-1] < 1.15 * theirs[-1]
+    features = dbn.dask.transform(rbm, Xd)
+    assert isinstance(features, da.Array) and features.shape == (1200, 16)
+    np.testing.assert_allclose(features.compute(), rbm.transform(X), rtol=1e-5, atol=1e-6)
+    score = dbn.dask.score(rbm, Xd)
+    assert isinstance(score, da.Array) and np.isfinite(score.compute())
+
+
+def test_pretrain_keeps_layers_on_the_workers(client, binary_data):
+    X = binary_data[0]
+    stack = dbn.DBN([24, 8], n_iter=2, batch_size=20, random_state=0)
+    seen = []
+    dbn.dask.pretrain(
+        client,
+        stack,
+        da.from_array(X, chunks=300),
+        sync_every=5,
+        callbacks=lambda model, epoch, logs: seen.append((logs["layer"], epoch)),
+    )
+    assert seen == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert [rbm.n_components for rbm in stack.layers_] == [24, 8]
+    assert stack.layers_[1].n_features_in_ == 24
+    top = dbn.dask.transform(stack, da.from_array(X, chunks=500))
+    np.testing.assert_allclose(top.compute(), stack.transform(X), rtol=1e-10)
+    # Layer 2 learned from layer 1's features (computed on the workers): its error fell.
+    errors = stack.layers_[1].history_["reconstruction_error"]
+    assert errors[-1] < errors[0]
+
+
+def _worker_pids(client):
+    return client.run(os.getpid)
+
+
+def test_killed_worker_is_recomputed_and_training_completes(client, binary_data):
+    X = binary_data[0]
+    params = dict(n_components=16, batch_size=40, n_iter=4, persistent=True, random_state=5)
+    Xd = da.from_array(X, chunks=300)
+    reference = dbn.dask.fit_rbm(client, dbn.BernoulliRBM(**params), Xd, sync_every=3)
+    killed = []
+
+    def kill_a_worker(model, epoch, logs):
+        if epoch == 2:
+            address, pid = sorted(_worker_pids(client).items())[0]
+            os.kill(pid, signal.SIGKILL)  # a real worker process, mid-training
+            killed.append(address)
+
+    rbm = dbn.dask.fit_rbm(
+        client, dbn.BernoulliRBM(**params), Xd, sync_every=3, callbacks=kill_a_worker
+    )
+    assert killed and rbm.n_epochs_ == 4
+    assert killed[0] not in _worker_pids(client)  # the nanny started a new process
+    # Everything dask lost (the shard's block, its chains and velocities, the averages) was
+    # recomputed from the task graph: the same weights as without the fault.
+    np.testing.assert_array_equal(rbm.components_, reference.components_)
+    client.wait_for_workers(2, timeout=60)
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_stop_on_error_then_resume_from_checkpoint_loses_nothing(client, binary_data, tmp_path):
+    X = binary_data[0]
+    params = dict(n_components=16, batch_size=40, n_iter=4, persistent=True, random_state=7)
+    Xd = da.from_array(X, chunks=300)
+    reference = dbn.dask.fit_rbm(client, dbn.BernoulliRBM(**params), Xd, sync_every=4)
+
+    def crash(model, epoch, logs):
+        if epoch == 2:
+            raise _Crash("the client went away")
+
+    first = dbn.BernoulliRBM(**params)
+    with pytest.raises(_Crash):
+        dbn.dask.fit_rbm(client, first, Xd, sync_every=4, checkpoint_dir=tmp_path, callbacks=crash)
+    assert first.n_epochs_ == 2
+    resumed = dbn.dask.fit_rbm(
+        client, dbn.BernoulliRBM(**params), Xd, sync_every=4, checkpoint_dir=tmp_path
+    )
+    assert resumed.n_epochs_ == 4 and len(resumed.history_["epoch"]) == 4
+    np.testing.assert_array_equal(resumed.components_, reference.components_)
+    # A checkpoint written for other data is refused, with the reason.
+    with pytest.raises(ValueError, match="other values of X"):
+        dbn.dask.fit_rbm(
+            client, dbn.BernoulliRBM(**params), Xd[::-1], sync_every=4, checkpoint_dir=tmp_path
+        )
+
+
+def test_dask_ml_incremental_matches_an_in_memory_fit(client, binary_data):
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    X = binary_data[0].astype(np.float32)
+    params = dict(n_components=16, batch_size=20, random_state=0)
+    incremental = wrappers.Incremental(dbn.BernoulliRBM(**params))
+    Xd = da.from_array(X, chunks=200)
+    incremental.fit(Xd)
+    incremental.partial_fit(Xd)  # a second pass over the blocks
+    streamed = incremental.estimator_
+    in_memory = dbn.BernoulliRBM(n_iter=2, **params).fit(X)
+    error = np.mean((X - _reconstruct(streamed, X)) ** 2)
+    reference = np.mean((X - _reconstruct(in_memory, X)) ** 2)
+    assert error < 1.05 * reference
+
+
+def _reconstruct(rbm, X):
+    hidden = rbm.transform(X)
+    return 1 / (1 + np.exp(-(hidden @ rbm.components_ + rbm.intercept_visible_)))
+
+
+def test_bad_arguments_name_the_parameter(client, binary_data):
+    Xd = da.from_array(binary_data[0], chunks=300)
+    with pytest.raises(ValueError, match="sync_every"):
+        dbn.dask.fit_rbm(client, dbn.BernoulliRBM(8), Xd, sync_every=0)
+    with pytest.raises(TypeError, match="rbm must be a dbn.BernoulliRBM"):
+        dbn.dask.fit_rbm(client, dbn.DBN([8]), Xd)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        dbn.dask.fit_rbm(client, dbn.BernoulliRBM(8, batch_size=10), Xd * 2)
+    with pytest.raises(ValueError, match="per-shard minibatch"):
+        dbn.dask.fit_rbm(client, dbn.BernoulliRBM(8), Xd, batch_size=10_000)
+
+
+_CAPPED = """
+import resource, sys
+cap = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+import numpy as np
+import dbn, dbn.dask
+try:
+    np.ones(cap // 8, dtype=np.float64)  # the data could not be loaded whole
+except MemoryError:
+    print("whole-load refused")
+stack = dbn.DBN([16, 4], n_iter=1, batch_size=500, monitor_size=200, random_state=0)
+dbn.dask.pretrain_out_of_core(stack, sys.argv[1], chunk_size=20_000)
+print("dask imported", "dask" in sys.modules)
+# VmHWM, not ru_maxrss: the latter starts from the parent's peak after fork and exec.
+peak = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
+print("peak_rss", int(peak) * 1024)
+print("error", stack.layers_[0].history_["reconstruction_error"][-1])
+"""
+
+
+def test_out_of_core_pretraining_in_a_capped_address_space(tmp_path):
+    # 1 GiB of float32 on disk; the child's address space is capped at 540 MiB, about half.
+    n_rows, n_features = 1_048_576, 256
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.npy"
+    prototypes = (rng.random((8, n_features)) < 0.3).astype(np.float32)
+    with open(path, "wb") as handle:  # written block by block, so this process stays small too
+        header = {"descr": "<f4", "fortran_order": False, "shape": (n_rows, n_features)}
+        np.lib.format.write_array_header_2_0(handle, header)
+        for _ in range(0, n_rows, 65_536):
+            prototypes[rng.integers(0, 8, 65_536)].tofile(handle)
+    data_bytes = path.stat().st_size
+    cap = 540 * 2**20
+    assert data_bytes > 1.8 * cap
+    # Compile (or load) the kernels here, so the capped child only loads them from the cache.
+    dbn.dask.pretrain_out_of_core(
+        dbn.DBN([4, 2], n_iter=1, batch_size=10), np.load(path, mmap_mode="r")[:100]
+    )
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_CAPPED), str(path), str(cap)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines())
+    assert "whole-load" in lines
+    assert lines["dask"] == "imported False"
+    peak = int(lines["peak_rss"])
+    # Bounded by the chunks (20 000 rows: 20 MB) and the libraries, not by the 1 GiB of data.
+    assert peak < 400 * 2**20
+    # The prototypes are easy to reconstruct: training happened, on the real data.
+    assert float(lines["error"]) < 0.25 * n_features * 0.3
+
+
+def test_dbn_dask_needs_no_dask_until_called(tmp_path):
+    np.save(tmp_path / "x.npy", (np.random.default_rng(0).random((300, 12)) < 0.5).astype(float))
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("dask", "distributed"):
+            raise ImportError("no dask here")
+sys.meta_path.insert(0, Block())
+import numpy as np, dbn, dbn.dask
+X = np.load({str(tmp_path / "x.npy")!r})
+dbn.BernoulliRBM(4, n_iter=1, batch_size=10).fit(X)
+stack = dbn.dask.pretrain_out_of_core(dbn.DBN([4], n_iter=1, batch_size=10), {str(tmp_path / "x.npy")!r})
+print(stack.layers_[0].components_.dtype)
+try:
+    dbn.dask.fit_rbm(None, dbn.BernoulliRBM(4), X)
+except ImportError as error:
+    print(error)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "float64" in result.stdout
+    assert "pip install 'dbn[dask]'" in result.stdout
