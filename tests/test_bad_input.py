@@ -661,7 +661,11 @@ def test_bad_layer_sizes_name_the_value(make, sizes, error, match):
     [
         (None, TypeError, "path must be a str or os.PathLike .*got None"),
         (123, TypeError, r"path must be a str or os.PathLike .*got 123 \(int\)"),
-        ("model.pkl", ValueError, "path must end in '.npz', got '.*model.pkl'"),
+        (
+            "model.pkl",
+            ValueError,
+            r"path must end in '\.safetensors' \(or '\.npz'.*got '.*model\.pkl'",
+        ),
         ("missing/model.npz", FileNotFoundError, "the folder '.*missing' does not exist"),
     ],
 )
