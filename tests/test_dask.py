@@ -149,6 +149,31 @@ def test_pretrain_keeps_layers_on_the_workers(client, binary_data):
     assert errors[-1] < errors[0]
 
 
+def test_fit_mlp_sgd_matches_in_process_and_predicts_blockwise(client):
+    rng = np.random.default_rng(1)
+    prototypes = rng.random((4, 48)) < 0.4
+    y = rng.integers(0, 4, 1200)
+    X = (prototypes[y] ^ (rng.random((1200, 48)) < 0.2)).astype(np.float32)
+    Xd, yd = da.from_array(X, chunks=300), da.from_array(y, chunks=300)
+    params = dict(hidden_layer_sizes=(16,), solver="sgd", max_iter=5, batch_size=40, random_state=0)
+    local = dbn.MLPClassifier(learning_rate_init=0.05, **params).fit(X, y)
+    mlp = dbn.dask.fit_mlp(
+        client, dbn.MLPClassifier(learning_rate_init=0.05, **params), Xd, yd, sync_every=3
+    )
+    assert mlp.n_iter_ == 5 and len(mlp.history_["train_loss"]) == 5
+    assert mlp.history_["train_loss"][-1] < 1.2 * local.history_["train_loss"][-1]
+    proba = dbn.dask.predict_proba(mlp, Xd)
+    assert isinstance(proba, da.Array) and proba.shape == (1200, 4)
+    np.testing.assert_allclose(proba.compute(), mlp.predict_proba(X), rtol=1e-5)
+    np.testing.assert_array_equal(dbn.dask.predict(mlp, Xd).compute(), mlp.predict(X))
+    accuracy = dbn.dask.score(mlp, Xd, yd)
+    assert isinstance(accuracy, da.Array)
+    assert accuracy.compute() == pytest.approx(mlp.score(X, y))
+    assert accuracy.compute() > local.score(X, y) - 0.03
+    with pytest.raises(ValueError, match="solver='sgd' or 'adam'"):
+        dbn.dask.fit_mlp(client, dbn.MLPClassifier(solver="cg"), Xd, yd)
+
+
 def _worker_pids(client):
     return client.run(os.getpid)
 
