@@ -437,6 +437,20 @@ class NetworkState:
 # --------------------------------------------------------------------------------------------------
 
 
+class _ShapesRepr:
+    """Stands in for ``pretrained_layers`` in ``repr``: the shapes, not the numbers."""
+
+    def __init__(self, layers):
+        self.layers = layers
+
+    def __repr__(self):
+        try:
+            rows = [str(tuple(np.shape(a) for a in layer)) for layer in self.layers]
+        except (TypeError, ValueError):
+            return f"<{type(self.layers).__name__}>"
+        return f"[{', '.join(rows)}]"
+
+
 class BackpropEstimator(NetworkState, ParamsMixin):
     """Hyperparameters, ``fit``'s common part and the epochs of a net trained by back-propagation.
 
@@ -452,6 +466,17 @@ class BackpropEstimator(NetworkState, ParamsMixin):
     _STRATIFY = False
     _VALIDATION_ADVICE = "pass X_val"
     _CG_DIVERGENCE_HINT = "Try a larger alpha or another solver"
+
+    def __repr__(self):
+        layers = self.pretrained_layers
+        if layers is None:
+            return super().__repr__()
+        # Weight matrices would fill the screen: show their shapes instead.
+        self.pretrained_layers = _ShapesRepr(layers)
+        try:
+            return super().__repr__()
+        finally:
+            self.pretrained_layers = layers
 
     # ---------------------------------------------------------------------------------- validation
 

@@ -154,20 +154,6 @@ def _reconstruction_sums(X, coefs, intercepts, kinds, loss):
 # --------------------------------------------------------------------------------------------------
 
 
-class _PretrainedRepr:
-    """Stands in for ``pretrained_layers`` in ``repr``: the shapes, not the numbers."""
-
-    def __init__(self, layers):
-        self.layers = layers
-
-    def __repr__(self):
-        try:
-            rows = [str(tuple(np.shape(a) for a in layer)) for layer in self.layers]
-        except TypeError:
-            return f"<{type(self.layers).__name__}>"
-        return f"[{', '.join(rows)}]"
-
-
 class DeepAutoencoder(BackpropEstimator):
     """Deep autoencoder: an unrolled encoder/decoder net fine-tuned by back-propagation.
 
@@ -810,17 +796,6 @@ class DeepAutoencoder(BackpropEstimator):
         return encoder + encoder[-2::-1]
 
     # ------------------------------------------------------------------------------------- sklearn
-
-    def __repr__(self):
-        layers = self.pretrained_layers
-        if layers is None:
-            return super().__repr__()
-        # Weight matrices would fill the screen: show their shapes instead.
-        self.pretrained_layers = _PretrainedRepr(layers)
-        try:
-            return super().__repr__()
-        finally:
-            self.pretrained_layers = layers
 
     def __sklearn_tags__(self):
         # Only scikit-learn calls this, so importing it here keeps it out of dbn's dependencies.

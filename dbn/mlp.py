@@ -236,25 +236,6 @@ def _r2(y_true, y_pred, sample_weight=None):
     return float(r2.mean())
 
 
-class _ShapesRepr:
-    """Stands in for ``pretrained_layers`` in ``repr``: the shapes, not the numbers."""
-
-    def __init__(self, layers):
-        self.layers = layers
-
-    def __repr__(self):
-        try:
-            shapes = ", ".join(f"({np.shape(W)}, {np.shape(b)})" for W, b in self.layers)
-        except (TypeError, ValueError):
-            return f"<{type(self.layers).__name__}>"
-        return f"[{shapes}]"
-
-
-# --------------------------------------------------------------------------------------------------
-# Persistence: model files and checkpoints
-# --------------------------------------------------------------------------------------------------
-
-
 def _labels_to_array(classes):
     """Class labels as a numeric array a pickle-free file can hold: ``(array, storage)``.
 
@@ -708,17 +689,6 @@ class _BaseMLP(BackpropEstimator):
         return _forward_chunked(
             X, coefs[: layer + 1], intercepts[: layer + 1], self.activation, self.activation
         )
-
-    def __repr__(self):
-        layers = self.pretrained_layers
-        if layers is None:
-            return super().__repr__()
-        # Weight matrices would fill the screen: show their shapes instead.
-        self.pretrained_layers = _ShapesRepr(layers)
-        try:
-            return super().__repr__()
-        finally:
-            self.pretrained_layers = layers
 
     def __sklearn_tags__(self):
         # Only scikit-learn calls this, so importing it here keeps it out of dbn's dependencies.
