@@ -162,7 +162,8 @@ def _as_dask_array(X, name):
     if isinstance(X, da.Array):
         arr = X
     elif hasattr(X, "shape") and hasattr(X, "dtype"):
-        arr = da.from_array(X, chunks=(max(1, X.shape[0] // 4 or 1),) + tuple(X.shape[1:]))
+        # In-memory input: four row blocks, which _shard rechunks to one per shard anyway.
+        arr = da.from_array(X, chunks=(max(1, -(-X.shape[0] // 4)),) + tuple(X.shape[1:]))
     else:
         raise TypeError(f"{name} must be a dask array or an array-like, got {type(X).__name__}.")
     return arr
@@ -202,7 +203,7 @@ class _Shards:
         return sum(self.n_rows)
 
     def map(self, client, function, *args, key):
-        """``function(shard, *args)`` on each shard's worker; a new :class:`_Shards`."""
+        """``function(shard, *args)`` on each shard's worker; the list of result futures."""
         futures = [
             client.submit(
                 function,
@@ -219,9 +220,11 @@ class _Shards:
 
 def _worker_slots(client):
     """One address per worker thread, workers interleaved (shard i goes to slot i)."""
-    info = client.scheduler_info(n_workers=-1)["workers"] if _accepts_n_workers(client) else None
-    if info is None:
-        info = client.scheduler_info()["workers"]
+    import inspect
+
+    # Recent distributed lists only the first few workers unless asked for all of them.
+    everyone = "n_workers" in inspect.signature(client.scheduler_info).parameters
+    info = client.scheduler_info(**({"n_workers": -1} if everyone else {}))["workers"]
     if not info:
         raise ValueError("the dask cluster has no workers; start some before training.")
     threads = {address: int(w.get("nthreads", 1)) for address, w in sorted(info.items())}
@@ -229,12 +232,6 @@ def _worker_slots(client):
     for level in range(max(threads.values())):
         slots.extend(a for a, n in threads.items() if n > level)
     return slots
-
-
-def _accepts_n_workers(client):
-    import inspect
-
-    return "n_workers" in inspect.signature(client.scheduler_info).parameters
 
 
 def _float_dtype(dtype):

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -86,7 +88,7 @@ def test_sync_every_1_equals_one_step_on_the_combined_minibatch(client, binary_d
     params = dict(
         n_components=16,
         batch_size=40,
-        n_iter=3,
+        n_iter=2,
         learning_rate=0.05,
         momentum=0.5,
         final_momentum=0.9,
@@ -97,11 +99,11 @@ def test_sync_every_1_equals_one_step_on_the_combined_minibatch(client, binary_d
     )
     rbm = dbn.BernoulliRBM(**params)
     out = dbn.dask.fit_rbm(client, rbm, da.from_array(X, chunks=300), sync_every=1, n_shards=2)
-    assert out is rbm and rbm.n_epochs_ == 3
+    assert out is rbm and rbm.n_epochs_ == 2
     # 600 rows per shard, 20 rows per shard minibatch: 30 rounds per epoch.
-    assert rbm.dask_rounds_ == 90
+    assert rbm.dask_rounds_ == 60
     seeds = dbn.dask._shard_seeds(3, 2)
-    expected = _simulate(params, X, 2, 20, 3, seeds)
+    expected = _simulate(params, X, 2, 20, 2, seeds)
     for name, value in expected.items():
         np.testing.assert_allclose(getattr(rbm, name), value, rtol=1e-9, atol=1e-12)
     # And the cluster's parameters moved: the comparison is not between two initialisations.
@@ -126,6 +128,19 @@ def test_local_steps_quality_and_blockwise_outputs(client, binary_data):
     np.testing.assert_allclose(features.compute(), rbm.transform(X), rtol=1e-5, atol=1e-6)
     score = dbn.dask.score(rbm, Xd)
     assert isinstance(score, da.Array) and np.isfinite(score.compute())
+
+
+def test_gaussian_rbm_with_learned_variances(client):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((800, 12)) * np.linspace(0.5, 2.0, 12)
+    rbm = dbn.GaussianBernoulliRBM(
+        8, learn_variance=True, n_iter=3, batch_size=20, learning_rate=0.005, random_state=0
+    )
+    dbn.dask.fit_rbm(client, rbm, da.from_array(X, chunks=200), sync_every=4)
+    assert rbm.n_epochs_ == 3 and np.isfinite(rbm.history_["reconstruction_error"]).all()
+    # The variances were learned on the shards and averaged (they start at 1).
+    assert np.ptp(rbm.log_variance_) > 0.05
+    np.testing.assert_allclose(X.mean(axis=0), rbm.intercept_visible_, atol=0.5)
 
 
 def test_pretrain_keeps_layers_on_the_workers(client, binary_data):
@@ -202,6 +217,11 @@ def test_killed_worker_is_recomputed_and_training_completes(client, binary_data)
     client.wait_for_workers(2, timeout=60)
 
 
+def _executing(dask_worker):
+    """Keys of the tasks a worker is running now (through ``client.run``)."""
+    return [str(ts.key) for ts in dask_worker.state.executing]
+
+
 class _Crash(Exception):
     pass
 
@@ -230,6 +250,58 @@ def test_stop_on_error_then_resume_from_checkpoint_loses_nothing(client, binary_
         dbn.dask.fit_rbm(
             client, dbn.BernoulliRBM(**params), Xd[::-1], sync_every=4, checkpoint_dir=tmp_path
         )
+
+
+def test_unrecoverable_failure_stops_with_a_clear_error_then_resumes(client, tmp_path):
+    # With allowed-failures=0 the scheduler gives up on a task whose worker dies while running
+    # it (KilledWorker): training must stop with DaskTrainingError and resume exactly.
+    rng = np.random.default_rng(4)
+    X = (rng.random((16_000, 64)) < 0.3).astype(np.float32)
+    Xd = da.from_array(X, chunks=4000)
+    # CD-5: each epoch is one round of about a second per shard, a wide window for the kill.
+    params = dict(n_components=64, batch_size=20, k=5, n_iter=2, monitor_size=0, random_state=1)
+    reference = dbn.dask.fit_rbm(client, dbn.BernoulliRBM(**params), Xd, sync_every=10_000)
+    scheduler = client.cluster.scheduler
+    killed = []
+
+    def kill_while_running(model, epoch, logs):
+        if epoch != 1:
+            return
+
+        def run():
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not killed:
+                running = client.run(_executing)
+                for address, keys in running.items():
+                    if any("-e1-r0-s" in key for key in keys):
+                        os.kill(_worker_pids(client)[address], signal.SIGKILL)
+                        killed.append(address)
+                        return
+                time.sleep(0.01)
+
+        threading.Thread(target=run, daemon=True).start()
+
+    allowed, scheduler.allowed_failures = scheduler.allowed_failures, 0
+    first = dbn.BernoulliRBM(**params)
+    try:
+        with pytest.raises(dbn.dask.DaskTrainingError, match="resume from the last checkpoint"):
+            dbn.dask.fit_rbm(
+                client,
+                first,
+                Xd,
+                sync_every=10_000,
+                checkpoint_dir=tmp_path,
+                callbacks=kill_while_running,
+            )
+    finally:
+        scheduler.allowed_failures = allowed
+    assert killed and first.n_epochs_ == 1
+    client.wait_for_workers(2, timeout=60)
+    resumed = dbn.dask.fit_rbm(
+        client, dbn.BernoulliRBM(**params), Xd, sync_every=10_000, checkpoint_dir=tmp_path
+    )
+    assert resumed.n_epochs_ == 2
+    np.testing.assert_array_equal(resumed.components_, reference.components_)
 
 
 def test_dask_ml_incremental_matches_an_in_memory_fit(client, binary_data):
