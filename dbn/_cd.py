@@ -79,6 +79,17 @@ class ContrastiveDivergence:
     sparsity_cost, sparsity_damping : float, default=0.0, 0.9
         Weight of the sparsity penalty and decay of its running activity estimate (Hinton 2010,
         section 11).
+    centering : bool, default=False
+        Train the centred form of the RBM (Montavon & Müller 2012; Melchior, Fischer & Wiskott
+        2016): the gradient is taken with respect to the parameters of
+        ``E(v, h) = -(v - mu)^T W^T (h - lambda) - b^T v - c^T h``, whose offsets ``mu`` and
+        ``lambda`` follow running means of the data and of the hidden units given the data. The
+        model itself is unchanged (the offsets fold into the biases, which stay in the usual form
+        in :attr:`parameters`); only the direction of each update differs, which makes training
+        far less sensitive to the parametrisation. Binary units only.
+    offset_rate : float, default=0.01
+        Weight of each minibatch's means in the running offsets (the sliding average of Melchior
+        et al. 2016).
 
     Attributes
     ----------
@@ -90,6 +101,9 @@ class ContrastiveDivergence:
         Hidden states of the persistent chains (PCD only).
     running_activity : ndarray of shape (n_hidden,) or None
         Running estimate of each hidden unit's mean activity (with a sparsity target only).
+    visible_offset, hidden_offset : ndarray or None
+        The offsets ``mu`` (n_visible,) and ``lambda`` (n_hidden,) of the centred form; set by
+        :meth:`start_offsets` or, failing that, from the first minibatch.
 
     Notes
     -----
@@ -110,6 +124,10 @@ class ContrastiveDivergence:
     Hinton, G. E. (2010). A practical guide to training restricted Boltzmann machines.
     Cho, K., Ilin, A., & Raiko, T. (2011). Improved learning of Gaussian-Bernoulli restricted
     Boltzmann machines.
+    Montavon, G., & Müller, K.-R. (2012). Deep Boltzmann machines and the centering trick. Neural
+    Networks: Tricks of the Trade, LNCS 7700.
+    Melchior, J., Fischer, A., & Wiskott, L. (2016). How to center deep Boltzmann machines. JMLR
+    17(99).
 
     Examples
     --------
@@ -146,6 +164,8 @@ class ContrastiveDivergence:
         sparsity_target=None,
         sparsity_cost=0.0,
         sparsity_damping=0.9,
+        centering=False,
+        offset_rate=0.01,
     ):
         I, R = numbers.Integral, numbers.Real
         check_scalar(batch_size, "batch_size", kind=I, low=1)
@@ -157,6 +177,14 @@ class ContrastiveDivergence:
             check_scalar(n_chains, "n_chains", kind=I, low=1)
         check_scalar(weight_decay, "weight_decay", kind=R, low=0)
         check_scalar(sparsity_cost, "sparsity_cost", kind=R, low=0)
+        if not isinstance(centering, bool | np.bool_):
+            raise TypeError(f"centering must be True or False, got {centering!r}.")
+        check_scalar(offset_rate, "offset_rate", kind=R, low=0, high=1, low_inclusive=False)
+        if centering and (visible_unit != "bernoulli" or hidden_unit != "bernoulli"):
+            raise ValueError(
+                "centering=True needs binary visible and hidden units (Melchior et al. 2016), got "
+                f"visible_unit={visible_unit!r}, hidden_unit={hidden_unit!r}."
+            )
         self.parameters = _check_parameters(parameters, visible_unit)
         self.batch_size = int(batch_size)
         self.visible_unit = visible_unit
@@ -170,6 +198,8 @@ class ContrastiveDivergence:
         self.sparsity_target = sparsity_target
         self.sparsity_cost = sparsity_cost
         self.sparsity_damping = sparsity_damping
+        self.centering = bool(centering)
+        self.offset_rate = float(offset_rate)
         self.learns_variance = "log_variance_" in self.parameters
         self.velocity = {name: np.zeros_like(p) for name, p in self.parameters.items()}
         self.chains = None
@@ -177,6 +207,7 @@ class ContrastiveDivergence:
         self.running_activity = (
             None if sparsity_target is None else np.full(W.shape[0], sparsity_target, W.dtype)
         )
+        self.visible_offset = self.hidden_offset = None
         self._buffers = None
 
     # ------------------------------------------------------------------ public
@@ -209,6 +240,20 @@ class ContrastiveDivergence:
             sample=True,
         )
         self.chains = state
+
+    def start_offsets(self, X):
+        """Start the centring offsets: ``mu`` the mean of ``X``, ``lambda`` the mean hidden
+        activation of (up to 1000 of) its rows under the current parameters."""
+        if not self.centering:
+            raise RuntimeError("start_offsets needs centering=True.")
+        mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+        v = dense_rows(X, np.arange(min(X.shape[0], 1000)), self.dtype)
+        pre = v @ np.ascontiguousarray(self.parameters["components_"].T)
+        hidden_units(
+            pre, self.parameters["intercept_hidden_"], "bernoulli", None, pre, pre, sample=False
+        )
+        self.visible_offset = mean.astype(self.dtype)
+        self.hidden_offset = pre.mean(axis=0).astype(self.dtype)
 
     def step(self, v0, learning_rate, momentum, rng):
         """One CD-k / PCD update of the parameters on the minibatch ``v0``.
@@ -244,7 +289,9 @@ class ContrastiveDivergence:
         -------
         gradients : dict of str to ndarray
             Fresh arrays keyed and shaped like :attr:`parameters` (``"components_"`` column-major);
-            average them across workers and pass the result to :meth:`apply`.
+            average them across workers and pass the result to :meth:`apply`. With centring, also
+            ``"data_mean_visible"`` and ``"data_mean_hidden"``, the minibatch means that move the
+            offsets (the centred direction itself is formed in :meth:`apply`).
         """
         self._ensure_buffers()
         with np.errstate(over="ignore", invalid="ignore"):
@@ -257,6 +304,9 @@ class ContrastiveDivergence:
         }
         if self.learns_variance:
             gradients["log_variance_"] = buf["grad_log_var"].copy()
+        if self.centering:
+            gradients["data_mean_visible"] = buf["data_mean_visible"].copy()
+            gradients["data_mean_hidden"] = buf["data_mean_hidden"].copy()
         return gradients
 
     def apply(self, gradients, learning_rate, momentum):
@@ -287,6 +337,19 @@ class ContrastiveDivergence:
             converted[name] = (
                 np.asfortranarray(g, dtype=dtype) if g.ndim == 2 else g.astype(dtype, copy=False)
             )
+        data_means = None
+        if self.centering:
+            try:
+                data_means = (
+                    np.asarray(gradients["data_mean_visible"], dtype=dtype),
+                    np.asarray(gradients["data_mean_hidden"], dtype=dtype),
+                )
+            except KeyError as missing_mean:
+                raise ValueError(
+                    f"with centering=True, gradients must hold {missing_mean} (from statistics)."
+                ) from None
+            # The centred direction is formed in place: never in the caller's array.
+            converted["components_"] = np.array(converted["components_"], order="F", copy=True)
         with np.errstate(over="ignore", invalid="ignore"):
             return self._apply(
                 converted["components_"].T,
@@ -295,6 +358,7 @@ class ContrastiveDivergence:
                 converted.get("log_variance_"),
                 learning_rate,
                 momentum,
+                data_means,
             )
 
     def run_epoch(self, X, order, learning_rate, momentum, rng):
@@ -334,13 +398,17 @@ class ContrastiveDivergence:
         -------
         state : dict of str to ndarray
             ``"velocity_<name>"`` for each parameter, ``"persistent_chains_"`` (PCD) and
-            ``"running_activity_"`` (with a sparsity target): the names dbn's model files use.
+            ``"running_activity_"`` (with a sparsity target), ``"visible_offset_"`` and
+            ``"hidden_offset_"`` (centring): the names dbn's model files use.
         """
         state = {"velocity_" + name: v.copy(order="K") for name, v in self.velocity.items()}
         if self.chains is not None:
             state["persistent_chains_"] = self.chains.copy()
         if self.running_activity is not None:
             state["running_activity_"] = self.running_activity.copy()
+        if self.visible_offset is not None:
+            state["visible_offset_"] = self.visible_offset.copy()
+            state["hidden_offset_"] = self.hidden_offset.copy()
         return state
 
     def set_state(self, state):
@@ -378,6 +446,16 @@ class ContrastiveDivergence:
             )
         else:
             self.running_activity = None
+        H, V = self.parameters["components_"].shape
+        offsets = state.get("visible_offset_"), state.get("hidden_offset_")
+        if offsets[0] is not None and offsets[1] is not None:
+            if np.shape(offsets[0]) != (V,) or np.shape(offsets[1]) != (H,):
+                raise ValueError(
+                    f"state['visible_offset_'] and state['hidden_offset_'] must have shapes ({V},) "
+                    f"and ({H},), got {np.shape(offsets[0])} and {np.shape(offsets[1])}."
+                )
+            self.visible_offset = np.array(offsets[0], dtype=self.dtype)
+            self.hidden_offset = np.array(offsets[1], dtype=self.dtype)
 
     # ------------------------------------------------------------------ buffers and minibatches
     def _ensure_buffers(self):
@@ -415,6 +493,8 @@ class ContrastiveDivergence:
             "top_down": empty((B, V), dtype) if self.learns_variance else None,
             "ones_hidden": np.ones(H, dtype),
             "ones_visible": np.ones(V, dtype),
+            "data_mean_visible": empty(V, dtype),
+            "data_mean_hidden": empty(H, dtype),
         }
 
     def _check_minibatch(self, v0):
@@ -486,6 +566,9 @@ class ContrastiveDivergence:
             column_sum=grad_hidden,
             column_scale=dtype(1.0 / b),
         )
+        if self.centering:
+            buf["data_mean_visible"][...] = grad_visible
+            buf["data_mean_hidden"][...] = grad_hidden
         if sigma is not None:
             grad_visible[:] = 0
             buf["grad_log_var"][:] = 0
@@ -573,10 +656,28 @@ class ContrastiveDivergence:
             buf["grad_log_var"] if self.learns_variance else None,
             learning_rate,
             momentum,
+            (buf["data_mean_visible"], buf["data_mean_hidden"]) if self.centering else None,
         )
 
-    def _apply(self, grad_W_t, grad_hidden, grad_visible, grad_log_var, learning_rate, momentum):
+    def _apply(
+        self,
+        grad_W_t,
+        grad_hidden,
+        grad_visible,
+        grad_log_var,
+        learning_rate,
+        momentum,
+        data_means=None,
+    ):
         params, velocity = self.parameters, self.velocity
+        if self.centering:
+            if self.visible_offset is None:
+                # No start_offsets: the first minibatch's means start them.
+                self.visible_offset = data_means[0].copy()
+                self.hidden_offset = data_means[1].copy()
+            kernels.centre_weight_gradient(
+                grad_W_t, self.visible_offset, grad_hidden, grad_visible, self.hidden_offset
+            )
         finite = kernels.momentum_step(
             params["components_"].T,
             velocity["components_"].T,
@@ -610,6 +711,20 @@ class ContrastiveDivergence:
                 learning_rate,
                 momentum,
                 0.0,
+            )
+        if self.centering:
+            # The step was taken in the centred parameters (W, b + W lambda, c + W^T mu); back in
+            # the usual biases it is db - dW lambda and dc - dW^T mu, dW being the weight step.
+            step_W_t = velocity["components_"].T
+            params["intercept_visible_"] -= step_W_t @ self.hidden_offset
+            params["intercept_hidden_"] -= step_W_t.T @ self.visible_offset
+            # Moving the offsets changes the parametrisation, not the model: nothing to fold.
+            rate = self.dtype.type(self.offset_rate)
+            self.visible_offset += rate * (data_means[0] - self.visible_offset)
+            self.hidden_offset += rate * (data_means[1] - self.hidden_offset)
+            finite &= bool(
+                np.isfinite(params["intercept_visible_"]).all()
+                and np.isfinite(params["intercept_hidden_"]).all()
             )
         return finite
 

@@ -418,3 +418,114 @@ def test_one_minibatch_step_is_the_momentum_update_formula():
         step = 0.6 * velocity[key] + 0.07 * (gradients[key] - decay * before[key])
         np.testing.assert_allclose(cd.velocity[key], step, rtol=1e-12, atol=1e-15, err_msg=key)
         np.testing.assert_allclose(param, before[key] + step, rtol=1e-12, atol=1e-15, err_msg=key)
+
+
+# ---------------------------------------------------------------------------------- centring
+def _centred_pair(dtype=np.float64, seed=3):
+    rng = np.random.default_rng(seed)
+    X = (rng.random((40, 9)) < 0.4).astype(dtype)
+    params = _initial_parameters(X, 5, rng, init_std=0.3)
+    params["intercept_hidden_"][...] = rng.normal(0, 0.5, 5)
+    return X, params
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_centred_step_is_the_update_of_the_centred_parameters(dtype):
+    """Written out in the centred parameters (W, b + W lambda, c + W^T mu), then mapped back."""
+    X, params = _centred_pair(dtype)
+    cd = ContrastiveDivergence(params, batch_size=20, weight_decay=0.01, centering=True)
+    cd.start_offsets(X)
+    mu, lam = cd.visible_offset.astype(np.float64), cd.hidden_offset.astype(np.float64)
+    np.testing.assert_allclose(mu, X.mean(axis=0), rtol=1e-6)
+    W0 = params["components_"].astype(np.float64).T  # (V, H)
+    b0, c0 = (
+        params["intercept_visible_"].astype(np.float64),
+        params["intercept_hidden_"].astype(np.float64),
+    )
+    g = cd.statistics(X[:20], np.random.default_rng(0))
+    G, gb, gc = (
+        g[k].astype(np.float64) for k in ("components_", "intercept_visible_", "intercept_hidden_")
+    )
+    G = G.T
+    lr = 0.05
+    step_W = lr * (G - np.outer(mu, gc) - np.outer(gb, lam) - 0.01 * W0)
+    W1 = W0 + step_W
+    b1 = (b0 + W0 @ lam + lr * gb) - W1 @ lam
+    c1 = (c0 + W0.T @ mu + lr * gc) - W1.T @ mu
+    assert cd.apply(g, lr, 0.0)
+    tol = TOL[dtype]
+    np.testing.assert_allclose(params["components_"].T, W1, **tol)
+    np.testing.assert_allclose(params["intercept_visible_"], b1, **tol)
+    np.testing.assert_allclose(params["intercept_hidden_"], c1, **tol)
+    # The offsets move towards the minibatch means by offset_rate.
+    np.testing.assert_allclose(cd.visible_offset, mu + 0.01 * (g["data_mean_visible"] - mu), **tol)
+    np.testing.assert_allclose(cd.hidden_offset, lam + 0.01 * (g["data_mean_hidden"] - lam), **tol)
+    np.testing.assert_allclose(g["data_mean_visible"], X[:20].mean(axis=0), **tol)
+
+
+def test_centred_statistics_then_apply_equals_the_fused_step_and_state_round_trips():
+    X, params = _centred_pair()
+    other = {k: v.copy(order="K") for k, v in params.items()}
+    fused = ContrastiveDivergence(params, batch_size=20, centering=True)
+    split = ContrastiveDivergence(other, batch_size=20, centering=True)
+    fused.start_offsets(X)
+    split.set_state(fused.get_state())
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    for rows in (slice(0, 20), slice(20, 40)):
+        assert fused.step(X[rows], 0.1, 0.5, rng_a)
+        gradients = split.statistics(X[rows], rng_b)
+        before = {k: v.copy() for k, v in gradients.items()}
+        assert split.apply(gradients, 0.1, 0.5)
+        for k in gradients:  # the caller's arrays are not changed
+            np.testing.assert_array_equal(gradients[k], before[k])
+    for name in params:
+        np.testing.assert_array_equal(params[name], other[name])
+    state = fused.get_state()
+    assert {"visible_offset_", "hidden_offset_"} <= set(state)
+    np.testing.assert_array_equal(state["visible_offset_"], split.visible_offset)
+
+
+def test_centring_is_refused_for_gaussian_units_and_needs_the_data_means():
+    X, params = _centred_pair()
+    with pytest.raises(ValueError, match="centering=True needs binary visible and hidden units"):
+        ContrastiveDivergence(params, batch_size=20, centering=True, hidden_unit="gaussian")
+    with pytest.raises(TypeError, match="centering must be True or False"):
+        ContrastiveDivergence(params, batch_size=20, centering=1)
+    cd = ContrastiveDivergence(params, batch_size=20, centering=True)
+    g = cd.statistics(X[:20], np.random.default_rng(0))
+    del g["data_mean_hidden"]
+    with pytest.raises(ValueError, match="data_mean_hidden"):
+        cd.apply(g, 0.1, 0.0)
+
+
+def test_centred_training_learns_bars_and_stripes():
+    """Exact log-likelihood: centring reaches at least what the plain gradient reaches."""
+    from dbn.evaluation import exact_log_partition, log_likelihood
+
+    data = np.repeat(naive.bars_and_stripes(3), 10, axis=0)
+    results = {}
+    for centering in (False, True):
+        model = BernoulliRBM(
+            8,
+            learning_rate=0.1,
+            batch_size=10,
+            n_iter=60,
+            weight_decay=0.0,
+            monitor_size=0,
+            random_state=0,
+        )
+        params = _initial_parameters(data, 8, np.random.default_rng(1), init_std=0.1)
+        cd = ContrastiveDivergence(params, batch_size=10, centering=centering)
+        if centering:
+            cd.start_offsets(data)
+        rng = np.random.default_rng(2)
+        for _ in range(60):
+            assert cd.run_epoch(data, rng.permutation(len(data)), 0.1, 0.5, rng) == 0
+        model.components_ = params["components_"]
+        model.intercept_hidden_ = params["intercept_hidden_"]
+        model.intercept_visible_ = params["intercept_visible_"]
+        model.n_features_in_ = data.shape[1]
+        results[centering] = log_likelihood(model, data, exact_log_partition(model))
+    uniform = -9 * np.log(2)
+    assert results[True] > uniform + 1.0, results
+    assert results[True] > results[False] - 0.3, results

@@ -375,3 +375,20 @@ def free_energy_gaussian_hidden(hidden_pre, hidden_bias, out):
             x = hidden_pre[r, c] + hidden_bias[c]
             acc += 0.5 * x * x + half_log_2pi
         out[r] -= acc
+
+
+@jit
+def centre_weight_gradient(gradient_t, visible_offset, grad_hidden, grad_visible, hidden_offset):
+    """Turn the weight gradient of an RBM into that of its centred form, in place.
+
+    ``gradient_t[i, j] -= mu_i * g_c_j + g_b_i * lambda_j``: the data-minus-model difference of
+    ``(v - mu)(h - lambda)^T`` rather than of ``v h^T`` (Melchior, Fischer & Wiskott 2016), with
+    ``g_b`` and ``g_c`` the visible and hidden bias gradients. ``gradient_t`` is (n_visible,
+    n_hidden), the layout the CD step computes it in.
+    """
+    rows, cols = gradient_t.shape
+    for i in range(rows):
+        mu = visible_offset[i]
+        gb = grad_visible[i]
+        for j in range(cols):
+            gradient_t[i, j] -= mu * grad_hidden[j] + gb * hidden_offset[j]
