@@ -90,6 +90,16 @@ class ContrastiveDivergence:
     offset_rate : float, default=0.01
         Weight of each minibatch's means in the running offsets (the sliding average of Melchior
         et al. 2016).
+    n_temperatures : int, optional
+        Parallel tempering (Desjardins, Courville, Bengio, Vincent & Delalleau 2010): besides the
+        persistent chains at the model's temperature, ``n_temperatures - 1`` sets of chains run at
+        inverse temperatures evenly spaced down to 0 (the uniform distribution), and after each
+        minibatch neighbouring temperatures propose to swap their states (even and odd pairs in
+        turn), accepted by the Metropolis rule on the hidden units' marginal
+        ``p*_beta(h) = exp(beta c.h) prod_i (1 + exp(beta (W^T h + b)_i))``. Hot chains cross
+        between modes and hand their states down, so the negative statistics (still taken from the
+        ``beta = 1`` chains) mix far better than PCD's. Needs ``persistent=True`` and binary units;
+        costs about ``n_temperatures`` times PCD's negative phase.
 
     Attributes
     ----------
@@ -101,6 +111,10 @@ class ContrastiveDivergence:
         Hidden states of the persistent chains (PCD only).
     running_activity : ndarray of shape (n_hidden,) or None
         Running estimate of each hidden unit's mean activity (with a sparsity target only).
+    tempered_chains : ndarray of shape (n_temperatures - 1, n_chains, n_hidden) or None
+        Hidden states of the chains at ``inverse_temperatures[1:]`` (parallel tempering only).
+    swap_counts : ndarray of shape (n_temperatures - 1, 2) or None
+        Accepted and proposed swaps between temperatures ``m`` and ``m + 1``, per chain.
     visible_offset, hidden_offset : ndarray or None
         The offsets ``mu`` (n_visible,) and ``lambda`` (n_hidden,) of the centred form; set by
         :meth:`start_offsets` or, failing that, from the first minibatch.
@@ -128,6 +142,8 @@ class ContrastiveDivergence:
     Networks: Tricks of the Trade, LNCS 7700.
     Melchior, J., Fischer, A., & Wiskott, L. (2016). How to center deep Boltzmann machines. JMLR
     17(99).
+    Desjardins, G., Courville, A., Bengio, Y., Vincent, P., & Delalleau, O. (2010). Tempered Markov
+    chain Monte Carlo for training of restricted Boltzmann machines. AISTATS.
 
     Examples
     --------
@@ -166,6 +182,7 @@ class ContrastiveDivergence:
         sparsity_damping=0.9,
         centering=False,
         offset_rate=0.01,
+        n_temperatures=None,
     ):
         I, R = numbers.Integral, numbers.Real
         check_scalar(batch_size, "batch_size", kind=I, low=1)
@@ -185,6 +202,14 @@ class ContrastiveDivergence:
                 "centering=True needs binary visible and hidden units (Melchior et al. 2016), got "
                 f"visible_unit={visible_unit!r}, hidden_unit={hidden_unit!r}."
             )
+        if n_temperatures is not None:
+            check_scalar(n_temperatures, "n_temperatures", kind=I, low=2)
+            if not persistent or visible_unit != "bernoulli" or hidden_unit != "bernoulli":
+                raise ValueError(
+                    "n_temperatures (parallel tempering) needs persistent=True and binary visible "
+                    f"and hidden units, got persistent={persistent!r}, visible_unit="
+                    f"{visible_unit!r}, hidden_unit={hidden_unit!r}."
+                )
         self.parameters = _check_parameters(parameters, visible_unit)
         self.batch_size = int(batch_size)
         self.visible_unit = visible_unit
@@ -208,6 +233,15 @@ class ContrastiveDivergence:
             None if sparsity_target is None else np.full(W.shape[0], sparsity_target, W.dtype)
         )
         self.visible_offset = self.hidden_offset = None
+        # Parallel tempering: inverse temperatures 1 = beta_0 > ... > beta_(M-1) = 0, evenly spaced;
+        # the chains at beta < 1 live in tempered_chains, the beta = 1 chains in chains.
+        self.n_temperatures = None if n_temperatures is None else int(n_temperatures)
+        self.inverse_temperatures = (
+            None if n_temperatures is None else np.linspace(1.0, 0.0, self.n_temperatures)
+        )
+        self.tempered_chains = None
+        self.swap_counts = None
+        self._swap_parity = 0
         self._buffers = None
 
     # ------------------------------------------------------------------ public
@@ -240,6 +274,9 @@ class ContrastiveDivergence:
             sample=True,
         )
         self.chains = state
+        if self.n_temperatures is not None:
+            self.tempered_chains = np.repeat(state[None], self.n_temperatures - 1, axis=0)
+            self.swap_counts = np.zeros((self.n_temperatures - 1, 2), dtype=np.int64)
 
     def start_offsets(self, X):
         """Start the centring offsets: ``mu`` the mean of ``X``, ``lambda`` the mean hidden
@@ -399,7 +436,8 @@ class ContrastiveDivergence:
         state : dict of str to ndarray
             ``"velocity_<name>"`` for each parameter, ``"persistent_chains_"`` (PCD) and
             ``"running_activity_"`` (with a sparsity target), ``"visible_offset_"`` and
-            ``"hidden_offset_"`` (centring): the names dbn's model files use.
+            ``"hidden_offset_"`` (centring), ``"tempered_chains_"``, ``"swap_counts_"`` and
+            ``"swap_parity_"`` (parallel tempering): the names dbn's model files use.
         """
         state = {"velocity_" + name: v.copy(order="K") for name, v in self.velocity.items()}
         if self.chains is not None:
@@ -409,6 +447,10 @@ class ContrastiveDivergence:
         if self.visible_offset is not None:
             state["visible_offset_"] = self.visible_offset.copy()
             state["hidden_offset_"] = self.hidden_offset.copy()
+        if self.tempered_chains is not None:
+            state["tempered_chains_"] = self.tempered_chains.copy()
+            state["swap_counts_"] = self.swap_counts.copy()
+            state["swap_parity_"] = np.array(self._swap_parity, dtype=np.int64)
         return state
 
     def set_state(self, state):
@@ -456,6 +498,25 @@ class ContrastiveDivergence:
                 )
             self.visible_offset = np.array(offsets[0], dtype=self.dtype)
             self.hidden_offset = np.array(offsets[1], dtype=self.dtype)
+        tempered = state.get("tempered_chains_")
+        if tempered is not None and self.n_temperatures is not None:
+            expected = (self.n_temperatures - 1, *np.shape(self.chains))
+            if np.shape(tempered) != expected:
+                raise ValueError(
+                    f"state['tempered_chains_'] must have shape {expected}, got "
+                    f"{np.shape(tempered)}."
+                )
+            self.tempered_chains = np.array(tempered, dtype=self.dtype)
+            counts = state.get("swap_counts_")
+            self.swap_counts = (
+                np.zeros((self.n_temperatures - 1, 2), np.int64)
+                if counts is None
+                else np.array(counts, dtype=np.int64)
+            )
+            self._swap_parity = int(state.get("swap_parity_", 0))
+        elif self.n_temperatures is not None and self.chains is not None:
+            self.tempered_chains = np.repeat(self.chains[None], self.n_temperatures - 1, axis=0)
+            self.swap_counts = np.zeros((self.n_temperatures - 1, 2), dtype=np.int64)
 
     # ------------------------------------------------------------------ buffers and minibatches
     def _ensure_buffers(self):
@@ -578,6 +639,8 @@ class ContrastiveDivergence:
                 v0, params["intercept_visible_"], sigma, top_down, grad_visible,
                 buf["grad_log_var"], 1.0,
             )  # fmt: skip
+        if self.n_temperatures is not None:
+            self._temper(rng)
         # Negative phase: k Gibbs steps from the data (CD) or from the persistent chains (PCD).
         chain = self.chains if self.persistent else h_state
         c = chain.shape[0]
@@ -727,6 +790,54 @@ class ContrastiveDivergence:
                 and np.isfinite(params["intercept_hidden_"]).all()
             )
         return finite
+
+    def _temper(self, rng):
+        """Parallel tempering: ``k`` Gibbs steps of every tempered chain, then one swap round.
+
+        The chains at ``beta = 1`` (:attr:`chains`) take part in the swaps; their Gibbs steps are
+        the negative phase that follows.
+        """
+        params = self.parameters
+        W_t = params["components_"].T  # (V, H)
+        b, c = params["intercept_visible_"], params["intercept_hidden_"]
+        betas = self.inverse_temperatures
+        dtype = self.dtype.type
+        for m in range(1, self.n_temperatures):
+            beta = dtype(betas[m])
+            h = self.tempered_chains[m - 1]
+            for _ in range(self.k):
+                v_pre = h @ W_t.T
+                v_pre *= beta
+                kernels.bernoulli_units(v_pre, beta * b, draw_key(rng), v_pre, v_pre)
+                h_pre = v_pre @ W_t
+                h_pre *= beta
+                kernels.bernoulli_units(h_pre, beta * c, draw_key(rng), h_pre, h)
+        # log p*_beta(h) = beta c.h + sum_i softplus(beta (W^T h + b)_i), for every chain set.
+        states = [self.chains, *self.tempered_chains]
+        top_down = [np.asarray(h @ W_t.T + b, dtype=np.float64) for h in states]
+        hidden_term = [np.asarray(h @ c, dtype=np.float64) for h in states]
+
+        def log_marginal(beta, m):
+            return beta * hidden_term[m] + np.logaddexp(0.0, beta * top_down[m]).sum(axis=1)
+
+        uniform = rng.random((self.n_temperatures - 1, self.chains.shape[0]))
+        for m in range(self._swap_parity, self.n_temperatures - 1, 2):
+            lo, hi = betas[m], betas[m + 1]
+            log_ratio = (
+                log_marginal(lo, m + 1)
+                + log_marginal(hi, m)
+                - log_marginal(lo, m)
+                - log_marginal(hi, m + 1)
+            )
+            accept = np.log(uniform[m]) < log_ratio
+            if accept.any():
+                below, above = states[m], states[m + 1]
+                swapped = below[accept].copy()
+                below[accept] = above[accept]
+                above[accept] = swapped
+            self.swap_counts[m, 0] += int(accept.sum())
+            self.swap_counts[m, 1] += accept.size
+        self._swap_parity = 1 - self._swap_parity
 
     def _units_with_statistics(
         self,

@@ -529,3 +529,80 @@ def test_centred_training_learns_bars_and_stripes():
     uniform = -9 * np.log(2)
     assert results[True] > uniform + 1.0, results
     assert results[True] > results[False] - 0.3, results
+
+
+# ---------------------------------------------------------------------------- parallel tempering
+def _hidden_marginal(params, beta=1.0):
+    """Exact ``p_beta(h)`` of a tiny binary RBM over every hidden state, by enumeration."""
+    W = params["components_"].astype(np.float64)  # (H, V)
+    b, c = params["intercept_visible_"], params["intercept_hidden_"]
+    H = naive.all_binary_states(W.shape[0])
+    log_p = beta * (H @ c) + np.logaddexp(0.0, beta * (H @ W + b)).sum(axis=1)
+    p = np.exp(log_p - log_p.max())
+    return H, p / p.sum()
+
+
+def _state_histogram(H, states):
+    index = {tuple(h): i for i, h in enumerate(H.astype(int))}
+    counts = np.zeros(len(H))
+    for h in states.astype(int):
+        counts[index[tuple(h)]] += 1
+    return counts / counts.sum()
+
+
+def test_parallel_tempering_chains_sample_their_tempered_distributions():
+    """With the parameters held fixed, every temperature's chains reach ``p_beta(h)``.
+
+    The model has strong weights, so plain Gibbs chains mix slowly; a wrong swap rule (say,
+    accepting every swap) would pull the ``beta = 1`` chains towards the hot distributions, far
+    beyond the tolerance.
+    """
+    rng = np.random.default_rng(0)
+    params = {
+        "components_": np.asfortranarray(rng.normal(0, 2.0, (3, 5))),
+        "intercept_hidden_": rng.normal(0, 1.0, 3),
+        "intercept_visible_": rng.normal(0, 1.0, 5),
+    }
+    cd = ContrastiveDivergence(
+        params, batch_size=4, persistent=True, n_chains=400, n_temperatures=4
+    )
+    X = (rng.random((50, 5)) < 0.5).astype(np.float64)
+    cd.start_chains(X, rng)
+    samples = {m: [] for m in range(4)}
+    for step in range(120):
+        cd.statistics(X[:4], rng)  # advances the chains; the parameters stay as they are
+        if step >= 20:
+            samples[0].append(cd.chains.copy())
+            for m in range(1, 4):
+                samples[m].append(cd.tempered_chains[m - 1].copy())
+    for m, beta in enumerate(cd.inverse_temperatures):
+        H, exact = _hidden_marginal(params, beta)
+        empirical = _state_histogram(H, np.concatenate(samples[m]))
+        assert 0.5 * np.abs(empirical - exact).sum() < 0.03, (m, empirical, exact)
+    accepted, proposed = cd.swap_counts.T
+    assert (proposed > 0).all() and (accepted > 0).all()
+
+
+def test_parallel_tempering_state_round_trip_and_refusals():
+    rng = np.random.default_rng(1)
+    X = (rng.random((60, 6)) < 0.4).astype(np.float64)
+    params = _initial_parameters(X, 4, rng, init_std=0.5)
+    twin = {k: v.copy(order="K") for k, v in params.items()}
+    a = ContrastiveDivergence(params, batch_size=10, persistent=True, n_temperatures=3)
+    b = ContrastiveDivergence(twin, batch_size=10, persistent=True, n_temperatures=3)
+    a.start_chains(X, rng)
+    assert a.run_epoch(X, np.arange(60), 0.05, 0.5, rng) == 0
+    for name in params:
+        twin[name][...] = params[name]
+    b.set_state(a.get_state())
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    for start in (0, 10, 20):
+        assert a.step(X[start : start + 10], 0.05, 0.5, rng_a)
+        assert b.step(X[start : start + 10], 0.05, 0.5, rng_b)
+    for name in params:
+        np.testing.assert_array_equal(params[name], twin[name])
+    np.testing.assert_array_equal(a.tempered_chains, b.tempered_chains)
+    with pytest.raises(ValueError, match="needs persistent=True"):
+        ContrastiveDivergence(params, batch_size=10, n_temperatures=3)
+    with pytest.raises(ValueError, match="n_temperatures"):
+        ContrastiveDivergence(params, batch_size=10, persistent=True, n_temperatures=1)
