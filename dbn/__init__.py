@@ -9,7 +9,11 @@ The data flow is ``X -> RBM kernels -> DBN stack -> MLP``:
 - ``dbn.evaluation``, ``dbn.datasets``, ``dbn.io``, ``dbn.plot``.
 - ``dbn.export``: :func:`~dbn.export.to_torch`, the fitted networks as PyTorch modules.
 
-Submodules load on first use, so ``import dbn`` stays fast and the Numba kernels compile lazily.
+Every estimator is a scikit-learn estimator (``clone``, ``Pipeline``, ``GridSearchCV``,
+``set_output``); ``dbn.NotFittedError`` is :class:`sklearn.exceptions.NotFittedError`.
+
+Submodules load on first use, so ``import dbn`` stays fast (it imports neither scikit-learn nor Numba)
+and the Numba kernels compile lazily.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ _ATTRIBUTES = {
     "DeepAutoencoder": "dbn.autoencoder",
     "MLPClassifier": "dbn.mlp",
     "MLPRegressor": "dbn.mlp",
+    "DataRangeWarning": "dbn._validation",
     "DivergenceError": "dbn._validation",
-    "NotFittedError": "dbn._validation",
+    # scikit-learn's own class, so that except clauses and sklearn's tools agree.
+    "NotFittedError": "sklearn.exceptions",
 }
 _SUBMODULES = {
     "rbm",

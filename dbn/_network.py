@@ -23,18 +23,20 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from . import init as _init
 from . import io
 from ._backprop import Net, Propagation, cg_epoch, layout, minibatch_epoch, pack
-from ._base import ParamsMixin
 from ._training.callbacks import CallbackList
 from ._training.checkpoint import CheckpointFile
 from ._training.loop import EarlyStopping, EpochTrainer, run_epochs
 from ._training.optimizers import make_optimizer
 from ._training.schedules import check_schedule, learning_rate_at
+from ._training.stacklevel import external_stacklevel
 from ._validation import (
     DivergenceError,
     check_choice,
@@ -451,7 +453,7 @@ class _ShapesRepr:
         return f"[{', '.join(rows)}]"
 
 
-class BackpropEstimator(NetworkState, ParamsMixin):
+class BackpropEstimator(NetworkState, BaseEstimator):
     """Hyperparameters, ``fit``'s common part and the epochs of a net trained by back-propagation.
 
     Subclasses provide: ``_validate_params()`` (calling :meth:`_check_optimizer_params` and
@@ -630,8 +632,17 @@ class BackpropEstimator(NetworkState, ParamsMixin):
         return np.sort(val).astype(np.int64)
 
     def _batch_size(self, n):
+        """The minibatch size for ``n`` samples: ``batch_size`` clipped to ``n`` (with a warning,
+        as in scikit-learn's MLP), or ``min(200, n)`` for 'auto'."""
         if isinstance(self.batch_size, str):
             return min(200, n)
+        if self.batch_size > n and self.solver != "cg":
+            warnings.warn(
+                f"batch_size={self.batch_size} is larger than the number of samples ({n}); using "
+                f"batch_size={n}.",
+                UserWarning,
+                stacklevel=external_stacklevel(),
+            )
         return min(int(self.batch_size), n)
 
     def _learning_rate(self, epoch):

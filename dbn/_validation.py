@@ -1,17 +1,41 @@
 """Input validation shared by every estimator.
 
+The estimators check their arrays with scikit-learn's ``validate_data`` / ``check_array`` (shape,
+dimension, sample and feature counts, dtype conversion, feature names: sklearn's own wording) through
+:func:`validate_input`, which adds dbn's policy on top: float32 and float64 kept, booleans, strings and
+ragged lists refused with a message that names the array, non-finite values counted, and values
+outside [0, 1] for Bernoulli units reported by a :class:`DataRangeWarning`. The functions that are
+not estimators (:mod:`dbn.evaluation`, :mod:`dbn.init`, ...) use :func:`check_array`, dbn's own.
+
 Each check raises ``ValueError`` or ``TypeError`` with a message that names the parameter or array, what
-was expected and what was received, and never modifies the caller's data.
+was expected and what was received, and never modifies the caller's data. scikit-learn is imported
+on first use, so that ``import dbn`` stays fast.
 """
 
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Hashable
 
 import numpy as np
 
+from ._training.stacklevel import external_stacklevel
+
 FLOAT_DTYPES = (np.float32, np.float64)
+
+# Advice for data outside [0, 1] where Bernoulli visible units expect probabilities.
+BERNOULLI_ADVICE = (
+    "The values are used as given, as probabilities, which is not the model intended. Scale X to "
+    "[0, 1], for example X / 255 for 8-bit images or sklearn.preprocessing.MinMaxScaler, or use "
+    "GaussianBernoulliRBM (DBN(visible_unit='gaussian')) for real-valued data."
+)
+
+
+class DataRangeWarning(UserWarning):
+    """Input outside the range the model's units expect, e.g. values beyond [0, 1] for Bernoulli
+    visible units (raw 0..255 pixels). The data are used as given; the message says how to scale them.
+    """
 
 
 def _describe(value):
@@ -241,17 +265,208 @@ def check_random_state(seed):
     )
 
 
-def check_is_fitted(estimator, attribute):
-    """Raise a clear error if ``estimator`` has not been fitted yet."""
-    if not hasattr(estimator, attribute):
-        raise NotFittedError(
-            f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' first."
-        )
+def check_is_fitted(estimator, attributes=None):
+    """scikit-learn's ``check_is_fitted``: raises :class:`sklearn.exceptions.NotFittedError`."""
+    from sklearn.utils.validation import check_is_fitted as sklearn_check_is_fitted
+
+    sklearn_check_is_fitted(estimator, attributes)
 
 
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a method needs a fitted estimator (same bases as sklearn's NotFittedError)."""
+def __getattr__(name):
+    # dbn.NotFittedError is scikit-learn's, imported on first use (import dbn stays fast).
+    if name == "NotFittedError":
+        from sklearn.exceptions import NotFittedError
+
+        return NotFittedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class DivergenceError(FloatingPointError):
     """Raised when training produced non-finite parameters; the last finite ones are kept."""
+
+
+# ------------------------------------------------------------------------------ estimator input
+
+
+def validate_input(
+    estimator,
+    X,
+    name="X",
+    *,
+    reset=False,
+    dtype=FLOAT_DTYPES,
+    accept_sparse=False,
+    value_range=None,
+    units="Bernoulli visible units",
+    range_advice=BERNOULLI_ADVICE,
+    n_features=None,
+):
+    """Check an estimator's input array with scikit-learn, then with dbn's policy on top.
+
+    scikit-learn's ``validate_data`` (for ``X``, setting or checking ``n_features_in_`` and
+    ``feature_names_in_``) or ``check_array`` (for the other arrays: ``X_val``, ``v``, ``init``,
+    ``codes``) checks the dimension, the sample and feature counts and converts the dtype, with
+    sklearn's messages. dbn adds: booleans, strings, bytes and ragged lists refused with a message
+    that names the array; a sparse matrix refused with the conversion to use; non-finite values
+    counted; values outside ``value_range`` reported by one :class:`DataRangeWarning` per call.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        The estimator the array is for (named in sklearn's messages).
+    X : array-like, pandas DataFrame or scipy.sparse matrix
+        The input; never modified.
+    name : str, default="X"
+        The array's name in error messages.
+    reset : bool, default=False
+        Whether ``fit`` is learning the number of features (``validate_data(reset=True)``).
+    dtype : tuple of numpy dtypes
+        Accepted float dtypes: these are kept, anything else numeric is converted to the first.
+    accept_sparse : bool
+        Return scipy.sparse input as CSR instead of refusing it.
+    value_range : (float, float), optional
+        The range the units expect, e.g. ``(0, 1)`` for Bernoulli units.
+    units : str
+        The units that expect the range, for the warning.
+    range_advice : str
+        What to do about values outside ``value_range``, for the warning.
+    n_features : int, optional
+        The number of columns required, when it is not the estimator's ``n_features_in_`` (an
+        unfitted autoencoder holding pretrained layers).
+
+    Returns
+    -------
+    X : ndarray or scipy.sparse.csr_matrix
+        float32 or float64, C-contiguous when dense.
+    """
+    from sklearn.utils.validation import check_array as sklearn_check_array
+    from sklearn.utils.validation import validate_data
+
+    X = _refuse_unsupported(X, name, accept_sparse)
+    options = dict(
+        accept_sparse="csr" if accept_sparse else False,
+        dtype=list(dtype),
+        order="C",
+        ensure_all_finite=False,  # dbn counts the non-finite values itself, below
+    )
+    if name == "X" and n_features is None:
+        X = validate_data(estimator, X, reset=reset, **options)
+    else:
+        X = sklearn_check_array(X, input_name=name, estimator=estimator, **options)
+        expected = n_features if n_features is not None or reset else None
+        if expected is None and not reset:
+            expected = getattr(estimator, "n_features_in_", None)
+        if expected is not None and X.shape[1] != expected:
+            raise ValueError(
+                f"{name} has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+                f"{expected} features as input."
+            )
+    check_values(X, name, value_range=value_range, units=units, range_advice=range_advice)
+    return X
+
+
+def _refuse_unsupported(X, name, accept_sparse):
+    """dbn's dtype policy before sklearn's conversion: no booleans, strings or ragged lists."""
+    if _is_sparse(X):
+        if not accept_sparse:
+            raise TypeError(
+                f"{name} must be a dense array; got a scipy.sparse matrix of shape {X.shape}. "
+                f"Convert it with {name}.toarray()."
+            )
+        dtype = X.dtype
+    elif hasattr(X, "dtypes") and hasattr(X, "columns"):  # a DataFrame: sklearn reads its names
+        return X
+    else:
+        if isinstance(X, str | bytes):
+            raise TypeError(f"{name} must be a numeric array, got a {type(X).__name__}.")
+        if not isinstance(X, np.ndarray):
+            try:
+                X = np.asarray(X)
+            except Exception as exc:  # ragged lists and the like
+                raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
+        dtype = X.dtype
+    if dtype.kind in "bUS":
+        kinds = {"b": "boolean", "U": "string", "S": "bytes"}
+        raise TypeError(
+            f"{name} must have a real numeric dtype (float32, float64 or integer), got "
+            f"{kinds[dtype.kind]} dtype {dtype}."
+        )
+    return X
+
+
+def check_values(
+    X, name="X", *, value_range=None, units="Bernoulli visible units", range_advice=BERNOULLI_ADVICE
+):
+    """Refuse NaN and inf (counted); warn once about values outside ``value_range``.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse matrix
+        A checked float array.
+    name : str
+        The array's name in the messages.
+    value_range : (float, float), optional
+        The range the units expect; values outside it raise a :class:`DataRangeWarning`.
+    units : str
+        The units that expect the range.
+    range_advice : str
+        What to do about them, appended to the warning.
+    """
+    values = X.data if _is_sparse(X) else X
+    if not values.size:
+        return
+    # min and max propagate NaN and show any inf, so two streaming passes check finiteness and the
+    # range together (measured 2.4x faster on MNIST than isfinite().all() plus min and max).
+    vmin, vmax = float(values.min()), float(values.max())
+    if not (np.isfinite(vmin) and np.isfinite(vmax)):
+        n_bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+        raise ValueError(f"{name} must contain only finite values, got {n_bad} NaN or inf.")
+    if value_range is None:
+        return
+    lo, hi = value_range
+    if _is_sparse(X) and X.nnz < X.shape[0] * X.shape[1]:
+        vmin, vmax = min(vmin, 0.0), max(vmax, 0.0)
+    if vmin < lo or vmax > hi:
+        warnings.warn(
+            f"{name} should lie in [{lo:g}, {hi:g}] for {units}, got values in "
+            f"[{vmin:g}, {vmax:g}]. {range_advice}",
+            DataRangeWarning,
+            stacklevel=external_stacklevel(),
+        )
+
+
+def check_target(y, name="y", *, dtype=FLOAT_DTYPES):
+    """Check a regression target with scikit-learn's ``check_array``, with dbn's policy on top.
+
+    Strings, booleans and ragged lists are refused, numbers of any dtype (object arrays of numbers
+    included) are converted to ``dtype[0]`` unless already in ``dtype``, the array must be 1-D or
+    2-D, and non-finite values are counted.
+
+    Parameters
+    ----------
+    y : array-like
+    name : str, default="y"
+        The array's name in error messages.
+    dtype : tuple of numpy dtypes
+
+    Returns
+    -------
+    y : ndarray, 1-D or 2-D
+    """
+    from sklearn.utils.validation import check_array as sklearn_check_array
+
+    y = _refuse_unsupported(y, name, False)
+    if np.ndim(y) not in (1, 2):
+        raise ValueError(f"{name} must be 1-D or 2-D, got shape {np.shape(y)}.")
+    y = sklearn_check_array(
+        y,
+        input_name=name,
+        ensure_2d=False,
+        dtype=list(dtype),
+        ensure_all_finite=False,
+        ensure_min_features=0,
+    )
+    if y.ndim == 2 and y.shape[1] == 0:
+        raise ValueError(f"{name} must have at least 1 output column, got shape {y.shape}.")
+    check_values(y, name)
+    return y

@@ -25,6 +25,7 @@ Neural Computation, 18(7), 1527-1554.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
 from . import _backprop
 from . import init as _init
@@ -41,6 +42,7 @@ from ._validation import (
     check_is_fitted,
     check_layer_sizes,
     check_random_state,
+    validate_input,
 )
 
 __all__ = ["DeepAutoencoder", "forward", "backward"]
@@ -154,7 +156,7 @@ def _reconstruction_sums(X, coefs, intercepts, kinds, loss):
 # --------------------------------------------------------------------------------------------------
 
 
-class DeepAutoencoder(BackpropEstimator):
+class DeepAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BackpropEstimator):
     """Deep autoencoder: an unrolled encoder/decoder net fine-tuned by back-propagation.
 
     The encoder maps ``n_features -> layer_sizes[0] -> ... -> layer_sizes[-1]`` (the code) with
@@ -519,17 +521,26 @@ class DeepAutoencoder(BackpropEstimator):
             n_in = W.shape[1]
         return out
 
-    def _check_X(self, X, dtype, name="X", n_features=None):
-        X = check_array(X, name, dtype=(dtype.type,), n_features=n_features)
-        if self.output_activation == "sigmoid":
-            lo, hi = float(X.min()), float(X.max())
-            if lo < 0.0 or hi > 1.0:
-                raise ValueError(
-                    f"{name} must lie in [0, 1] for output_activation='sigmoid', got values in "
-                    f"[{lo:g}, {hi:g}]. Scale the data (e.g. pixels / 255), or use "
-                    "output_activation='identity' with loss='squared_error' for real-valued data."
-                )
-        return X
+    def _check_X(self, X, dtype, name="X", *, reset=False, n_features=None):
+        """scikit-learn's checks (``validate_data`` for ``X``), then dbn's: finite values, and a
+        :class:`dbn.DataRangeWarning` for a logistic output and values outside [0, 1]."""
+        sigmoid = self.output_activation == "sigmoid"
+        return validate_input(
+            self,
+            X,
+            name,
+            reset=reset,
+            dtype=(dtype.type,),
+            n_features=n_features,
+            value_range=(0.0, 1.0) if sigmoid else None,
+            units="output_activation='sigmoid'",
+            range_advice=(
+                "The values are used as given, but the cross-entropy of a logistic output expects "
+                "probabilities. Scale X to [0, 1], for example X / 255 for 8-bit images or "
+                "sklearn.preprocessing.MinMaxScaler, or use output_activation='identity' with "
+                "loss='squared_error' for real-valued data."
+            ),
+        )
 
     # ----------------------------------------------------------------------------- initialisation
 
@@ -578,7 +589,7 @@ class DeepAutoencoder(BackpropEstimator):
         self
         """
         P = self._validate_params()
-        X = self._check_X(X, P["dtype"])
+        X = self._check_X(X, P["dtype"], reset=True)
         self._rng = check_random_state(self.random_state)
         self._initialize(X, None, P, self._rng)
         return self
@@ -620,10 +631,10 @@ class DeepAutoencoder(BackpropEstimator):
             are kept.
         """
         P = self._validate_params()
-        X = self._check_X(X, P["dtype"])
+        X = self._check_X(X, P["dtype"], reset=True)
         callbacks = CallbackList(callbacks)
         if X_val is not None:
-            X_val = self._check_X(X_val, P["dtype"], "X_val", n_features=X.shape[1])
+            X_val = self._check_X(X_val, P["dtype"], "X_val")
         data = {"X": X, "X_val": X_val}
         return self._fit(X, None, X_val, None, P, callbacks, checkpoint_dir, data)
 
@@ -645,7 +656,7 @@ class DeepAutoencoder(BackpropEstimator):
         """
         P = self._validate_params()
         first = not hasattr(self, "coefs_")
-        X = self._check_X(X, P["dtype"], n_features=None if first else self.n_features_in_)
+        X = self._check_X(X, P["dtype"], reset=first)
         if first:
             self._rng = check_random_state(self.random_state)
             self._initialize(X, None, P, self._rng)
@@ -687,6 +698,11 @@ class DeepAutoencoder(BackpropEstimator):
         intercepts = [b for _, b, _, _ in pretrained] + [c for _, _, c, _ in reversed(pretrained)]
         return coefs, intercepts, coefs[0].shape[0]
 
+    def _unfitted_features(self, n_features):
+        """``n_features`` for an unfitted net with pretrained layers; None (check against
+        ``n_features_in_`` and the feature names, as sklearn does) for a fitted one."""
+        return None if hasattr(self, "coefs_") else n_features
+
     def encode(self, X):
         """Codes of ``X``: the activations of the code layer.
 
@@ -702,7 +718,7 @@ class DeepAutoencoder(BackpropEstimator):
         codes : ndarray of shape (n_samples, layer_sizes[-1]), in the model's dtype
         """
         coefs, intercepts, n_features = self._weights()
-        X = self._check_X(X, coefs[0].dtype, n_features=n_features)
+        X = self._check_X(X, coefs[0].dtype, n_features=self._unfitted_features(n_features))
         k = len(coefs) // 2
         kinds = layer_kinds(k, self.code_activation, self.output_activation)
         return _backprop.forward_chunked(X, coefs[:k], intercepts[:k], kinds[:k])
@@ -710,10 +726,6 @@ class DeepAutoencoder(BackpropEstimator):
     def transform(self, X):
         """Same as :meth:`encode` (scikit-learn transformer API)."""
         return self.encode(X)
-
-    def fit_transform(self, X, y=None, **fit_params):
-        """``fit(X)`` then ``encode(X)``."""
-        return self.fit(X, **fit_params).encode(X)
 
     def decode(self, codes):
         """Reconstructions from codes: the decoder half of the net.
@@ -728,8 +740,8 @@ class DeepAutoencoder(BackpropEstimator):
         """
         coefs, intercepts, _ = self._weights()
         k = len(coefs) // 2
-        codes = check_array(
-            codes, "codes", dtype=(coefs[0].dtype.type,), n_features=coefs[k].shape[0]
+        codes = validate_input(
+            self, codes, "codes", dtype=(coefs[0].dtype.type,), n_features=coefs[k].shape[0]
         )
         kinds = layer_kinds(k, self.code_activation, self.output_activation)
         return _backprop.forward_chunked(codes, coefs[k:], intercepts[k:], kinds[k:])
@@ -765,7 +777,7 @@ class DeepAutoencoder(BackpropEstimator):
         error : float
         """
         coefs, intercepts, n_features = self._weights()
-        X = self._check_X(X, coefs[0].dtype, n_features=n_features)
+        X = self._check_X(X, coefs[0].dtype, n_features=self._unfitted_features(n_features))
         kinds = layer_kinds(len(coefs) // 2, self.code_activation, self.output_activation)
         _, total_sq = _reconstruction_sums(X, coefs, intercepts, kinds, "squared_error")
         return total_sq / X.shape[0]
@@ -797,12 +809,16 @@ class DeepAutoencoder(BackpropEstimator):
 
     # ------------------------------------------------------------------------------------- sklearn
 
-    def __sklearn_tags__(self):
-        # Only scikit-learn calls this, so importing it here keeps it out of dbn's dependencies.
-        from sklearn.utils import Tags, TargetTags, TransformerTags
+    @property
+    def _n_features_out(self):
+        """Number of features :meth:`transform` returns (for ``get_feature_names_out``)."""
+        return self._encoder_sizes()[-1]
 
-        return Tags(
-            estimator_type=None,
-            target_tags=TargetTags(required=False),
-            transformer_tags=TransformerTags(),
-        )
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # The net computes in its dtype parameter: that one dtype is preserved.
+        try:
+            tags.transformer_tags.preserves_dtype = [check_dtype(self.dtype).name]
+        except (TypeError, ValueError):  # an invalid dtype is reported by fit
+            tags.transformer_tags.preserves_dtype = []
+        return tags

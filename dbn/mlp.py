@@ -29,6 +29,10 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 
 from . import _backprop, io
 from . import init as _init
@@ -44,6 +48,8 @@ from ._validation import (
     check_layer_sizes,
     check_random_state,
     check_scalar,
+    check_target,
+    validate_input,
 )
 
 __all__ = [
@@ -207,6 +213,15 @@ def _check_label_values(y, name):
             ) from None
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise ValueError(f"{name} must contain only finite labels, got NaN or inf.")
+
+
+def _require_y(estimator, y):
+    """scikit-learn's error (and wording) for a supervised ``fit`` without targets."""
+    if y is None:
+        raise ValueError(
+            f"This {type(estimator).__name__} estimator requires y to be passed, but the target y "
+            "is None."
+        )
 
 
 def _check_sample_weight(sample_weight, n_samples):
@@ -456,8 +471,9 @@ class _BaseMLP(BackpropEstimator):
         return out
 
     def _check_X(self, X, dtype, reset):
-        n_features = None if reset else self.n_features_in_
-        return check_array(X, "X", dtype=(dtype.type,), n_features=n_features)
+        """scikit-learn's ``validate_data`` (shape, features, names), then dbn's finiteness check;
+        ``X`` is converted to the model's ``dtype``."""
+        return validate_input(self, X, reset=reset, dtype=(dtype.type,))
 
     # --------------------------------------------------------------------------------- persistence
 
@@ -595,7 +611,7 @@ class _BaseMLP(BackpropEstimator):
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together.")
         if X_val is not None:
-            X_val = check_array(X_val, "X_val", dtype=(P["dtype"].type,), n_features=X.shape[1])
+            X_val = validate_input(self, X_val, "X_val", dtype=(P["dtype"].type,))
             y_val = self._encode_y(y_val, "y_val", len(X_val), P["dtype"])
         data = {"X": X, "y": y, "X_val": X_val, "y_val": y_val}
         if hasattr(self, "classes_"):
@@ -691,13 +707,12 @@ class _BaseMLP(BackpropEstimator):
         )
 
     def __sklearn_tags__(self):
-        # Only scikit-learn calls this, so importing it here keeps it out of dbn's dependencies.
-        from sklearn.utils import Tags, TargetTags
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
 
-        return Tags(estimator_type=None, target_tags=TargetTags(required=True))
 
-
-class MLPClassifier(_BaseMLP):
+class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier: softmax output trained on the cross-entropy.
 
     Parameters
@@ -831,21 +846,22 @@ class MLPClassifier(_BaseMLP):
     """
 
     _output = "softmax"
-    _estimator_type = "classifier"
     _STRATIFY = True
 
     def _validate_data(self, X, y, P, reset, classes=None):
         X = self._check_X(X, P["dtype"], reset=reset)
+        _require_y(self, y)
         y = self._column_or_1d(y, "y", len(X))
         if classes is not None:
             classes = np.asarray(classes)
             if classes.ndim != 1:
                 raise ValueError(f"classes must be 1-D, got shape {classes.shape}.")
             _check_label_values(classes, "classes")
-        labels = np.unique(y) if classes is None else np.unique(classes)
+        encoder = LabelEncoder().fit(y if classes is None else classes)
+        labels = encoder.classes_
         if len(labels) < 2:
             raise ValueError(
-                f"y must contain at least 2 classes, got a single class {labels.tolist()!r}."
+                f"y must contain at least 2 classes, got only one class: {labels.tolist()!r}."
             )
         self.classes_ = labels
         self.n_features_in_ = X.shape[1]
@@ -854,29 +870,31 @@ class MLPClassifier(_BaseMLP):
 
     @staticmethod
     def _column_or_1d(y, name, n_samples):
+        """Labels as a 1-D array: scikit-learn's ``column_or_1d`` (a column vector is raveled with
+        a DataConversionWarning) and ``check_classification_targets`` (continuous targets are
+        refused), after dbn's checks of the label values."""
         if isinstance(y, str | bytes) or hasattr(y, "nnz"):
             raise TypeError(f"{name} must be a 1-D array of labels, got {type(y).__name__}.")
         y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
-        if y.ndim != 1:
-            raise ValueError(f"{name} must be 1-D (n_samples,), got shape {y.shape}.")
+        _check_label_values(y, name)
+        y = column_or_1d(y, warn=True, input_name=name)
         if len(y) != n_samples:
             raise ValueError(f"{name} has {len(y)} samples but X has {n_samples}; they must match.")
-        _check_label_values(y, name)
+        check_classification_targets(y)
         return y
 
     def _encode_y(self, y, name, n_samples, dtype):
+        """Class indices of the labels ``y`` (scikit-learn's ``LabelEncoder`` over ``classes_``)."""
         y = self._column_or_1d(y, name, n_samples)
-        idx = np.searchsorted(self.classes_, y)
-        idx = np.clip(idx, 0, len(self.classes_) - 1)
-        unknown = self.classes_[idx] != y
-        if unknown.any():
+        unknown = ~np.isin(y, self.classes_)
+        if unknown.any():  # sklearn's message would show numpy scalar reprs: name the labels
             raise ValueError(
                 f"{name} contains labels {np.unique(y[unknown]).tolist()!r} not in classes_ "
                 f"{self.classes_.tolist()!r}."
             )
-        return idx.astype(np.int64)
+        encoder = LabelEncoder()
+        encoder.classes_ = self.classes_
+        return encoder.transform(y).astype(np.int64)
 
     def _state_arrays(self):
         arrays, extra = super()._state_arrays()
@@ -910,8 +928,16 @@ class MLPClassifier(_BaseMLP):
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
     def decision_function(self, X):
-        """Logits of the output layer, of shape (n_samples, n_classes)."""
-        return self._raw_output(X, logits=True)
+        """Logits of the output layer, of shape (n_samples, n_classes).
+
+        For two classes, as in scikit-learn, the log-odds of ``classes_[1]``: the difference of the
+        two logits, of shape (n_samples,), positive where :meth:`predict` gives ``classes_[1]``
+        (and ``predict_proba[:, 1]`` is its sigmoid).
+        """
+        logits = self._raw_output(X, logits=True)
+        if logits.shape[1] == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
 
     def predict(self, X):
         """Most probable class of each sample."""
@@ -936,16 +962,8 @@ class MLPClassifier(_BaseMLP):
         accuracy = float(np.mean(np.argmax(logits, axis=1) == y_idx))
         return loss, 1.0 - accuracy, accuracy
 
-    def __sklearn_tags__(self):
-        from sklearn.utils import ClassifierTags
 
-        tags = super().__sklearn_tags__()
-        tags.estimator_type = "classifier"
-        tags.classifier_tags = ClassifierTags()
-        return tags
-
-
-class MLPRegressor(_BaseMLP):
+class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor: linear output trained on the squared error.
 
     Takes the parameters of :class:`MLPClassifier`; early stopping monitors the validation R².
@@ -968,21 +986,17 @@ class MLPRegressor(_BaseMLP):
     """
 
     _output = "identity"
-    _estimator_type = "regressor"
 
     def _validate_data(self, X, y, P, reset, classes=None):
         X = self._check_X(X, P["dtype"], reset=reset)
+        _require_y(self, y)
         y = self._encode_y(y, "y", len(X), P["dtype"], reset=reset)
         self.n_features_in_ = X.shape[1]
         self.n_outputs_ = y.shape[1]
         return X, y
 
     def _encode_y(self, y, name, n_samples, dtype, reset=False):
-        y = check_array(y, name, dtype=(dtype.type,), ensure_2d=False)
-        if y.ndim not in (1, 2):
-            raise ValueError(f"{name} must be 1-D or 2-D, got shape {y.shape}.")
-        if y.ndim == 2 and y.shape[1] == 0:
-            raise ValueError(f"{name} must have at least 1 output column, got shape {y.shape}.")
+        y = check_target(y, name, dtype=(dtype.type,))
         if len(y) != n_samples:
             raise ValueError(f"{name} has {len(y)} samples but X has {n_samples}; they must match.")
         if reset:
@@ -1031,9 +1045,6 @@ class MLPRegressor(_BaseMLP):
         return loss, float(np.mean(diff**2)), _r2(y, out)
 
     def __sklearn_tags__(self):
-        from sklearn.utils import RegressorTags
-
         tags = super().__sklearn_tags__()
-        tags.estimator_type = "regressor"
-        tags.regressor_tags = RegressorTags()
+        tags.target_tags.multi_output = True
         return tags

@@ -23,16 +23,18 @@ networks. Science 313(5786).
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
 from . import io
-from ._base import ParamsMixin
 from ._cd import ContrastiveDivergence, dense_rows, hidden_units, visible_units
 from ._kernels import rbm as kernels
 from ._training.callbacks import CallbackList, zero_based_adapter
 from ._training.loop import EpochTrainer, run_epochs
 from ._training.schedules import check_schedule, learning_rate_at, momentum_at
+from ._training.stacklevel import external_stacklevel
 from ._validation import (
     DivergenceError,
     check_array,
@@ -40,6 +42,7 @@ from ._validation import (
     check_is_fitted,
     check_random_state,
     check_scalar,
+    validate_input,
 )
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM"]
@@ -58,13 +61,15 @@ _HISTORY_KEYS = (
 _SCHEDULES = ("constant", "exponential", "linear")
 
 
-class _BaseRBM(ParamsMixin):
+class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """The RBM estimator; subclasses fix the visible unit type.
 
-    Besides the sklearn API it offers a small engine-level interface, used by :class:`dbn.DBN`
-    and available to other drivers: :meth:`validate_params`, :meth:`initialize`,
-    :meth:`epoch_trainer`, :meth:`training_state` / :meth:`restore_training_state`, and the
-    conditionals :meth:`sample_hidden_units` / :meth:`sample_visible_units`.
+    A scikit-learn transformer (``get_params`` / ``set_params``, ``clone``, ``set_output``,
+    ``get_feature_names_out``). Besides the sklearn API it offers a small engine-level interface,
+    used by :class:`dbn.DBN` and available to other drivers: :meth:`validate_params`,
+    :meth:`initialize`, :meth:`epoch_trainer`, :meth:`training_state` /
+    :meth:`restore_training_state`, and the conditionals :meth:`sample_hidden_units` /
+    :meth:`sample_visible_units`.
     """
 
     _visible_unit = "bernoulli"
@@ -144,10 +149,8 @@ class _BaseRBM(ParamsMixin):
             value = getattr(self, flag)
             if not isinstance(value, bool | np.bool_):
                 raise TypeError(f"{flag} must be True or False, got {value!r}.")
-        if isinstance(self.verbose, bool | np.bool_) or not isinstance(
-            self.verbose, numbers.Integral
-        ):
-            raise TypeError(f"verbose must be an int (0, 1 or 2), got {self.verbose!r}.")
+        if not isinstance(self.verbose, numbers.Integral):  # bools are integers too
+            raise TypeError(f"verbose must be an int (0, 1 or 2) or a bool, got {self.verbose!r}.")
         if self.n_chains is not None:
             check_scalar(self.n_chains, "n_chains", kind=I, low=1)
         check_scalar(self.momentum, "momentum", kind=R, low=0, high=1, high_inclusive=False)
@@ -186,17 +189,41 @@ class _BaseRBM(ParamsMixin):
         check_scalar(self.init_std, "init_std", kind=R, low=0)
         check_scalar(self.monitor_size, "monitor_size", kind=I, low=0)
 
-    def _check_input(self, X, name="X", *, reset=False, min_samples=1):
+    def _check_input(self, X, name="X", *, reset=False):
+        """scikit-learn's checks (``validate_data`` for ``X``), then dbn's: finite values, and a
+        :class:`dbn.DataRangeWarning` for Bernoulli visible units outside [0, 1]."""
         value_range = (0.0, 1.0) if self._visible_unit == "bernoulli" else None
-        n_features = None if reset else getattr(self, "n_features_in_", None)
-        return check_array(
-            X,
-            name,
-            accept_sparse=True,
-            min_samples=min_samples,
-            n_features=n_features,
-            value_range=value_range,
+        return validate_input(
+            self, X, name, reset=reset, accept_sparse=True, value_range=value_range
         )
+
+    def _clip_batch_size(self, n_samples):
+        """Clip ``batch_size`` to ``n_samples`` with a warning when the data are fewer, as sklearn's
+        MLP does: the CD step then sees all the rows as one minibatch per epoch."""
+        self._batch_limit = None
+        if self.batch_size > n_samples:
+            warnings.warn(
+                f"batch_size={self.batch_size} of {type(self).__name__}({self.n_components}) is "
+                f"larger than the number of samples ({n_samples}); using batch_size={n_samples}.",
+                UserWarning,
+                stacklevel=external_stacklevel(),
+            )
+            self._batch_limit = int(n_samples)
+
+    def _effective_batch_size(self):
+        limit = getattr(self, "_batch_limit", None)
+        return self.batch_size if limit is None else min(self.batch_size, limit)
+
+    @property
+    def _n_features_out(self):
+        """Number of features :meth:`transform` returns (for ``get_feature_names_out``)."""
+        return self.components_.shape[0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
     # ------------------------------------------------------------------ public API
     def fit(self, X, y=None, *, X_val=None, callbacks=None):
@@ -223,21 +250,10 @@ class _BaseRBM(ParamsMixin):
         """
         self._validate_params()
         X = self._check_input(X, reset=True)
-        if self.batch_size > X.shape[0]:
-            raise ValueError(
-                f"batch_size={self.batch_size} is larger than the number of samples in X "
-                f"({X.shape[0]}); use batch_size <= {X.shape[0]}."
-            )
         if X_val is not None:
-            X_val = check_array(
-                X_val,
-                "X_val",
-                accept_sparse=True,
-                n_features=X.shape[1],
-                value_range=(0.0, 1.0) if self._visible_unit == "bernoulli" else None,
-            )
+            X_val = self._check_input(X_val, "X_val")
         callbacks = CallbackList(callbacks, adapt_function=zero_based_adapter(type(self).__name__))
-        self._initialize(X)
+        self._initialize(X, batch_limit=True)
         trainer = self.epoch_trainer(X, X_val=X_val)
         callbacks.on_train_begin(self)
         try:
@@ -278,24 +294,25 @@ class _BaseRBM(ParamsMixin):
             raise DivergenceError(self._divergence_message(epoch, diverged_at, lr))
         return self
 
-    def transform(self, X):
+    def transform(self, X, *, check_input=True):
         """Hidden unit means ``E[h | v]``: the features passed to the next layer of a DBN.
 
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+        check_input : bool, default=True
+            ``False`` skips the input checks, for a driver that has checked ``X`` already (the
+            DBN passes its checked data up the stack): then ``X`` must be a C-contiguous float
+            array or a CSR matrix with ``n_features_in_`` columns.
 
         Returns
         -------
         H : ndarray of shape (n_samples, n_components), same float dtype as the model
         """
         check_is_fitted(self, "components_")
-        X = self._check_input(X)
+        if check_input:
+            X = self._check_input(X)
         return self._hidden_mean(self._as_model_dtype(X))
-
-    def fit_transform(self, X, y=None, **fit_params):
-        """``fit(X)`` then ``transform(X)``."""
-        return self.fit(X, **fit_params).transform(X)
 
     def free_energy(self, X):
         """Free energy ``F(v) = -log sum_h exp(-E(v, h))`` of each row of ``X``.
@@ -398,15 +415,24 @@ class _BaseRBM(ParamsMixin):
         return model
 
     # ------------------------------------------------------------------ engine interface
-    def initialize(self, X):
+    def initialize(self, X, *, check_input=True):
         """Initialise the parameters (and persistent chains) for ``X`` without training.
 
         Small random weights, zero hidden biases and visible biases that make the first
         reconstruction the mean of ``X`` (Hinton 2010, section 8). :meth:`fit` starts with this;
-        the DBN calls it for each layer before driving :meth:`epoch_trainer`. Returns ``self``.
+        the DBN calls it for each layer before driving :meth:`epoch_trainer`. A ``batch_size``
+        larger than ``X`` is clipped to it, with a warning. ``check_input=False`` skips the input
+        checks (for a driver that has checked ``X``: a C-contiguous float array or a CSR matrix).
+        Returns ``self``.
         """
         self._validate_params()
-        self._initialize(self._check_input(X, reset=True))
+        if check_input:
+            X = self._check_input(X, reset=True)
+        else:
+            self.n_features_in_ = X.shape[1]
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        self._initialize(X, batch_limit=True)
         return self
 
     def epoch_trainer(self, X, *, X_val=None):
@@ -444,6 +470,8 @@ class _BaseRBM(ParamsMixin):
             "history_": self.history_,
             "rng_state": self._rng.bit_generator.state,
         }
+        if getattr(self, "_batch_limit", None) is not None:
+            extra["batch_limit"] = self._batch_limit  # batch_size was clipped to the data
         return arrays, extra
 
     def restore_training_state(self, arrays, extra, source="state"):
@@ -479,6 +507,8 @@ class _BaseRBM(ParamsMixin):
         self._rng = np.random.default_rng()
         if "rng_state" in extra:
             self._rng.bit_generator.state = extra["rng_state"]
+        limit = extra.get("batch_limit")
+        self._batch_limit = None if limit is None else int(limit)
         self._cd = None
         self._contrastive_divergence().set_state(arrays)
 
@@ -538,7 +568,13 @@ class _BaseRBM(ParamsMixin):
             names.append("log_variance_")
         return names
 
-    def _initialize(self, X):
+    def _initialize(self, X, *, batch_limit=False):
+        """Fresh parameters for ``X``; ``batch_limit`` clips ``batch_size`` to the rows of ``X``
+        (``fit``, ``initialize``; ``partial_fit`` keeps it: its chunks may be small)."""
+        if batch_limit:
+            self._clip_batch_size(X.shape[0])
+        else:
+            self._batch_limit = None
         n_visible = X.shape[1]
         dtype = X.dtype
         self._rng = check_random_state(self.random_state)
@@ -580,7 +616,7 @@ class _BaseRBM(ParamsMixin):
         self._use_column_major_weights()
         parameters = {name: getattr(self, name) for name in self._parameter_names()}
         config = dict(
-            batch_size=self.batch_size,
+            batch_size=self._effective_batch_size(),
             visible_unit=self._visible_unit,
             hidden_unit=self.hidden_unit,
             k=self.k,
@@ -950,8 +986,13 @@ class GaussianBernoulliRBM(_BaseRBM):
         mean-field reconstructions the model term of the variance statistic lacks the visible
         noise, and sigma grows far beyond the data's (measured about 7x in 30 epochs on
         standardised synthetic data, against within 4 % with sampled reconstructions).
-    **kwargs
-        All parameters of :class:`BernoulliRBM`; ``learning_rate`` defaults to 0.01 here.
+    learning_rate : float, default=0.01
+        An order of magnitude below the binary RBM's.
+    batch_size, n_iter, k, persistent, n_chains, momentum, final_momentum, \
+momentum_switch_epoch, weight_decay, sparsity_target, sparsity_cost, sparsity_damping, \
+learning_rate_schedule, learning_rate_decay, shuffle, positive_hidden, sample_visible, hidden_unit, \
+init_std, monitor_size, verbose, random_state
+        As for :class:`BernoulliRBM`.
 
     Attributes
     ----------
@@ -978,9 +1019,60 @@ class GaussianBernoulliRBM(_BaseRBM):
 
     _visible_unit = "gaussian"
 
-    def __init__(self, n_components=256, *, learn_variance=False, learning_rate=0.01, **kwargs):
-        super().__init__(n_components, learning_rate=learning_rate, **kwargs)
+    def __init__(
+        self,
+        n_components=256,
+        *,
+        learn_variance=False,
+        learning_rate=0.01,
+        batch_size=100,
+        n_iter=10,
+        k=1,
+        persistent=False,
+        n_chains=None,
+        momentum=0.5,
+        final_momentum=0.9,
+        momentum_switch_epoch=5,
+        weight_decay=0.0002,
+        sparsity_target=None,
+        sparsity_cost=0.0,
+        sparsity_damping=0.9,
+        learning_rate_schedule="constant",
+        learning_rate_decay=0.98,
+        shuffle=True,
+        positive_hidden="probabilities",
+        sample_visible=False,
+        hidden_unit="bernoulli",
+        init_std=0.01,
+        monitor_size=1000,
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_components = n_components
         self.learn_variance = learn_variance
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.k = k
+        self.persistent = persistent
+        self.n_chains = n_chains
+        self.momentum = momentum
+        self.final_momentum = final_momentum
+        self.momentum_switch_epoch = momentum_switch_epoch
+        self.weight_decay = weight_decay
+        self.sparsity_target = sparsity_target
+        self.sparsity_cost = sparsity_cost
+        self.sparsity_damping = sparsity_damping
+        self.learning_rate_schedule = learning_rate_schedule
+        self.learning_rate_decay = learning_rate_decay
+        self.shuffle = shuffle
+        self.positive_hidden = positive_hidden
+        self.sample_visible = sample_visible
+        self.hidden_unit = hidden_unit
+        self.init_std = init_std
+        self.monitor_size = monitor_size
+        self.verbose = verbose
+        self.random_state = random_state
 
     def _validate_params(self):
         super()._validate_params()

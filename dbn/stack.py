@@ -22,19 +22,20 @@ import time
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
 from . import io
-from ._base import ParamsMixin
 from ._training.callbacks import Callback, CallbackList
 from ._training.checkpoint import CheckpointFile
 from ._training.loop import run_epochs
 from ._training.stacklevel import external_stacklevel
 from ._validation import (
-    check_array,
     check_choice,
     check_is_fitted,
     check_layer_sizes,
+    check_random_state,
     check_scalar,
+    validate_input,
 )
 from .rbm import BernoulliRBM, GaussianBernoulliRBM
 
@@ -58,7 +59,7 @@ _SHARED_RBM_PARAMS = (
 )
 
 
-class DBN(ParamsMixin):
+class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """A stack of RBMs trained greedily, layer by layer (Hinton, Osindero & Teh 2006).
 
     Parameters
@@ -213,7 +214,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         check_choice(self.visible_unit, "visible_unit", ("bernoulli", "gaussian"))
         check_choice(self.top_hidden_unit, "top_hidden_unit", ("bernoulli", "gaussian"))
         if not isinstance(self.verbose, numbers.Integral):  # bools are integers too
-            raise TypeError(f"verbose must be an int (0, 1 or 2), got {self.verbose!r}.")
+            raise TypeError(f"verbose must be an int (0, 1 or 2) or a bool, got {self.verbose!r}.")
         seeds = _layer_seeds(self.random_state, len(sizes))
         shared = {name: getattr(self, name) for name in _SHARED_RBM_PARAMS}
         layers = []
@@ -272,12 +273,9 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         self
         """
         layers = self._make_layers()
-        value_range = (0.0, 1.0) if self.visible_unit == "bernoulli" else None
-        X = check_array(X, "X", accept_sparse=True, value_range=value_range)
+        X = self._check_input(X, reset=True)
         if X_val is not None:
-            X_val = check_array(
-                X_val, "X_val", accept_sparse=True, n_features=X.shape[1], value_range=value_range
-            )
+            X_val = self._check_input(X_val, "X_val")
         callbacks = CallbackList(callbacks, adapt_function=_adapt_layer_function)
         checkpoint, start_layer, times = None, 0, []
         if checkpoint_dir is not None:
@@ -291,21 +289,17 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         self.pretrain_time_ = (times + [0.0] * start_layer)[:start_layer]
         data, data_val = X, X_val
         for rbm in layers[:start_layer]:
-            data = rbm.transform(data)
-            data_val = None if data_val is None else rbm.transform(data_val)
+            data = rbm.transform(data, check_input=False)
+            data_val = None if data_val is None else rbm.transform(data_val, check_input=False)
         callbacks.on_train_begin(self)
         try:
             for i in range(start_layer, len(layers)):
                 rbm = layers[i]
-                if rbm.batch_size > data.shape[0]:
-                    raise ValueError(
-                        f"batch_size={rbm.batch_size} of layer {i} is larger than the number of "
-                        f"samples ({data.shape[0]})."
-                    )
                 self.layers_.append(rbm)
                 start = time.perf_counter()
                 if not hasattr(rbm, "components_"):  # not resumed from the checkpoint
-                    rbm.initialize(data)
+                    # A batch_size larger than the data is clipped, with a warning.
+                    rbm.initialize(data, check_input=False)
                 if self.verbose:
                     print(f"DBN layer {i + 1}/{len(layers)}: {data.shape[1]} -> {rbm.n_components}")
                 save = None
@@ -338,15 +332,17 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
                 if checkpoint is not None:
                     self._write_checkpoint(checkpoint, i + 1, None)
                 if i + 1 < len(layers):
-                    data = rbm.transform(data)
-                    data_val = None if data_val is None else rbm.transform(data_val)
+                    data = rbm.transform(data, check_input=False)
+                    data_val = (
+                        None if data_val is None else rbm.transform(data_val, check_input=False)
+                    )
         finally:
             callbacks.on_train_end(self)
         return self
 
-    def fit(self, X, y=None, **kwargs):
+    def fit(self, X, y=None, *, X_val=None, callbacks=None, checkpoint_dir=None):
         """Same as :meth:`pretrain` (sklearn transformer contract); ``y`` is ignored."""
-        return self.pretrain(X, **kwargs)
+        return self.pretrain(X, X_val=X_val, callbacks=callbacks, checkpoint_dir=checkpoint_dir)
 
     def transform(self, X):
         """Top-layer features: ``X`` propagated up through every layer's hidden means.
@@ -356,14 +352,29 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         H : ndarray of shape (n_samples, hidden_layer_sizes[-1])
         """
         check_is_fitted(self, "layers_")
-        data = X
+        data = self._check_input(X)
         for rbm in self.layers_:
-            data = rbm.transform(data)
+            data = rbm.transform(data, check_input=False)
         return data
 
-    def fit_transform(self, X, y=None, **kwargs):
-        """``pretrain(X)`` then ``transform(X)``."""
-        return self.pretrain(X, **kwargs).transform(X)
+    def _check_input(self, X, name="X", *, reset=False):
+        """scikit-learn's checks, then dbn's: finite values, and a :class:`dbn.DataRangeWarning`
+        for Bernoulli visible units outside [0, 1] (once per call, not once per layer)."""
+        value_range = (0.0, 1.0) if self.visible_unit == "bernoulli" else None
+        return validate_input(
+            self, X, name, reset=reset, accept_sparse=True, value_range=value_range
+        )
+
+    @property
+    def _n_features_out(self):
+        """Number of features :meth:`transform` returns (for ``get_feature_names_out``)."""
+        return self.layers_[-1].n_components
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
     @property
     def history_(self):
@@ -470,22 +481,14 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         -------
         V : ndarray of shape (n_chains, n_features_in_)
         """
-        from ._validation import check_random_state
-
         check_is_fitted(self, "layers_")
         rng = check_random_state(self.random_state if random_state is None else random_state)
         top = self.layers_[-1]
         top_init = None
         if init is not None:
-            data = check_array(
-                init,
-                "init",
-                accept_sparse=True,
-                n_features=self.n_features_in_,
-                value_range=(0.0, 1.0) if self.visible_unit == "bernoulli" else None,
-            )
+            data = self._check_input(init, "init")
             for rbm in self.layers_[:-1]:
-                data = rbm.transform(data)
+                data = rbm.transform(data, check_input=False)
             top_init = data
         below = self.layers_[:-1]
         visible = top.sample(

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import dbn
 from dbn import DBN
 from dbn._backprop import pack as _pack
 from dbn._kernels import autoencoder as KA
@@ -502,18 +503,25 @@ def test_bad_parameters(binary, params, error, match):
 
 def test_bad_inputs(binary):
     X = binary
-    with pytest.raises(ValueError, match=r"X must lie in \[0, 1\] for output_activation='sigmoid'"):
-        DeepAutoencoder((4,)).fit(X * 2)
+    # Accepted with a warning that says what to do (issue 13: scikit-learn's checks feed such data).
+    with pytest.warns(
+        dbn.DataRangeWarning, match=r"X should lie in \[0, 1\] for output_activation='sigmoid'"
+    ):
+        DeepAutoencoder((4,), max_iter=1).fit(X * 2)
     with pytest.raises(ValueError, match="finite"):
         DeepAutoencoder((4,)).fit(np.where(X > 0.5, np.nan, X))
-    with pytest.raises(ValueError, match="2-D"):
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
         DeepAutoencoder((4,)).fit(X[0])
     with pytest.raises(NotFittedError, match="not fitted"):
         DeepAutoencoder((4,)).encode(X)
     ae = DeepAutoencoder((6, 2), solver="adam", max_iter=1, random_state=0).fit(X)
-    with pytest.raises(ValueError, match="X has 19 features, but the model was fitted with 20"):
+    with pytest.raises(
+        ValueError, match="X has 19 features, but DeepAutoencoder is expecting 20 features"
+    ):
         ae.encode(X[:, :19])
-    with pytest.raises(ValueError, match="codes has 3 features, but the model was fitted with 2"):
+    with pytest.raises(
+        ValueError, match="codes has 3 features, but DeepAutoencoder is expecting 2 features"
+    ):
         ae.decode(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="X_val has 19 features"):
         DeepAutoencoder((4,), max_iter=1).fit(X, X_val=X[:, :19])

@@ -6,7 +6,11 @@ The contract, for ``BernoulliRBM``, ``GaussianBernoulliRBM``, ``DBN``, ``MLPClas
 
 1. Bad input raises ``ValueError`` or ``TypeError`` -- never an ``IndexError``, a numpy broadcasting
    error or a silent wrong answer -- whose message names the parameter or array, what was expected
-   and what was received.
+   and what was received. The estimators check shapes, sample and feature counts and dtype
+   conversion with scikit-learn's ``validate_data`` and use its wording ("Expected 2D array", "Found
+   array with 0 sample(s)", "X has 7 features, but BernoulliRBM is expecting 6"); data outside
+   [0, 1] for Bernoulli units is accepted with a ``DataRangeWarning`` (issue 13); the functions of
+   ``dbn.evaluation`` and ``dbn.init`` keep dbn's own messages and refuse such data.
 2. The caller's arrays come back unmodified, whether the call succeeds or fails.
 3. Memory layout is never an error: Fortran-ordered arrays and strided views give exactly the result
    of a C-contiguous array, and scipy.sparse input gives the dense result where it is supported
@@ -37,6 +41,7 @@ from hypothesis import strategies as st
 from dbn import (
     DBN,
     BernoulliRBM,
+    DataRangeWarning,
     DeepAutoencoder,
     GaussianBernoulliRBM,
     MLPClassifier,
@@ -202,6 +207,22 @@ class Case(NamedTuple):
     error: type
     match: str  # regex; {name}, {d} and {d1} = d + 1 are filled in
     needs: str = ""  # entry flags the case applies to ("f": checks the feature count, "-s": not s)
+    # What the estimators do instead, where scikit-learn's contract differs from dbn's functions:
+    # (error, regex) in sklearn's wording, ("warn", regex) for a DataRangeWarning, or None when
+    # the input is valid for them (an object array of numbers, as sklearn's checks require).
+    estimators: tuple | None | str = "same"
+
+
+def _is_estimator(entry):
+    """The estimators' methods, as opposed to the functions of dbn.evaluation and dbn.init."""
+    return not entry.startswith(("evaluation.", "init."))
+
+
+def _expected(case, entry):
+    """``(error, regex)`` of ``case`` for ``entry``: ``("warn", regex)`` for a warning, None if valid."""
+    if _is_estimator(entry) and case.estimators != "same":
+        return case.estimators
+    return case.error, case.match
 
 
 def _applies(case, entry):
@@ -223,42 +244,88 @@ def _range(low, high):
     return rf"{{name}} must lie in \[0(\.0)?, 1(\.0)?\].* got values in \[{low}, {high}\]"
 
 
+def _warns_range(low, high):
+    return "warn", rf"{{name}} should lie in \[0, 1\].* got values in \[{low}, {high}\].*X / 255"
+
+
+SK_2D = "Expected 2D array, got {got} array instead"
+
 # fmt: off
 CASES = {
     "nan": Case(lambda d: _one(d, np.nan), ValueError, FINITE),
     "-inf": Case(lambda d: _one(d, -np.inf), ValueError, FINITE),
-    "1-D": Case(lambda d: np.full(d, 0.5), ValueError, TWO_D + r"1-D with shape \({d},\)"),
-    "3-D": Case(lambda d: np.full((2, d, 1), 0.5), ValueError, TWO_D + "3-D"),
-    "no samples": Case(lambda d: np.empty((0, d)), ValueError, r"{name} must have at least \d sample\(s\), got shape \(0, {d}\)"),
-    "no features": Case(lambda d: np.empty((4, 0)), ValueError, r"{name} must have at least 1 feature, got shape \(4, 0\)"),
+    "1-D": Case(lambda d: np.full(d, 0.5), ValueError, TWO_D + r"1-D with shape \({d},\)", estimators=(ValueError, SK_2D.format(got="1D"))),
+    "3-D": Case(lambda d: np.full((2, d, 1), 0.5), ValueError, TWO_D + "3-D", estimators=(ValueError, "Found array with dim 3")),
+    "no samples": Case(lambda d: np.empty((0, d)), ValueError, r"{name} must have at least \d sample\(s\), got shape \(0, {d}\)", estimators=(ValueError, r"Found array with 0 sample\(s\) \(shape=\(0, {d}\)\) while a minimum of 1 is required")),
+    "no features": Case(lambda d: np.empty((4, 0)), ValueError, r"{name} must have at least 1 feature, got shape \(4, 0\)", estimators=(ValueError, r"Found array with 0 feature\(s\) \(shape=\(4, 0\)\) while a minimum of 1 is required")),
     "wrong features": Case(lambda d: np.full((4, d + 1), 0.5), ValueError, "{name} has {d1} features, but .*{d}", "f"),
-    "object": Case(lambda d: np.full((4, d), 0.5, dtype=object), TypeError, _dtype("object")),
+    "object": Case(lambda d: np.full((4, d), 0.5, dtype=object), TypeError, _dtype("object"), estimators=None),
     "string": Case(lambda d: np.full((4, d), "0.5"), TypeError, _dtype("string")),
-    "complex": Case(lambda d: np.full((4, d), 0.5 + 0j), TypeError, _dtype("complex")),
+    "complex": Case(lambda d: np.full((4, d), 0.5 + 0j), TypeError, _dtype("complex"), estimators=(ValueError, "Complex data not supported")),
     "boolean": Case(lambda d: np.ones((4, d), dtype=bool), TypeError, _dtype("boolean")),
     "ragged": Case(lambda d: [[0.5] * d, [0.5]], ValueError, "{name} could not be converted to an array"),
-    "None": Case(lambda d: None, TypeError, _dtype("object"), "-o"),
-    "above 1": Case(lambda d: _one(d, 1.5), ValueError, _range(0.5, 1.5), "u"),
-    "below 0": Case(lambda d: _one(d, -0.5), ValueError, _range(-0.5, 0.5), "u"),
+    "None": Case(lambda d: None, TypeError, _dtype("object"), "-o", estimators=(ValueError, SK_2D.format(got="scalar"))),
+    "above 1": Case(lambda d: _one(d, 1.5), ValueError, _range(0.5, 1.5), "u", estimators=_warns_range(0.5, 1.5)),
+    "below 0": Case(lambda d: _one(d, -0.5), ValueError, _range(-0.5, 0.5), "u", estimators=_warns_range(-0.5, 0.5)),
     "sparse": Case(lambda d: sp.csr_matrix(_one(d, 0.5)), TypeError, r"{name} must be a dense array; .*{name}\.toarray\(\)", "-s"),
     "sparse nan": Case(lambda d: sp.csr_matrix(_one(d, np.nan)), ValueError, FINITE, "s"),
-    "sparse above 1": Case(lambda d: sp.csr_matrix(_one(d, 2.0)), ValueError, _range(0.5, 2), "s u"),
+    "sparse above 1": Case(lambda d: sp.csr_matrix(_one(d, 2.0)), ValueError, _range(0.5, 2), "s u", estimators=_warns_range(0.5, 2)),
 }
 # fmt: on
 
 
-@pytest.mark.parametrize(
-    ("entry", "case"),
-    [(e, c) for e in ENTRIES for c in CASES if _applies(CASES[c], ENTRIES[e])],
-    ids=lambda value: value,
-)
+def _pairs(kind):
+    """(entry, case) pairs whose expected outcome is an error, a warning or success."""
+    pairs = []
+    for e in ENTRIES:
+        for c in CASES:
+            if not _applies(CASES[c], ENTRIES[e]):
+                continue
+            expected = _expected(CASES[c], e)
+            outcome = "ok" if expected is None else "warn" if expected[0] == "warn" else "error"
+            if outcome == kind:
+                pairs.append((e, c))
+    return pairs
+
+
+@pytest.mark.parametrize(("entry", "case"), _pairs("error"), ids=lambda value: value)
 def test_bad_array_is_refused_with_a_clear_message(models, entry, case):
     spec, bad = ENTRIES[entry], CASES[case]
     d = spec.n_features or D
     X = bad.make(d)
     before = _snapshot(X)
-    with pytest.raises(bad.error, match=bad.match.format(name=spec.name, d=d, d1=d + 1)):
+    error, match = _expected(bad, entry)
+    with pytest.raises(error, match=match.format(name=spec.name, d=d, d1=d + 1)):
         spec.call(models, X)
+    _assert_unchanged(X, before)
+
+
+@pytest.mark.parametrize(("entry", "case"), _pairs("warn"), ids=lambda value: value)
+def test_data_outside_the_unit_interval_warns_once_and_says_how_to_scale(models, entry, case):
+    """Bernoulli units given values outside [0, 1]: a ValueError until issue 13, now accepted (as
+    scikit-learn's BernoulliRBM accepts them, and as its estimator checks require) with one
+    DataRangeWarning per call that names the array, the range received and the remedy."""
+    spec, bad = ENTRIES[entry], CASES[case]
+    d = spec.n_features or D
+    X = bad.make(d)
+    before = _snapshot(X)
+    _, match = _expected(bad, entry)
+    with pytest.warns(DataRangeWarning, match=match.format(name=spec.name)) as record:
+        out = spec.call(models, X)
+    assert sum(issubclass(w.category, DataRangeWarning) for w in record) == 1
+    assert np.isfinite(_result(out)).all()
+    _assert_unchanged(X, before)
+
+
+@pytest.mark.parametrize(("entry", "case"), _pairs("ok"), ids=lambda value: value)
+def test_object_arrays_of_numbers_are_converted_as_sklearn_does(models, entry, case):
+    spec = ENTRIES[entry]
+    d = spec.n_features or D
+    X = CASES[case].make(d)
+    before = _snapshot(X)
+    # Non-float input goes to float32 (dbn's dtype policy, as for integers).
+    reference = _result(spec.call(models, X.astype(np.float32)))
+    np.testing.assert_array_equal(_result(spec.call(models, X)), reference)
     _assert_unchanged(X, before)
 
 
@@ -299,7 +366,18 @@ def test_random_ndim_and_dtype_are_checked(models, entry, shape, dtype):
         return  # a valid array
     X = np.zeros(shape, dtype=dtype)
     before = _snapshot(X)
-    if np.dtype(dtype).kind not in "fi":  # the dtype is checked first
+    kind = np.dtype(dtype).kind
+    if _is_estimator(entry) and kind == "O" and len(shape) == 2:
+        return  # zeros as objects: valid for an estimator, as for sklearn's
+    if _is_estimator(entry) and kind in "fiOc":  # sklearn's conversion, then its shape checks
+        if kind == "c":
+            match = "Complex data not supported"
+        elif len(shape) < 2:
+            match = "Expected 2D array, got (scalar|1D) array instead"
+        else:
+            match = f"Found array with dim {len(shape)}"
+        error = ValueError
+    elif kind not in "fi":  # the dtype is checked first
         error, match = TypeError, f"{spec.name} must have a real numeric dtype"
     else:
         error, match = ValueError, f"{spec.name} must be a 2-D array .*got {len(shape)}-D"
@@ -348,7 +426,7 @@ def test_sparse_input_gives_the_dense_result(models, entry):
 
 # ----------------------------------------------------------------------------- one sample
 ONE_SAMPLE_REFUSED = {
-    "MLPClassifier.fit": "y must contain at least 2 classes, got a single class",
+    "MLPClassifier.fit": "y must contain at least 2 classes, got only one class",
     "init.lsuv_init": r"X must have at least 2 sample\(s\), got shape \(1, 6\)",
 }
 
@@ -366,11 +444,9 @@ def test_one_sample_works_or_says_why(models, entry):
 
 # fmt: off
 TOO_FEW_FOR_THE_SETTINGS = [
-    (lambda X: BernoulliRBM(3).fit(X), r"batch_size=100 is larger than the number .*\(1\)"),
-    (lambda X: DBN([3]).pretrain(X), r"batch_size=100 of layer 0 is larger .*\(1\)"),
     (lambda X: MLPRegressor(early_stopping=True).fit(X, [0.5]), "validation_fraction=0.1 leaves 0 of 1"),
     (lambda X: DeepAutoencoder((3,), early_stopping=True).fit(X), "validation_fraction=0.1 leaves 0 of 1"),
-    (lambda X: MLPClassifier().partial_fit(X, [0], classes=[0]), "at least 2 classes, got a single class"),
+    (lambda X: MLPClassifier().partial_fit(X, [0], classes=[0]), "at least 2 classes, got only one class"),
 ]
 # fmt: on
 
@@ -378,11 +454,30 @@ TOO_FEW_FOR_THE_SETTINGS = [
 @pytest.mark.parametrize(
     ("make", "match"),
     TOO_FEW_FOR_THE_SETTINGS,
-    ids=["rbm-batch", "dbn-batch", "regressor-split", "autoencoder-split", "one-class"],
+    ids=["regressor-split", "autoencoder-split", "one-class"],
 )
 def test_one_sample_with_settings_that_need_more_says_why(make, match):
     with pytest.raises(ValueError, match=match):
         make(_data(2)[:1])
+
+
+# A batch_size larger than the data was a ValueError for the RBM and the DBN until issue 13; it
+# is clipped to the data with a warning now, as scikit-learn's MLP does.
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (
+            lambda X: BernoulliRBM(3).fit(X),
+            r"batch_size=100 of BernoulliRBM\(3\) is larger .*\(1\)",
+        ),
+        (lambda X: DBN([3]).pretrain(X), r"batch_size=100 of BernoulliRBM\(3\) is larger .*\(1\)"),
+    ],
+    ids=["rbm-batch", "dbn-batch"],
+)
+def test_one_sample_with_a_larger_batch_size_warns_and_trains(make, match):
+    with pytest.warns(UserWarning, match=match):
+        model = make(_data(2)[:1])
+    assert np.isfinite(_result(model)).all()
 
 
 # ----------------------------------------------------------------------------- labels
@@ -397,9 +492,10 @@ def _reg(m=None):
 
 # fmt: off
 BAD_LABELS = [
-    (lambda m, X, y: _clf().fit(X, np.ones(12)), ValueError, r"2 classes, got a single class \[1.0\]"),
-    (lambda m, X, y: m["dbn"].to_mlp(max_iter=1).fit(X, np.zeros(12)), ValueError, "single class"),
-    (lambda m, X, y: _clf().fit(X, np.c_[y, y]), ValueError, r"y must be 1-D .*got shape \(12, 2\)"),
+    (lambda m, X, y: _clf().fit(X, np.ones(12)), ValueError, r"2 classes, got only one class: \[1.0\]"),
+    (lambda m, X, y: m["dbn"].to_mlp(max_iter=1).fit(X, np.zeros(12)), ValueError, "only one class"),
+    (lambda m, X, y: _clf().fit(X, np.c_[y, y]), ValueError, r"y should be a 1d array, got an array of shape \(12, 2\)"),
+    (lambda m, X, y: _clf().fit(X, _targets(X) + 0.01), ValueError, "Unknown label type: continuous"),
     (lambda m, X, y: _clf().fit(X, sp.csr_matrix(y)), TypeError, "y must be a 1-D array .*csr_matrix"),
     (lambda m, X, y: _clf().fit(X, np.where(y, np.inf, 0)), ValueError, "y must contain only finite"),
     (lambda m, X, y: _clf().fit(X, y, X_val=X, y_val=y[:3]), ValueError, "y_val has 3 samples but X has 12"),
@@ -832,7 +928,7 @@ BAD_DBN_ARGUMENTS = [
     ({"random_state": 2.5}, {}, TypeError, "random_state of a DBN must be None or an int, got 2.5"),
     ({}, {"callbacks": 1}, TypeError, "callbacks must be a callable, a dbn.Callback, or a list of them; got 1"),
     ({}, {"checkpoint_dir": 3}, TypeError, r"checkpoint_dir must be a str or os.PathLike .*got 3 \(int\)"),
-    ({}, {"X_val": np.full((2, D), 2.0)}, ValueError, r"X_val must lie in \[0.0, 1.0\]"),
+    ({}, {"X_val": np.full((2, D), 0.5 + 0j)}, ValueError, "Complex data not supported"),
 ]
 # fmt: on
 

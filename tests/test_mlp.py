@@ -668,11 +668,11 @@ def test_bad_data(small):
     X_nan[0, 0] = np.nan
     with pytest.raises(ValueError, match="X must contain only finite values"):
         clf.fit(X_nan, y)
-    with pytest.raises(ValueError, match="X must be a 2-D array"):
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array instead"):
         clf.fit(X[:, 0], y)
     with pytest.raises(ValueError, match="y has 119 samples but X has 120"):
         clf.fit(X, y[:-1])
-    with pytest.raises(ValueError, match="at least 2 classes, got a single class"):
+    with pytest.raises(ValueError, match="at least 2 classes, got only one class"):
         clf.fit(X, np.zeros(len(X)))
     import scipy.sparse as sp
 
@@ -681,7 +681,7 @@ def test_bad_data(small):
     with pytest.raises(NotFittedError):
         clf.predict(X)
     clf.fit(X, y)
-    with pytest.raises(ValueError, match="X has 5 features, but the model was fitted with 6"):
+    with pytest.raises(ValueError, match="X has 5 features, but MLPClassifier is expecting 6"):
         clf.predict(X[:, :5])
     with pytest.raises(ValueError, match="X_val and y_val must be given together"):
         clf.fit(X, y, X_val=X)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dbn import DBN, BernoulliRBM, Callback, GaussianBernoulliRBM, MLPClassifier, MLPRegressor
+from dbn import (
+    DBN,
+    BernoulliRBM,
+    Callback,
+    DataRangeWarning,
+    GaussianBernoulliRBM,
+    MLPClassifier,
+    MLPRegressor,
+)
 from dbn.io import ModelFileError
 
 from . import naive
@@ -167,12 +175,14 @@ def test_bad_hidden_layer_sizes(data, sizes, error, match):
 
 def test_bad_input_to_pretrain_and_transform(data):
     X, _ = data
-    with pytest.raises(ValueError, match=r"X must lie in \[0.0, 1.0\]"):
-        DBN([4]).pretrain(X * 3)
-    with pytest.raises(ValueError, match="batch_size=1000 of layer 0 is larger"):
-        DBN([4], batch_size=1000).pretrain(X)
+    # Out-of-range data and a batch larger than the data used to be ValueErrors; since issue 13
+    # they are accepted with a warning that says what to do (as sklearn does).
+    with pytest.warns(DataRangeWarning, match=r"X should lie in \[0, 1\].*X / 255"):
+        DBN([4], n_iter=1, batch_size=50).pretrain(X * 3)
+    with pytest.warns(UserWarning, match=r"batch_size=1000 of BernoulliRBM\(4\) is larger"):
+        DBN([4], n_iter=1, batch_size=1000).pretrain(X)
     dbn = DBN([4], n_iter=1, batch_size=50).pretrain(X)
-    with pytest.raises(ValueError, match="X has 3 features, but the model was fitted with 30"):
+    with pytest.raises(ValueError, match="X has 3 features, but DBN is expecting 30 features"):
         dbn.transform(X[:, :3])
 
 
