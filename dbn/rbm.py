@@ -232,8 +232,9 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
-            Training data. For Bernoulli visible units it must lie in [0, 1]; probabilities are used
-            as data, as in Hinton (2010).
+            Training data. For Bernoulli visible units it should lie in [0, 1]; probabilities are
+            used as data, as in Hinton (2010). Values outside [0, 1] are used as given, with a
+            :class:`dbn.DataRangeWarning` that says how to scale them.
         y : ignored
         X_val : array-like of shape (n_val, n_features), optional
             Held-out data for the free-energy overfitting monitor (Hinton 2010, section 6).
@@ -928,8 +929,8 @@ class BernoulliRBM(_BaseRBM):
     monitor_size : int, default=1000
         Number of training examples on which the reconstruction error, pseudo-likelihood and free
         energy are monitored after each epoch.
-    verbose : int, default=0
-        1 shows a progress bar, 2 also prints each epoch's record.
+    verbose : int or bool, default=0
+        1 (or True) shows a progress bar, 2 also prints each epoch's record.
     random_state : int, numpy Generator or None
         Seeds weights, shuffling and sampling. With the same integer seed and the same number of
         BLAS threads, training gives bit-identical weights; with several threads the BLAS may sum in

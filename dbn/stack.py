@@ -78,8 +78,8 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
     layer_params : list of dict or dict of int to dict, optional
         Per-layer overrides of any RBM parameter, e.g. ``{0: {"learning_rate": 0.01}}`` or a list
         with one dict (or ``None``) per layer.
-    verbose : int, default=0
-        1 shows one progress bar per layer, 2 also prints each epoch.
+    verbose : int or bool, default=0
+        1 (or True) shows one progress bar per layer, 2 also prints each epoch.
     random_state : int or None
         Seeds each layer's RBM with its own stream derived from this seed.
 
@@ -251,7 +251,8 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         Parameters
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
-            Unlabelled training data; in [0, 1] for Bernoulli visible units.
+            Unlabelled training data; in [0, 1] for Bernoulli visible units (other values are used
+            as given, with a :class:`dbn.DataRangeWarning`).
         X_val : array-like, optional
             Held-out data, propagated up the stack for each layer's free-energy monitor.
         callbacks : callable, dbn.Callback, or list of them, optional
