@@ -99,6 +99,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         hidden_unit="bernoulli",
         init_std=0.01,
         monitor_size=1000,
+        centering=False,
+        n_temperatures=None,
         verbose=0,
         random_state=None,
     ):
@@ -124,6 +126,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self.hidden_unit = hidden_unit
         self.init_std = init_std
         self.monitor_size = monitor_size
+        self.centering = centering
+        self.n_temperatures = n_temperatures
         self.verbose = verbose
         self.random_state = random_state
 
@@ -188,6 +192,22 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         check_choice(self.hidden_unit, "hidden_unit", ("bernoulli", "gaussian"))
         check_scalar(self.init_std, "init_std", kind=R, low=0)
         check_scalar(self.monitor_size, "monitor_size", kind=I, low=0)
+        # Centring and parallel tempering are BernoulliRBM's (binary units only).
+        centering = getattr(self, "centering", False)
+        if not isinstance(centering, bool | np.bool_):
+            raise TypeError(f"centering must be True or False, got {centering!r}.")
+        n_temperatures = getattr(self, "n_temperatures", None)
+        if n_temperatures is not None:
+            check_scalar(n_temperatures, "n_temperatures", kind=I, low=2)
+            if not self.persistent:
+                raise ValueError(
+                    f"n_temperatures={n_temperatures} (parallel tempering) needs persistent=True."
+                )
+        if (centering or n_temperatures is not None) and self.hidden_unit != "bernoulli":
+            raise ValueError(
+                "centering and n_temperatures need binary hidden units, got "
+                f"hidden_unit={self.hidden_unit!r}."
+            )
 
     def _check_input(self, X, name="X", *, reset=False):
         """scikit-learn's checks (``validate_data`` for ``X``), then dbn's: finite values, and a
@@ -416,14 +436,15 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         return model
 
     # ------------------------------------------------------------------ engine interface
-    def initialize(self, X, *, check_input=True):
+    def initialize(self, X, *, check_input=True, clip_batch_size=False):
         """Initialise the parameters (and persistent chains) for ``X`` without training.
 
         Small random weights, zero hidden biases and visible biases that make the first
         reconstruction the mean of ``X`` (Hinton 2010, section 8). :meth:`fit` starts with this;
-        the DBN calls it for each layer before driving :meth:`epoch_trainer`. A ``batch_size``
-        larger than ``X`` is clipped to it, with a warning. ``check_input=False`` skips the input
-        checks (for a driver that has checked ``X``: a C-contiguous float array or a CSR matrix).
+        the DBN calls it for each layer before driving :meth:`epoch_trainer`.
+        ``clip_batch_size=True`` clips a ``batch_size`` larger than ``X``, the training data, to
+        its rows with a warning, as :meth:`fit` does. ``check_input=False`` skips the input checks
+        (for a driver that has checked ``X``: a C-contiguous float array or a CSR matrix).
         Returns ``self``.
         """
         self._validate_params()
@@ -433,7 +454,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             self.n_features_in_ = X.shape[1]
             if hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
-        self._initialize(X, batch_limit=True)
+        self._initialize(X, batch_limit=clip_batch_size)
         return self
 
     def epoch_trainer(self, X, *, X_val=None):
@@ -629,6 +650,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             sparsity_target=self.sparsity_target,
             sparsity_cost=self.sparsity_cost,
             sparsity_damping=self.sparsity_damping,
+            centering=bool(getattr(self, "centering", False)),
+            n_temperatures=getattr(self, "n_temperatures", None),
         )
         cd = getattr(self, "_cd", None)
         stale = (
@@ -644,6 +667,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             self._cd, self._cd_config, cd = new, config, new
         if X is not None and cd.persistent and cd.chains is None:
             cd.start_chains(X, self._rng)
+        if X is not None and cd.centering and cd.visible_offset is None:
+            cd.start_offsets(X)
         return cd
 
     def _use_column_major_weights(self):
@@ -929,6 +954,15 @@ class BernoulliRBM(_BaseRBM):
     monitor_size : int, default=1000
         Number of training examples on which the reconstruction error, pseudo-likelihood and free
         energy are monitored after each epoch.
+    centering : bool, default=False
+        Train the centred RBM (Montavon & Müller 2012; Melchior, Fischer & Wiskott 2016): each
+        update follows the gradient of the parametrisation centred on running means of the data and
+        of the hidden activations, which conditions training far better; the model and its
+        attributes keep the usual form. See :class:`dbn._cd.ContrastiveDivergence`.
+    n_temperatures : int, optional
+        Parallel tempering (Desjardins et al. 2010) with this many inverse temperatures, evenly
+        spaced from 1 to 0, for the negative phase of persistent CD (needs ``persistent=True``);
+        about ``n_temperatures`` times the cost of PCD's negative phase.
     verbose : int or bool, default=0
         1 (or True) shows a progress bar, 2 also prints each epoch's record.
     random_state : int, numpy Generator or None
@@ -958,6 +992,10 @@ class BernoulliRBM(_BaseRBM):
     Tieleman, T. (2008). Training restricted Boltzmann machines using approximations to the
     likelihood gradient. ICML.
     Hinton, G. E. (2010). A practical guide to training restricted Boltzmann machines.
+    Desjardins, G., Courville, A., Bengio, Y., Vincent, P., & Delalleau, O. (2010). Tempered Markov
+    chain Monte Carlo for training of restricted Boltzmann machines. AISTATS.
+    Montavon, G., & Müller, K.-R. (2012). Deep Boltzmann machines and the centering trick.
+    Melchior, J., Fischer, A., & Wiskott, L. (2016). How to center deep Boltzmann machines. JMLR 17.
 
     Examples
     --------

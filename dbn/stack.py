@@ -300,7 +300,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
                 start = time.perf_counter()
                 if not hasattr(rbm, "components_"):  # not resumed from the checkpoint
                     # A batch_size larger than the data is clipped, with a warning.
-                    rbm.initialize(data, check_input=False)
+                    rbm.initialize(data, check_input=False, clip_batch_size=True)
                 if self.verbose:
                     print(f"DBN layer {i + 1}/{len(layers)}: {data.shape[1]} -> {rbm.n_components}")
                 save = None
