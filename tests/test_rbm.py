@@ -609,3 +609,47 @@ def test_keyboard_interrupt_in_a_callback_keeps_the_finished_epoch(binary_data):
     assert rbm.n_epochs_ == 2 and len(rbm.history_["reconstruction_error"]) == 2
     reference = BernoulliRBM(6, n_iter=2, batch_size=50, random_state=0).fit(binary_data)
     np.testing.assert_array_equal(rbm.components_, reference.components_)
+
+
+# ------------------------------------------------------------------ centring and parallel tempering
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"centering": True},
+        {"persistent": True, "n_temperatures": 3},
+        {"centering": True, "persistent": True, "n_temperatures": 4},
+    ],
+    ids=["centred", "tempered", "centred-tempered"],
+)
+def test_centred_and_tempered_rbms_train_save_and_resume_exactly(binary_data, tmp_path, options):
+    params = dict(n_components=6, batch_size=20, n_iter=4, random_state=0, **options)
+    model = BernoulliRBM(**params).fit(binary_data)
+    assert model.history_["reconstruction_error"][-1] < model.history_["reconstruction_error"][0]
+    path = tmp_path / "rbm.safetensors"
+    model.save(path)
+    loaded = BernoulliRBM.load(path)
+    for name in ("components_", "intercept_hidden_", "intercept_visible_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
+    # Both continue identically: offsets, tempered chains and swap parity were saved.
+    model.partial_fit(binary_data)
+    loaded.partial_fit(binary_data)
+    np.testing.assert_array_equal(loaded.components_, model.components_)
+    # Same seed, same weights.
+    again = BernoulliRBM(**params).fit(binary_data)
+    np.testing.assert_array_equal(
+        again.components_, BernoulliRBM(**params).fit(binary_data).components_
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"centering": "yes"}, TypeError, "centering must be True or False"),
+        ({"n_temperatures": 3}, ValueError, "needs persistent=True"),
+        ({"persistent": True, "n_temperatures": 1}, ValueError, "n_temperatures"),
+        ({"centering": True, "hidden_unit": "gaussian"}, ValueError, "binary hidden units"),
+    ],
+)
+def test_centring_and_tempering_options_are_checked(binary_data, options, error, match):
+    with pytest.raises(error, match=match):
+        BernoulliRBM(4, batch_size=20, n_iter=1, **options).fit(binary_data)
