@@ -44,6 +44,7 @@ __all__ = [
     "pack",
     "minibatches",
     "minibatch_epoch",
+    "clip_column_norms",
     "cg_epoch",
 ]
 
@@ -443,7 +444,9 @@ def minibatches(X, y, order, batch_size, X_batch, y_batch):
         yield m, xb, yb
 
 
-def minibatch_epoch(net, X, y, prop, X_batch, y_batch, rng, optimizer, learning_rate):
+def minibatch_epoch(
+    net, X, y, prop, X_batch, y_batch, rng, optimizer, learning_rate, *, max_norm=None
+):
     """One shuffled pass of a first-order optimiser (SGD, Adam) over ``(X, y)``.
 
     Each layer is stepped by ``optimizer`` as soon as its gradient is ready, while it is still in
@@ -463,6 +466,10 @@ def minibatch_epoch(net, X, y, prop, X_batch, y_batch, rng, optimizer, learning_
         Shuffles, and draws the dropout masks.
     optimizer : dbn._training.optimizers.SGD or Adam
     learning_rate : float
+    max_norm : float, optional
+        After each step, scale the incoming weight vector of every hidden unit (a column of a
+        hidden layer's ``W``) whose L2 norm exceeds ``max_norm`` back to that norm (Srivastava et
+        al. 2014, section 5.1); the output layer is left free.
 
     Returns
     -------
@@ -476,8 +483,12 @@ def minibatch_epoch(net, X, y, prop, X_batch, y_batch, rng, optimizer, learning_
     coefs, flat, grad = net.coefs, net.flat, prop.grad
     dropout = prop.has_dropout
 
+    n_hidden_layers = len(coefs) - 1
+
     def update(i):
         optimizer.update(flat, grad, rows[2 * i : 2 * i + 2])
+        if max_norm is not None and i < n_hidden_layers:
+            clip_column_norms(coefs[i], max_norm)
 
     total = 0.0
     for m, xb, yb in minibatches(X, y, order, prop.capacity, X_batch, y_batch):
@@ -493,6 +504,22 @@ def minibatch_epoch(net, X, y, prop, X_batch, y_batch, rng, optimizer, learning_
             return loss
         total += loss * m
     return total / n
+
+
+def clip_column_norms(W, max_norm):
+    """Scale, in place, the columns of ``W`` whose L2 norm exceeds ``max_norm`` down to it.
+
+    The max-norm constraint of Srivastava et al. (2014): column ``j`` of a ``(n_in, n_out)`` weight
+    matrix is the incoming weight vector of unit ``j``.
+
+    References
+    ----------
+    Srivastava, N., Hinton, G., Krizhevsky, A., Sutskever, I. and Salakhutdinov, R. (2014).
+    Dropout: a simple way to prevent neural networks from overfitting. JMLR, 15, 1929-1958.
+    """
+    norms = np.sqrt(np.einsum("ij,ij->j", W, W))
+    if norms.max(initial=0.0) > max_norm:
+        W *= np.minimum(1.0, max_norm / np.maximum(norms, np.finfo(W.dtype).tiny)).astype(W.dtype)
 
 
 def cg_epoch(net, X, y, prop, X_batch, y_batch, rng, optimizer, *, top_layer_only=False):

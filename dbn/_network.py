@@ -723,7 +723,9 @@ class _BackpropTrainer(EpochTrainer):
             loss = cg_epoch(net, *batches, self.optimizer, top_layer_only=top_only)
             learning_rate = np.nan
         else:
-            loss = minibatch_epoch(net, *batches, self.optimizer, learning_rate)
+            loss = minibatch_epoch(
+                net, *batches, self.optimizer, learning_rate, max_norm=self.P.get("max_norm")
+            )
         if not np.isfinite(loss) or not np.isfinite(net.flat).all():
             hint = (
                 f"Try a smaller learning_rate_init (currently {est.learning_rate_init!r})"

@@ -347,6 +347,7 @@ class _BaseMLP(BackpropEstimator):
         output_init=None,
         dropout_input=0.0,
         dropout_hidden=0.0,
+        max_norm=None,
         pretrained_layers=None,
         cg_batch_size=1000,
         cg_max_line_searches=3,
@@ -378,6 +379,7 @@ class _BaseMLP(BackpropEstimator):
         self.output_init = output_init
         self.dropout_input = dropout_input
         self.dropout_hidden = dropout_hidden
+        self.max_norm = max_norm
         self.pretrained_layers = pretrained_layers
         self.cg_batch_size = cg_batch_size
         self.cg_max_line_searches = cg_max_line_searches
@@ -414,6 +416,14 @@ class _BaseMLP(BackpropEstimator):
         for name in ("dropout_input", "dropout_hidden"):
             check_scalar(getattr(self, name), name, low=0, high=1, high_inclusive=False)
         P["dropout"] = (self.dropout_input, self.dropout_hidden)
+        if self.max_norm is not None:
+            check_scalar(self.max_norm, "max_norm", low=0, low_inclusive=False)
+            if self.solver == "cg":
+                raise ValueError(
+                    "max_norm constrains the steps of solver='sgd' or 'adam'; it does not apply "
+                    "to solver='cg'."
+                )
+        P["max_norm"] = None if self.max_norm is None else float(self.max_norm)
         self._check_cg_params(P)
         check_scalar(self.cg_top_layer_epochs, "cg_top_layer_epochs", kind=numbers.Integral, low=0)
         P["cg_top_layer_epochs"] = self.cg_top_layer_epochs
@@ -772,6 +782,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     dropout_input, dropout_hidden : float, default=0.0
         Probability of dropping an input / hidden unit during training (inverted dropout:
         Srivastava et al., 2014), in [0, 1).
+    max_norm : float, optional
+        Max-norm constraint (Srivastava et al., 2014, section 5.1): after every SGD or Adam step,
+        the incoming weight vector of each hidden unit is scaled back to this L2 norm if it grew
+        beyond it (3 to 4 is usual with dropout). Lets dropout nets use large learning rates.
     pretrained_layers : list of (W, b), optional
         Weights ``W`` of shape ``(n_in, n_out)`` and biases ``b`` of shape ``(n_out,)`` for the first
         hidden layers (``DBN.to_mlp()`` fills them from the RBMs); shapes must chain and match

@@ -733,3 +733,46 @@ def test_pickle_round_trip(small):
     np.testing.assert_array_equal(other.predict_proba(X), clf.predict_proba(X))
     other.partial_fit(X, y)
     assert other.n_iter_ == 4
+
+
+# ------------------------------------------------------------------------------------- max-norm
+def test_clip_column_norms_matches_a_naive_renormalisation():
+    from dbn._backprop import clip_column_norms
+
+    rng = np.random.default_rng(0)
+    W = rng.normal(0, 1.0, (30, 8)).astype(np.float32)
+    expected = W.astype(np.float64).copy()
+    for j in range(8):
+        norm = np.linalg.norm(expected[:, j])
+        if norm > 4.0:
+            expected[:, j] *= 4.0 / norm
+    clip_column_norms(W, 4.0)
+    np.testing.assert_allclose(W, expected, rtol=1e-6)
+    assert (np.linalg.norm(expected, axis=0) <= 4.0 + 1e-9).all()
+    assert (np.linalg.norm(W, axis=0) < 4.0).any()  # columns below the limit are untouched
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_max_norm_bounds_every_hidden_units_incoming_weights(solver):
+    rng = np.random.default_rng(1)
+    X = rng.random((200, 12)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 1).astype(int)
+    params = dict(
+        hidden_layer_sizes=(16, 8),
+        solver=solver,
+        learning_rate_init=0.5 if solver == "sgd" else 0.05,
+        max_iter=5,
+        batch_size=20,
+        random_state=0,
+    )
+    free = MLPClassifier(**params).fit(X, y)
+    limit = 0.5 * min(np.linalg.norm(W, axis=0).max() for W in free.coefs_[:-1])
+    clipped = MLPClassifier(max_norm=limit, **params).fit(X, y)
+    for W in clipped.coefs_[:-1]:
+        assert np.linalg.norm(W.astype(np.float64), axis=0).max() <= limit * (1 + 1e-5)
+    # The output layer is not constrained, and the constraint changed the hidden weights.
+    assert not np.allclose(clipped.coefs_[0], free.coefs_[0])
+    with pytest.raises(ValueError, match="max_norm"):
+        MLPClassifier(max_norm=0.0, max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match="does not apply to solver='cg'"):
+        MLPClassifier(max_norm=3.0, solver="cg", max_iter=1).fit(X, y)
