@@ -703,6 +703,15 @@ class DeepAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Backpro
         ``n_features_in_`` and the feature names, as sklearn does) for a fitted one."""
         return None if hasattr(self, "coefs_") else n_features
 
+    def to_torch(self):
+        """This fitted net as a ``torch.nn.Module`` with the same outputs.
+
+        See :func:`dbn.export.to_torch`; needs the ``torch`` extra.
+        """
+        from .export import to_torch
+
+        return to_torch(self)
+
     def encode(self, X):
         """Codes of ``X``: the activations of the code layer.
 

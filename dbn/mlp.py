@@ -931,6 +931,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         super()._restore_checked(arrays, extra, P, source)
         self.classes_ = classes
 
+    def to_torch(self, *, probabilities=False):
+        """This fitted net as a ``torch.nn.Module`` that outputs its logits (or, with
+        ``probabilities=True``, :meth:`predict_proba`).
+
+        See :func:`dbn.export.to_torch`; needs the ``torch`` extra.
+        """
+        from .export import to_torch
+
+        return to_torch(self, probabilities=probabilities)
+
     def predict_proba(self, X):
         """Class probabilities, of shape (n_samples, n_classes), in the model's dtype."""
         return self._raw_output(X)
@@ -1033,6 +1043,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             raise io.ModelFileError(f"{source}: y_1d must be a bool, and True only for 1 output.")
         super()._restore_checked(arrays, extra, P, source)
         self._y_1d = y_1d
+
+    def to_torch(self):
+        """This fitted net as a ``torch.nn.Module`` with the same outputs.
+
+        See :func:`dbn.export.to_torch`; needs the ``torch`` extra.
+        """
+        from .export import to_torch
+
+        return to_torch(self)
 
     def predict(self, X):
         """Predicted targets, of shape (n_samples,) if ``y`` was 1-D at fit, else (n_samples, n_outputs)."""

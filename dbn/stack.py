@@ -438,6 +438,15 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             **mlp_params,
         )
 
+    def to_torch(self):
+        """The fitted stack (its :meth:`transform`) as a ``torch.nn.Module`` with the same outputs.
+
+        See :func:`dbn.export.to_torch`; needs the ``torch`` extra.
+        """
+        from .export import to_torch
+
+        return to_torch(self)
+
     def to_autoencoder(self, **params):
         """Unroll the stack into a deep autoencoder (Hinton & Salakhutdinov 2006).
 

@@ -304,3 +304,25 @@ def test_import_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # "import torch" now raises ImportError
     with pytest.raises(ImportError, match=r'pip install "deep-belief-nets\[torch\]"'):
         to_torch(clf)
+
+
+def test_estimators_export_through_their_to_torch_methods():
+    """``est.to_torch()`` is :func:`dbn.export.to_torch` on every estimator."""
+    torch = pytest.importorskip("torch")
+    from dbn import DBN
+
+    rng = np.random.default_rng(0)
+    X = (rng.random((60, 12)) < 0.4).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    stack = DBN((8, 4), n_iter=1, batch_size=20, random_state=0).pretrain(X)
+    clf = stack.to_mlp(max_iter=2, random_state=0).fit(X, y)
+    reg = stack.to_mlp("regression", max_iter=2, random_state=0).fit(X, X[:, :2])
+    ae = stack.to_autoencoder(max_iter=1, random_state=0).fit(X)
+    with torch.no_grad():
+        x = torch.from_numpy(X)
+        np.testing.assert_allclose(stack.to_torch()(x).numpy(), stack.transform(X), atol=1e-5)
+        np.testing.assert_allclose(
+            clf.to_torch(probabilities=True)(x).numpy(), clf.predict_proba(X), atol=1e-5
+        )
+        np.testing.assert_allclose(reg.to_torch()(x).numpy(), reg.predict(X), atol=1e-5)
+        np.testing.assert_allclose(ae.to_torch()(x).numpy(), ae.reconstruct(X), atol=1e-5)
