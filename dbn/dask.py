@@ -20,9 +20,7 @@ for numpy input (no dask import, no hidden cluster logic, same numbers); the dis
 that have no in-process meaning (``sync_every``, the client, the per-worker minibatch) are explicit
 arguments; and the scaling code lives in one module that imports dask only when it is called.
 
-The algorithm
--------------
-The data are split into ``n_shards`` row blocks of (nearly) equal size, one per worker thread,
+**The algorithm.** The data are split into ``n_shards`` row blocks of (nearly) equal size, one per worker thread,
 computed on the workers and kept there (``Client.compute`` with a worker per shard); nothing of the
 data is ever gathered to the client. Training runs in rounds:
 
