@@ -24,12 +24,14 @@ machines. ICANN.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
 
 from ._kernels import rbm as kernels
 from ._kernels.counter_random import draw_key
+from ._threads import Team, blas_threads, single_threaded_blas
 from ._validation import check_choice, check_scalar
 
 __all__ = ["PARAMETER_NAMES", "ContrastiveDivergence", "hidden_units", "visible_units"]
@@ -40,6 +42,12 @@ PARAMETER_NAMES = ("components_", "intercept_hidden_", "intercept_visible_", "lo
 
 # Key passed to a sampling kernel that does not sample (a placeholder of the right type).
 _NO_KEY = np.uint64(0)
+
+# The row-partitioned epoch: the smallest model and row block worth a thread, and the size of the
+# weight-gradient chunk that is applied while in cache (well inside one core's L2).
+_MIN_WEIGHTS_FOR_THREADS = 1 << 16
+_MIN_ROWS_PER_THREAD = 8
+_GRADIENT_CHUNK_BYTES = 1 << 17
 
 
 class ContrastiveDivergence:
@@ -419,6 +427,8 @@ class ContrastiveDivergence:
         self._ensure_buffers()
         if X.dtype != self.dtype:
             raise TypeError(f"X has dtype {X.dtype}, but the parameters are {self.dtype}.")
+        if self._by_rows_applies(X):
+            return self._run_epoch_by_rows(X, order, learning_rate, momentum, rng)
         batch = self.batch_size
         # Overflow is detected by the update kernel and reported through the return value.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -427,6 +437,153 @@ class ContrastiveDivergence:
                 if not self._apply_buffers(learning_rate, momentum):
                     return number
         return 0
+
+    # ------------------------------------------------------------------ the row-partitioned epoch
+    def _by_rows_applies(self, X):
+        """Whether :meth:`run_epoch` can take the row-partitioned path (:meth:`_run_epoch_by_rows`).
+
+        It covers binary units on dense data, CD-k and PCD; learned variances, tempering, the
+        sparsity penalty and centring need whole-minibatch reductions between the phases and keep
+        the serial step.
+        """
+        return (
+            isinstance(X, np.ndarray)
+            and X.ndim == 2
+            and self.visible_unit == "bernoulli"
+            and self.hidden_unit == "bernoulli"
+            and not self.centering
+            and self.n_temperatures is None
+            and not (self.sparsity_target is not None and self.sparsity_cost > 0)
+        )
+
+    def _team_size(self):
+        H, V = self.parameters["components_"].shape
+        rows = min(self.batch_size, self.n_chains or self.batch_size)
+        # A barrier costs tens of microseconds: small models or thin row blocks are not worth one.
+        if H * V < _MIN_WEIGHTS_FOR_THREADS or rows < 2 * _MIN_ROWS_PER_THREAD:
+            return 1
+        return max(1, min(blas_threads(), rows // _MIN_ROWS_PER_THREAD, V // 16))
+
+    def _run_epoch_by_rows(self, X, order, learning_rate, momentum, rng):
+        """:meth:`run_epoch` with the minibatch step split between a team of threads.
+
+        Phase 1: each thread gathers its rows of the minibatch (and its persistent chains), runs
+        their Gibbs chain with single-threaded GEMMs and writes their statistics into its rows of
+        the stacked blocks. Phase 2, after a barrier: each thread owns a block of rows of ``W.T``
+        (and of the bias columns); it computes the weight gradient of its block chunk by chunk
+        straight into a small buffer and applies the momentum step while that chunk is still in
+        cache, so the full gradient never travels through memory (the GEMM-with-beta numpy does not
+        have, written as GEMM + one fused pass). A second barrier ends the minibatch.
+
+        Every element is computed by one thread, in the same order for any team size, and the
+        uniform numbers are indexed by the row of the whole minibatch; the random keys are those
+        the serial step draws, in the same order. Results depend on the team size only through
+        the BLAS, whose float32 products can round differently for different row blocks (as they
+        already do between OpenBLAS's own 1- and 2-thread runs).
+        """
+        buf = self._buffers
+        params, velocity = self.parameters, self.velocity
+        W_t, vel_W_t = params["components_"].T, velocity["components_"].T  # (V, H), C-contiguous
+        b_vis, c_hid = params["intercept_visible_"], params["intercept_hidden_"]
+        vel_b, vel_c = velocity["intercept_visible_"], velocity["intercept_hidden_"]
+        dtype = W_t.dtype.type
+        V, H = W_t.shape
+        lr, mom, decay = dtype(learning_rate), dtype(momentum), dtype(self.weight_decay)
+        batch, k, persistent = self.batch_size, self.k, self.persistent
+        starts = range(0, order.shape[0], batch)
+        # The keys the serial step draws, in its order: positive hidden, then per Gibbs step the
+        # visible (if sampled) and the hidden (if the chain goes on) layers. Drawn up front; the
+        # Generator is rewound and advanced exactly if the epoch stops early.
+        sample_v = [persistent or s < k - 1 or self.sample_visible for s in range(k)]
+        keep = [persistent or s < k - 1 for s in range(k)]
+        key_index = []
+        n_keys = 1
+        for s in range(k):
+            iv = n_keys if sample_v[s] else -1
+            n_keys += sample_v[s]
+            ih = n_keys if keep[s] else -1
+            n_keys += keep[s]
+            key_index.append((iv, ih))
+        saved_rng = rng.bit_generator.state
+        keys = rng.bit_generator.random_raw(len(starts) * n_keys).reshape(len(starts), n_keys)
+        positive_is_sample = self.positive_hidden == "samples"
+        stacked_h, stacked_v = buf["stacked_hidden"], buf["stacked_visible"]
+        h_state, v_pre_all = buf["hidden_state"], buf["visible_pre"]
+        v_state_all, h_pre_model = buf["visible_state"], buf["hidden_mean_model"]
+        grad_visible, grad_hidden = buf["grad_visible"], buf["grad_hidden"]
+        team = Team(self._team_size())
+        n = team.n
+        v_bounds = [V * t // n for t in range(n + 1)]
+        h_bounds = [H * t // n for t in range(n + 1)]
+        chunk = max(1, _GRADIENT_CHUNK_BYTES // (H * W_t.itemsize))
+        chunk_buffers = [np.empty((min(chunk, V), H), W_t.dtype) for _ in range(n)]
+        finite = [True] * n
+
+        def work(t):
+            i0, i1, j0, j1 = v_bounds[t], v_bounds[t + 1], h_bounds[t], h_bounds[t + 1]
+            gradient = chunk_buffers[t]
+            for number, start in enumerate(starts, 1):
+                rows = order[start : start + batch]
+                key = keys[number - 1]
+                b = rows.shape[0]
+                chain = self.chains if persistent else h_state[:b]
+                c = chain.shape[0]
+                r0, r1 = b * t // n, b * (t + 1) // n
+                q0, q1 = c * t // n, c * (t + 1) // n
+                # Phase 1: this thread's rows of the data and of the chains.
+                v0 = stacked_v[r0:r1]
+                kernels.gather_rows(X, rows[r0:r1], v0)
+                h_pre = buf["hidden_pre"][r0:r1]
+                np.matmul(v0, W_t, out=h_pre)
+                kernels.bernoulli_units_rows(
+                    h_pre, c_hid, key[0], r0, True, positive_is_sample, None, h_state[r0:r1],
+                    dtype(1.0 / b), stacked_h[r0:r1],
+                )  # fmt: skip
+                model_scale = dtype(-1.0 / c)
+                chain_t = chain[q0:q1]
+                v_pre, v_state = v_pre_all[q0:q1], v_state_all[q0:q1]
+                v_neg, h_pre_neg = stacked_v[b + q0 : b + q1], h_pre_model[q0:q1]
+                for s in range(k):
+                    last = s == k - 1
+                    iv, ih = key_index[s]
+                    np.matmul(chain_t, W_t.T, out=v_pre)
+                    kernels.bernoulli_units_rows(
+                        v_pre, b_vis, key[iv] if iv >= 0 else _NO_KEY, q0, sample_v[s],
+                        sample_v[s], None, v_state, dtype(1.0), v_neg,
+                    )  # fmt: skip
+                    np.matmul(v_neg, W_t, out=h_pre_neg)
+                    kernels.bernoulli_units_rows(
+                        h_pre_neg, c_hid, key[ih] if ih >= 0 else _NO_KEY, q0, keep[s], False,
+                        None, chain_t, model_scale, stacked_h[b + q0 : b + q1] if last else None,
+                    )  # fmt: skip
+                team.barrier()
+                # Phase 2: this thread's block of W.T rows and of the bias columns.
+                v_all, h_all = stacked_v[: b + c], stacked_h[: b + c]
+                ok = kernels.column_sums_and_bias_step(
+                    v_all[:, i0:i1], b, 1.0 / b, model_scale, False, b_vis[i0:i1],
+                    vel_b[i0:i1], grad_visible[i0:i1], lr, mom,
+                )  # fmt: skip
+                ok &= kernels.column_sums_and_bias_step(
+                    h_all[:, j0:j1], b, 1.0, 1.0, True, c_hid[j0:j1], vel_c[j0:j1],
+                    grad_hidden[j0:j1], lr, mom,
+                )  # fmt: skip
+                for a in range(i0, i1, chunk):
+                    e = min(a + chunk, i1)
+                    g = gradient[: e - a]
+                    np.matmul(v_all[:, a:e].T, h_all, out=g)
+                    ok &= kernels.momentum_step_raw(W_t[a:e], vel_W_t[a:e], g, lr, mom, decay)
+                finite[t] = ok
+                team.barrier()
+                if not all(finite):
+                    return number
+            return 0
+
+        with single_threaded_blas() if team.n > 1 else contextlib.nullcontext():
+            diverged_at = team.run(work)
+        if diverged_at:
+            rng.bit_generator.state = saved_rng
+            rng.bit_generator.random_raw(diverged_at * n_keys)
+        return diverged_at
 
     def get_state(self):
         """Copies of the training state besides the parameters and the Generator.

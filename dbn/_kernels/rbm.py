@@ -317,13 +317,14 @@ def momentum_step(param, velocity, gradient, learning_rate, momentum, weight_dec
     arrays' dtype so a float32 model updates in float32 arithmetic (measured 3x faster).
     """
     cast = param.dtype.type
-    return _momentum_step(
+    return momentum_step_raw(
         param, velocity, gradient, cast(learning_rate), cast(momentum), cast(weight_decay)
     )
 
 
 @jit
-def _momentum_step(param, velocity, gradient, learning_rate, momentum, weight_decay):
+def momentum_step_raw(param, velocity, gradient, learning_rate, momentum, weight_decay):
+    """:func:`momentum_step` with the scalars already in the arrays' dtype (C-contiguous arrays)."""
     p = param.ravel()
     v = velocity.ravel()
     g = gradient.ravel()
@@ -392,3 +393,149 @@ def centre_weight_gradient(gradient_t, visible_offset, grad_hidden, grad_visible
         gb = grad_visible[i]
         for j in range(cols):
             gradient_t[i, j] -= mu * grad_hidden[j] + gb * hidden_offset[j]
+
+
+# ---------------------------------------------------------------------- row-partitioned CD step
+# The kernels below serve ContrastiveDivergence's row-partitioned epoch: every thread of a team
+# computes the units of its own rows of the minibatch (phase 1), then, after one barrier, the
+# weight-gradient rows, bias gradients and updates of its own block of W (phase 2). Each output
+# element is computed by one thread in the same order whatever the number of threads.
+
+
+@jit
+def bernoulli_units_rows(
+    pre,
+    bias,
+    key,
+    first_row,
+    sample,
+    statistic_is_sample,
+    mean_out,
+    sample_out,
+    statistic_scale,
+    statistic_out,
+):
+    """:func:`bernoulli_units_with_statistics` on rows ``first_row ...`` of a larger block,
+    without the column sums.
+
+    The uniform numbers are those of the whole block: row ``r`` of ``pre`` uses numbers
+    ``(first_row + r) * n + c``, so splitting a minibatch between threads leaves every sample as
+    it was. The bias gradients are summed per column in phase 2
+    (:func:`column_sums_and_bias_step`), which keeps the sums in row order for any partition.
+
+    Parameters
+    ----------
+    pre : (b, n) float array
+    bias : (n,) float array
+    key : numpy.uint64
+    first_row : int
+        Row of the whole block that ``pre[0]`` is.
+    sample, statistic_is_sample : bool
+    mean_out : (b, n) float array or None
+        Unit means; ``None`` when only the statistic is needed (saves a pass of writes).
+    sample_out : (b, n) float array (unused unless ``sample``)
+    statistic_scale : float
+    statistic_out : (b, n) float array or None
+        ``statistic_scale *`` the statistic (the sample if ``statistic_is_sample`` else the mean);
+        ``None`` for an intermediate Gibbs step.
+    """
+    rows, cols = pre.shape
+    offset = first_row * cols
+    if pre.itemsize == 4:
+        for r in range(rows):
+            for c in range(cols):
+                m = sigmoid_f32(pre[r, c] + bias[c])
+                if mean_out is not None:
+                    mean_out[r, c] = m
+                s = m
+                if sample:
+                    state = _ONE_F32 if uniform_f32(key, offset + r * cols + c) < m else _ZERO_F32
+                    sample_out[r, c] = state
+                    if statistic_is_sample:
+                        s = state
+                if statistic_out is not None:
+                    statistic_out[r, c] = s * statistic_scale
+    else:
+        for r in range(rows):
+            for c in range(cols):
+                m = sigmoid(pre[r, c] + bias[c])
+                if mean_out is not None:
+                    mean_out[r, c] = m
+                s = m
+                if sample:
+                    state = 1.0 if uniform_f64(key, offset + r * cols + c) < m else 0.0
+                    sample_out[r, c] = state
+                    if statistic_is_sample:
+                        s = state
+                if statistic_out is not None:
+                    statistic_out[r, c] = s * statistic_scale
+
+
+@jit
+def gather_rows(X, rows, out):
+    """``out[i] = X[rows[i]]`` (a thread's share of the minibatch)."""
+    n_cols = X.shape[1]
+    for i in range(rows.shape[0]):
+        source = rows[i]
+        for c in range(n_cols):
+            out[i, c] = X[source, c]
+
+
+@jit
+def column_sums_and_bias_step(
+    stacked,
+    n_data,
+    data_scale,
+    model_scale,
+    statistics_scaled,
+    bias,
+    velocity,
+    gradient_out,
+    learning_rate,
+    momentum,
+):
+    """Bias gradient of a block of columns from the stacked statistics, then its momentum step.
+
+    ``gradient_out[c]`` is the data term, the sum over the first ``n_data`` rows of ``stacked``,
+    minus the model term, the sum over the rest, each summed in row order and scaled as the serial
+    kernels scale them: if ``statistics_scaled`` the rows already hold ``scale * s`` and are added
+    as they are; else the data rows are summed and multiplied by ``data_scale`` (a mean) and each
+    model row is added times ``model_scale``. Then ``velocity = momentum * velocity +
+    learning_rate * gradient`` and ``bias += velocity`` (no weight decay on biases). Returns
+    False if a bias became non-finite.
+
+    Parameters
+    ----------
+    stacked : (b + c, n) float array
+        Columns of the stacked statistics (a column slice of the whole).
+    n_data : int
+    data_scale, model_scale : float
+    statistics_scaled : bool
+    bias, velocity, gradient_out : (n,) float arrays, updated in place
+    learning_rate, momentum : float
+    """
+    rows, cols = stacked.shape
+    for c in range(cols):
+        gradient_out[c] = 0
+    if statistics_scaled:
+        for r in range(rows):
+            for c in range(cols):
+                gradient_out[c] += stacked[r, c]
+    else:
+        for r in range(n_data):
+            for c in range(cols):
+                gradient_out[c] += stacked[r, c]
+        for c in range(cols):
+            gradient_out[c] *= data_scale
+        for r in range(n_data, rows):
+            for c in range(cols):
+                gradient_out[c] += stacked[r, c] * model_scale
+    finite = True
+    for c in range(cols):
+        step = momentum * velocity[c] + learning_rate * gradient_out[c]
+        velocity[c] = step
+        new = bias[c] + step
+        bias[c] = new
+        if not math.isfinite(new):
+            finite = False
+    return finite

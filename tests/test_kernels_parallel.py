@@ -1,0 +1,164 @@
+"""The row-partitioned CD epoch: its kernels, its thread team and its agreement with the serial step.
+
+``ContrastiveDivergence.run_epoch`` splits each minibatch between a team of threads (one per BLAS
+thread). These tests force team sizes 1, 2 and 3 whatever the machine has, so they exercise the
+threaded path on any runner. Sampling and bias sums are bit-identical for every partition; the
+weights may differ from the serial step in the last bit, because the BLAS rounds products of
+different row blocks differently (OpenBLAS does so between its own 1- and 2-thread runs too).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from dbn._cd import ContrastiveDivergence
+from dbn._kernels import rbm as kernels
+from dbn._threads import Team, blas_threads
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("statistic_is_sample", [False, True])
+def test_bernoulli_units_rows_split_anywhere_equals_the_whole_block(dtype, statistic_is_sample):
+    rng = np.random.default_rng(0)
+    pre = rng.standard_normal((13, 7)).astype(dtype)
+    bias = rng.standard_normal(7).astype(dtype)
+    key, scale = np.uint64(12345), dtype(0.25)
+    mean, sample, stat = (np.empty_like(pre) for _ in range(3))
+    column_sum = np.zeros(7, dtype)
+    kernels.bernoulli_units_with_statistics(
+        pre, bias, key, True, statistic_is_sample, mean, sample, scale, stat, scale, column_sum
+    )
+    for cuts in ([0, 13], [0, 6, 13], [0, 1, 5, 12, 13]):
+        sample_rows, stat_rows = np.empty_like(pre), np.empty_like(pre)
+        for r0, r1 in zip(cuts[:-1], cuts[1:], strict=True):
+            kernels.bernoulli_units_rows(
+                pre[r0:r1], bias, key, r0, True, statistic_is_sample, None, sample_rows[r0:r1],
+                scale, stat_rows[r0:r1],
+            )  # fmt: skip
+        np.testing.assert_array_equal(sample_rows, sample)
+        np.testing.assert_array_equal(stat_rows, stat)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_sums_and_bias_step_equals_the_serial_sums_and_momentum_step(dtype):
+    rng = np.random.default_rng(1)
+    b, c, n = 10, 7, 9
+    stacked = (rng.random((b + c, n)) < 0.5).astype(dtype)
+    model_scale = dtype(-1.0 / c)
+    # The serial order: data mean (sum, then times 1 / b), then each model row times -1 / c.
+    expected_grad = np.zeros(n, dtype)
+    for r in range(b):
+        expected_grad += stacked[r]
+    expected_grad = (expected_grad * (1.0 / b)).astype(dtype)
+    for r in range(b, b + c):
+        expected_grad += stacked[r] * model_scale
+    bias, velocity = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    bias_ref, velocity_ref = bias.copy(), velocity.copy()
+    assert kernels.momentum_step(bias_ref, velocity_ref, expected_grad, 0.1, 0.5, 0.0)
+    grad = np.empty(n, dtype)
+    for j0, j1 in ((0, 4), (4, n)):  # any column blocks
+        assert kernels.column_sums_and_bias_step(
+            stacked[:, j0:j1], b, 1.0 / b, model_scale, False, bias[j0:j1], velocity[j0:j1],
+            grad[j0:j1], dtype(0.1), dtype(0.5),
+        )  # fmt: skip
+    np.testing.assert_array_equal(grad, expected_grad)
+    np.testing.assert_array_equal(bias, bias_ref)
+    np.testing.assert_array_equal(velocity, velocity_ref)
+
+
+CASES = {
+    "cd1": dict(),
+    "cd2-samples": dict(k=2, positive_hidden="samples", sample_visible=True),
+    "pcd-odd-chains": dict(persistent=True, n_chains=37),
+}
+
+
+def _train(dtype, case, team=None, n_epochs=2, learning_rate=0.1):
+    rng = np.random.default_rng(0)
+    X = (rng.random((300, 40)) < 0.3).astype(dtype)
+    params = {
+        "components_": np.asfortranarray(0.1 * rng.standard_normal((30, 40)), dtype),
+        "intercept_hidden_": np.zeros(30, dtype),
+        "intercept_visible_": np.zeros(40, dtype),
+    }
+    cd = ContrastiveDivergence(params, batch_size=50, weight_decay=1e-3, **case)
+    if team is None:
+        cd._by_rows_applies = lambda X: False  # the serial step
+    else:
+        cd._team_size = lambda: team
+    stream = np.random.default_rng(1)
+    if cd.persistent:
+        cd.start_chains(X, stream)
+    results = [
+        cd.run_epoch(X, stream.permutation(300), learning_rate, 0.5, stream)
+        for _ in range(n_epochs)
+    ]
+    return cd, stream, results
+
+
+@pytest.mark.parametrize("team", [1, 2, 3])
+@pytest.mark.parametrize("name", list(CASES))
+def test_row_partitioned_epoch_agrees_with_the_serial_step(name, team):
+    serial, serial_rng, _ = _train(np.float64, CASES[name])
+    split, split_rng, _ = _train(np.float64, CASES[name], team)
+    for key in serial.parameters:
+        np.testing.assert_allclose(
+            split.parameters[key], serial.parameters[key], rtol=0, atol=1e-12, err_msg=key
+        )
+        np.testing.assert_allclose(split.velocity[key], serial.velocity[key], atol=1e-12)
+    if serial.persistent:
+        np.testing.assert_array_equal(split.chains, serial.chains)
+    # The same keys were drawn: the Generator is where the serial step left it.
+    assert split_rng.bit_generator.state == serial_rng.bit_generator.state
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_partitioned_epoch_is_deterministic_for_a_team_size(dtype):
+    first, _, _ = _train(dtype, CASES["pcd-odd-chains"], 2)
+    again, _, _ = _train(dtype, CASES["pcd-odd-chains"], 2)
+    for key in first.parameters:
+        np.testing.assert_array_equal(first.parameters[key], again.parameters[key])
+
+
+@pytest.mark.parametrize("team", [1, 2])
+def test_row_partitioned_epoch_reports_divergence_like_the_serial_step(team):
+    with np.errstate(over="ignore", invalid="ignore"):
+        serial, serial_rng, serial_results = _train(np.float64, {}, learning_rate=1e300)
+        split, split_rng, split_results = _train(np.float64, {}, team, learning_rate=1e300)
+    assert serial_results[0] > 0
+    assert split_results == serial_results
+    assert split_rng.bit_generator.state == serial_rng.bit_generator.state
+
+
+def test_team_reraises_a_worker_error_without_hanging():
+    team = Team(3)
+
+    def work(index):
+        if index == 2:
+            raise ValueError("worker failed")
+        team.barrier()
+        team.barrier()
+
+    with pytest.raises(ValueError, match="worker failed"):
+        team.run(work)
+    assert threading.active_count() >= 1
+
+
+def test_team_runs_every_index_and_returns_the_callers_result():
+    seen = []
+    team = Team(3)
+
+    def work(index):
+        seen.append(index)
+        team.barrier()
+        return index * 10
+
+    assert team.run(work) == 0
+    assert sorted(seen) == [0, 1, 2]
+
+
+def test_blas_threads_is_a_positive_count():
+    assert blas_threads() >= 1
