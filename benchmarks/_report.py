@@ -39,7 +39,16 @@ def machine_info():
         from threadpoolctl import threadpool_info
 
         info["blas"] = [
-            {k: p.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+            {
+                k: p.get(k)
+                for k in (
+                    "internal_api",
+                    "version",
+                    "num_threads",
+                    "architecture",
+                    "threading_layer",
+                )
+            }
             for p in threadpool_info()
         ]
     except ImportError:
