@@ -28,6 +28,7 @@ the load average before and after the run is recorded.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -156,6 +157,12 @@ def load():
     return os.getloadavg()[0]
 
 
+def checkpoint(output, results):
+    """Results so far, so that a long run stopped part-way leaves its measurements behind."""
+    with open(output / "partial.json", "w") as handle:
+        json.dump(results, handle, indent=1, default=str)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller synthetic set and AIS")
@@ -168,6 +175,7 @@ def main():
     sweep = (10, 50, 200) if args.quick else (1, 10, 50, 200)
     args.output.mkdir(parents=True, exist_ok=True)
     results = {"machine": _report.machine_info(), "load_before": load(), "factor": factor}
+    results["timing"] = timing = {}
     X, _ = load_mnist("train", as_float=True)
     X_test, _ = load_mnist("test", as_float=True)
     # Binarised, as p(v) of binary units is defined for binary vectors (Salakhutdinov & Murray 2008).
@@ -175,7 +183,6 @@ def main():
     big = synthetic(X, factor)
     sets = {"mnist": X, f"synthetic_{factor}x": big}
 
-    timing = {}
     for name, data in sets.items():
         timing[name] = {
             "in-process 1 thread": in_process_epoch(data, 1)[0],
@@ -188,6 +195,7 @@ def main():
         try:
             for name, data in dask_sets.items():
                 timing[name][f"LocalCluster {n_workers} x 1"] = dask_epoch(client, data, 50)[0]
+            checkpoint(args.output, results)
             if n_workers == 2:
                 rounds, seconds = [], []
                 for s in sweep:
@@ -212,8 +220,8 @@ def main():
     results["quality"] = {
         k: quality(m, X[:5000], X_test, n_betas, n_runs) for k, m in models.items()
     }
+    checkpoint(args.output, results)
     del limiter
-    results["timing"] = timing
 
     with tempfile.TemporaryDirectory(prefix="bench-dask-", dir=args.output) as folder:
         path = Path(folder) / "big.npy"
@@ -228,8 +236,10 @@ def main():
                 "chunk_rows": chunk_rows, "chunk_bytes": chunk_rows * 784 * 4,
                 "peak_rss": peak, "seconds": seconds,
             })  # fmt: skip
+            checkpoint(args.output, results)
     results["load_after"] = load()
     _report.write_report(args.output, results, table(results))
+    (args.output / "partial.json").unlink(missing_ok=True)
 
 
 def scaling(results):
