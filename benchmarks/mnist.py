@@ -18,7 +18,9 @@ Parts:
   He (ReLU), orthogonal, LSUV and DBN pretraining: test error, epochs and seconds to 2 % validation
   error, and the per-layer activation / gradient statistics at initialisation (``dbn.diagnostics``).
 - ``lowlabel``: fine-tuning on 100, 1,000 and 10,000 labels (pretraining still sees all 60,000
-  images), DBN against Xavier initialisation, mean +- std over 3 seeds.
+  images), DBN against Xavier initialisation, mean +- std over 3 seeds. Each arm's learning rate is
+  chosen per label size on the validation split (first seed's subset); the update budget per label
+  size is fixed in advance by the mode.
 
 ``--record`` runs ``reproduce`` only, with dropout fine-tuning in the manner of Srivastava et al.
 (2014): dropout on the inputs (0.2) and hidden units (0.5), a max-norm constraint on each hidden
@@ -53,7 +55,10 @@ from dbn.datasets import load_mnist  # noqa: E402
 HIDDEN = (500, 500, 2000)
 
 # Budgets per mode: pretraining epochs per layer, fine-tuning epochs, init-comparison epochs and
-# training-set size, low-label epochs and seeds.
+# training-set size, low-label updates, learning-rate grid and seeds. The low-label update budgets
+# (200 / 600 / 3000 minibatch updates per label size) are fixed in advance: kept as they were set
+# for each mode's time budget, and not tuned on validation or test data by this script; the
+# learning rate is chosen per arm and label size on the validation split.
 MODES = {
     "quick": dict(
         pretrain_epochs=3,
@@ -63,6 +68,7 @@ MODES = {
         init_samples=10000,
         lowlabel_sizes=(100, 1000),
         lowlabel_updates=200,
+        lowlabel_lrs=(0.03, 0.1),
         lowlabel_seeds=(0, 1),
         dropout=0.0,
         lr_decay=0.9,
@@ -70,13 +76,18 @@ MODES = {
     "default": dict(
         pretrain_epochs=6,
         pretrain_samples=60000,
-        # 15 epochs left the validation error still falling (3.2 -> 1.63 %, best at the last epoch);
-        # 25 was chosen from that validation curve and the 10-minute budget, not from the test set.
-        finetune_epochs=25,
+        # Chosen from validation data alone (issue 16): the epoch of the lowest validation error in
+        # the recorded 25-epoch run (results/default/results.json, seed 0), epoch 22 (1.39 %). The
+        # curve is flat from epoch 20 (1.39-1.42 %), with the learning rate decayed to 0.016; a
+        # longer run to confirm it did not fit on the loaded machine. The first 22 epochs of a run
+        # do not depend on max_iter, so this budget keeps the model the 25-epoch run kept (its
+        # test error, 1.60 %, follows; not re-run).
+        finetune_epochs=22,
         init_epochs=2,
         init_samples=50000,
         lowlabel_sizes=(100, 1000, 10000),
         lowlabel_updates=600,
+        lowlabel_lrs=(0.01, 0.03, 0.1, 0.3),
         lowlabel_seeds=(0, 1, 2),
         dropout=0.2,
         lr_decay=0.93,
@@ -106,6 +117,7 @@ MODES = {
         init_samples=50000,
         lowlabel_sizes=(100, 1000, 10000),
         lowlabel_updates=3000,
+        lowlabel_lrs=(0.01, 0.03, 0.1, 0.3),
         lowlabel_seeds=(0, 1, 2),
         dropout=0.3,
         lr_decay=0.97,
@@ -248,46 +260,75 @@ def part_inits(splits, dbn_model, cfg, args):
 
 
 def part_lowlabel(splits, dbn_model, cfg, args):
+    """Fine-tuning on few labels, DBN against Xavier, each arm's learning rate chosen on validation.
+
+    For each label size and arm, every learning rate of ``lowlabel_lrs`` is tried on the first
+    seed's labelled subset and scored on the validation split (the last 10,000 training images);
+    the rate with the lowest validation error is then used for every seed, and only that model is
+    evaluated on the test set. The update budget per label size (``lowlabel_updates`` minibatch
+    updates, the same for both arms) is fixed in advance by the mode, not tuned; neither is
+    dropout. The test set plays no part in any choice.
+    """
     X_all, y_all = splits["train"]
+    X_val, y_val = splits["val"]
+    learning_rates = cfg.get("lowlabel_lrs", (0.1,))
     results = {}
     for n_labels in cfg["lowlabel_sizes"]:
+        batch = min(100, n_labels)
+        epochs = max(cfg["lowlabel_updates"] * batch // n_labels, 1)
+        params = finetune_params(cfg, "sgd", epochs, cfg["dropout"])
+        # A fixed budget of updates, no early stopping: with 100 labels an epoch is one
+        # minibatch, and a validation pass per epoch would cost more than the training.
+        params.update(
+            batch_size=batch,
+            lr_decay=0.95 ** (50 / max(epochs, 50)),
+            early_stopping=False,
+            n_iter_no_change=epochs + 1,
+        )
         for name, init in (("dbn pretrained", "dbn"), ("xavier", "xavier_uniform")):
-            errors = []
-            for seed in cfg["lowlabel_seeds"]:
-                rng = np.random.default_rng(1000 + seed)
-                # A class-balanced labelled subset: n_labels / 10 images of each digit.
-                idx = np.concatenate(
-                    [
-                        rng.choice(np.flatnonzero(y_all == c), n_labels // 10, replace=False)
-                        for c in range(10)
-                    ]
+            val_errors, models = {}, {}
+            for lr in learning_rates:
+                seed = cfg["lowlabel_seeds"][0]
+                mlp = build_mlp(
+                    init, "sigmoid", dbn_model, params | {"learning_rate_init": lr}, seed
                 )
-                batch = min(100, n_labels)
-                epochs = max(cfg["lowlabel_updates"] * batch // n_labels, 1)
-                params = finetune_params(cfg, "sgd", epochs, cfg["dropout"])
-                # A fixed budget of updates, no early stopping: with 100 labels an epoch is one
-                # minibatch, and a validation pass per epoch would cost more than the training.
-                params.update(
-                    batch_size=batch,
-                    lr_decay=0.95 ** (50 / max(epochs, 50)),
-                    early_stopping=False,
-                    n_iter_no_change=epochs + 1,
+                mlp.fit(*_labelled_subset(X_all, y_all, n_labels, seed))
+                val_errors[lr] = float(1.0 - mlp.score(X_val, y_val))
+                models[lr] = mlp
+            best_lr = min(val_errors, key=val_errors.get)
+            errors = [evaluate(models[best_lr], splits)]
+            for seed in cfg["lowlabel_seeds"][1:]:
+                mlp = build_mlp(
+                    init, "sigmoid", dbn_model, params | {"learning_rate_init": best_lr}, seed
                 )
-                mlp = build_mlp(init, "sigmoid", dbn_model, params, seed)
-                mlp.fit(X_all[idx], y_all[idx])
+                mlp.fit(*_labelled_subset(X_all, y_all, n_labels, seed))
                 errors.append(evaluate(mlp, splits))
             results[f"{n_labels}/{name}"] = {
                 "n_labels": n_labels,
                 "init": name,
+                "epochs": epochs,
+                "learning_rate": best_lr,
+                "val_error_by_learning_rate": {str(k): v for k, v in val_errors.items()},
                 "test_errors": errors,
                 "mean": float(np.mean(errors)),
                 "std": float(np.std(errors)),
             }
             print(
-                f"  {n_labels:6d} labels, {name:15s}: {np.mean(errors):.4f} +- {np.std(errors):.4f}",
+                f"  {n_labels:6d} labels, {name:15s}: lr {best_lr:g} (val "
+                + ", ".join(f"{k:g}: {100 * v:.2f} %" for k, v in val_errors.items())
+                + f"), test {np.mean(errors):.4f} +- {np.std(errors):.4f}",
                 flush=True,
             )
     return results
+
+
+def _labelled_subset(X, y, n_labels, seed):
+    """A class-balanced labelled subset: ``n_labels / 10`` images of each digit."""
+    rng = np.random.default_rng(1000 + seed)
+    idx = np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), n_labels // 10, replace=False) for c in range(10)]
+    )
+    return X[idx], y[idx]
 
 
 def markdown(results):
@@ -332,12 +373,16 @@ def markdown(results):
         lines.append("")
     low = results.get("lowlabel")
     if low:
-        lines += ["| labels | DBN pretrained | Xavier |", "|---:|---:|---:|"]
+        lines += [
+            "| labels | DBN pretrained | Xavier | learning rate (DBN / Xavier, on validation) |",
+            "|---:|---:|---:|---|",
+        ]
         for n in sorted({r["n_labels"] for r in low.values()}):
             d, x = low[f"{n}/dbn pretrained"], low[f"{n}/xavier"]
             lines.append(
                 f"| {n} | {100 * d['mean']:.2f} +- {100 * d['std']:.2f} % | "
-                f"{100 * x['mean']:.2f} +- {100 * x['std']:.2f} % |"
+                f"{100 * x['mean']:.2f} +- {100 * x['std']:.2f} % | "
+                f"{d.get('learning_rate', '-')} / {x.get('learning_rate', '-')} |"
             )
         lines.append("")
     lines.append(f"Total wall time: {results['wall_seconds']:.0f} s")
