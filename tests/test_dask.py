@@ -340,6 +340,9 @@ _CAPPED = """
 import resource, sys
 cap = int(sys.argv[2])
 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+# scikit-learn imports pandas (and pyarrow) when they are installed, as dask-ml's test extra does:
+# about 200 MiB of address space that dbn never uses; without them sklearn runs as usual.
+sys.modules["pandas"] = sys.modules["pyarrow"] = None
 import numpy as np
 import dbn, dbn.dask
 try:
@@ -357,7 +360,8 @@ print("error", stack.layers_[0].history_["reconstruction_error"][-1])
 
 
 def test_out_of_core_pretraining_in_a_capped_address_space(tmp_path):
-    # 1 GiB of float32 on disk; the child's address space is capped at 540 MiB, about half.
+    # 1 GiB of float32 on disk; the child's address space is capped at 640 MiB, of which numpy,
+    # scipy, scikit-learn, Numba and the BLAS take about 500 MiB before any data is read.
     n_rows, n_features = 1_048_576, 256
     rng = np.random.default_rng(0)
     path = tmp_path / "big.npy"
@@ -368,8 +372,8 @@ def test_out_of_core_pretraining_in_a_capped_address_space(tmp_path):
         for _ in range(0, n_rows, 65_536):
             prototypes[rng.integers(0, 8, 65_536)].tofile(handle)
     data_bytes = path.stat().st_size
-    cap = 540 * 2**20
-    assert data_bytes > 1.8 * cap
+    cap = 640 * 2**20
+    assert data_bytes > 1.6 * cap
     # Compile (or load) the kernels here, so the capped child only loads them from the cache.
     dbn.dask.pretrain_out_of_core(
         dbn.DBN([4, 2], n_iter=1, batch_size=10), np.load(path, mmap_mode="r")[:100]
