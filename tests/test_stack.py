@@ -15,6 +15,7 @@ from dbn import (
     MLPRegressor,
 )
 from dbn.io import ModelFileError
+from dbn.stack import TO_MLP_DEFAULTS
 
 from . import naive
 
@@ -105,6 +106,32 @@ def test_to_mlp_preserves_features(data, dtype):
     assert mlp.coefs_[-1].shape == (6, 5)
     assert mlp.score(X, y) > 0.9
     assert isinstance(dbn.to_mlp("regression"), MLPRegressor)
+
+
+def test_to_mlp_applies_its_fine_tuning_defaults_and_user_parameters_override_them(data):
+    X, y = data
+    dbn = DBN([12, 6], n_iter=3, batch_size=50, random_state=0).pretrain(X)
+    params = dbn.to_mlp().get_params()
+    assert TO_MLP_DEFAULTS  # the defaults chosen by benchmarks/defaults_study.py
+    for name, value in TO_MLP_DEFAULTS.items():
+        assert params[name] == value, name
+    # Any parameter the user passes wins, the others keep to_mlp's defaults.
+    overrides = {"solver": "adam", "learning_rate_init": 0.003, "max_iter": 7, "alpha": 0.5}
+    params = dbn.to_mlp(**overrides).get_params()
+    for name, value in overrides.items():
+        assert params[name] == value, name
+    for name in set(TO_MLP_DEFAULTS) - set(overrides):
+        assert params[name] == TO_MLP_DEFAULTS[name], name
+    # Regression keeps MLPRegressor's own defaults (the study covers classification only).
+    regression = dbn.to_mlp("regression").get_params()
+    assert {k: regression[k] for k in TO_MLP_DEFAULTS} == {
+        k: MLPRegressor().get_params()[k] for k in TO_MLP_DEFAULTS
+    }
+    # The defaults fit on a small labelled set, and the untrained net holds the DBN's features.
+    mlp = dbn.to_mlp(max_iter=5)
+    np.testing.assert_array_equal(mlp.hidden_activations(X), dbn.transform(X))
+    mlp.fit(X[:200], y[:200])
+    assert mlp.n_iter_ <= 5
 
 
 def test_save_load_round_trip(tmp_path, data):
