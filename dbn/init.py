@@ -9,20 +9,20 @@ Biases are not covered here: dbn starts them at zero.
 
 The variance each initialiser targets:
 
-=================  ==================================  =====================================
-name               distribution                        Var(W)
-=================  ==================================  =====================================
-``zeros``          0                                   0
-``normal``         N(0, std**2)                        std**2
-``uniform``        U(-limit, limit)                    limit**2 / 3
-``standard``       U(-1/sqrt(fan_in), 1/sqrt(fan_in))  1 / (3 fan_in)
-``xavier_uniform`` U(-a, a), a = gain sqrt(6/(i+o))    gain**2 * 2 / (fan_in + fan_out)
-``xavier_normal``  N(0, gain**2 2/(i+o))               gain**2 * 2 / (fan_in + fan_out)
-``he_uniform``     U(-sqrt(6/fan_in), sqrt(6/fan_in))  2 / fan_in
-``he_normal``      N(0, 2/fan_in)                      2 / fan_in
-``orthogonal``     gain * Q, Q from QR of a Gaussian   gain**2 / max(fan_in, fan_out)
-``lsuv``           orthogonal, rescaled on data        (data-dependent, see :func:`lsuv_init`)
-=================  ==================================  =====================================
+==================  ==================================  =====================================
+name                distribution                        Var(W)
+==================  ==================================  =====================================
+``zeros``           0                                   0
+``normal``          N(0, std**2)                        std**2
+``uniform``         U(-limit, limit)                    limit**2 / 3
+``standard``        U(-1/sqrt(fan_in), 1/sqrt(fan_in))  1 / (3 fan_in)
+``xavier_uniform``  U(-a, a), a = gain sqrt(6/(i+o))    gain**2 * 2 / (fan_in + fan_out)
+``xavier_normal``   N(0, gain**2 2/(i+o))               gain**2 * 2 / (fan_in + fan_out)
+``he_uniform``      U(-sqrt(6/fan_in), sqrt(6/fan_in))  2 / fan_in
+``he_normal``       N(0, 2/fan_in)                      2 / fan_in
+``orthogonal``      gain * Q, Q from QR of a Gaussian   gain**2 / max(fan_in, fan_out)
+``lsuv``            orthogonal, rescaled on data        (data-dependent, see :func:`lsuv_init`)
+==================  ==================================  =====================================
 """
 
 from __future__ import annotations

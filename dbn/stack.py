@@ -524,7 +524,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
 
         Returns
         -------
-        V : ndarray of shape (n_chains, n_features_in_)
+        V : ndarray of shape (n_chains, ``n_features_in_``)
         """
         check_is_fitted(self, "layers_")
         rng = check_random_state(self.random_state if random_state is None else random_state)

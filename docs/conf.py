@@ -108,41 +108,15 @@ _write_toplevel_api(HERE / "_generated" / "api_toplevel.txt")
 _check_submodules_listed(HERE / "api.rst")
 
 
-# -- Docstring defects in modules being refactored, patched at build time only --------------------
-# Each entry: (object name, text to find, replacement). A fix that no longer applies (the docstring
-# was corrected) does nothing; delete it then. Listed for the maintainers in the issue tracker.
-_DOCSTRING_FIXES = [
-    # A trailing underscore makes "n_features_in_" a reference to an unknown target.
-    ("dbn.stack.DBN.sample", "(n_chains, n_features_in_)", "(n_chains, ``n_features_in_``)"),
-]
-
-
-def _fix_init_table(lines):
-    """dbn.init's module docstring: the first column of its table is one character too narrow
-    for ``xavier_uniform`` (docutils: "Malformed table"); widen it by one."""
-    border = "=================  "
-    if not any(line.startswith(border) for line in lines):
-        return
-    inside = False
-    for i, line in enumerate(lines):
-        if line.startswith(border):
-            inside = True
-            lines[i] = line[:17] + "=" + line[17:]
-        elif inside and line.strip():
-            at = 17 if line[17] == " " else 18
-            lines[i] = line[:at] + " " + line[at:]
-        elif inside:
-            inside = False
-
-
-def _patch_docstring(app, what, name, obj, options, lines):
-    for target, old, new in _DOCSTRING_FIXES:
-        if name == target:
-            lines[:] = [line.replace(old, new) for line in lines]
-    if name == "dbn.init" and what == "module":
-        _fix_init_table(lines)
+# -- Members left out ------------------------------------------------------------------------------
+def _skip_member(app, what, name, obj, skip, options):
+    """Leave out scikit-learn's generated ``set_{method}_request`` methods (metadata routing):
+    their docstrings point into sklearn's own glossary and labels, which this site lacks; they
+    are documented by scikit-learn."""
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
 
 
 def setup(app):
-    # Before numpydoc (priority 500), on the docstrings as written.
-    app.connect("autodoc-process-docstring", _patch_docstring, priority=400)
+    app.connect("autodoc-skip-member", _skip_member)
