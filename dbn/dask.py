@@ -131,7 +131,7 @@ def _dask():
         import distributed
     except ImportError as error:  # pragma: no cover - the test extra installs dask
         raise ImportError(
-            "dbn.dask needs dask[array] and distributed: pip install 'dbn[dask]' (or "
+            "dbn.dask needs dask[array] and distributed: pip install 'deep-belief-nets[dask]' (or "
             "pip install 'dask[array]' distributed)."
         ) from error
     return da, distributed

@@ -419,4 +419,4 @@ except ImportError as error:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "float64" in result.stdout
-    assert "pip install 'dbn[dask]'" in result.stdout
+    assert "pip install 'deep-belief-nets[dask]'" in result.stdout
