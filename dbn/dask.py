@@ -93,7 +93,6 @@ from ._cd import ContrastiveDivergence, hidden_units, visible_units
 from ._training.callbacks import CallbackList
 from ._training.checkpoint import CheckpointFile, as_json
 from ._training.loop import EpochTrainer, run_epochs
-from ._training.schedules import learning_rate_at, momentum_at
 from ._validation import DivergenceError, check_is_fitted, check_random_state, check_scalar
 
 __all__ = [
@@ -502,18 +501,6 @@ def _shard_seeds(random_state, n_shards):
     return np.random.SeedSequence(entropy).spawn(n_shards)
 
 
-def _schedule(rbm, epoch):
-    lr = learning_rate_at(
-        rbm.learning_rate_schedule,
-        epoch,
-        rbm.learning_rate,
-        decay=rbm.learning_rate_decay,
-        n_epochs=rbm.n_iter,
-        legacy="rate",
-    )
-    return lr, momentum_at(epoch, rbm.momentum, rbm.final_momentum, rbm.momentum_switch_epoch)
-
-
 def _history_keys(rbm):
     from .rbm import _HISTORY_KEYS  # the estimator's history layout, so history_ looks the same
 
@@ -550,7 +537,7 @@ class _DistributedRBM(EpochTrainer):
 
     def run_epoch(self, epoch):
         client, shards = self.client, self.shards
-        lr, momentum = _schedule(self.rbm, epoch)
+        lr, momentum = self.rbm.schedule(epoch)
         params, states = self.params_future, list(self.states)
         prefix = f"dbn-rbm-{self.token}-e{epoch}"
         for r, (first, n_steps) in enumerate(self.plans):
@@ -1279,7 +1266,7 @@ class _OutOfCoreRBM(EpochTrainer):
 
     def run_epoch(self, epoch):
         rbm, cd, rng = self.rbm, self.cd, self.rng
-        lr, momentum = _schedule(rbm, epoch)
+        lr, momentum = rbm.schedule(epoch)
         starts = _chunk_starts(self.source.n_rows, self.chunk_rows)
         if rbm.shuffle:
             starts = [starts[i] for i in rng.permutation(len(starts))]

@@ -309,7 +309,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             X = self._as_model_dtype(X)
         cd = self._contrastive_divergence(X)
         epoch = self.n_epochs_
-        lr, momentum = self._schedule(epoch)
+        lr, momentum = self.schedule(epoch)
         diverged_at = cd.run_epoch(X, np.arange(X.shape[0]), lr, momentum, self._rng)
         if diverged_at:
             raise DivergenceError(self._divergence_message(epoch, diverged_at, lr))
@@ -682,8 +682,11 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if not self.components_.flags.f_contiguous:
             self.components_ = np.asfortranarray(self.components_)
 
-    def _schedule(self, epoch):
-        """Learning rate and momentum of the 0-based ``epoch`` (see :mod:`dbn._training.schedules`)."""
+    def schedule(self, epoch):
+        """Learning rate and momentum of the 0-based ``epoch`` (see :mod:`dbn._training.schedules`).
+
+        Engine-level: drivers such as :mod:`dbn.dask` use it to step the CD object themselves.
+        """
         lr = learning_rate_at(
             self.learning_rate_schedule,
             epoch,
@@ -852,7 +855,7 @@ class _RBMEpochTrainer(EpochTrainer):
         rbm = self.rbm
         n = self.X.shape[0]
         order = rbm._rng.permutation(n) if rbm.shuffle else np.arange(n)
-        lr, momentum = rbm._schedule(epoch)
+        lr, momentum = rbm.schedule(epoch)
         diverged_at = self.cd.run_epoch(self.X, order, lr, momentum, rbm._rng)
         if diverged_at:
             raise DivergenceError(rbm._divergence_message(epoch, diverged_at, lr))
