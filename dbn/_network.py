@@ -100,8 +100,9 @@ class NetworkState:
 
     # -------------------------------------------------------------------------------- parameters
 
-    def _json_params(self):
-        """Hyperparameters for the JSON header; what JSON cannot hold gets its default."""
+    def header_params(self):
+        """``get_params(deep=False)`` as a JSON header stores it (model files, checkpoints);
+        what JSON cannot hold gets its default."""
         params = self.get_params(deep=False)
         params[self._SIZE_PARAM] = list(self._sizes())
         params["dtype"] = check_dtype(self.dtype).name
@@ -309,7 +310,7 @@ class NetworkState:
         """
         check_is_fitted(self, "coefs_")
         arrays, extra = self._state_arrays()
-        io.save_arrays(path, type(self).__name__, self._json_params(), arrays, extra)
+        io.save_arrays(path, type(self).__name__, self.header_params(), arrays, extra)
 
     @classmethod
     def load(cls, path):
@@ -365,7 +366,7 @@ class NetworkState:
         checkpoint = CheckpointFile(
             checkpoint_dir, self._CHECKPOINT_NAME, f"{name}-checkpoint", data
         )
-        if checkpoint.load(self._json_params(), owner=name):
+        if checkpoint.load(self.header_params(), owner=name):
             mine = self._pretrained_arrays()
             theirs = {k: v for k, v in checkpoint.arrays.items() if k.startswith("pretrained")}
             if set(mine) != set(theirs) or any(
@@ -402,7 +403,7 @@ class NetworkState:
         arrays, extra = self._state_arrays()
         if val_index is not None:
             arrays["checkpoint/val_index"] = val_index
-        checkpoint.write(self._json_params(), arrays, extra, finished=finished)
+        checkpoint.write(self.header_params(), arrays, extra, finished=finished)
 
     # ------------------------------------------------------------------------- epoch boundaries
 
@@ -631,9 +632,13 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             )
         return np.sort(val).astype(np.int64)
 
-    def _batch_size(self, n):
+    def minibatch_size(self, n):
         """The minibatch size for ``n`` samples: ``batch_size`` clipped to ``n`` (with a warning,
-        as in scikit-learn's MLP), or ``min(200, n)`` for 'auto'."""
+        as in scikit-learn's MLP), or ``min(200, n)`` for 'auto'.
+
+        Engine-level, like :meth:`learning_rate_at` and :meth:`network_spec`: for drivers that
+        run the backprop epochs themselves (:func:`dbn.dask.fit_mlp`).
+        """
         if isinstance(self.batch_size, str):
             return min(200, n)
         if self.batch_size > n and self.solver != "cg":
@@ -645,7 +650,7 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             )
         return min(int(self.batch_size), n)
 
-    def _learning_rate(self, epoch):
+    def learning_rate_at(self, epoch):
         """Learning rate of the 0-based ``epoch`` (:mod:`dbn._training.schedules`)."""
         return learning_rate_at(
             self.learning_rate_schedule,
@@ -655,6 +660,28 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             step_size=self.lr_step_size,
             legacy="factor",
         )
+
+    def network_spec(self):
+        """The checked hyperparameters the backprop engine (:mod:`dbn._backprop`) runs with.
+
+        Engine-level. Raises what :meth:`fit` raises on bad hyperparameters.
+
+        Returns
+        -------
+        spec : dict
+            ``solver``; ``kinds`` (activation code per layer) and ``loss`` (output loss code), as
+            :class:`dbn._backprop.Net` takes them; ``dtype``; ``dropout`` (input, hidden
+            rates); ``max_norm`` (None or the bound on each hidden unit's incoming weights).
+        """
+        P = self._validate_params()
+        return {
+            "solver": P["solver"],
+            "kinds": tuple(P["kinds"]),
+            "loss": P["loss"],
+            "dtype": P["dtype"],
+            "dropout": tuple(P["dropout"]),
+            "max_norm": P.get("max_norm"),
+        }
 
     def _train(self, X, y, X_val, y_val, P, n_epochs, callbacks, early_stopping, save):
         """Run ``n_epochs`` epochs through the training engine (:func:`run_epochs`)."""
@@ -701,7 +728,7 @@ class _BackpropTrainer(EpochTrainer):
         if self.solver == "cg":
             capacity = min(int(est.cg_batch_size), n)
         else:
-            capacity = est._batch_size(n)
+            capacity = est.minibatch_size(n)
         dropout_input, dropout_hidden = P["dropout"]
         self.prop = Propagation(
             self.net.sizes(),
@@ -716,7 +743,7 @@ class _BackpropTrainer(EpochTrainer):
 
     def run_epoch(self, epoch):
         est, net = self.estimator, self.net
-        learning_rate = est._learning_rate(epoch)
+        learning_rate = est.learning_rate_at(epoch)
         batches = (self.X, self.y, self.prop, self.X_batch, self.y_batch, est._rng)
         if self.solver == "cg":
             top_only = epoch < self.P["cg_top_layer_epochs"]

@@ -93,7 +93,7 @@ from ._cd import ContrastiveDivergence, hidden_units, visible_units
 from ._training.callbacks import CallbackList
 from ._training.checkpoint import CheckpointFile, as_json
 from ._training.loop import EpochTrainer, run_epochs
-from ._validation import DivergenceError, check_is_fitted, check_random_state, check_scalar
+from ._validation import DivergenceError, check_is_fitted, check_scalar
 
 __all__ = [
     "DaskTrainingError",
@@ -465,7 +465,7 @@ def _initial_shard_state(seed):
 
 
 def _rbm_config(rbm, batch_size):
-    gaussian = getattr(rbm, "_visible_unit", "bernoulli") == "gaussian"
+    gaussian = _gaussian_visible(rbm)
     return dict(
         batch_size=int(batch_size),
         visible_unit="gaussian" if gaussian else "bernoulli",
@@ -499,12 +499,6 @@ def _shard_seeds(random_state, n_shards):
     else:
         entropy = None
     return np.random.SeedSequence(entropy).spawn(n_shards)
-
-
-def _history_keys(rbm):
-    from .rbm import _HISTORY_KEYS  # the estimator's history layout, so history_ looks the same
-
-    return _HISTORY_KEYS
 
 
 def _round_plans(n_rows, batch, sync_every):
@@ -750,10 +744,16 @@ def fit_rbm(
     client = _client(client)
     sync_every = _check_sync_every(sync_every)
     _check_rbm(rbm, "rbm")
-    rbm._validate_params()
+    rbm.validate_params()
     shards = _shard(client, X, n_shards)
     _train_rbm(client, rbm, shards, sync_every, batch_size, CallbackList(callbacks), checkpoint_dir)
     return rbm
+
+
+def _gaussian_visible(rbm):
+    from .rbm import GaussianBernoulliRBM
+
+    return isinstance(rbm, GaussianBernoulliRBM)
 
 
 def _check_rbm(rbm, name):
@@ -767,7 +767,7 @@ def _check_rbm(rbm, name):
 
 
 def _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoint_dir, name="X"):
-    gaussian = getattr(rbm, "_visible_unit", "bernoulli") == "gaussian"
+    gaussian = _gaussian_visible(rbm)
     mean, fingerprint = _summarise(client, shards, name, None if gaussian else (0.0, 1.0))
     batch = _per_shard_batch(batch_size, rbm.batch_size, len(shards), shards.n_rows)
     config = _rbm_config(rbm, batch)
@@ -781,14 +781,14 @@ def _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoin
         )
         checkpoint.data = {name: fingerprint}
     run_params = dict(
-        rbm._json_params(),
+        rbm.header_params(),
         sync_every=sync_every,
         shard_batch_size=batch,
         n_shards=len(shards),
     )
     params = _initial_rbm_parameters(rbm, mean, shards.dtype)
     states = [_initial_shard_state(seed) for seed in _shard_seeds(rbm.random_state, len(shards))]
-    history = {key: [] for key in _history_keys(rbm)}
+    history = {key: [] for key in rbm.history_keys}
     start_epoch = 0
     if checkpoint is not None and checkpoint.load(as_json(run_params), owner=type(rbm).__name__):
         arrays, extra = checkpoint.arrays, checkpoint.extra
@@ -935,7 +935,7 @@ def pretrain(
     client = _client(client)
     sync_every = _check_sync_every(sync_every)
     callbacks = CallbackList(callbacks)
-    layers = dbn._make_layers()
+    layers = dbn.make_layers()
     shards = _shard(client, X, n_shards)
     dbn.n_features_in_ = shards.n_features
     dbn.layers_, dbn.pretrain_time_ = [], []
@@ -1358,7 +1358,7 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
     elif np.dtype(dtype) not in (np.float32, np.float64):
         raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}.")
     dtype = np.dtype(dtype)
-    layers = dbn._make_layers()
+    layers = dbn.make_layers()
     widest = max([source.shape[1]] + [rbm.n_components for rbm in layers[:-1]])
     batch = max(rbm.batch_size for rbm in layers)
     if chunk_size is None:
@@ -1390,12 +1390,12 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
                     f"batch_size={rbm.batch_size} of layer {i} is larger than the number of "
                     f"samples ({source.n_rows})."
                 )
-            gaussian = getattr(rbm, "_visible_unit", "bernoulli") == "gaussian"
+            gaussian = _gaussian_visible(rbm)
             mean = _stream_summary(source, chunk_rows, dtype, None if gaussian else (0.0, 1.0))
             params = _initial_rbm_parameters(rbm, mean, dtype)
             rng = np.random.default_rng(_shard_seeds(rbm.random_state, 1)[0])
             trainer = _OutOfCoreRBM(rbm, source, chunk_rows, dtype, params, rng)
-            history = {key: [] for key in _history_keys(rbm)}
+            history = {key: [] for key in rbm.history_keys}
             layer_callback = _LayerCallbacks(dbn, i, callbacks)
             if i == 0:
                 callbacks.on_train_begin(dbn)
@@ -1537,8 +1537,9 @@ def _mlp_round(previous, params, pair, spec, plan):
         y_batch = np.empty((batch, *y.shape[1:]), y.dtype)
         # The round's rows, shuffled again inside by minibatch_epoch (which permutes its input).
         loss = minibatch_epoch(
-            net, X[rows], y[rows], prop, X_batch, y_batch, rng, optimizer, plan["learning_rate"]
-        )
+            net, X[rows], y[rows], prop, X_batch, y_batch, rng, optimizer, plan["learning_rate"],
+            max_norm=spec.get("max_norm"),
+        )  # fmt: skip
         state["loss_sum"] += float(loss) * len(rows)
         state["loss_rows"] += len(rows)
     state["optimizer"] = optimizer_state
@@ -1593,7 +1594,7 @@ def fit_mlp(client, mlp, X, y, *, sync_every=1, batch_size=None, n_shards=None, 
         )
     client = _client(client)
     sync_every = _check_sync_every(sync_every)
-    P = mlp._validate_params()
+    P = mlp.network_spec()
     if P["solver"] not in ("sgd", "adam"):
         raise ValueError(
             f"fit_mlp runs solver='sgd' or 'adam' on the shards, got solver={P['solver']!r} "
@@ -1616,18 +1617,16 @@ def fit_mlp(client, mlp, X, y, *, sync_every=1, batch_size=None, n_shards=None, 
     if isinstance(mlp, MLPClassifier):
         classes = np.unique(np.concatenate([s[0] for s in found]))
     # The estimator's own initialisation, on a sample, with the classes of the whole data.
-    X_sample, y_sample = mlp._validate_data(X_sample, y_sample, P, reset=True, classes=classes)
-    mlp._rng = check_random_state(mlp.random_state)
-    mlp._initialize(X_sample, y_sample, P, mlp._rng)
+    mlp.initialize(X_sample, y_sample, classes=classes)
     from ._backprop import pack
 
     flat, _, _ = pack(mlp.coefs_, mlp.intercepts_, P["dtype"])
     sizes = (mlp.coefs_[0].shape[0], *(W.shape[1] for W in mlp.coefs_))
-    batch = _per_shard_batch(batch_size, mlp._batch_size(shards.n_samples), len(shards),
+    batch = _per_shard_batch(batch_size, mlp.minibatch_size(shards.n_samples), len(shards),
                              shards.n_rows)  # fmt: skip
     spec = dict(
         sizes=sizes,
-        kinds=tuple(P["kinds"]),
+        kinds=P["kinds"],
         loss=P["loss"],
         alpha=float(mlp.alpha),
         solver=P["solver"],
@@ -1640,7 +1639,8 @@ def fit_mlp(client, mlp, X, y, *, sync_every=1, batch_size=None, n_shards=None, 
             cg_max_line_searches=1,
         ),
         batch_size=batch,
-        dropout=tuple(P["dropout"]),
+        dropout=P["dropout"],
+        max_norm=P["max_norm"],
     )
     # Labels as the estimator encodes them (class indices, or float targets), on the workers.
     encode = _label_encoder(mlp, P)
@@ -1699,7 +1699,7 @@ class _DistributedMLP(EpochTrainer):
 
     def run_epoch(self, epoch):
         client, shards = self.client, self.shards
-        lr = self.mlp._learning_rate(epoch)
+        lr = self.mlp.learning_rate_at(epoch)
         params, states = self.params_future, list(self.states)
         prefix = f"dbn-mlp-{self.token}-e{epoch}"
         for r, (first, n_steps) in enumerate(self.plans):

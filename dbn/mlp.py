@@ -541,23 +541,29 @@ class _BaseMLP(BackpropEstimator):
         self._reset_training(coefs, intercepts, dtype)
         self.out_activation_ = self._output
 
-    def initialize(self, X, y):
+    def initialize(self, X, y, *, classes=None):
         """Build the weights for ``(X, y)`` as :meth:`fit` would, without training.
 
-        Lets :func:`dbn.diagnostics.layer_statistics` look at a net at initialisation.
+        Lets :func:`dbn.diagnostics.layer_statistics` look at a net at initialisation, and
+        drivers such as :func:`dbn.dask.fit_mlp` initialise from a sample of their data.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like
             Targets; fix ``classes_`` / ``n_outputs_``.
+        classes : array-like, optional
+            Classifiers: every class of the whole data, when ``y`` is a sample that may lack
+            some (as in :meth:`partial_fit`).
 
         Returns
         -------
         self
         """
         P = self._validate_params()
-        X, y = self._validate_data(X, y, P, reset=True)
+        if classes is not None and self._output != "softmax":
+            raise ValueError(f"classes applies to classifiers; {type(self).__name__} has none.")
+        X, y = self._validate_data(X, y, P, reset=True, classes=classes)
         rng = check_random_state(self.random_state)
         self._rng = rng
         self._initialize(X, y, P, rng)

@@ -68,11 +68,13 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     ``get_feature_names_out``). Besides the sklearn API it offers a small engine-level interface,
     used by :class:`dbn.DBN` and available to other drivers: :meth:`validate_params`,
     :meth:`initialize`, :meth:`epoch_trainer`, :meth:`training_state` /
-    :meth:`restore_training_state`, and the conditionals :meth:`sample_hidden_units` /
-    :meth:`sample_visible_units`.
+    :meth:`restore_training_state`, :meth:`schedule`, :meth:`header_params`, the conditionals
+    :meth:`sample_hidden_units` / :meth:`sample_visible_units`, and ``history_keys``, the keys
+    of ``history_``.
     """
 
     _visible_unit = "bernoulli"
+    history_keys = _HISTORY_KEYS
 
     def __init__(
         self,
@@ -425,7 +427,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """Save the fitted model to a pickle-free ``.npz`` file (see :mod:`dbn.io`)."""
         check_is_fitted(self, "components_")
         arrays, extra = self.training_state()
-        io.save_arrays(path, type(self).__name__, self._json_params(), arrays, extra)
+        io.save_arrays(path, type(self).__name__, self.header_params(), arrays, extra)
 
     @classmethod
     def load(cls, path):
@@ -575,12 +577,17 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _learns_variance(self):
         return False
 
-    def _json_params(self):
+    def header_params(self):
+        """``get_params(deep=False)`` as a JSON header stores it (model files, checkpoints).
+
+        Engine-level: a driver that writes its own checkpoints (:mod:`dbn.dask`) fingerprints the
+        hyperparameters with it. A Generator ``random_state`` becomes None and a callable
+        ``learning_rate_schedule`` becomes ``"constant"``: the weights are what count.
+        """
         params = self.get_params(deep=False)
         for name in ("random_state", "learning_rate_schedule"):
             value = params[name]
             if not (value is None or isinstance(value, int | str)):
-                # A Generator or a callable cannot go into a JSON header; the weights are what count.
                 params[name] = None if name == "random_state" else "constant"
         return params
 

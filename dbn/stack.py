@@ -221,7 +221,18 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
                 )
         return [dict(entry or {}) for entry in entries]
 
-    def _make_layers(self):
+    def make_layers(self):
+        """The untrained RBMs of the stack, one per layer, with their hyperparameters checked.
+
+        Each gets the DBN's shared settings, its size from ``hidden_layer_sizes``, a seed of its
+        own drawn from ``random_state``, and its ``layer_params`` overrides; the first is a
+        :class:`GaussianBernoulliRBM` when ``visible_unit="gaussian"``. Engine-level:
+        :meth:`pretrain` and :func:`dbn.dask.pretrain` train these.
+
+        Returns
+        -------
+        layers : list of BernoulliRBM or GaussianBernoulliRBM
+        """
         sizes = self._sizes()
         check_choice(self.visible_unit, "visible_unit", ("bernoulli", "gaussian"))
         check_choice(self.top_hidden_unit, "top_hidden_unit", ("bernoulli", "gaussian"))
@@ -285,7 +296,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         -------
         self
         """
-        layers = self._make_layers()
+        layers = self.make_layers()
         X = self._check_input(X, reset=True)
         if X_val is not None:
             X_val = self._check_input(X_val, "X_val")
@@ -295,7 +306,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             checkpoint = CheckpointFile(
                 checkpoint_dir, CHECKPOINT_NAME, "DBN-checkpoint", {"X": X, "X_val": X_val}
             )
-            if checkpoint.load(self._json_params(), owner="DBN"):
+            if checkpoint.load(self.header_params(), owner="DBN"):
                 start_layer, times = self._resume(checkpoint, layers)
         self.n_features_in_ = X.shape[1]
         self.layers_ = layers[:start_layer]
@@ -558,14 +569,14 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         """Save all layers to one pickle-free ``.npz`` file (see :mod:`dbn.io`)."""
         check_is_fitted(self, "layers_")
         arrays, extra = self._layer_arrays()
-        io.save_arrays(path, "DBN", self._json_params(), arrays, extra)
+        io.save_arrays(path, "DBN", self.header_params(), arrays, extra)
 
     @classmethod
     def load(cls, path):
         """Load a DBN written by :meth:`save`; the round trip is exact."""
         header, arrays = io.load_arrays(path, kind="DBN")
         model = cls(**_params_from_json(header["params"]))
-        layers = model._make_layers()
+        layers = model.make_layers()
         n_done = int(header["extra"].get("n_layers_done", len(layers)))
         model._restore_layers(layers, n_done, arrays, header["extra"], path)
         model.layers_ = layers[:n_done]
@@ -573,7 +584,8 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         model.pretrain_time_ = list(header["extra"].get("pretrain_time_", []))
         return model
 
-    def _json_params(self):
+    def header_params(self):
+        """``get_params(deep=False)`` as a JSON header stores it (model files, checkpoints)."""
         params = self.get_params(deep=False)
         if not (params["random_state"] is None or isinstance(params["random_state"], int)):
             params["random_state"] = None
@@ -626,7 +638,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         arrays, extra = self._layer_arrays(layers)
         extra["n_finished_layers"] = n_finished
         finished = current is None and n_finished == len(self._sizes())
-        checkpoint.write(self._json_params(), arrays, extra, finished=finished)
+        checkpoint.write(self.header_params(), arrays, extra, finished=finished)
 
     def _resume(self, checkpoint, layers):
         """Restore the layers a checked checkpoint holds; returns the first layer to train and

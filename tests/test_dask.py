@@ -189,6 +189,20 @@ def test_fit_mlp_sgd_matches_in_process_and_predicts_blockwise(client):
         dbn.dask.fit_mlp(client, dbn.MLPClassifier(solver="cg"), Xd, yd)
 
 
+def test_fit_mlp_applies_max_norm_on_every_shard(client):
+    # Each shard clips after each step; an average of vectors with norms <= c has norm <= c.
+    rng = np.random.default_rng(2)
+    X = rng.random((600, 20)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(int)
+    Xd, yd = da.from_array(X, chunks=300), da.from_array(y, chunks=300)
+    params = dict(hidden_layer_sizes=(12,), solver="sgd", max_iter=3, batch_size=40,
+                  learning_rate_init=2.0, random_state=0)  # fmt: skip
+    free = dbn.dask.fit_mlp(client, dbn.MLPClassifier(**params), Xd, yd, sync_every=2)
+    assert np.linalg.norm(free.coefs_[0], axis=0).max() > 0.6  # the bound below binds
+    mlp = dbn.dask.fit_mlp(client, dbn.MLPClassifier(max_norm=0.5, **params), Xd, yd, sync_every=2)
+    assert np.linalg.norm(mlp.coefs_[0], axis=0).max() <= 0.5 * (1 + 1e-5)
+
+
 def _worker_pids(client):
     return client.run(os.getpid)
 

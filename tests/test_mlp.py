@@ -333,9 +333,9 @@ def test_learning_rate_schedules():
     clf = MLPClassifier(
         learning_rate_init=1.0, learning_rate_schedule="step", lr_decay=0.5, lr_step_size=3
     )
-    assert [clf._learning_rate(e) for e in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
+    assert [clf.learning_rate_at(e) for e in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
     clf.set_params(learning_rate_schedule=lambda e: 1 / (1 + e))
-    assert clf._learning_rate(3) == 0.25
+    assert clf.learning_rate_at(3) == 0.25
 
 
 def test_callable_schedules_old_factor_form_is_deprecated_new_form_returns_the_rate(small):
@@ -776,3 +776,22 @@ def test_max_norm_bounds_every_hidden_units_incoming_weights(solver):
         MLPClassifier(max_norm=0.0, max_iter=1).fit(X, y)
     with pytest.raises(ValueError, match="does not apply to solver='cg'"):
         MLPClassifier(max_norm=3.0, solver="cg", max_iter=1).fit(X, y)
+
+
+def test_engine_level_hooks_for_external_drivers():
+    # What dbn.dask.fit_mlp drives the backprop engine with, instead of private names.
+    X = np.random.default_rng(0).random((30, 5))
+    y = np.arange(30) % 3
+    clf = MLPClassifier((4,), dropout_hidden=0.25, max_norm=2.0, dtype=np.float32)
+    spec = clf.network_spec()
+    assert spec["solver"] == "adam" and spec["dtype"] == np.float32
+    assert spec["dropout"] == (0.0, 0.25) and spec["max_norm"] == 2.0
+    assert len(spec["kinds"]) == 2
+    # A sample lacking class 3 still gets every class of the whole data.
+    clf.initialize(X, y, classes=[0, 1, 2, 3])
+    assert clf.classes_.tolist() == [0, 1, 2, 3] and clf.coefs_[-1].shape == (4, 4)
+    assert clf.minibatch_size(1000) == 200 and clf.minibatch_size(50) == 50
+    with pytest.raises(ValueError, match="classes applies to classifiers"):
+        MLPRegressor((4,)).initialize(X, y.astype(float), classes=[0, 1])
+    with pytest.raises(ValueError, match="max_norm"):
+        MLPClassifier(max_norm=-1.0).network_spec()

@@ -70,7 +70,7 @@ def test_hinton_recipe_is_expressible():
     assert (dbn.n_iter, dbn.learning_rate, dbn.batch_size) == (50, 0.1, 100)
     assert (dbn.momentum, dbn.final_momentum, dbn.momentum_switch_epoch) == (0.5, 0.9, 5)
     assert (dbn.weight_decay, dbn.init_std, dbn.k) == (0.0002, 0.1, 1)
-    layers = dbn._make_layers()
+    layers = dbn.make_layers()
     assert all(rbm.init_std == 0.1 and rbm.n_iter == 50 for rbm in layers)
 
 
