@@ -29,8 +29,11 @@ import numbers
 
 import numpy as np
 
+from ._kernels import native as native_kernels
 from ._kernels import rbm as kernels
+from ._kernels.cd_epoch import cd_epoch_rows
 from ._kernels.counter_random import draw_key
+from ._kernels.native import native_functions
 from ._threads import Team, blas_threads, single_threaded_blas
 from ._validation import check_choice, check_scalar
 
@@ -128,6 +131,11 @@ class ContrastiveDivergence:
     visible_offset, hidden_offset : ndarray or None
         The offsets ``mu`` (n_visible,) and ``lambda`` (n_hidden,) of the centred form; set by
         :meth:`start_offsets` or, failing that, from the first minibatch.
+    epoch_profile_ : dict of str to ndarray or None
+        After a compiled row-partitioned :meth:`run_epoch`, where each thread's time went, in
+        seconds per thread: ``"gemm_seconds"``, ``"barrier_seconds"`` (waiting for the other
+        threads), ``"elementwise_seconds"`` (the rest: kernels, gathers, updates) and
+        ``"total_seconds"``, measured inside the compiled loop. None before one.
 
     Notes
     -----
@@ -173,6 +181,10 @@ class ContrastiveDivergence:
     ...     assert cd.run_epoch(X, rng.permutation(200), 0.1, 0.5, rng) == 0
     >>> gradients = cd.statistics(X[:20], rng)  # for averaging elsewhere, then cd.apply(...)
     """
+
+    #: Run the row-partitioned epoch as one compiled call per thread where the platform allows
+    #: (:mod:`dbn._kernels.native`); False keeps the Python team (the tests compare the two).
+    compiled_epoch = True
 
     def __init__(
         self,
@@ -253,6 +265,7 @@ class ContrastiveDivergence:
         self.swap_counts = None
         self._swap_parity = 0
         self._buffers = None
+        self.epoch_profile_ = None
 
     # ------------------------------------------------------------------ public
     @property
@@ -477,6 +490,10 @@ class ContrastiveDivergence:
         cache, so the full gradient never travels through memory (the GEMM-with-beta numpy does not
         have, written as GEMM + one fused pass). A second barrier ends the minibatch.
 
+        Where :func:`dbn._kernels.native.native_functions` finds numpy's CBLAS and a POSIX mutex
+        (Linux, macOS), each thread runs the whole epoch as one compiled call
+        (:meth:`_run_compiled_epoch`); otherwise the threads run the loop below in Python.
+
         Every element is computed by one thread, in the same order for any team size, and the
         uniform numbers are indexed by the row of the whole minibatch; the random keys are those
         the serial step draws, in the same order. Results depend on the team size only through
@@ -515,13 +532,23 @@ class ContrastiveDivergence:
         grad_visible, grad_hidden = buf["grad_visible"], buf["grad_hidden"]
         team = Team(self._team_size())
         n = team.n
-        v_bounds = [V * t // n for t in range(n + 1)]
-        h_bounds = [H * t // n for t in range(n + 1)]
         chunk = max(1, _GRADIENT_CHUNK_BYTES // (H * W_t.itemsize))
         chunk_buffers = [np.empty((min(chunk, V), H), W_t.dtype) for _ in range(n)]
+        native = native_functions() if self.compiled_epoch else None
+        if native is not None:
+            diverged_at = self._run_compiled_epoch(
+                native, team, X, order, keys, key_index, sample_v, keep, chunk_buffers,
+                learning_rate=lr, momentum=mom, weight_decay=decay,
+            )  # fmt: skip
+            if diverged_at:
+                rng.bit_generator.state = saved_rng
+                rng.bit_generator.random_raw(diverged_at * n_keys)
+            return diverged_at
+        v_bounds = [V * t // n for t in range(n + 1)]
+        h_bounds = [H * t // n for t in range(n + 1)]
         finite = [True] * n
 
-        def work(t):
+        def work_unguarded(t):
             i0, i1, j0, j1 = v_bounds[t], v_bounds[t + 1], h_bounds[t], h_bounds[t + 1]
             gradient = chunk_buffers[t]
             for number, start in enumerate(starts, 1):
@@ -580,11 +607,64 @@ class ContrastiveDivergence:
                     return number
             return 0
 
+        def work(t):
+            # numpy's error state is per thread; divergence is reported by the return value.
+            with np.errstate(over="ignore", invalid="ignore"):
+                return work_unguarded(t)
+
         with single_threaded_blas() if team.n > 1 else contextlib.nullcontext():
             diverged_at = team.run(work)
         if diverged_at:
             rng.bit_generator.state = saved_rng
             rng.bit_generator.random_raw(diverged_at * n_keys)
+        return diverged_at
+
+    def _run_compiled_epoch(
+        self, native, team, X, order, keys, key_index, sample_v, keep, chunk_buffers, **scalars
+    ):
+        """The row-partitioned epoch as one compiled call per thread
+        (:func:`dbn._kernels.cd_epoch.cd_epoch_rows`): no Python, no GIL between the minibatches."""
+        buf = self._buffers
+        params, velocity = self.parameters, self.velocity
+        W_t, dtype = params["components_"].T, self.dtype
+        n = team.n
+        # Persistent chains, or a placeholder of the right type that the kernel does not read.
+        chains = self.chains if self.persistent else np.empty((0, W_t.shape[1]), dtype)
+        finite = np.ones(n, dtype=np.bool_)
+        arrivals = np.zeros(n * native_kernels.ARRIVAL_STRIDE + 1, dtype=np.int64)
+        profile = np.zeros((n, 3), dtype=np.int64)
+        blas = native.gemm_for(dtype)
+        arguments = (
+            X, order.astype(np.int64, copy=False), self.batch_size, keys,
+            np.asarray(key_index, dtype=np.int64).reshape(-1, 2), np.asarray(sample_v, np.bool_),
+            np.asarray(keep, np.bool_), self.positive_hidden == "samples", self.persistent,
+            chains, W_t, self.velocity["components_"].T, params["intercept_visible_"],
+            velocity["intercept_visible_"], params["intercept_hidden_"],
+            velocity["intercept_hidden_"], scalars["learning_rate"], scalars["momentum"],
+            scalars["weight_decay"], buf["stacked_visible"], buf["stacked_hidden"],
+            buf["hidden_state"], buf["hidden_pre"], buf["visible_pre"], buf["visible_state"],
+            buf["hidden_mean_model"], buf["grad_visible"], buf["grad_hidden"],
+        )  # fmt: skip
+
+        def work(t):
+            try:
+                return cd_epoch_rows(
+                    t, n, *arguments, chunk_buffers[t], finite, blas, native.sync, native.mutex,
+                    arrivals, native.clock, native.clock_id, profile[t],
+                )  # fmt: skip
+            except BaseException:
+                arrivals[-1] = 1  # releases the other threads from the barrier
+                raise
+
+        with single_threaded_blas():  # one BLAS thread per team thread
+            diverged_at = team.run(work)
+        seconds = profile / 1e9
+        self.epoch_profile_ = {
+            "gemm_seconds": seconds[:, 0],
+            "barrier_seconds": seconds[:, 1],
+            "elementwise_seconds": seconds[:, 2] - seconds[:, 0] - seconds[:, 1],
+            "total_seconds": seconds[:, 2],
+        }
         return diverged_at
 
     def get_state(self):

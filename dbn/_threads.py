@@ -7,6 +7,9 @@ threads for the same cores (an earlier Numba ``parallel=True`` attempt was 5x sl
 runs the whole minibatch step in a team of its own threads, one per BLAS thread, with the BLAS
 limited to one thread for the duration: each thread issues single-threaded GEMMs on its own rows
 and runs the kernels on them, so there is exactly one busy thread per core and nothing spins.
+Where it can, each thread runs its whole epoch as one compiled call that releases the GIL
+(:mod:`dbn._kernels.cd_epoch`), with barriers of its own (:mod:`dbn._kernels.native`); the
+:class:`Team` and its :meth:`Team.barrier` are the portable fallback.
 
 The team size follows numpy's BLAS thread count (so ``threadpoolctl.threadpool_limits(1)`` or
 ``OPENBLAS_NUM_THREADS=1`` also make dbn single-threaded). Without ``threadpoolctl`` (a dependency
@@ -39,11 +42,17 @@ def _blas_controller():
 
 
 def blas_threads():
-    """Threads of numpy's BLAS (the largest pool threadpoolctl sees), 1 if unknown."""
+    """Threads of numpy's BLAS, 1 if unknown.
+
+    numpy's pool is the one whose library lives in numpy's folders (a wheel's ``numpy.libs``);
+    where none does (one BLAS shared by numpy and SciPy, as in conda), the largest pool counts.
+    """
     controller = _blas_controller()
     if controller is None:
         return 1
-    return max((pool.num_threads for pool in controller.lib_controllers), default=1)
+    pools = controller.lib_controllers
+    numpy_pools = [pool for pool in pools if "numpy" in str(pool.filepath)]
+    return max((pool.num_threads for pool in numpy_pools or pools), default=1)
 
 
 @contextlib.contextmanager

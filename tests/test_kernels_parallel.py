@@ -76,7 +76,7 @@ CASES = {
 }
 
 
-def _train(dtype, case, team=None, n_epochs=2, learning_rate=0.1):
+def _train(dtype, case, team=None, n_epochs=2, learning_rate=0.1, compiled=True):
     rng = np.random.default_rng(0)
     X = (rng.random((300, 40)) < 0.3).astype(dtype)
     params = {
@@ -89,6 +89,7 @@ def _train(dtype, case, team=None, n_epochs=2, learning_rate=0.1):
         cd._by_rows_applies = lambda X: False  # the serial step
     else:
         cd._team_size = lambda: team
+        cd.compiled_epoch = compiled
     stream = np.random.default_rng(1)
     if cd.persistent:
         cd.start_chains(X, stream)
@@ -99,11 +100,12 @@ def _train(dtype, case, team=None, n_epochs=2, learning_rate=0.1):
     return cd, stream, results
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python-team"])
 @pytest.mark.parametrize("team", [1, 2, 3])
 @pytest.mark.parametrize("name", list(CASES))
-def test_row_partitioned_epoch_agrees_with_the_serial_step(name, team):
+def test_row_partitioned_epoch_agrees_with_the_serial_step(name, team, compiled):
     serial, serial_rng, _ = _train(np.float64, CASES[name])
-    split, split_rng, _ = _train(np.float64, CASES[name], team)
+    split, split_rng, _ = _train(np.float64, CASES[name], team, compiled=compiled)
     for key in serial.parameters:
         np.testing.assert_allclose(
             split.parameters[key], serial.parameters[key], rtol=0, atol=1e-12, err_msg=key
@@ -115,19 +117,23 @@ def test_row_partitioned_epoch_agrees_with_the_serial_step(name, team):
     assert split_rng.bit_generator.state == serial_rng.bit_generator.state
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python-team"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_row_partitioned_epoch_is_deterministic_for_a_team_size(dtype):
-    first, _, _ = _train(dtype, CASES["pcd-odd-chains"], 2)
-    again, _, _ = _train(dtype, CASES["pcd-odd-chains"], 2)
+def test_row_partitioned_epoch_is_deterministic_for_a_team_size(dtype, compiled):
+    first, _, _ = _train(dtype, CASES["pcd-odd-chains"], 2, compiled=compiled)
+    again, _, _ = _train(dtype, CASES["pcd-odd-chains"], 2, compiled=compiled)
     for key in first.parameters:
         np.testing.assert_array_equal(first.parameters[key], again.parameters[key])
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python-team"])
 @pytest.mark.parametrize("team", [1, 2])
-def test_row_partitioned_epoch_reports_divergence_like_the_serial_step(team):
+def test_row_partitioned_epoch_reports_divergence_like_the_serial_step(team, compiled):
     with np.errstate(over="ignore", invalid="ignore"):
         serial, serial_rng, serial_results = _train(np.float64, {}, learning_rate=1e300)
-        split, split_rng, split_results = _train(np.float64, {}, team, learning_rate=1e300)
+        split, split_rng, split_results = _train(
+            np.float64, {}, team, learning_rate=1e300, compiled=compiled
+        )
     assert serial_results[0] > 0
     assert split_results == serial_results
     assert split_rng.bit_generator.state == serial_rng.bit_generator.state
@@ -162,3 +168,64 @@ def test_team_runs_every_index_and_returns_the_callers_result():
 
 def test_blas_threads_is_a_positive_count():
     assert blas_threads() >= 1
+
+
+native = pytest.importorskip("dbn._kernels.native")
+NATIVE = native.native_functions()
+needs_native = pytest.mark.skipif(NATIVE is None, reason="no POSIX mutex or SciPy BLAS here")
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_compiled_gemm_equals_numpy_on_row_major_blocks(dtype, transpose_a, transpose_b):
+    # Operands are column blocks of wider arrays (row stride > width), as the epoch passes them.
+    rng = np.random.default_rng(3)
+    m, n, k = 5, 7, 4
+    wide_a = rng.standard_normal((k, m + 3) if transpose_a else (m, k + 3)).astype(dtype)
+    wide_b = rng.standard_normal((n, k + 2) if transpose_b else (k, n + 2)).astype(dtype)
+    A = wide_a[:, 1 : 1 + m] if transpose_a else wide_a[:, 1 : 1 + k]
+    B = wide_b[:, 2 : 2 + k] if transpose_b else wide_b[:, 2 : 2 + n]
+    C = rng.standard_normal((m, n + 1)).astype(dtype)
+    expected = 0.5 * ((A.T if transpose_a else A) @ (B.T if transpose_b else B)) + 2.0 * C[:, :n]
+    expected_last_column = C[:, n].copy()
+    native.gemm(
+        NATIVE.gemm_for(dtype), transpose_a, transpose_b, m, n, k, 0.5, A, wide_a.shape[1], B,
+        wide_b.shape[1], 2.0, C, C.shape[1],
+    )  # fmt: skip
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(C[:, :n], expected, rtol=rtol, atol=rtol)
+    np.testing.assert_array_equal(C[:, n], expected_last_column)  # outside the block: untouched
+
+
+@needs_native
+def test_compiled_barrier_waits_for_every_thread_and_can_be_aborted():
+    n = 3
+    arrivals = np.zeros(n * native.ARRIVAL_STRIDE + 1, np.int64)
+    order, results = [], [None] * n
+
+    def work(t):
+        order.append(("before", t))
+        results[t] = native.barrier_wait(NATIVE.sync, NATIVE.mutex, arrivals, t, n, 1)
+        order.append(("after", t))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert results == [True] * n
+    assert all(step == "before" for step, _ in order[:n])  # nobody left before all arrived
+    # A thread whose partner never comes is released by the abort flag.
+    waiting = threading.Thread(
+        target=lambda: results.__setitem__(
+            0, native.barrier_wait(NATIVE.sync, NATIVE.mutex, arrivals, 0, n, 2)
+        )
+    )
+    waiting.start()
+    waiting.join(timeout=0.2)
+    assert waiting.is_alive()
+    arrivals[-1] = 1
+    waiting.join(timeout=30)
+    assert not waiting.is_alive() and results[0] is False

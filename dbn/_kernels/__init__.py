@@ -1,8 +1,10 @@
 """Numba kernels: every ``@njit`` function of dbn lives in this sub-package.
 
 The estimators own the epoch loop and call these pure functions on arrays for the per-minibatch
-element-wise work; the GEMMs stay in numpy (one BLAS). This module holds the one compilation policy
-that all kernels share.
+element-wise work, with the GEMMs in numpy. One exception: the row-partitioned CD epoch
+(:mod:`.cd_epoch`) runs whole epochs compiled, calling numpy's own BLAS through its C interface
+(:mod:`.native`), so there is still one BLAS. This module holds the one compilation policy that all
+kernels share.
 
 - ``cache=True``: a second process loads the compiled code instead of compiling again.
 - ``fastmath=False``: training can diverge, and fastmath's no-NaN/no-Inf assumptions would hide it.
