@@ -5,8 +5,8 @@
 
 Prints seconds per epoch and the ratios; the targets are dbn <= 1.15 x the GEMM floor and >= 2x
 faster than sklearn's BernoulliRBM. Each contender is timed in its own process (see ``run``). Also
-measures the cold (compiling) and warm (cached) start of the Numba kernels in fresh subprocesses, and
-(``run_elementwise``) dbn's time above the floor with 1 and 2 threads.
+measures the cold (compiling) and warm (cached) start of the Numba kernels in fresh subprocesses.
+The element-wise part at 1 and 2 threads is ``bench_scaling.py``'s (``bench_speed.py`` runs both).
 """
 
 from __future__ import annotations
@@ -241,49 +241,6 @@ def run(n_samples=60000, repeats=2, data_home=None, include_start=True, threads=
         results["cold_start"], results["warm_start"] = time_cold_warm_start()
     results["blas"] = blas_info()
     return results
-
-
-def run_elementwise(n_samples=60000, repeats=2, data_home=None, thread_counts=(1, 2)):
-    """dbn's time above the GEMM floor (the element-wise part) at each BLAS thread count.
-
-    dbn and the floor run in their own processes, in interleaved rounds (fastest of ``repeats``);
-    the element-wise part is ``dbn - floor`` at the same thread count. It includes the estimator's
-    input checks and initialisation, so it is an upper bound on the kernels' time.
-    """
-    times = {(name, t): [] for name in ("dbn", "gemm_floor") for t in thread_counts}
-    for _ in range(repeats):
-        for t in thread_counts:
-            for name in ("dbn", "gemm_floor"):
-                times[name, t].append(_time_in_subprocess(name, n_samples, data_home, t))
-    result = {"thread_counts": list(thread_counts), "all_times": {}}
-    for t in thread_counts:
-        dbn_time, floor_time = min(times["dbn", t]), min(times["gemm_floor", t])
-        result[f"dbn_{t}"], result[f"floor_{t}"] = dbn_time, floor_time
-        result[f"elementwise_{t}"] = dbn_time - floor_time
-        result["all_times"][f"dbn_{t}"] = times["dbn", t]
-        result["all_times"][f"floor_{t}"] = times["gemm_floor", t]
-    first, last = thread_counts[0], thread_counts[-1]
-    result["elementwise_ratio"] = result[f"elementwise_{last}"] / result[f"elementwise_{first}"]
-    return result
-
-
-def format_elementwise(result):
-    counts = result["thread_counts"]
-    lines = [
-        "Element-wise part (dbn - floor, same thread count, each in its own process)",
-        "",
-        "| threads | dbn | floor | dbn - floor | dbn / floor |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for t in counts:
-        d, f = result[f"dbn_{t}"], result[f"floor_{t}"]
-        lines.append(f"| {t} | {d:.3f} | {f:.3f} | {d - f:.3f} | {d / f:.3f} |")
-    lines.append("")
-    lines.append(
-        f"element-wise with {counts[-1]} threads / with {counts[0]} = "
-        f"{result['elementwise_ratio']:.2f} (target <= 0.6)"
-    )
-    return "\n".join(lines)
 
 
 def format_table(results):

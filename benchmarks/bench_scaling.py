@@ -9,10 +9,14 @@ rounds (fastest kept):
 - the GEMM floor: the four GEMMs of dbn's CD-1 step with the same shapes and layouts, on numpy's
   BLAS with that many threads (``bench_rbm.gemm_floor_epoch``);
 - dbn's epoch: ``ContrastiveDivergence.run_epoch`` (no estimator around it), whose team of threads
-  follows the BLAS thread count.
+  follows the BLAS thread count, with the time each thread spent in GEMMs, waiting at barriers and
+  in element-wise work as the compiled epoch measures it (``ContrastiveDivergence.epoch_profile_``,
+  mean over the threads).
 
-The element-wise time is dbn minus the floor. Each part's parallel efficiency at ``T`` threads is
-``t_1 / (T t_T)``; the epoch time at ``P`` cores is projected two ways:
+The element-wise time is measured two ways: dbn minus the floor (the difference of two noisy
+totals, which also charges dbn for any GEMM it runs slower than the floor), and directly, inside
+dbn's loop; the model uses the direct one, plus the barrier waits. Each part's parallel efficiency
+at ``T`` threads is ``t_1 / (T t_T)``; the epoch time at ``P`` cores is projected two ways:
 
 - *constant efficiency* (the issue's model): each part runs at ``t_1 / (P e)``, ``e`` its measured
   efficiency at the largest thread count;
@@ -59,6 +63,8 @@ def dbn_cd_epoch(X):
 
     def run():
         cd.run_epoch(X, rng.permutation(X.shape[0]), 0.1, 0.5, rng)
+        profile = cd.epoch_profile_ or {}
+        return {key: float(np.mean(value)) for key, value in profile.items()}
 
     return run
 
@@ -72,14 +78,15 @@ def _child(name, n_samples, data_home, threads):
     limits = limit_threads(threads)  # noqa: F841 (kept alive while timing)
     epoch()  # warm-up: compiles, faults the buffers in
     start = time.perf_counter()
-    epoch()
-    return time.perf_counter() - start
+    profile = epoch()
+    return {"seconds": time.perf_counter() - start, "profile": profile or {}}
 
 
 def _time(name, n_samples, data_home, threads):
     command = [sys.executable, __file__, "--child", name, "--n-samples", str(n_samples)]
     command += ["--threads", str(threads)] + (["--data-home", data_home] if data_home else [])
-    return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return json.loads(output)
 
 
 def amdahl(t1, tn, n):
@@ -90,18 +97,31 @@ def amdahl(t1, tn, n):
 
 def run(n_samples=60000, repeats=3, data_home=None, thread_counts=(1, 2), project_to=PROJECT_TO):
     times = {(name, t): [] for name in CONTENDERS for t in thread_counts}
+    profiles = {t: [] for t in thread_counts}
     for _ in range(repeats):
         for t in thread_counts:
             for name in CONTENDERS:
-                times[name, t].append(_time(name, n_samples, data_home, t))
+                measured = _time(name, n_samples, data_home, t)
+                times[name, t].append(measured["seconds"])
+                if name == "dbn":
+                    profiles[t].append(measured["profile"])
     best = {key: min(value) for key, value in times.items()}
+    # The profile of dbn's fastest run at each thread count (empty without the compiled epoch).
+    profile = {t: profiles[t][int(np.argmin(times["dbn", t]))] for t in thread_counts}
+    direct = all(profile[t] for t in thread_counts)
     n = thread_counts[-1]
+    seconds = {
+        "gemm": {c: best["floor", c] for c in thread_counts},
+        "dbn_minus_floor": {c: best["dbn", c] - best["floor", c] for c in thread_counts},
+    }
+    if direct:
+        seconds["elementwise"] = {c: profile[c]["elementwise_seconds"] for c in thread_counts}
+        seconds["barrier"] = {c: profile[c]["barrier_seconds"] for c in thread_counts}
+        seconds["dbn_gemm"] = {c: profile[c]["gemm_seconds"] for c in thread_counts}
+    else:  # the Python team: only the difference is available
+        seconds["elementwise"] = dict(seconds["dbn_minus_floor"])
     parts = {}
-    for part in ("gemm", "elementwise"):
-        t = {
-            c: best["floor", c] if part == "gemm" else best["dbn", c] - best["floor", c]
-            for c in thread_counts
-        }
+    for part, t in seconds.items():
         efficiency = t[1] / (n * t[n]) if t[n] > 0 else float("nan")
         parts[part] = {"seconds": t, "efficiency": efficiency, "amdahl": amdahl(t[1], t[n], n)}
     team_cap = bench_rbm.BATCH // 8
@@ -110,7 +130,13 @@ def run(n_samples=60000, repeats=3, data_home=None, thread_counts=(1, 2), projec
         row = {"cores": cores}
         for model in ("constant_efficiency", "amdahl"):
             total = 0.0
-            for part, info in parts.items():
+            for part in ("gemm", "elementwise", "barrier"):
+                if part not in parts:
+                    continue
+                info = parts[part]
+                if part == "barrier":  # waits per minibatch: taken as they are at 2 threads
+                    total += 0.0 if cores == 1 else info["seconds"][n]
+                    continue
                 p = min(cores, team_cap) if part == "elementwise" else cores
                 if model == "constant_efficiency":
                     e = 1.0 if p == 1 else info["efficiency"]
@@ -128,11 +154,45 @@ def run(n_samples=60000, repeats=3, data_home=None, thread_counts=(1, 2), projec
         "thread_counts": list(thread_counts),
         "all_times": {f"{name}_{t}": v for (name, t), v in times.items()},
         "best": {f"{name}_{t}": v for (name, t), v in best.items()},
+        "profiles": {str(t): v for t, v in profiles.items()},
+        "direct": direct,
         "parts": parts,
         "projection": projection,
         "team_cap": team_cap,
         "machine": machine_info(),
     }
+
+
+def elementwise_ratios(result):
+    """Element-wise time at the largest thread count over its 1-thread time, three ways."""
+    parts, n = result["parts"], result["thread_counts"][-1]
+
+    def ratio(*names):
+        if not all(name in parts for name in names):
+            return None
+        at = [sum(parts[name]["seconds"][c] for name in names) for c in (1, n)]
+        return at[1] / at[0] if at[0] > 0 else float("nan")
+
+    return {
+        "elementwise": ratio("elementwise"),
+        "elementwise_and_barrier": ratio("elementwise", "barrier"),
+        "dbn_minus_floor": ratio("dbn_minus_floor"),
+    }
+
+
+def ratio_lines(result):
+    n = result["thread_counts"][-1]
+    ratios = elementwise_ratios(result)
+    labels = {
+        "elementwise": "element-wise work inside dbn",
+        "elementwise_and_barrier": "element-wise work + barrier waits inside dbn",
+        "dbn_minus_floor": "dbn - floor",
+    }
+    return [
+        f"{labels[key]}: {n} threads / 1 = {value:.2f} (target <= 0.6)"
+        for key, value in ratios.items()
+        if value is not None and (key != "elementwise" or result.get("direct"))
+    ]
 
 
 def format_table(result):
@@ -145,15 +205,24 @@ def format_table(result):
         "| part | " + " | ".join(f"{c} thread{'s' * (c > 1)}" for c in counts) + " | efficiency |",
         "|---|" + "---:|" * (len(counts) + 1),
     ]
-    for part, label in (("gemm", "GEMMs (floor)"), ("elementwise", "element-wise (dbn - floor)")):
+    labels = [
+        ("gemm", "GEMMs (floor: numpy, BLAS threads)"),
+        ("dbn_gemm", "GEMMs inside dbn (per thread)"),
+        ("elementwise", "element-wise inside dbn (per thread)"),
+        ("barrier", "barrier waits inside dbn (per thread)"),
+        ("dbn_minus_floor", "dbn - floor"),
+    ]
+    for part, label in labels:
+        if part not in parts:
+            continue
         seconds = parts[part]["seconds"]
         lines.append(
             f"| {label} | "
             + " | ".join(f"{seconds[c]:.3f} s" for c in counts)
             + f" | {parts[part]['efficiency']:.2f} |"
         )
+    lines += ["", *ratio_lines(result), ""]
     lines += [
-        "",
         "| cores | epoch, constant efficiency | epoch, Amdahl fit | GEMMs alone | epoch / GEMMs |",
         "|---:|---:|---:|---:|---:|",
     ]
@@ -182,7 +251,7 @@ def main(argv=None):
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.child:
-        print(f"{_child(args.child, args.n_samples, args.data_home, args.threads):.6f}")
+        print(json.dumps(_child(args.child, args.n_samples, args.data_home, args.threads)))
         return
     result = run(args.n_samples, args.repeats, args.data_home)
     print(format_table(result))
