@@ -23,8 +23,9 @@ Parts:
   size is fixed in advance by the mode.
 
 ``--record`` runs ``reproduce`` only, with dropout fine-tuning in the manner of Srivastava et al.
-(2014): dropout on the inputs (0.2) and hidden units (0.5), a max-norm constraint on each hidden
-unit's incoming weights, Nesterov momentum and an exponentially decaying learning rate. Protocol:
+(2014): dropout on the inputs and hidden units, a max-norm constraint on each hidden unit's
+incoming weights, Nesterov momentum and an exponentially decaying learning rate (the rates, and
+how they were chosen, are in ``MODES["record"]``). Protocol:
 pretraining sees the 60,000 training images without labels; fine-tuning trains on the first 50,000
 labelled images and keeps the weights of the epoch with the lowest error on the other 10,000 (the
 validation split); that model is evaluated once on the test set. There is no retraining on all
@@ -92,22 +93,28 @@ MODES = {
         dropout=0.2,
         lr_decay=0.93,
     ),
-    # Srivastava et al. (2014) fine-tune DBNs with dropout 0.2 on the inputs and 0.5 on the hidden
-    # units and a max-norm constraint; the budget (epochs) is what fits about an hour on 2 cores.
+    # Dropout fine-tuning with a max-norm constraint in the manner of Srivastava et al. (2014). Their
+    # rates (0.2 on the inputs, 0.5 on the hidden units, momentum 0.95, 30 pretraining and 150
+    # fine-tuning epochs, lr decay 0.98) were tried first (results/record-dropout05, seed 0): the
+    # net underfitted in the budget (training loss still 0.056 at epoch 150, the validation error
+    # flat at 1.23-1.35 % from epoch 50; best 1.19 %, test 1.29 %). From that validation curve,
+    # and the full mode's (dropout 0.3, best validation 1.06 %), the second choice keeps 0.3 on the
+    # hidden units, 0.1 on the inputs and the max-norm, with the full mode's 50 pretraining epochs
+    # and a slower decay over 200 epochs: what fits about 30 minutes on 2 cores.
     "record": dict(
-        pretrain_epochs=30,
+        pretrain_epochs=50,
         pretrain_samples=60000,
-        finetune_epochs=150,
+        finetune_epochs=200,
         init_epochs=0,
         init_samples=0,
         lowlabel_sizes=(),
         lowlabel_updates=0,
         lowlabel_seeds=(),
-        dropout=0.5,
-        dropout_input=0.2,
+        dropout=0.3,
+        dropout_input=0.1,
         max_norm=4.0,
-        momentum=0.95,
-        lr_decay=0.98,
+        momentum=0.9,
+        lr_decay=0.985,
     ),
     "full": dict(
         pretrain_epochs=50,
