@@ -268,7 +268,12 @@ def table(results):
     m = results["machine"]
     lines.append(
         f"{m.get('cpu', '?')}, {m['cpu_count']} cores; load average {results['load_before']:.1f} "
-        f"before, {results['load_after']:.1f} after (other jobs were sharing the machine)."
+        f"before, {results['load_after']:.1f} after"
+        + (
+            " (other jobs were sharing the machine)."
+            if results["load_before"] > 0.5 * m["cpu_count"]
+            else " (the benchmark's own processes count in the load after)."
+        )
     )
     lines += ["", "## CD-1 epoch, 784 -> 500, minibatch 100 (seconds, second epoch)", ""]
     names = list(results["timing"])
