@@ -271,7 +271,7 @@ def table(results):
         f"before, {results['load_after']:.1f} after"
         + (
             " (other jobs were sharing the machine)."
-            if results["load_before"] > 0.5 * m["cpu_count"]
+            if results["load_before"] > 0.75 * m["cpu_count"]
             else " (the benchmark's own processes count in the load after)."
         )
     )
