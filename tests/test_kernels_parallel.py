@@ -229,3 +229,32 @@ def test_compiled_barrier_waits_for_every_thread_and_can_be_aborted():
     arrivals[-1] = 1
     waiting.join(timeout=30)
     assert not waiting.is_alive() and results[0] is False
+
+
+@needs_native
+@pytest.mark.parametrize("team", [1, 2])
+def test_compiled_epoch_split_into_calls_equals_one_call_and_counts_minibatches(team, monkeypatch):
+    # The epoch runs in calls of _MINIBATCHES_PER_CALL minibatches (so that Ctrl-C is seen);
+    # the split changes nothing, and a divergence is numbered within the whole epoch.
+    import dbn._cd
+
+    whole, whole_rng, _ = _train(np.float64, CASES["pcd-odd-chains"], team)
+    monkeypatch.setattr(dbn._cd, "_MINIBATCHES_PER_CALL", 2)
+    split, split_rng, _ = _train(np.float64, CASES["pcd-odd-chains"], team)
+    for key in whole.parameters:
+        np.testing.assert_array_equal(split.parameters[key], whole.parameters[key])
+    np.testing.assert_array_equal(split.chains, whole.chains)
+    assert split_rng.bit_generator.state == whole_rng.bit_generator.state
+
+    rng = np.random.default_rng(0)
+    X = (rng.random((300, 40)) < 0.3).astype(np.float64)
+    X[170] = np.inf  # row 170 is in minibatch 4 of 6 (batch 50, rows in order)
+    params = {
+        "components_": np.asfortranarray(0.1 * rng.standard_normal((30, 40))),
+        "intercept_hidden_": np.zeros(30),
+        "intercept_visible_": np.zeros(40),
+    }
+    cd = ContrastiveDivergence(params, batch_size=50)
+    cd._team_size = lambda: team
+    with np.errstate(all="ignore"):
+        assert cd.run_epoch(X, np.arange(300), 0.1, 0.5, np.random.default_rng(1)) == 4
