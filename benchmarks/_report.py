@@ -35,25 +35,19 @@ def machine_info():
                     break
     except OSError:
         pass
+    info["blas"] = blas_info()
+    return info
+
+
+def blas_info():
+    """The thread pools threadpoolctl sees (library, version, threads, kernels, layer); [] without
+    threadpoolctl."""
     try:
         from threadpoolctl import threadpool_info
-
-        info["blas"] = [
-            {
-                k: p.get(k)
-                for k in (
-                    "internal_api",
-                    "version",
-                    "num_threads",
-                    "architecture",
-                    "threading_layer",
-                )
-            }
-            for p in threadpool_info()
-        ]
     except ImportError:
-        pass
-    return info
+        return []
+    keys = ("internal_api", "version", "num_threads", "architecture", "threading_layer")
+    return [{k: pool.get(k) for k in keys} for pool in threadpool_info()]
 
 
 def limit_threads(n_threads):

@@ -20,7 +20,7 @@ import tempfile
 import time
 
 import numpy as np
-from _report import limit_threads
+from _report import blas_info, limit_threads
 
 N_HIDDEN = 500
 BATCH = 100
@@ -182,27 +182,6 @@ def time_cold_warm_start():
             subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
         )
     return cold, warm
-
-
-def blas_info():
-    try:
-        from threadpoolctl import threadpool_info
-
-        return [
-            {
-                k: pool.get(k)
-                for k in (
-                    "internal_api",
-                    "version",
-                    "num_threads",
-                    "architecture",
-                    "threading_layer",
-                )
-            }
-            for pool in threadpool_info()
-        ]
-    except ImportError:
-        return []
 
 
 def run(n_samples=60000, repeats=2, data_home=None, include_start=True, threads=None):
