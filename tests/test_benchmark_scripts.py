@@ -1,0 +1,47 @@
+"""The benchmark scripts' data handling (the scripts themselves run in CI's smoke runs)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+likelihood = pytest.importorskip("likelihood")
+
+
+@pytest.fixture
+def grey_mnist(monkeypatch):
+    rng = np.random.default_rng(0)
+    images = {"train": rng.random((50, 12)), "test": rng.random((20, 12))}
+
+    def fake_load(subset, data_home=None, as_float=True):
+        return images[subset].copy(), np.zeros(len(images[subset]), dtype=int)
+
+    monkeypatch.setattr(likelihood, "load_mnist", fake_load)
+    return images
+
+
+def test_extra_training_draws_leave_the_single_draw_data_sets_unchanged(grey_mnist):
+    train1, test1 = likelihood.load_binarised(None, 50, 0, "sample", train_draws=1)
+    train3, test3 = likelihood.load_binarised(None, 50, 0, "sample", train_draws=3)
+    assert train3.shape == (150, 12) and train3.dtype == np.float32
+    np.testing.assert_array_equal(train3[:50], train1)
+    np.testing.assert_array_equal(test3, test1)
+    assert set(np.unique(train3)) <= {0.0, 1.0}
+    # Independent draws of the same images: they differ, and each pixel's mean follows its grey value.
+    assert not np.array_equal(train3[50:100], train3[:50])
+    assert not np.array_equal(train3[100:], train3[50:100])
+    train200, _ = likelihood.load_binarised(None, 50, 0, "sample", train_draws=200)
+    means = train200.reshape(200, 50, 12).mean(axis=0)
+    # 200 draws: standard error at most 0.035 per pixel.
+    assert np.abs(means - grey_mnist["train"]).mean() < 0.04
+    assert np.abs(means - grey_mnist["train"]).max() < 0.2
+
+
+def test_extra_draws_need_sampled_binarisation():
+    with pytest.raises(SystemExit):
+        likelihood.parse_args(["--train-draws", "2"])
+    with pytest.raises(SystemExit):
+        likelihood.parse_args(["--train-draws", "0", "--binarise", "sample"])
+    assert likelihood.parse_args(["--train-draws", "2", "--binarise", "sample"]).train_draws == 2
