@@ -240,7 +240,7 @@ def test_no_init_takes_kwargs():
     ("make", "fit"),
     [
         (lambda: BernoulliRBM(3, n_iter=1, random_state=0), "fit"),
-        (lambda: DBN((3, 2), n_iter=1, random_state=0), "fit"),
+        (lambda: DBN((3, 2), n_iter=1, batch_size=100, random_state=0), "fit"),
         (lambda: MLPClassifier((3,), batch_size=100, max_iter=1, random_state=0), "fit_y"),
         (lambda: DeepAutoencoder((3,), solver="sgd", max_iter=1, random_state=0), "fit"),
     ],
