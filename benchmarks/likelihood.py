@@ -327,6 +327,22 @@ def markdown(rows, binarise="sample"):
     return "\n".join(lines)
 
 
+def results_markdown(record, table):
+    """``results.md``: the command's settings, then the table (as the docs include it)."""
+    config = record["config"]
+    draws = config.get("train_draws", 1)
+    settings = (
+        f"Binarisation `{config.get('binarise', 'threshold')}`"
+        + (f", {draws} draws of each training image" if draws > 1 else "")
+        + f"; {config['n_hidden']} hidden units; centred weight decay "
+        f"{config.get('centred_weight_decay', 0.0)}; seed {config['seed']}; AIS {config['ais_runs']} "
+        f"runs x {config['ais_betas']} temperatures; RAISE {config['raise_runs']} chains x "
+        f"{config['raise_betas']} temperatures on {config['raise_images']} test images; "
+        f"BLAS threads {record['environment']['blas_threads']}."
+    )
+    return f"{settings}\n\n{table}\n"
+
+
 def _finite_or_none(value):
     if isinstance(value, dict):
         return {key: _finite_or_none(item) for key, item in value.items()}
@@ -394,7 +410,8 @@ def main(argv=None):
         path = out / "likelihood.json"
         # Strict JSON has no inf: an infinite AIS bound (see markdown) is written as null.
         path.write_text(json.dumps(_finite_or_none(record), indent=2, allow_nan=False))
-        print(f"wrote {path}", file=sys.stderr)
+        (out / "results.md").write_text(results_markdown(record, table))
+        print(f"wrote {path} and results.md", file=sys.stderr)
     return rows
 
 

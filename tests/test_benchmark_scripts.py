@@ -45,3 +45,28 @@ def test_extra_draws_need_sampled_binarisation():
     with pytest.raises(SystemExit):
         likelihood.parse_args(["--train-draws", "0", "--binarise", "sample"])
     assert likelihood.parse_args(["--train-draws", "2", "--binarise", "sample"]).train_draws == 2
+
+
+def test_results_markdown_states_the_settings_above_the_table():
+    record = {
+        "config": {
+            "binarise": "sample",
+            "train_draws": 4,
+            "n_hidden": 500,
+            "centred_weight_decay": 1e-4,
+            "seed": 1,
+            "ais_runs": 200,
+            "ais_betas": 50000,
+            "raise_runs": 5,
+            "raise_betas": 5000,
+            "raise_images": 200,
+        },
+        "environment": {"blas_threads": [["openblas", 2]]},
+    }
+    text = likelihood.results_markdown(record, "| table |")
+    first, _, rest = text.partition("\n\n")
+    assert "4 draws of each training image" in first and "seed 1" in first
+    assert "weight decay 0.0001" in first and "200 runs x 50000" in first
+    assert rest == "| table |\n"
+    record["config"]["train_draws"] = 1
+    assert "draws" not in likelihood.results_markdown(record, "")

@@ -42,6 +42,16 @@ def test_each_layer_is_trained_on_the_features_below(data):
     assert len(dbn.pretrain_time_) == 2
 
 
+def test_pretraining_defaults_chosen_by_the_defaults_study_reach_every_layer():
+    # benchmarks/defaults_study.py --study joint: minibatches of 10, momentum 0.9 from the start;
+    # the RBM keeps its own defaults (Hinton's 100, and 0.5 for five epochs).
+    layers = DBN([6, 4]).make_layers()
+    for rbm in layers:
+        assert (rbm.batch_size, rbm.momentum, rbm.final_momentum) == (10, 0.9, 0.9)
+        assert (rbm.learning_rate, rbm.k, rbm.persistent) == (0.1, 1, False)
+    assert (BernoulliRBM().batch_size, BernoulliRBM().momentum) == (100, 0.5)
+
+
 def test_shared_defaults_and_per_layer_overrides(data):
     X, _ = data
     dbn = DBN(
