@@ -5,6 +5,8 @@
     python benchmarks/mnist.py --full       # paper-length reproduction (see README for wall time)
     python benchmarks/mnist.py --record     # the strongest permutation-invariant DBN run
     python benchmarks/mnist.py --record --parts retrain --retrain-epochs 148  # then on 60k labels
+    python benchmarks/mnist.py --record --parts reproduce,retrain --retrain-epochs best  # both
+    python benchmarks/mnist.py --record --override dropout=0.5 --override lr_decay=0.99  # a variant
     python benchmarks/mnist.py --parts reproduce,inits --seed 1 --output benchmarks/out
 
 Parts:
@@ -466,6 +468,23 @@ def plots(results, output):
     return written
 
 
+def apply_overrides(cfg, overrides, parser):
+    """The mode's settings with ``KEY=VALUE`` changes (values read as numbers where they are)."""
+    cfg = dict(cfg)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or key not in cfg:
+            parser.error(
+                f"--override: expected KEY=VALUE with KEY one of {sorted(cfg)}; got {item!r}"
+            )
+        try:
+            value = int(text) if text.lstrip("-").isdigit() else float(text)
+        except ValueError:
+            value = None if text == "None" else text
+        cfg[key] = value
+    return cfg
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
@@ -478,10 +497,17 @@ def main(argv=None):
     parser.add_argument("--finetune", choices=("sgd", "cg"), default="sgd")
     parser.add_argument(
         "--retrain-epochs",
-        type=int,
         default=None,
         help="part 'retrain': fine-tune on all 60,000 labels for this many epochs (the best "
-        "epoch of a reproduce run's validation curve, same mode and seed)",
+        "epoch of a reproduce run's validation curve, same mode and seed), or 'best': the best "
+        "epoch of this run's own reproduce part",
+    )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change one setting of the mode (e.g. dropout=0.5); recorded in results.json",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=str(HERE / "out"))
@@ -502,6 +528,17 @@ def main(argv=None):
         )
     if ("retrain" in parts) != (args.retrain_epochs is not None):
         parser.error("the part 'retrain' and --retrain-epochs N go together")
+    if args.retrain_epochs is not None:
+        if args.retrain_epochs == "best":
+            if "reproduce" not in parts:
+                parser.error("--retrain-epochs best needs the part 'reproduce' in the same run")
+        elif not args.retrain_epochs.isdigit() or int(args.retrain_epochs) < 1:
+            parser.error(
+                f"--retrain-epochs: expected a positive integer or 'best'; got {args.retrain_epochs!r}"
+            )
+        else:
+            args.retrain_epochs = int(args.retrain_epochs)
+    cfg = apply_overrides(cfg, args.override, parser)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
 
@@ -520,6 +557,11 @@ def main(argv=None):
         results["reproduce"] = part_reproduce(splits, dbn_model, cfg, args)
         print(f"  test error {results['reproduce']['test_error']:.4f}", flush=True)
     if "retrain" in parts:
+        if args.retrain_epochs == "best":
+            # The epoch the validation split chose (1-based), as the protocol above says.
+            curve = results["reproduce"]["history"]["val_error"]
+            args.retrain_epochs = int(np.argmin(curve)) + 1
+            results["retrain_epochs_chosen"] = args.retrain_epochs
         print(f"[{mode_name}] fine-tuning on all 60000 labels, {args.retrain_epochs} epochs")
         results["retrain"] = part_retrain(splits, dbn_model, cfg, args)
         print(f"  test error {results['retrain']['test_error']:.4f}", flush=True)

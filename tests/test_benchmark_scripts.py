@@ -70,3 +70,39 @@ def test_results_markdown_states_the_settings_above_the_table():
     assert rest == "| table |\n"
     record["config"]["train_draws"] = 1
     assert "draws" not in likelihood.results_markdown(record, "")
+
+
+def test_mnist_overrides_change_only_the_named_settings():
+    import argparse
+
+    mnist = pytest.importorskip("mnist")
+    parser = argparse.ArgumentParser()
+    base = mnist.MODES["record"]
+    cfg = mnist.apply_overrides(
+        base, ["dropout=0.5", "finetune_epochs=300", "max_norm=None"], parser
+    )
+    assert (cfg["dropout"], cfg["finetune_epochs"], cfg["max_norm"]) == (0.5, 300, None)
+    assert isinstance(cfg["finetune_epochs"], int)
+    assert {
+        k: v for k, v in cfg.items() if k not in ("dropout", "finetune_epochs", "max_norm")
+    } == {k: v for k, v in base.items() if k not in ("dropout", "finetune_epochs", "max_norm")}
+    assert base["dropout"] == 0.3  # the mode itself is left as it was
+    for bad in ("dropout", "no_such_setting=1"):
+        with pytest.raises(SystemExit):
+            mnist.apply_overrides(base, [bad], parser)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--parts", "retrain", "--retrain-epochs", "best"],
+        ["--parts", "reproduce,retrain", "--retrain-epochs", "0"],
+        ["--parts", "reproduce,retrain", "--retrain-epochs", "many"],
+        ["--parts", "reproduce", "--retrain-epochs", "5"],
+    ],
+)
+def test_mnist_rejects_inconsistent_retrain_requests_before_any_work(argv, tmp_path):
+    mnist = pytest.importorskip("mnist")
+    with pytest.raises(SystemExit):
+        mnist.main(["--record", "--output", str(tmp_path), *argv])
+    assert not (tmp_path / "results.json").exists()
