@@ -22,14 +22,15 @@ Protocol:
 
 - ``grid``. For each data set and label budget, a class-balanced labelled subset is drawn from the
   training pool; a DBN pretrained on unlabelled data of the same pool (no labels, no validation or
-  test images) is turned into a net with ``to_mlp(**candidate)`` and fitted on the labelled subset.
+  test images; with the candidate's pretraining knobs in the joint study) is turned into a net with
+  ``to_mlp(**candidate)`` and fitted on the labelled subset.
   Its error on a held-out **validation** split is recorded. Candidates are ranked by the mean, over
   all (data set, budget, seed) cells, of ``validation error / best validation error in that cell``
   (so that the 100-label cells, whose errors are ten times larger, do not decide alone); the
   lowest mean wins. Test images are not touched.
 
   * MNIST: pretraining on the first 30,000 training images, ``DBN([500, 500], n_iter=5)`` (the
-    issue's "new user" stack); labels drawn from the first 50,000 training images; validation on
+    issue's "new user" stack, with ``PRETRAIN_BASE`` and the candidate's changes to it); labels drawn from the first 50,000 training images; validation on
     the last 10,000 training images. Budgets 100, 1,000 and 10,000 labels.
   * digits (scikit-learn's ``load_digits``, 8x8, pixels / 16): a fixed shuffle splits the 1,797
     images into a pool of 1,000 (unlabelled pretraining of ``DBN([200, 200], n_iter=50)``, and
@@ -39,10 +40,20 @@ Protocol:
 - ``check``. The chosen defaults against the Xavier baseline as a new user would run them, on the
   MNIST **test** set, 3 seeds: ``DBN([500, 500], n_iter=5, random_state=s).pretrain(X[:30000])
   .to_mlp().fit(X_few, y_few)`` against ``MLPClassifier([500, 500], random_state=s).fit(X_few,
-  y_few)`` with 1,000 class-balanced labels (all other parameters at their defaults).
+  y_few)`` with 1,000 class-balanced labels (all other parameters at the library's defaults, so the
+  check measures whatever defaults the library has when it runs).
 
-As run for issue 16 (``benchmarks/results/defaults/``), on a 2-core machine shared with other
-jobs (load average 4-24; one 200-epoch fit on 1,000 MNIST labels took 19 s on a quiet spell and
+The second study (``--study joint``, ``benchmarks/results/defaults-joint/``, 2026-12-02) ran on a
+quieter machine, one thread beside one other job: digits with seeds 0-2 and MNIST with seeds 0 and 1
+at 100, 1,000 and 10,000 labels, every candidate in every cell (15 cells, 1,013 s); the winner was
+made the library's default, then the check ran on it::
+
+    python benchmarks/defaults_study.py --parts grid --data digits --cache CACHE
+    python benchmarks/defaults_study.py --parts grid --data mnist --grid-seeds 0,1 --cache CACHE
+    python benchmarks/defaults_study.py --parts check
+
+The first study (``--study finetuning``, ``benchmarks/results/defaults/``) ran on a 2-core machine
+shared with other jobs (load average 4-24; one 200-epoch fit on 1,000 MNIST labels took 19 s on a quiet spell and
 22 min at the worst): digits with seeds 0-2, MNIST with seed 0 at 100 and 1,000 labels, every
 candidate in every cell (11 cells). The 10,000-label MNIST cell was started and stopped for time.
 While the machine was slow, the 1,000-label cell was first run as a shortlist; its two results
@@ -50,13 +61,14 @@ While the machine was slow, the 1,000-label cell was first run as a shortlist; i
 cell, and the shortlist files are kept under ``partial/``. The check's DBN arm was run with both
 finalists, SGD 0.1 (``check_sgd/``) and the chosen Adam 1e-3. Commands::
 
-    python benchmarks/defaults_study.py --parts grid --data digits --cache CACHE
-    python benchmarks/defaults_study.py --parts grid --data mnist --mnist-budgets 100 --tag 100 \
-        --cache CACHE   # and --mnist-budgets 1000 --tag 1000
-    python benchmarks/defaults_study.py --parts check --check-arms dbn --check-seeds 0 \
-        --cache CACHE   # one process per arm and seed
+    python benchmarks/defaults_study.py --study finetuning --parts grid --data digits --cache CACHE
+    python benchmarks/defaults_study.py --study finetuning --parts grid --data mnist \
+        --mnist-budgets 100 --tag 100 --cache CACHE   # and --mnist-budgets 1000 --tag 1000
+    python benchmarks/defaults_study.py --study finetuning --parts check --check-arms dbn \
+        --check-seeds 0   # one process per arm and seed, with the defaults of the time
 
-Outputs in ``--output`` (default ``benchmarks/results/defaults``): ``grid_<data>.json`` per data
+Outputs in ``--output`` (default ``benchmarks/results/defaults-joint``, or ``.../defaults`` for
+``--study finetuning``): ``grid_<data>.json`` per data
 set, ``grid.json`` (all cells pooled, the scores and the choice), ``check_<arm>_seed<s>.json``,
 ``check.json``, ``results.md`` and ``log.txt``, with machine information and wall times.
 """
