@@ -50,10 +50,12 @@ __all__ = [
     "ChecksumError",
     "DatasetNotFoundError",
     "IDXFormatError",
+    "PANEL",
     "get_data_home",
     "load_fashion_mnist",
     "load_idx",
     "load_mnist",
+    "load_panel",
 ]
 
 
@@ -754,3 +756,8 @@ load_fashion_mnist.__doc__ = _LOADER_DOC.format(
        for benchmarking machine learning algorithms." arXiv:1708.07747.""",
     examples="",
 )
+
+
+# The data panel (the Larochelle et al. 2007 variations, MNIST, digits and two real-valued sets)
+# lives in its own module; it is part of this public namespace.
+from ._panel import PANEL, load_panel  # noqa: E402
