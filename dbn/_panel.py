@@ -105,6 +105,10 @@ def rotate_images(images, angles, *, chunk=4096):
         # The output pixel (r, c) reads the input at the inverse rotation of (r, c).
         src_rows = cos * rows + sin * cols + centre
         src_cols = -sin * rows + cos * cols + centre
+        # Snap round-off (cos(pi / 2) is 6e-17, not 0) so edge pixels do not fall just outside.
+        for src in (src_rows, src_cols):
+            nearest = np.round(src)
+            np.copyto(src, nearest, where=np.abs(src - nearest) < 1e-9)
         index = np.broadcast_to(
             np.arange(stop - start, dtype=np.float64)[:, None, None], src_rows.shape
         )
