@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -17,6 +16,8 @@ from dbn._validation import DivergenceError, NotFittedError
 from dbn.autoencoder import DeepAutoencoder, backward, forward, layer_kinds
 from dbn.io import ModelFileError
 from dbn.mlp import Propagation
+
+from .conftest import mnist_home, needs_mnist
 
 RTOL64 = 1e-10
 REPO = Path(__file__).resolve().parents[1]
@@ -34,18 +35,8 @@ def _one_blas_thread():
         yield
 
 
-def _find_mnist_home():
-    env = os.environ.get("DBN_DATA_HOME")
-    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if (candidate / "mnist").is_dir():
-            return candidate
-    return None
-
-
-MNIST_HOME = _find_mnist_home()
-needs_mnist = pytest.mark.skipif(
-    MNIST_HOME is None, reason="real MNIST not found: set DBN_DATA_HOME to a folder with mnist/"
-)
+# DBN_DATA_HOME, the user cache, ../shared/data: the first that holds MNIST (conftest.py).
+MNIST_HOME = mnist_home()
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """Tests of dbn.datasets: IDX parsing, folder resolution, verification and downloads.
 
 Downloads (through pooch) go to a real HTTP server on 127.0.0.1 serving files written under tmp_path;
-nothing here touches the network. The checks on the real MNIST read it from DBN_DATA_HOME (or ../shared/data).
+nothing here touches the network. The checks on the real MNIST read it where conftest.py finds it
+(DBN_DATA_HOME, the user cache, ../shared/data).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import gzip
 import hashlib
 import http.server
 import io
-import os
 import socket
 import subprocess
 import sys
@@ -34,6 +34,8 @@ from dbn.datasets import (
     load_idx,
     load_mnist,
 )
+
+from .conftest import data_homes, mnist_home, needs_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = "train-labels-idx1-ubyte"
@@ -66,21 +68,8 @@ def listing(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def _find_real_data_home() -> Path | None:
-    env = os.environ.get("DBN_DATA_HOME")
-    for candidate in [Path(env)] if env else []:
-        if (candidate / "mnist").is_dir():
-            return candidate
-    fallback = REPO.parent / "shared" / "data"
-    return fallback if (fallback / "mnist").is_dir() else None
-
-
-REAL_DATA_HOME = _find_real_data_home()
-needs_mnist = pytest.mark.skipif(
-    REAL_DATA_HOME is None,
-    reason="real MNIST not found: set DBN_DATA_HOME to a folder containing mnist/ "
-    "(or provide ../shared/data/mnist next to the repository)",
-)
+# DBN_DATA_HOME, the user cache, ../shared/data: the first that holds MNIST (conftest.py).
+REAL_DATA_HOME = mnist_home()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -276,9 +265,13 @@ def test_checksum_table_is_complete_and_well_formed():
 
 @needs_mnist
 def test_pinned_mnist_checksums_match_sha256sums_file():
-    sums = REAL_DATA_HOME / "mnist" / "SHA256SUMS"
-    if not sums.is_file():
-        pytest.skip(f"{sums} not present")
+    # The published sums ship with CI's copy (../shared/data), not with a download.
+    found = [home / "mnist" / "SHA256SUMS" for home in data_homes()]
+    sums = next((path for path in found if path.is_file()), None)
+    if sums is None:
+        pytest.skip(
+            f"no mnist/SHA256SUMS in {', '.join(str(path.parent.parent) for path in found)}"
+        )
     published = dict(line.split()[::-1] for line in sums.read_text().splitlines() if line.strip())
     assert {k: v.hexdigest for k, v in CHECKSUMS["mnist"].items()} == published
 

@@ -4,7 +4,6 @@ against plain NumPy, and input validation."""
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from dbn.evaluation import (
 )
 
 from . import naive
+from .conftest import skip_without_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 # Kernels and enumeration are compared in float64 at one tolerance.
@@ -281,18 +281,8 @@ def _bars_and_stripes_model(side, n_hidden, **kw):
     return model.fit(np.repeat(data, 20, axis=0)), data
 
 
-def _mnist_home():
-    env = os.environ.get("DBN_DATA_HOME")
-    if env and (Path(env) / "mnist").is_dir():
-        return Path(env)
-    fallback = REPO.parent / "shared" / "data"
-    return fallback if (fallback / "mnist").is_dir() else None
-
-
 def _mnist_patch_model(side, n_hidden, dtype=np.float64, **kw):
-    home = _mnist_home()
-    if home is None:
-        pytest.skip("MNIST not found: set DBN_DATA_HOME to a folder holding mnist/")
+    home = skip_without_mnist()  # DBN_DATA_HOME, the user cache, ../shared/data
     from dbn.datasets import load_mnist
 
     X, _ = load_mnist("test", data_home=home, as_float=True, download=False)

@@ -9,21 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import skip_without_mnist
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "walkthrough.ipynb"
-MNIST_FILE = re.compile(r"train-images[.-]idx3-ubyte(\.gz)?$")
 
 nbformat = pytest.importorskip("nbformat")
-
-
-def _mnist_home():
-    """The data folder holding mnist/ (DBN_DATA_HOME, else <repo>/../shared/data), or None."""
-    candidates = [os.environ.get("DBN_DATA_HOME"), REPO.parent / "shared" / "data"]
-    for home in filter(None, candidates):
-        folder = Path(home) / "mnist"
-        if folder.is_dir() and any(MNIST_FILE.search(p.name) for p in folder.iterdir()):
-            return Path(home).resolve()
-    return None
 
 
 def _read():
@@ -69,12 +60,7 @@ def test_runs_in_quick_mode():
     pytest.importorskip("sklearn")
     from nbclient import NotebookClient
 
-    data_home = _mnist_home()
-    if data_home is None:
-        pytest.skip(
-            "MNIST not found: set DBN_DATA_HOME to a folder holding mnist/ (or put it in "
-            f"{REPO.parent / 'shared' / 'data' / 'mnist'}) to run the notebook"
-        )
+    data_home = skip_without_mnist()  # DBN_DATA_HOME, the user cache, ../shared/data
     nb = _read()  # executed in memory: the committed file keeps its full-size outputs
     env = dict(os.environ, DBN_NOTEBOOK_QUICK="1", DBN_DATA_HOME=str(data_home))
     # The kernel is a separate process, out of reach of conftest's threadpool limit: one BLAS

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from dbn import BernoulliRBM
 
-
-def _mnist_home():
-    env = os.environ.get("DBN_DATA_HOME")
-    candidates = [env] if env else []
-    candidates.append(str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    for folder in candidates:
-        if folder and (Path(folder) / "mnist").is_dir():
-            return folder
-    return None
+from .conftest import skip_without_mnist
 
 
 @pytest.fixture(scope="module")
 def mnist():
-    home = _mnist_home()
-    if home is None:
-        pytest.skip("MNIST not found: set DBN_DATA_HOME to a folder holding mnist/")
+    home = skip_without_mnist()  # DBN_DATA_HOME, the user cache, ../shared/data
     from dbn.datasets import load_mnist
 
     X, y = load_mnist("train", data_home=home, as_float=True, download=False)
