@@ -68,6 +68,7 @@ _SHARED_RBM_PARAMS = (
     "weight_decay",
     "init_std",
     "monitor_size",
+    "centering",
 )
 
 
@@ -91,6 +92,12 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         Hinton's 100 and 0.5 rising to 0.9 after 5 epochs). They were chosen on validation data by
         ``benchmarks/defaults_study.py`` (see Notes); :meth:`hinton_salakhutdinov_2006` gives the
         paper's recipe.
+    centering : bool, default=False
+        Centred RBMs (Melchior, Fischer & Wiskott 2016) in every layer with binary visible units:
+        the energy is written in terms of ``v - mu`` and ``h - lambda``, with offsets that track
+        the mean activities, which makes training invariant to which value of a unit is "on"
+        (see :class:`dbn.BernoulliRBM`). A Gaussian first layer sees standardised data and
+        ignores it.
     layer_params : list of dict or dict of int to dict, optional
         Per-layer overrides of any RBM parameter, e.g. ``{0: {"learning_rate": 0.01}}`` or a list
         with one dict (or ``None``) per layer.
@@ -156,6 +163,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         weight_decay=0.0002,
         init_std=0.01,
         monitor_size=1000,
+        centering=False,
         layer_params=None,
         verbose=0,
         random_state=None,
@@ -174,6 +182,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         self.weight_decay = weight_decay
         self.init_std = init_std
         self.monitor_size = monitor_size
+        self.centering = centering
         self.layer_params = layer_params
         self.verbose = verbose
         self.random_state = random_state
@@ -263,6 +272,9 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             zip(sizes, self._layer_overrides(len(sizes)), strict=True)
         ):
             params = dict(shared, n_components=size, random_state=seeds[i])
+            if i == 0 and self.visible_unit == "gaussian":
+                # The Gaussian RBM has no centring: its data are standardised.
+                params.pop("centering")
             params["verbose"] = self.verbose
             params["hidden_unit"] = self.top_hidden_unit if i == len(sizes) - 1 else "bernoulli"
             if i == 0 and self.visible_unit == "gaussian":
@@ -757,6 +769,9 @@ def _layer_seeds(random_state, n_layers):
 
 def _params_from_json(params):
     params = dict(params)
+    # Files written before the DBN had a shared ``centering`` trained plain RBMs (unless their
+    # layer_params said otherwise, which still applies): never let a later default change them.
+    params.setdefault("centering", False)
     if isinstance(params.get("layer_params"), dict):
         params["layer_params"] = {int(k): v for k, v in params["layer_params"].items()}
     if isinstance(params.get("hidden_layer_sizes"), list):

@@ -1,0 +1,354 @@
+"""Choose ``DBN``'s pretraining defaults and ``DBN.to_mlp()``'s fine-tuning defaults on the data
+panel, by the worst case, on validation splits only; then check the choice on the test splits.
+
+    python benchmarks/panel_study.py --parts grid     # every candidate, validation splits
+    python benchmarks/panel_study.py --parts check    # chosen and previous defaults vs Xavier, test
+    python benchmarks/panel_study.py                  # both
+
+The set-up is the one a new user writes, on every set of the panel (:func:`dbn.datasets.load_panel`):
+``DBN([500, 500], n_iter=5, random_state=s).pretrain(X_unlabelled).to_mlp(max_iter=100)
+.fit(X_labelled, y_labelled)`` against ``MLPClassifier([500, 500], init="xavier_uniform",
+max_iter=100, random_state=s)`` on the same labels. The unlabelled data are the set's training
+split (MNIST and inverted MNIST: its first 30,000 images); the labels are 1,000 class-balanced
+examples of the training split, or the whole split where it has fewer (rectangles: 1,000;
+digits: 1,000; breast-cancer: 341; wine: 106). Real-valued sets get ``visible_unit="gaussian"``.
+
+- ``grid``: every candidate (``PRETRAIN_CANDIDATES`` x ``FINETUNE_CANDIDATES``, each setting every
+  knob it touches, so the study does not depend on the library's defaults when it runs) on every
+  set, seeds ``--grid-seeds``; the **validation** error of each. A candidate's score is its worst
+  cell: the largest ``validation error / best validation error in that cell`` over all cells (a
+  set where every candidate has zero error counts as a ratio of 1). The lowest worst ratio wins;
+  ties go to the lower mean ratio. The whole table is written. Test splits are not touched.
+- ``check``: the chosen candidate, the library's previous defaults and Xavier on the **test**
+  splits, seeds ``--check-seeds``: test error, the gain over Xavier (mean and standard deviation),
+  and seconds per run.
+
+Outputs in ``--output`` (default ``benchmarks/results/panel``): ``grid.json``, ``check.json``,
+``results.md`` and ``log.txt``, with machine information.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import machine_info  # noqa: E402
+
+from dbn import DBN, MLPClassifier  # noqa: E402
+from dbn.datasets import PANEL, load_panel  # noqa: E402
+
+N_LABELS = 1000
+STACK = dict(hidden_layer_sizes=[500, 500], n_iter=5)
+FINETUNE_EPOCHS = 100
+
+#: Pretraining knobs. The first is the library's default before this study (chosen on MNIST and
+#: digits alone), the third the default before that; centring (Melchior et al. 2016) is crossed
+#: with both, because it makes a Bernoulli RBM invariant to which value of a unit is "on".
+PRETRAIN_CANDIDATES = {
+    "b10 m0.9": dict(batch_size=10, momentum=0.9, final_momentum=0.9, centering=False),
+    "b10 m0.9 centred": dict(batch_size=10, momentum=0.9, final_momentum=0.9, centering=True),
+    "b100 m0.5": dict(batch_size=100, momentum=0.5, final_momentum=0.9, centering=False),
+    "b100 m0.5 centred": dict(batch_size=100, momentum=0.5, final_momentum=0.9, centering=True),
+}
+
+#: Fine-tuning knobs: the previous default (SGD 0.1, Nesterov 0.9), the same with a fifth of the
+#: rate, and the MLP's own default (Adam 1e-3).
+FINETUNE_CANDIDATES = {
+    "sgd 0.1": dict(solver="sgd", learning_rate_init=0.1, momentum=0.9, batch_size="auto"),
+    "sgd 0.02": dict(solver="sgd", learning_rate_init=0.02, momentum=0.9, batch_size="auto"),
+    "adam 1e-3": dict(solver="adam", learning_rate_init=1e-3, batch_size="auto"),
+}
+
+#: The library's defaults before this study, for the check.
+PREVIOUS = "b10 m0.9 / sgd 0.1"
+
+
+def candidates():
+    return {
+        f"{pre} / {fine}": (pre_knobs, fine_knobs)
+        for pre, pre_knobs in PRETRAIN_CANDIDATES.items()
+        for fine, fine_knobs in FINETUNE_CANDIDATES.items()
+    }
+
+
+def balanced_subset(y, n_labels, seed):
+    """``n_labels`` indices with the classes as equal as possible (all when there are fewer)."""
+    if n_labels >= len(y):
+        return np.arange(len(y))
+    rng = np.random.default_rng(1000 + seed)
+    classes = np.unique(y)
+    per_class = n_labels // len(classes)
+    chosen = [rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in classes]
+    return np.sort(np.concatenate(chosen))
+
+
+_DATA = {}
+
+
+def data(name, *, test):
+    key = (name, test)
+    if key not in _DATA:
+        _DATA.clear()  # one set in memory at a time
+        _DATA[key] = load_panel(name, test_size=None if test else 1)
+    return _DATA[key]
+
+
+def unlabelled(d):
+    return d.X_train[:30_000]
+
+
+def pretrain(d, knobs, seed, log):
+    start = time.perf_counter()
+    stack = DBN(**STACK, **knobs, visible_unit=d.visible_unit, random_state=seed)
+    stack.pretrain(unlabelled(d))
+    seconds = time.perf_counter() - start
+    errors = [float(layer.history_["reconstruction_error"][-1]) for layer in stack.layers_]
+    log(f"    pretrain {knobs} seed {seed}: {seconds:.1f} s, reconstruction errors {errors}")
+    return stack, seconds, errors
+
+
+def finetune(stack, knobs, X, y, seed):
+    start = time.perf_counter()
+    net = stack.to_mlp(max_iter=FINETUNE_EPOCHS, random_state=seed, **knobs)
+    net.fit(X, y)
+    return net, time.perf_counter() - start
+
+
+def xavier(X, y, seed):
+    start = time.perf_counter()
+    net = MLPClassifier(
+        STACK["hidden_layer_sizes"],
+        init="xavier_uniform",
+        max_iter=FINETUNE_EPOCHS,
+        random_state=seed,
+    ).fit(X, y)
+    return net, time.perf_counter() - start
+
+
+def error(net, X, y):
+    return float(1.0 - net.score(X, y))
+
+
+def run_grid(sets, seeds, log, output):
+    path = output / "grid.json"
+    cells = json.loads(path.read_text())["cells"] if path.exists() else []
+    done = {(c["set"], c["seed"]) for c in cells}
+    for name in sets:
+        for seed in seeds:
+            if (name, seed) in done:
+                continue
+            d = data(name, test=False)
+            rows = balanced_subset(d.y_train, N_LABELS, seed)
+            X, y = d.X_train[rows], d.y_train[rows]
+            log(f"grid {name} seed {seed}: {len(rows)} labels")
+            cell = dict(set=name, seed=seed, n_labels=len(rows), errors={}, seconds={}, pretrain={})
+            for pre, pre_knobs in PRETRAIN_CANDIDATES.items():
+                stack, seconds, recon = pretrain(d, pre_knobs, seed, log)
+                cell["pretrain"][pre] = dict(seconds=seconds, reconstruction_error=recon)
+                for fine, fine_knobs in FINETUNE_CANDIDATES.items():
+                    net, fit_seconds = finetune(stack, fine_knobs, X, y, seed)
+                    key = f"{pre} / {fine}"
+                    cell["errors"][key] = error(net, d.X_val, d.y_val)
+                    cell["seconds"][key] = seconds + fit_seconds
+                    log(
+                        f"    {key}: validation error {100 * cell['errors'][key]:.2f} %, "
+                        f"{cell['seconds'][key]:.1f} s, final loss {net.loss_:.4f}"
+                    )
+            net, seconds = xavier(X, y, seed)
+            cell["xavier"] = dict(error=error(net, d.X_val, d.y_val), seconds=seconds)
+            log(
+                f"    xavier: validation error {100 * cell['xavier']['error']:.2f} %, {seconds:.1f} s"
+            )
+            cells.append(cell)
+            write(path, dict(machine=machine_info(), cells=cells))
+    return cells
+
+
+def choose(cells):
+    names = list(candidates())
+    ratios = {name: [] for name in names}
+    for cell in cells:
+        best = min(cell["errors"][n] for n in names)
+        for n in names:
+            ratios[n].append(
+                1.0 if best == 0 == cell["errors"][n] else cell["errors"][n] / max(best, 1e-12)
+            )
+    scores = {n: dict(worst=max(r), mean=float(np.mean(r))) for n, r in ratios.items()}
+    chosen = min(names, key=lambda n: (scores[n]["worst"], scores[n]["mean"]))
+    return chosen, scores
+
+
+def run_check(sets, seeds, chosen, log, output):
+    path = output / "check.json"
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    done = {(r["set"], r["seed"], r["arm"]) for r in runs}
+    arms = {"chosen": chosen, "previous": PREVIOUS}
+    table = candidates()
+    for name in sets:
+        for seed in seeds:
+            d = None
+            for arm, candidate in [*arms.items(), ("xavier", None)]:
+                if (name, seed, arm) in done:
+                    continue
+                d = d or data(name, test=True)
+                rows = balanced_subset(d.y_train, N_LABELS, seed)
+                X, y = d.X_train[rows], d.y_train[rows]
+                if candidate is None:
+                    net, seconds = xavier(X, y, seed)
+                    recon = None
+                else:
+                    pre_knobs, fine_knobs = table[candidate]
+                    stack, pre_seconds, recon = pretrain(d, pre_knobs, seed, log)
+                    net, seconds = finetune(stack, fine_knobs, X, y, seed)
+                    seconds += pre_seconds
+                run = dict(
+                    set=name,
+                    seed=seed,
+                    arm=arm,
+                    candidate=candidate,
+                    test_error=error(net, d.X_test, d.y_test),
+                    seconds=seconds,
+                    final_loss=float(net.loss_),
+                    reconstruction_error=recon,
+                )
+                log(
+                    f"check {name} seed {seed} {arm}: test error {100 * run['test_error']:.2f} %, "
+                    f"{seconds:.1f} s"
+                )
+                runs.append(run)
+                write(
+                    path, dict(machine=machine_info(), chosen=chosen, previous=PREVIOUS, runs=runs)
+                )
+    return runs
+
+
+def summarise_check(runs):
+    rows = {}
+    for name in dict.fromkeys(r["set"] for r in runs):
+        by_arm = {}
+        for arm in ("chosen", "previous", "xavier"):
+            errors = {
+                r["seed"]: r["test_error"] for r in runs if r["set"] == name and r["arm"] == arm
+            }
+            seconds = [r["seconds"] for r in runs if r["set"] == name and r["arm"] == arm]
+            by_arm[arm] = (errors, seconds)
+        seeds = sorted(
+            set(by_arm["chosen"][0]) & set(by_arm["previous"][0]) & set(by_arm["xavier"][0])
+        )
+        if not seeds:
+            continue
+        gain = {
+            arm: [100 * (by_arm["xavier"][0][s] - by_arm[arm][0][s]) for s in seeds]
+            for arm in ("chosen", "previous")
+        }
+        rows[name] = dict(
+            seeds=seeds,
+            error={arm: [100 * by_arm[arm][0][s] for s in seeds] for arm in by_arm},
+            gain_mean={arm: float(np.mean(g)) for arm, g in gain.items()},
+            gain_std={arm: float(np.std(g)) for arm, g in gain.items()},
+            worst_gain={arm: float(np.min(g)) for arm, g in gain.items()},
+            seconds={arm: float(np.mean(by_arm[arm][1])) for arm in by_arm},
+        )
+    return rows
+
+
+def markdown(cells, chosen, scores, check_rows):
+    names = list(candidates())
+    lines = ["# Defaults chosen on the data panel", ""]
+    lines.append(
+        f"Set-up: `DBN({STACK}).pretrain(X).to_mlp(max_iter={FINETUNE_EPOCHS})` on "
+        f"{N_LABELS} labels (fewer where the set has fewer), `benchmarks/panel_study.py`."
+    )
+    lines.append("")
+    if cells:
+        sets = [f"{c['set']} s{c['seed']}" for c in cells]
+        lines += ["## Grid: validation error (%) per cell", ""]
+        lines.append("| candidate | " + " | ".join(sets) + " | worst ratio | mean ratio | mean s |")
+        lines.append("|---|" + "---:|" * (len(sets) + 3))
+        for n in sorted(names, key=lambda n: (scores[n]["worst"], scores[n]["mean"])):
+            errs = " | ".join(f"{100 * c['errors'][n]:.2f}" for c in cells)
+            secs = np.mean([c["seconds"][n] for c in cells])
+            mark = " **(chosen)**" if n == chosen else ""
+            lines.append(
+                f"| {n}{mark} | {errs} | {scores[n]['worst']:.3f} | {scores[n]['mean']:.3f} | {secs:.1f} |"
+            )
+        errs = " | ".join(f"{100 * c['xavier']['error']:.2f}" for c in cells)
+        secs = np.mean([c["xavier"]["seconds"] for c in cells])
+        lines.append(f"| Xavier (reference) | {errs} | | | {secs:.1f} |")
+        lines.append("")
+    if check_rows:
+        lines += [
+            "## Check: test error (%) and gain over Xavier (points), mean ± std over seeds",
+            "",
+            "| set | seeds | chosen | previous defaults | Xavier | gain, chosen | gain, previous | worst gain, chosen | s chosen / previous / Xavier |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for name, row in check_rows.items():
+            e = row["error"]
+            lines.append(
+                f"| {name} | {','.join(map(str, row['seeds']))} | {np.mean(e['chosen']):.2f} | "
+                f"{np.mean(e['previous']):.2f} | {np.mean(e['xavier']):.2f} | "
+                f"{row['gain_mean']['chosen']:+.2f} ± {row['gain_std']['chosen']:.2f} | "
+                f"{row['gain_mean']['previous']:+.2f} ± {row['gain_std']['previous']:.2f} | "
+                f"{row['worst_gain']['chosen']:+.2f} | "
+                f"{row['seconds']['chosen']:.0f} / {row['seconds']['previous']:.0f} / {row['seconds']['xavier']:.0f} |"
+            )
+        mean_gain = np.mean([r["gain_mean"]["chosen"] for r in check_rows.values()])
+        lines += ["", f"Mean gain of the chosen defaults over the panel: {mean_gain:+.2f} points."]
+    return "\n".join(lines) + "\n"
+
+
+def write(path, payload):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", default="grid,check")
+    parser.add_argument("--sets", default=",".join(PANEL))
+    parser.add_argument("--grid-seeds", default="0")
+    parser.add_argument("--check-seeds", default="0,1,2")
+    parser.add_argument("--chosen", default=None, help="candidate for the check (default: grid's)")
+    parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "panel"))
+    args = parser.parse_args(argv)
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    sets = [s for s in args.sets.split(",") if s]
+    parts = set(args.parts.split(","))
+    log_file = (output / "log.txt").open("a")
+
+    def log(message):
+        line = f"[{time.strftime('%H:%M:%S')}] {message}"
+        print(line, flush=True)
+        log_file.write(line + "\n")
+        log_file.flush()
+
+    cells = []
+    if "grid" in parts:
+        cells = run_grid(sets, [int(s) for s in args.grid_seeds.split(",")], log, output)
+    elif (output / "grid.json").exists():
+        cells = json.loads((output / "grid.json").read_text())["cells"]
+    chosen, scores = choose(cells) if cells else (args.chosen, {})
+    chosen = args.chosen or chosen
+    if cells:
+        log(f"chosen by the worst validation ratio: {chosen} (worst {scores[chosen]['worst']:.3f})")
+    check_rows = {}
+    if "check" in parts:
+        runs = run_check(sets, [int(s) for s in args.check_seeds.split(",")], chosen, log, output)
+        check_rows = summarise_check(runs)
+    elif (output / "check.json").exists():
+        check_rows = summarise_check(json.loads((output / "check.json").read_text())["runs"])
+    (output / "results.md").write_text(markdown(cells, chosen, scores, check_rows))
+    log(f"results in {output}")
+
+
+if __name__ == "__main__":
+    main()
