@@ -106,3 +106,32 @@ def test_mnist_rejects_inconsistent_retrain_requests_before_any_work(argv, tmp_p
     with pytest.raises(SystemExit):
         mnist.main(["--record", "--output", str(tmp_path), *argv])
     assert not (tmp_path / "results.json").exists()
+
+
+def test_mnist_summary_holds_each_result_against_its_target(tmp_path):
+    mnist = pytest.importorskip("mnist")
+    results = {
+        "wall_seconds": 400.0,
+        "config": mnist.MODES["default"],
+        "plots": ["learning_curves.png"],
+        # 1 - 0.984 is 0.016000000000000014: the error of 160 images in 10,000 meets 1.6 %.
+        "reproduce": {"test_error": 1 - 0.984},
+        "inits": {
+            name: {"test_error": error}
+            for name, error in [("zeros", 0.9), ("he (relu)", 0.03), ("dbn pretrained", 0.025)]
+        },
+    }
+    lines = mnist.summary(results, "default", tmp_path)
+    assert lines[1] == "  test error 1.60 % (target <= 1.6 %): met"
+    assert "dbn pretrained 2.50 %, best of the others he (relu) 3.00 %" in lines[2]
+    assert "short budget" in lines[2]  # the default mode's 2 epochs, against the full mode's 10
+    assert lines[-1].endswith(
+        f"{tmp_path.resolve()}: results.md, results.json, learning_curves.png"
+    )
+    results["reproduce"]["test_error"] = 0.0161
+    results["retrain"] = {"test_error": 0.0108}
+    results["config"] = mnist.MODES["full"]
+    lines = mnist.summary(results, "full", tmp_path)
+    assert lines[1] == "  test error 1.61 % (target <= 1.2 %): missed; stretch <= 1.1 %: missed"
+    assert lines[2].endswith("1.08 % (target <= 1.2 %): met; stretch <= 1.1 %: met")
+    assert "full budget" in lines[3]
