@@ -1,7 +1,8 @@
 """Pickle-free model files: safetensors, and the ``.npz`` files of dbn 0.1.
 
-A model saved to a ``.safetensors`` path (the default format) is a plain safetensors file [1]_, so
-PyTorch, NumPy, JAX and the Hugging Face tools read its weights
+Every estimator's ``save(path)`` writes the format its path's suffix names; there is no default,
+and any other suffix is refused. ``.safetensors`` is the one to use: a plain safetensors file [1]_,
+so PyTorch, NumPy, JAX and the Hugging Face tools read its weights
 (``safetensors.torch.load_file(path)``). Its layout:
 
 - 8 bytes: ``N``, the length of the JSON header, a little-endian unsigned 64-bit integer;
@@ -13,8 +14,8 @@ PyTorch, NumPy, JAX and the Hugging Face tools read its weights
 - the byte buffer: the arrays, little-endian and C-ordered, one after the other.
 
 A path ending in ``.npz`` keeps the format of dbn 0.1, which this module still writes (the
-training checkpoints use it) and reads: an ``.npz`` archive read with ``allow_pickle=False``
-holding a JSON header in ``__dbn_format__`` and one array per parameter.
+training checkpoints, ``*-checkpoint.npz``, use it) and reads: an ``.npz`` archive read with
+``allow_pickle=False`` holding a JSON header in ``__dbn_format__`` and one array per parameter.
 
 :func:`load_arrays` tells the two apart by their content, not their name, and checks the same
 things in both before any model is built from a file: the format and its version, the model class,

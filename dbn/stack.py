@@ -135,9 +135,10 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
     >>> import numpy as np
     >>> from dbn import DBN
     >>> X = (np.random.default_rng(0).random((300, 20)) < 0.3).astype(np.float32)
-    >>> dbn = DBN([16, 8], n_iter=2, batch_size=30, random_state=0).pretrain(X)
-    >>> dbn.transform(X).shape
+    >>> stack = DBN([16, 8], n_iter=2, batch_size=30, random_state=0).pretrain(X)
+    >>> stack.transform(X).shape
     (300, 8)
+    >>> clf = stack.to_mlp(max_iter=5, random_state=0).fit(X, X[:, 0] > 0)
 
     References
     ----------
