@@ -37,11 +37,27 @@ from ._kernels.native import native_functions
 from ._threads import Team, blas_threads, single_threaded_blas
 from ._validation import check_choice, check_scalar
 
-__all__ = ["PARAMETER_NAMES", "ContrastiveDivergence", "hidden_units", "visible_units"]
+__all__ = [
+    "OFFSET_ROWS",
+    "PARAMETER_NAMES",
+    "SHARED_STATE",
+    "ContrastiveDivergence",
+    "hidden_units",
+    "merge_states",
+    "visible_units",
+]
 
 #: Names of an RBM's parameters, as the estimators call their attributes; ``log_variance_`` only
 #: exists for Gaussian visible units with learned variances.
 PARAMETER_NAMES = ("components_", "intercept_hidden_", "intercept_visible_", "log_variance_")
+
+#: Rows of the data whose mean hidden activation starts the hidden offset of the centred form.
+OFFSET_ROWS = 1000
+
+#: Entries of :meth:`ContrastiveDivergence.get_state` that data-parallel workers must share: the
+#: direction of every update depends on them (the centred gradient), so a driver averages them with
+#: the parameters after every round (:meth:`ContrastiveDivergence.shared_state`).
+SHARED_STATE = ("visible_offset_", "hidden_offset_")
 
 # Key passed to a sampling kernel that does not sample (a placeholder of the right type).
 _NO_KEY = np.uint64(0)
@@ -303,13 +319,19 @@ class ContrastiveDivergence:
             self.tempered_chains = np.repeat(state[None], self.n_temperatures - 1, axis=0)
             self.swap_counts = np.zeros((self.n_temperatures - 1, 2), dtype=np.int64)
 
-    def start_offsets(self, X):
+    def start_offsets(self, X, *, visible_mean=None):
         """Start the centring offsets: ``mu`` the mean of ``X``, ``lambda`` the mean hidden
-        activation of (up to 1000 of) its rows under the current parameters."""
+        activation of its first :data:`OFFSET_ROWS` rows under the current parameters.
+
+        ``visible_mean`` gives ``mu`` when ``X`` holds only the first rows of the data (a driver
+        that reads the data in chunks, :func:`dbn.dask.pretrain_out_of_core`).
+        """
         if not self.centering:
             raise RuntimeError("start_offsets needs centering=True.")
-        mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
-        v = dense_rows(X, np.arange(min(X.shape[0], 1000)), self.dtype)
+        if visible_mean is None:
+            visible_mean = X.mean(axis=0)
+        mean = np.asarray(visible_mean, dtype=np.float64).ravel()
+        v = dense_rows(X, np.arange(min(X.shape[0], OFFSET_ROWS)), self.dtype)
         pre = v @ np.ascontiguousarray(self.parameters["components_"].T)
         hidden_units(
             pre, self.parameters["intercept_hidden_"], "bernoulli", None, pre, pre, sample=False
@@ -711,6 +733,23 @@ class ContrastiveDivergence:
             state["swap_counts_"] = self.swap_counts.copy()
             state["swap_parity_"] = np.array(self._swap_parity, dtype=np.int64)
         return state
+
+    def shared_state(self):
+        """Copies of the :data:`SHARED_STATE` entries of :meth:`get_state` (none before centring
+        starts): what data-parallel workers average with the parameters."""
+        if self.visible_offset is None:
+            return {}
+        return {
+            "visible_offset_": self.visible_offset.copy(),
+            "hidden_offset_": self.hidden_offset.copy(),
+        }
+
+    def set_shared_state(self, shared):
+        """Take the :data:`SHARED_STATE` entries of ``shared`` (e.g. the workers' average),
+        leaving the rest of the state (velocities, chains, sparsity activity) as it is."""
+        if "visible_offset_" in shared:
+            self.visible_offset = np.array(shared["visible_offset_"], dtype=self.dtype)
+            self.hidden_offset = np.array(shared["hidden_offset_"], dtype=self.dtype)
 
     def set_state(self, state):
         """Restore what :meth:`get_state` returned; missing velocities count as zero."""
@@ -1221,6 +1260,54 @@ def visible_units(pre, bias, sigma, unit, rng, mean_out, sample_out, *, sample, 
         return
     normal = _fill_normal(rng, pre.shape, pre.dtype, noise) if sample else None
     kernels.gaussian_units(pre, bias, sigma, normal, mean_out, sample_out)
+
+
+def merge_states(states, weights):
+    """One CD state from the :meth:`ContrastiveDivergence.get_state` of data-parallel workers.
+
+    What a driver hands the estimator after training on several workers, so that the model holds
+    the state an in-process fit would: velocities, running sparsity activity and centring offsets
+    are the ``weights``-weighted means (with one step per round, the velocity of the combined
+    minibatch, the update being linear in the statistics); persistent and tempered chains are
+    concatenated (every worker's chains sample the same model, and the default chains of a worker
+    are its share of the combined minibatch); swap counts are summed; the swap parity, the same
+    on every worker, is the first's.
+
+    Parameters
+    ----------
+    states : list of dict of str to ndarray
+        The workers' states, all with the same entries.
+    weights : sequence of float
+        Weight of each worker in the means (rows trained on, say).
+
+    Returns
+    -------
+    state : dict of str to ndarray
+        For :meth:`ContrastiveDivergence.set_state`.
+    """
+    names = set(states[0])
+    if any(set(state) != names for state in states):
+        raise ValueError("merge_states needs states with the same entries from every worker.")
+    weights = np.asarray(weights, dtype=np.float64)
+    total = weights.sum()
+    merged = {}
+    for name in states[0]:
+        values = [np.asarray(state[name]) for state in states]
+        if name.startswith("velocity_") or name in ("running_activity_", *SHARED_STATE):
+            mean = sum(w * v.astype(np.float64) for w, v in zip(weights, values, strict=True))
+            merged[name] = np.asarray(mean / total, dtype=values[0].dtype)
+        elif name == "persistent_chains_":
+            merged[name] = np.concatenate(values, axis=0)
+        elif name == "tempered_chains_":
+            merged[name] = np.concatenate(values, axis=1)
+        elif name == "swap_counts_":
+            merged[name] = sum(values[1:], values[0].copy())
+        elif name == "swap_parity_":
+            merged[name] = values[0].copy()
+        else:
+            # A new entry of get_state must say here how workers' copies combine.
+            raise ValueError(f"merge_states does not know how to merge the CD state {name!r}.")
+    return merged
 
 
 def dense_rows(X, rows, dtype):

@@ -89,7 +89,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cd import ContrastiveDivergence, hidden_units, visible_units
+from ._cd import (
+    OFFSET_ROWS,
+    SHARED_STATE,
+    ContrastiveDivergence,
+    hidden_units,
+    merge_states,
+    visible_units,
+)
 from ._training.callbacks import CallbackList
 from ._training.checkpoint import CheckpointFile, as_json
 from ._training.loop import EpochTrainer, run_epochs
@@ -416,6 +423,9 @@ def _rbm_round(previous, params, block, config, plan):
             name: np.array(p, order="F" if p.ndim == 2 else "C", copy=True)
             for name, p in params.items()
         }
+    # The centring offsets travel (and are averaged) with the parameters: every shard's update
+    # must be centred on the same offsets for the average to be the combined minibatch's step.
+    shared = {name: own.pop(name) for name in SHARED_STATE if name in own}
     cd = ContrastiveDivergence(own, **config)
     rng = _generator(state)
     if state.get("cd") is not None:
@@ -423,6 +433,7 @@ def _rbm_round(previous, params, block, config, plan):
     elif cd.persistent:
         # A new shard, or one whose state was lost with no way to recompute it: chains from data.
         cd.start_chains(block, rng)
+    cd.set_shared_state(shared)
     n_rows = block.shape[0]
     _start_epoch(state, n_rows, plan["epoch"], plan["shuffle"], rng)
     n_steps = plan["n_steps"]
@@ -433,7 +444,7 @@ def _rbm_round(previous, params, block, config, plan):
     state["cd"] = cd.get_state()
     state["rng"] = rng.bit_generator.state
     state["diverged"] = state.get("diverged") or diverged
-    return state, (own, len(rows))
+    return state, ({**own, **cd.shared_state()}, len(rows))
 
 
 def _rbm_monitor(params, block, config, n_monitor):
@@ -464,22 +475,108 @@ def _initial_shard_state(seed):
     return {"rng": rng.bit_generator.state, "cd": None, "order": None, "epoch": None}
 
 
-def _rbm_config(rbm, batch_size):
-    gaussian = _gaussian_visible(rbm)
-    return dict(
-        batch_size=int(batch_size),
-        visible_unit="gaussian" if gaussian else "bernoulli",
-        hidden_unit=rbm.hidden_unit,
-        k=rbm.k,
-        persistent=rbm.persistent,
-        n_chains=rbm.n_chains,
-        positive_hidden=rbm.positive_hidden,
-        sample_visible=rbm.sample_visible,
-        weight_decay=rbm.weight_decay,
-        sparsity_target=rbm.sparsity_target,
-        sparsity_cost=rbm.sparsity_cost,
-        sparsity_damping=rbm.sparsity_damping,
-    )
+# Where the cluster and out-of-core paths honour each RBM hyperparameter. Those of
+# ``rbm.cd_config()`` (the estimator's one source of its CD step) reach every shard's CD object;
+# the drivers read the ones below themselves; an option in _REFUSED is refused by name on the paths
+# it lists. Any other option set away from its default is refused too, so that an option added to
+# the estimator cannot be dropped here in silence (tests/test_dask.py walks _get_param_names()).
+_DRIVER_PARAMS = {
+    "n_components": "the initial parameters (rbm.initialize)",
+    "init_std": "the initial parameters (rbm.initialize)",
+    "learn_variance": "the initial parameters: log_variance_ is averaged with the others",
+    "batch_size": "split over the shards (fit_rbm's batch_size)",
+    "n_iter": "the number of epochs",
+    "learning_rate": "rbm.schedule",
+    "learning_rate_schedule": "rbm.schedule",
+    "learning_rate_decay": "rbm.schedule",
+    "momentum": "rbm.schedule",
+    "final_momentum": "rbm.schedule",
+    "momentum_switch_epoch": "rbm.schedule",
+    "shuffle": "each shard's order (cluster); the chunks' and rows' order (out of core)",
+    "monitor_size": "the reconstruction error, on rows spread over the shards",
+    "verbose": "the progress bar of run_epochs",
+    "random_state": "the shards' random streams (_shard_seeds)",
+}
+# option -> {path: what to do instead}; the paths are "cluster" and "out of core".
+_REFUSED = {}
+_PATH_NAMES = {
+    "cluster": "the cluster path (dbn.dask.fit_rbm, dbn.dask.pretrain)",
+    "out of core": "dbn.dask.pretrain_out_of_core",
+}
+
+
+def _check_options(rbm, path):
+    """Refuse, by name, an option of ``rbm`` set away from its default that ``path`` cannot
+    honour: one in ``_REFUSED`` for this path, or one this module does not know."""
+    import inspect
+
+    defaults = {
+        name: p.default for name, p in inspect.signature(type(rbm).__init__).parameters.items()
+    }
+    honoured = set(rbm.cd_config()) | set(_DRIVER_PARAMS)
+    for name, value in rbm.get_params(deep=False).items():
+        remedy = _REFUSED.get(name, {}).get(path)
+        if (remedy is None and name in honoured) or _is_default(value, defaults.get(name)):
+            continue
+        if remedy is None:
+            remedy = (
+                f"{name} is an option this path does not know. Train in process with fit(), or "
+                "leave it at its default."
+            )
+        raise ValueError(
+            f"{type(rbm).__name__}({name}={value!r}) is not supported by {_PATH_NAMES[path]}: "
+            f"{remedy}"
+        )
+
+
+def _is_default(value, default):
+    if value is default:
+        return True
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except (TypeError, ValueError):  # arrays and other values without a plain ==
+        return False
+
+
+def _rbm_config(rbm, batch_size, n_shards=1, path="cluster"):
+    """The CD configuration of one of ``n_shards`` shards: ``rbm.cd_config`` with the per-shard
+    minibatch, and ``n_chains`` persistent chains in all split over the shards like the minibatch
+    (each shard's default chains are its minibatch, so the total is the combined minibatch)."""
+    _check_options(rbm, path)
+    config = rbm.cd_config(batch_size=batch_size)
+    if config["n_chains"] is not None and n_shards > 1:
+        chains = config["n_chains"] // n_shards
+        if chains < 1:
+            raise ValueError(
+                f"n_chains={config['n_chains']} persistent chains cannot be split over {n_shards} "
+                f"shards; use n_chains >= {n_shards} or fewer shards."
+            )
+        config["n_chains"] = chains
+    return config
+
+
+def _hidden_sum(block, params, n_rows):
+    """Column sums (float64) of the hidden means of the block's first ``n_rows`` rows."""
+    return _rbm_features(block[:n_rows], params, "bernoulli").sum(axis=0, dtype=np.float64)
+
+
+def _initial_offsets(client, shards, params, mean):
+    """The centring offsets an in-process fit starts from (``ContrastiveDivergence.start_offsets``
+    of the whole data): ``mu`` the data's column means, ``lambda`` the mean hidden activation of
+    its first ``OFFSET_ROWS`` rows, summed on the shards that hold them."""
+    starts = np.cumsum([0, *shards.n_rows[:-1]])
+    counts = [
+        int(np.clip(OFFSET_ROWS - s, 0, n)) for s, n in zip(starts, shards.n_rows, strict=True)
+    ]
+    sums = client.gather(
+        [client.submit(_hidden_sum, f, params, c, workers=[w], allow_other_workers=True)
+         for f, w, c in zip(shards.futures, shards.workers, counts, strict=True) if c]
+    )  # fmt: skip
+    dtype = params["components_"].dtype
+    return {
+        "visible_offset_": np.asarray(mean, dtype=dtype),
+        "hidden_offset_": np.asarray(sum(sums) / sum(counts), dtype=dtype),
+    }
 
 
 def _initial_rbm_parameters(rbm, mean, dtype):
@@ -701,7 +798,13 @@ def fit_rbm(
         The cluster to run on; None uses the current client.
     rbm : dbn.BernoulliRBM or dbn.GaussianBernoulliRBM
         Its hyperparameters define the training (``n_iter`` epochs, schedules, momentum, weight
-        decay, sparsity, ``k``, ``persistent``...); it is fitted in place, as by ``fit``.
+        decay, sparsity, ``k``, ``persistent``...); it is fitted in place, as by ``fit``. Every
+        shard's CD step is built from ``rbm.cd_config()``, the one the estimator's ``fit`` uses:
+        with ``centering=True`` the offsets are averaged with the parameters after every round
+        (all shards centre on the same offsets, so a round is still one centred step on the
+        combined minibatch); persistent chains, tempered ones with ``n_temperatures``, run on
+        every shard, ``n_chains`` of them in all split over the shards like the minibatch. An
+        option this module cannot honour is refused with a ValueError that names it.
     X : dask.array.Array or array-like of shape (n_samples, n_features)
         Training data; the blocks are computed on the workers and stay there. In [0, 1] for
         Bernoulli visible units.
@@ -727,7 +830,10 @@ def fit_rbm(
     rbm
         Fitted: ``components_``, ``intercept_hidden_``, ``intercept_visible_``, ``history_`` (one
         row per epoch, reconstruction error on ``monitor_size`` rows spread over the shards),
-        ``n_epochs_``; and ``dask_rounds_``, the number of rounds run.
+        ``n_epochs_``; and ``dask_rounds_``, the number of rounds run. At the end it holds the
+        training state an in-process fit would (``dbn._cd.merge_states`` of the shards':
+        velocities, centring offsets, persistent and tempered chains), so ``save`` and
+        ``partial_fit`` carry on from it.
 
     Raises
     ------
@@ -745,6 +851,7 @@ def fit_rbm(
     sync_every = _check_sync_every(sync_every)
     _check_rbm(rbm, "rbm")
     rbm.validate_params()
+    _check_options(rbm, "cluster")
     shards = _shard(client, X, n_shards)
     _train_rbm(client, rbm, shards, sync_every, batch_size, CallbackList(callbacks), checkpoint_dir)
     return rbm
@@ -770,7 +877,7 @@ def _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoin
     gaussian = _gaussian_visible(rbm)
     mean, fingerprint = _summarise(client, shards, name, None if gaussian else (0.0, 1.0))
     batch = _per_shard_batch(batch_size, rbm.batch_size, len(shards), shards.n_rows)
-    config = _rbm_config(rbm, batch)
+    config = _rbm_config(rbm, batch, len(shards))
     checkpoint = None
     if checkpoint_dir is not None:
         checkpoint = CheckpointFile(
@@ -787,6 +894,8 @@ def _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoin
         n_shards=len(shards),
     )
     params = _initial_rbm_parameters(rbm, mean, shards.dtype)
+    if config["centering"]:
+        params.update(_initial_offsets(client, shards, params, mean))
     states = [_initial_shard_state(seed) for seed in _shard_seeds(rbm.random_state, len(shards))]
     history = {key: [] for key in rbm.history_keys}
     start_epoch = 0
@@ -805,9 +914,9 @@ def _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoin
     ]  # fmt: skip
     trainer = _DistributedRBM(client, rbm, shards, config, sync_every, params, state_futures, token)
 
-    def publish(n_epochs):
+    def publish(n_epochs, state=None):
         arrays = dict(trainer.params)
-        _set_rbm(rbm, arrays, shards.n_features, n_epochs, history)
+        _set_rbm(rbm, arrays, shards.n_features, n_epochs, history, state)
         rbm.dask_rounds_ = trainer.rounds
 
     def save_checkpoint(finished):
@@ -818,8 +927,10 @@ def _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoin
 
     publish(start_epoch)
     if start_epoch >= rbm.n_iter:
+        publish(start_epoch, _merged_state(trainer))
         return rbm
     callbacks.on_train_begin(rbm)
+    state = None
     try:
         run_epochs(
             rbm,
@@ -832,10 +943,22 @@ def _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoin
             progress_key="reconstruction_error",
             verbose=rbm.verbose,
         )
+        state = _merged_state(trainer)
     finally:
-        publish(len(history["epoch"]))
+        publish(len(history["epoch"]), state)
         callbacks.on_train_end(rbm)
     return rbm
+
+
+def _merged_state(trainer):
+    """The shards' CD states merged into one (``dbn._cd.merge_states``): the velocities,
+    persistent and tempered chains and sparsity activity an in-process fit would leave in the
+    model. The centring offsets come with the averaged parameters."""
+    states = [s.get("cd") for s in trainer.shard_states()]
+    if any(state is None for state in states):
+        return None  # no round ran on some shard (a finished checkpoint from before this state)
+    merged = merge_states(states, [1] * len(states))
+    return {name: value for name, value in merged.items() if name not in SHARED_STATE}
 
 
 class _Publishing(EpochTrainer):
@@ -936,6 +1059,8 @@ def pretrain(
     sync_every = _check_sync_every(sync_every)
     callbacks = CallbackList(callbacks)
     layers = dbn.make_layers()
+    for rbm in layers:  # every layer's options, before the first trains
+        _check_options(rbm, "cluster")
     shards = _shard(client, X, n_shards)
     dbn.n_features_in_ = shards.n_features
     dbn.layers_, dbn.pretrain_time_ = [], []
@@ -1254,15 +1379,21 @@ class _OutOfCoreRBM(EpochTrainer):
     data on disk, exact when there is one chunk).
     """
 
-    def __init__(self, rbm, source, chunk_rows, dtype, params, rng):
+    def __init__(self, rbm, source, chunk_rows, dtype, params, mean, rng):
         self.rbm, self.source, self.chunk_rows, self.dtype = rbm, source, chunk_rows, dtype
-        self.cd = ContrastiveDivergence(params, **_rbm_config(rbm, rbm.batch_size))
+        self.config = _rbm_config(rbm, rbm.batch_size, path="out of core")
+        self.cd = ContrastiveDivergence(params, **self.config)
         self.rng = rng
         n_monitor = min(rbm.monitor_size, source.n_rows)
         self.monitor = source.read(0, n_monitor, dtype) if n_monitor else None
         if self.cd.persistent:
             first = source.read(0, min(chunk_rows, source.n_rows), dtype)
             self.cd.start_chains(first, rng)
+        if self.cd.centering:
+            # The offsets an in-process fit starts from: the data's mean, and the hidden means of
+            # its first rows.
+            first = source.read(0, min(OFFSET_ROWS, source.n_rows), dtype)
+            self.cd.start_offsets(first, visible_mean=mean)
 
     def run_epoch(self, epoch):
         rbm, cd, rng = self.rbm, self.cd, self.rng
@@ -1285,9 +1416,7 @@ class _OutOfCoreRBM(EpochTrainer):
                 )
         logs = {"learning_rate": lr, "momentum": momentum}
         if self.monitor is not None:
-            error, count = _rbm_monitor(
-                cd.parameters, self.monitor, _rbm_config(rbm, rbm.batch_size), len(self.monitor)
-            )
+            error, count = _rbm_monitor(cd.parameters, self.monitor, self.config, len(self.monitor))
             logs["reconstruction_error"] = error / count
         return logs
 
@@ -1306,7 +1435,8 @@ class _OutOfCoreRBM(EpochTrainer):
 def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=None, callbacks=None):
     """Pretrain a DBN on an on-disk array larger than memory, one chunk of rows at a time.
 
-    Every layer trains with the CD step of :class:`dbn._cd.ContrastiveDivergence` over chunks of
+    Every layer trains with its own CD step (:class:`dbn._cd.ContrastiveDivergence` built from the
+    layer's ``cd_config()``, every option honoured as by ``fit``) over chunks of
     ``chunk_size`` rows read from disk (chunks in a random order each epoch, rows shuffled within
     each chunk); the features of layer ``k`` are computed chunk by chunk and appended to a ``.npy``
     file, from which layer ``k + 1`` reads in turn. Neither the data nor any layer's features are
@@ -1359,6 +1489,8 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
         raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}.")
     dtype = np.dtype(dtype)
     layers = dbn.make_layers()
+    for rbm in layers:  # every layer's options, before the first trains
+        _check_options(rbm, "out of core")
     widest = max([source.shape[1]] + [rbm.n_components for rbm in layers[:-1]])
     batch = max(rbm.batch_size for rbm in layers)
     if chunk_size is None:
@@ -1394,7 +1526,7 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
             mean = _stream_summary(source, chunk_rows, dtype, None if gaussian else (0.0, 1.0))
             params = _initial_rbm_parameters(rbm, mean, dtype)
             rng = np.random.default_rng(_shard_seeds(rbm.random_state, 1)[0])
-            trainer = _OutOfCoreRBM(rbm, source, chunk_rows, dtype, params, rng)
+            trainer = _OutOfCoreRBM(rbm, source, chunk_rows, dtype, params, mean, rng)
             history = {key: [] for key in rbm.history_keys}
             layer_callback = _LayerCallbacks(dbn, i, callbacks)
             if i == 0:

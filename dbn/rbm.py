@@ -67,7 +67,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     A scikit-learn transformer (``get_params`` / ``set_params``, ``clone``, ``set_output``,
     ``get_feature_names_out``). Besides the sklearn API it offers a small engine-level interface,
     used by :class:`dbn.DBN` and available to other drivers: :meth:`validate_params`,
-    :meth:`initialize`, :meth:`epoch_trainer`, :meth:`training_state` /
+    :meth:`initialize`, :meth:`cd_config`, :meth:`epoch_trainer`, :meth:`training_state` /
     :meth:`restore_training_state`, :meth:`schedule`, :meth:`header_params`, the conditionals
     :meth:`sample_hidden_units` / :meth:`sample_visible_units`, and ``history_keys``, the keys
     of ``history_``.
@@ -630,22 +630,27 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         return mean
 
     # ------------------------------------------------------------------ the CD step
-    def _contrastive_divergence(self, X=None):
-        """The CD step over this model's parameter arrays.
+    def cd_config(self, *, batch_size=None):
+        """Keyword arguments of :class:`dbn._cd.ContrastiveDivergence` for these hyperparameters.
 
-        Made on first use and again, keeping its velocities, chains and sparsity activity, when a
-        hyperparameter or a parameter array changed since (``set_params`` between ``partial_fit``
-        calls, an assigned ``components_``). With ``X``, checks its dtype and starts the
-        persistent chains from it if they are missing.
+        Engine-level, and the one place that maps the estimator's options to its CD step: the
+        estimator's own training, :func:`dbn.dask.fit_rbm` / :func:`dbn.dask.pretrain` and
+        :func:`dbn.dask.pretrain_out_of_core` all build their CD objects from it, so an option
+        added here reaches every path (a path that cannot honour one refuses it by name).
+
+        Parameters
+        ----------
+        batch_size : int, optional
+            Rows of each minibatch; by default the model's ``batch_size`` (clipped to the data by
+            :meth:`fit`). A data-parallel driver passes its per-worker minibatch.
+
+        Returns
+        -------
+        config : dict
+            ``ContrastiveDivergence(parameters, **config)`` is this model's CD step.
         """
-        if X is not None and X.dtype != self.components_.dtype:
-            raise TypeError(
-                f"X has dtype {X.dtype}, but the model was fitted with {self.components_.dtype}."
-            )
-        self._use_column_major_weights()
-        parameters = {name: getattr(self, name) for name in self._parameter_names()}
-        config = dict(
-            batch_size=self._effective_batch_size(),
+        return dict(
+            batch_size=int(self._effective_batch_size() if batch_size is None else batch_size),
             visible_unit=self._visible_unit,
             hidden_unit=self.hidden_unit,
             k=self.k,
@@ -660,6 +665,22 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             centering=bool(getattr(self, "centering", False)),
             n_temperatures=getattr(self, "n_temperatures", None),
         )
+
+    def _contrastive_divergence(self, X=None):
+        """The CD step over this model's parameter arrays.
+
+        Made on first use and again, keeping its velocities, chains and sparsity activity, when a
+        hyperparameter or a parameter array changed since (``set_params`` between ``partial_fit``
+        calls, an assigned ``components_``). With ``X``, checks its dtype and starts the
+        persistent chains from it if they are missing.
+        """
+        if X is not None and X.dtype != self.components_.dtype:
+            raise TypeError(
+                f"X has dtype {X.dtype}, but the model was fitted with {self.components_.dtype}."
+            )
+        self._use_column_major_weights()
+        parameters = {name: getattr(self, name) for name in self._parameter_names()}
+        config = self.cd_config()
         cd = getattr(self, "_cd", None)
         stale = (
             cd is None

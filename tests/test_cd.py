@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dbn import BernoulliRBM, Callback, GaussianBernoulliRBM
-from dbn._cd import ContrastiveDivergence
+from dbn._cd import OFFSET_ROWS, SHARED_STATE, ContrastiveDivergence, merge_states
 
 from . import naive
 
@@ -606,3 +606,52 @@ def test_parallel_tempering_state_round_trip_and_refusals():
         ContrastiveDivergence(params, batch_size=10, n_temperatures=3)
     with pytest.raises(ValueError, match="n_temperatures"):
         ContrastiveDivergence(params, batch_size=10, persistent=True, n_temperatures=1)
+
+
+def test_merge_states_combines_workers_as_one_in_process_state(binary_data):
+    rng = np.random.default_rng(0)
+    config = BernoulliRBM(6, batch_size=10, persistent=True, n_temperatures=3, centering=True)
+    workers = []
+    for block in (binary_data[:120], binary_data[120:]):
+        cd = ContrastiveDivergence(
+            _initial_parameters(binary_data, 6, np.random.default_rng(1)),
+            **config.cd_config(batch_size=5),
+        )
+        cd.start_chains(block, rng)
+        cd.start_offsets(block)
+        cd.run_epoch(block, rng.permutation(len(block)), 0.1, 0.5, rng)
+        workers.append(cd.get_state())
+    merged = merge_states(workers, [1, 3])
+    assert sorted(merged) == sorted(workers[0])
+    np.testing.assert_allclose(
+        merged["velocity_components_"],
+        0.25 * workers[0]["velocity_components_"] + 0.75 * workers[1]["velocity_components_"],
+    )
+    assert merged["persistent_chains_"].shape == (10, 6)
+    assert merged["tempered_chains_"].shape == (2, 10, 6)
+    np.testing.assert_array_equal(
+        merged["swap_counts_"], workers[0]["swap_counts_"] + workers[1]["swap_counts_"]
+    )
+    # The merged state is one a CD object of the combined minibatch takes as its own.
+    whole = ContrastiveDivergence(
+        _initial_parameters(binary_data, 6, np.random.default_rng(1)), **config.cd_config()
+    )
+    whole.set_state(merged)
+    assert whole.n_chains == 10 and whole.tempered_chains.shape == (2, 10, 6)
+    # Moving the offsets is the only shared state; a state entry merge_states does not know is
+    # refused rather than dropped.
+    assert set(SHARED_STATE) <= set(merged)
+    with pytest.raises(ValueError, match="'new_state_'"):
+        merge_states([dict(workers[0], new_state_=np.zeros(1))] * 2, [1, 1])
+
+
+def test_start_offsets_from_the_first_rows_and_the_whole_datas_mean(binary_data):
+    # A chunked driver reads only the first rows: the offsets must be those of the whole data.
+    X = np.vstack([binary_data] * 4 + [1 - binary_data])  # 1200 rows, the last 200 unlike the rest
+    params = _initial_parameters(X, 6, np.random.default_rng(1))
+    whole = ContrastiveDivergence(params, batch_size=10, centering=True)
+    whole.start_offsets(X)
+    first = ContrastiveDivergence(params, batch_size=10, centering=True)
+    first.start_offsets(X[:OFFSET_ROWS], visible_mean=X.mean(axis=0))
+    np.testing.assert_array_equal(first.visible_offset, whole.visible_offset)
+    np.testing.assert_array_equal(first.hidden_offset, whole.hidden_offset)

@@ -50,25 +50,27 @@ def binary_data():
     return (prototypes[labels] ^ flips).astype(np.float64), labels
 
 
-def _simulate(rbm_params, X, n_shards, shard_batch, n_epochs, seeds):
+def _simulate(rbm_params, X, n_shards, shard_batch, n_epochs, seeds, n_chains=None):
     """In-process simulation of synchronous data-parallel CD (sync_every=1): each shard computes
-    the statistics of its minibatch with its own random stream; their mean is applied by one
-    central momentum step. The cluster instead averages the shards' parameters after one local
-    momentum step each, with velocities kept per shard: equal by linearity."""
+    the statistics of its minibatch with its own random stream (and its own persistent chains,
+    started as the cluster starts them); their mean is applied by one central momentum step,
+    centred on one set of offsets started from the whole data. The cluster instead averages the
+    shards' parameters (and offsets) after one local momentum step each, with velocities kept per
+    shard: equal by linearity. Every CD option comes from the RBM's own ``cd_config``; the
+    per-shard ``n_chains`` is given. Returns the central CD object."""
     rbm = dbn.BernoulliRBM(**rbm_params).initialize(X)
     names = ("components_", "intercept_hidden_", "intercept_visible_")
-    central = ContrastiveDivergence(
-        {n: getattr(rbm, n).copy(order="K") for n in names},
-        batch_size=shard_batch,
-        weight_decay=rbm.weight_decay,
-    )
+    config = dict(rbm.cd_config(batch_size=shard_batch), n_chains=n_chains)
+    central = ContrastiveDivergence({n: getattr(rbm, n).copy(order="K") for n in names}, **config)
+    if central.centering:
+        central.start_offsets(X)
     rows = -(-X.shape[0] // n_shards)
     blocks = [X[i * rows : (i + 1) * rows] for i in range(n_shards)]
     rngs = [np.random.default_rng(seed) for seed in seeds]
-    shards = [
-        ContrastiveDivergence(central.parameters, batch_size=shard_batch, weight_decay=0.0)
-        for _ in range(n_shards)
-    ]
+    shards = [ContrastiveDivergence(central.parameters, **config) for _ in range(n_shards)]
+    if central.persistent:
+        for block, rng, cd in zip(blocks, rngs, shards, strict=True):
+            cd.start_chains(block, rng)
     for epoch in range(n_epochs):
         lr = rbm.learning_rate
         momentum = rbm.momentum if epoch < rbm.momentum_switch_epoch else rbm.final_momentum
@@ -78,9 +80,9 @@ def _simulate(rbm_params, X, n_shards, shard_batch, n_epochs, seeds):
             for block, order, rng, cd in zip(blocks, orders, rngs, shards, strict=True):
                 v0 = block[order[step * shard_batch : (step + 1) * shard_batch]]
                 statistics.append(cd.statistics(np.ascontiguousarray(v0), rng))
-            mean = {n: sum(s[n] for s in statistics) / n_shards for n in names}
+            mean = {n: sum(s[n] for s in statistics) / n_shards for n in statistics[0]}
             assert central.apply(mean, lr, momentum)
-    return central.parameters
+    return central
 
 
 def test_sync_every_1_equals_one_step_on_the_combined_minibatch(client, binary_data):
@@ -103,12 +105,141 @@ def test_sync_every_1_equals_one_step_on_the_combined_minibatch(client, binary_d
     # 600 rows per shard, 20 rows per shard minibatch: 30 rounds per epoch.
     assert rbm.dask_rounds_ == 60
     seeds = dbn.dask._shard_seeds(3, 2)
-    expected = _simulate(params, X, 2, 20, 2, seeds)
+    expected = _simulate(params, X, 2, 20, 2, seeds).parameters
     for name, value in expected.items():
         np.testing.assert_allclose(getattr(rbm, name), value, rtol=1e-9, atol=1e-12)
     # And the cluster's parameters moved: the comparison is not between two initialisations.
     initial = dbn.BernoulliRBM(**params).initialize(X)
     assert np.abs(rbm.components_ - initial.components_).max() > 0.05
+
+
+# Options of the CD step that change the model or its training state, each trained on the cluster
+# against the simulation of synchronous data-parallel CD (per-shard chains as the cluster splits
+# them: n_chains // 2, or each shard's minibatch).
+_CD_OPTIONS = {
+    "centering": (dict(centering=True), None),
+    "tempering": (dict(persistent=True, n_temperatures=3, k=2), None),
+    "centred tempered sparse chains": (
+        dict(
+            centering=True,
+            persistent=True,
+            n_chains=30,
+            n_temperatures=2,
+            sparsity_target=0.1,
+            sparsity_cost=0.1,
+        ),
+        15,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_CD_OPTIONS))
+def test_cd_options_on_the_cluster_match_the_in_process_model(client, binary_data, case, tmp_path):
+    # fit_rbm used to restate the CD settings and leave out centering and n_temperatures: it
+    # trained a plain RBM in silence. Now every option reaches the shards, and the fitted model
+    # holds the state an in-process fit leaves (offsets, persistent and tempered chains).
+    X = binary_data[0]
+    options, shard_chains = _CD_OPTIONS[case]
+    params = dict(
+        n_components=16, batch_size=40, n_iter=2, learning_rate=0.05, momentum_switch_epoch=1,
+        monitor_size=0, random_state=3, **options,
+    )  # fmt: skip
+    rbm = dbn.dask.fit_rbm(
+        client, dbn.BernoulliRBM(**params), da.from_array(X, chunks=300), n_shards=2
+    )
+    expected = _simulate(params, X, 2, 20, 2, dbn.dask._shard_seeds(3, 2), shard_chains)
+    for name, value in expected.parameters.items():
+        np.testing.assert_allclose(getattr(rbm, name), value, rtol=1e-9, atol=1e-12)
+    local = dbn.BernoulliRBM(**params).fit(X)
+    arrays, theirs = rbm.training_state()[0], local.training_state()[0]
+    assert sorted(arrays) == sorted(theirs)
+    for name in ("persistent_chains_", "tempered_chains_", "swap_counts_"):
+        if name in theirs:
+            assert arrays[name].shape == theirs[name].shape, name
+    if rbm.centering:
+        np.testing.assert_allclose(arrays["visible_offset_"], expected.visible_offset, rtol=1e-9)
+        np.testing.assert_allclose(arrays["hidden_offset_"], expected.hidden_offset, rtol=1e-9)
+        # A model saved afterwards keeps them (the issue's symptom: it had none).
+        rbm.save(tmp_path / "centred.safetensors")
+        loaded = dbn.BernoulliRBM.load(tmp_path / "centred.safetensors").training_state()[0]
+        np.testing.assert_array_equal(loaded["hidden_offset_"], arrays["hidden_offset_"])
+    if rbm.n_temperatures:
+        assert arrays["swap_counts_"][:, 1].min() > 0  # the tempered chains swapped on the shards
+
+
+def test_pretrain_paths_keep_every_layers_cd_options(client, binary_data, tmp_path):
+    X = binary_data[0]
+    layer_params = {0: dict(centering=True), 1: dict(persistent=True, n_temperatures=2)}
+    settings = dict(n_iter=2, batch_size=20, random_state=0, layer_params=layer_params)
+    in_process = dbn.DBN([16, 8], **settings).pretrain(X)
+    cluster = dbn.dask.pretrain(client, dbn.DBN([16, 8], **settings), da.from_array(X, chunks=300))
+    out_of_core = dbn.dask.pretrain_out_of_core(dbn.DBN([16, 8], **settings), X, chunk_size=400)
+    for stack in (cluster, out_of_core):
+        for ours, theirs in zip(stack.layers_, in_process.layers_, strict=True):
+            assert sorted(ours.training_state()[0]) == sorted(theirs.training_state()[0])
+        state = stack.layers_[0].training_state()[0]
+        # The offsets mean what they mean in process: running means of the data and of the
+        # hidden units given the data.
+        np.testing.assert_allclose(state["visible_offset_"], X.mean(axis=0), atol=0.05)
+        hidden = stack.layers_[0].transform(X).mean(axis=0)
+        np.testing.assert_allclose(state["hidden_offset_"], hidden, atol=0.1)
+        assert stack.layers_[1].training_state()[0]["tempered_chains_"].shape[0] == 1
+
+
+# A valid value, away from its default, of every option of the RBMs; a new option fails the walk
+# below until it is given one here, and is honoured by dbn.dask or refused by name.
+_OPTION_VALUES = dict(
+    n_components=4, learn_variance=True, learning_rate=0.05, batch_size=7, n_iter=3, k=2,
+    persistent=True, n_chains=6, momentum=0.3, final_momentum=0.8, momentum_switch_epoch=2,
+    weight_decay=1e-3, sparsity_target=0.1, sparsity_cost=0.2, sparsity_damping=0.8,
+    learning_rate_schedule="linear", learning_rate_decay=0.9, shuffle=False,
+    positive_hidden="samples", sample_visible=True, hidden_unit="gaussian", init_std=0.02,
+    monitor_size=10, centering=True, n_temperatures=3, verbose=1, random_state=5,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["cluster", "out of core"])
+@pytest.mark.parametrize("cls", [dbn.BernoulliRBM, dbn.GaussianBernoulliRBM])
+def test_every_rbm_option_is_honoured_or_refused_by_name(cls, path):
+    base = cls(8, batch_size=10)
+    base_config = dbn.dask._rbm_config(base, 10, 1, path=path)
+    for name in cls._get_param_names():
+        assert name in _OPTION_VALUES, f"give the new option {name} a value in _OPTION_VALUES"
+        options = {name: _OPTION_VALUES[name]}
+        if name == "n_temperatures":
+            options["persistent"] = True
+        rbm = cls(8, batch_size=10).set_params(**options)
+        if name in dbn.dask._REFUSED and path in dbn.dask._REFUSED[name]:
+            with pytest.raises(ValueError, match=name):
+                dbn.dask._rbm_config(rbm, 10, 1, path=path)
+            continue
+        config = dbn.dask._rbm_config(rbm, 10, 1, path=path)
+        # The paths build the CD step from the estimator's one source, whatever the option.
+        assert config == rbm.cd_config(batch_size=10)
+        if config == base_config:  # not a CD setting: then the driver reads it itself
+            assert name in dbn.dask._DRIVER_PARAMS, f"{name} is neither honoured nor refused"
+
+
+def test_an_option_a_path_cannot_honour_is_refused_by_name(client, binary_data, monkeypatch):
+    Xd = da.from_array(binary_data[0], chunks=300)
+
+    class WithNewOption(dbn.BernoulliRBM):
+        def __init__(self, n_components=8, *, batch_size=10, new_option=False):
+            super().__init__(n_components, batch_size=batch_size)
+            self.new_option = new_option
+
+    # An option dbn.dask does not know is refused once set (at its default it changes nothing).
+    with pytest.raises(ValueError, match=r"new_option=True.*dbn\.dask\.fit_rbm"):
+        dbn.dask.fit_rbm(client, WithNewOption(new_option=True), Xd)
+    dbn.dask._check_options(WithNewOption(), "cluster")
+    # An option in the refuse list names the option, the path and the remedy, on every path.
+    monkeypatch.setitem(dbn.dask._REFUSED, "n_temperatures", {"out of core": "use fit()."})
+    stack = dbn.DBN([8], batch_size=10, persistent=True, layer_params=[dict(n_temperatures=2)])
+    with pytest.raises(ValueError, match=r"n_temperatures=2.*pretrain_out_of_core: use fit\(\)"):
+        dbn.dask.pretrain_out_of_core(stack, binary_data[0])
+    # Persistent chains are split over the shards like the minibatch; too few to split is refused.
+    with pytest.raises(ValueError, match="n_chains=1"):
+        dbn.dask.fit_rbm(client, dbn.BernoulliRBM(8, persistent=True, n_chains=1), Xd, n_shards=2)
 
 
 def test_local_steps_quality_and_blockwise_outputs(client, binary_data):
