@@ -367,6 +367,37 @@ def _tree_average(client, parts, key):
     return client.submit(_average, *parts, key=f"{key}-avg")
 
 
+def _submit_rounds(client, shards, local_steps, states, params, spec, plans, plan, prefix):
+    """Submit one epoch's rounds of parameter averaging (the same for the RBM and the MLP).
+
+    Round ``r`` runs ``local_steps(state, params, shard, spec, round_plan)`` on every shard's
+    worker (``round_plan`` is ``plan`` with the round's ``first_step`` and ``n_steps``), which
+    returns ``(state, (params, rows))``; the shards' parameters are averaged into the next
+    round's. Returns the futures of the averaged parameters after the last round and of the
+    shards' outputs (their states).
+    """
+    for r, (first, n_steps) in enumerate(plans):
+        round_plan = dict(plan, first_step=first, n_steps=n_steps)
+        outputs = [
+            client.submit(
+                local_steps, states[i], params, shards.futures[i], spec, round_plan,
+                key=f"{prefix}-r{r}-s{i}", workers=[shards.workers[i]], allow_other_workers=True,
+            )
+            for i in range(len(shards))
+        ]  # fmt: skip
+        parts = [
+            client.submit(_second, out, key=f"{prefix}-r{r}-p{i}") for i, out in enumerate(outputs)
+        ]
+        states = outputs
+        # Up to _FAN_IN shards average the parts in their next round (one task fewer on the
+        # critical path); more, and the last round's, go through a tree of averaging tasks.
+        if len(parts) <= _FAN_IN and r < len(plans) - 1:
+            params = parts
+        else:
+            params = _tree_average(client, parts, f"{prefix}-r{r}")
+    return params, states
+
+
 def _second(pair):
     return pair[1]
 
@@ -631,40 +662,12 @@ class _DistributedRBM(EpochTrainer):
         lr, momentum = self.rbm.schedule(epoch)
         params, states = self.params_future, list(self.states)
         prefix = f"dbn-rbm-{self.token}-e{epoch}"
-        for r, (first, n_steps) in enumerate(self.plans):
-            plan = dict(
-                epoch=epoch,
-                first_step=first,
-                n_steps=n_steps,
-                learning_rate=lr,
-                momentum=momentum,
-                shuffle=bool(self.rbm.shuffle),
-            )
-            outputs = [
-                client.submit(
-                    _rbm_round,
-                    states[i],
-                    params,
-                    shards.futures[i],
-                    self.config,
-                    plan,
-                    key=f"{prefix}-r{r}-s{i}",
-                    workers=[shards.workers[i]],
-                    allow_other_workers=True,
-                )
-                for i in range(len(shards))
-            ]
-            parts = [
-                client.submit(_second, out, key=f"{prefix}-r{r}-p{i}")
-                for i, out in enumerate(outputs)
-            ]
-            states = outputs
-            last = r == len(self.plans) - 1
-            # Up to _FAN_IN shards average the parts in their next round (one task fewer on the
-            # critical path); more go through a tree of averaging tasks.
-            params = parts if len(parts) <= _FAN_IN and not last else None
-            if params is None:
-                params = _tree_average(client, parts, f"{prefix}-r{r}")
+        plan = dict(
+            epoch=epoch, learning_rate=lr, momentum=momentum, shuffle=bool(self.rbm.shuffle)
+        )
+        params, states = _submit_rounds(
+            client, shards, _rbm_round, states, params, self.config, self.plans, plan, prefix
+        )
         monitors = []
         if self.n_monitor:
             monitors = [
@@ -1834,24 +1837,10 @@ class _DistributedMLP(EpochTrainer):
         lr = self.mlp.learning_rate_at(epoch)
         params, states = self.params_future, list(self.states)
         prefix = f"dbn-mlp-{self.token}-e{epoch}"
-        for r, (first, n_steps) in enumerate(self.plans):
-            plan = dict(epoch=epoch, first_step=first, n_steps=n_steps, learning_rate=lr,
-                        shuffle=True)  # fmt: skip
-            outputs = [
-                client.submit(_mlp_round, states[i], params, shards.futures[i], self.spec, plan,
-                              key=f"{prefix}-r{r}-s{i}", workers=[shards.workers[i]],
-                              allow_other_workers=True)
-                for i in range(len(shards))
-            ]  # fmt: skip
-            parts = [
-                client.submit(_second, out, key=f"{prefix}-r{r}-p{i}")
-                for i, out in enumerate(outputs)
-            ]
-            states = outputs
-            last = r == len(self.plans) - 1
-            params = parts if len(parts) <= _FAN_IN and not last else None
-            if params is None:
-                params = _tree_average(client, parts, f"{prefix}-r{r}")
+        plan = dict(epoch=epoch, learning_rate=lr, shuffle=True)
+        params, states = _submit_rounds(
+            client, shards, _mlp_round, states, params, self.spec, self.plans, plan, prefix
+        )
         losses = [client.submit(_epoch_loss, s, key=f"{prefix}-loss-{i}") for i, s in
                   enumerate(states)]  # fmt: skip
         try:
