@@ -178,22 +178,13 @@ def check_array(
         Float32 or float64, C-contiguous when dense.
     """
     if _is_sparse(X):
-        if not accept_sparse:
-            raise TypeError(
-                f"{name} must be a dense array; got a scipy.sparse matrix of shape {X.shape}. "
-                f"Convert it with {name}.toarray()."
-            )
+        _refuse_sparse(X, name, accept_sparse)
         X = X.tocsr(copy=copy)
         if X.dtype not in dtype:
             X = X.astype(_target_dtype(X.dtype, dtype, name))
         values = X.data
     else:
-        if isinstance(X, str | bytes):
-            raise TypeError(f"{name} must be a numeric array, got a {type(X).__name__}.")
-        try:
-            arr = np.asarray(X)
-        except Exception as exc:  # ragged lists and the like
-            raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
+        arr = _as_array(X, name)
         target = _target_dtype(arr.dtype, dtype, name)
         X = np.array(arr, dtype=target, order="C", copy=True if copy else None)
         values = X
@@ -239,11 +230,39 @@ def _target_dtype(dtype, accepted, name):
         return dtype
     if dtype.kind in "iuf":
         return accepted[0]
-    kinds = {"b": "boolean", "c": "complex", "O": "object", "U": "string", "S": "bytes"}
-    raise TypeError(
+    raise _dtype_error(dtype, name)
+
+
+# dbn's dtype policy, shared by check_array and validate_input: the refusals and their wording.
+_DTYPE_KINDS = {"b": "boolean", "c": "complex", "O": "object", "U": "string", "S": "bytes"}
+
+
+def _dtype_error(dtype, name):
+    return TypeError(
         f"{name} must have a real numeric dtype (float32, float64 or integer), got "
-        f"{kinds.get(dtype.kind, 'unsupported')} dtype {dtype}."
+        f"{_DTYPE_KINDS.get(dtype.kind, 'unsupported')} dtype {dtype}."
     )
+
+
+def _refuse_sparse(X, name, accept_sparse):
+    if not accept_sparse:
+        raise TypeError(
+            f"{name} must be a dense array; got a scipy.sparse matrix of shape {X.shape}. "
+            f"Convert it with {name}.toarray()."
+        )
+
+
+def _as_array(X, name):
+    """``X`` as an ndarray (kept as it is if it is one, subclasses included), refusing strings and
+    what does not convert (ragged lists) by name."""
+    if isinstance(X, np.ndarray):
+        return X
+    if isinstance(X, str | bytes):
+        raise TypeError(f"{name} must be a numeric array, got a {type(X).__name__}.")
+    try:
+        return np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
 
 
 def check_random_state(seed):
@@ -368,29 +387,14 @@ def validate_input(
 def _refuse_unsupported(X, name, accept_sparse):
     """dbn's dtype policy before sklearn's conversion: no booleans, strings or ragged lists."""
     if _is_sparse(X):
-        if not accept_sparse:
-            raise TypeError(
-                f"{name} must be a dense array; got a scipy.sparse matrix of shape {X.shape}. "
-                f"Convert it with {name}.toarray()."
-            )
-        dtype = X.dtype
+        _refuse_sparse(X, name, accept_sparse)
     elif hasattr(X, "dtypes") and hasattr(X, "columns"):  # a DataFrame: sklearn reads its names
         return X
     else:
-        if isinstance(X, str | bytes):
-            raise TypeError(f"{name} must be a numeric array, got a {type(X).__name__}.")
-        if not isinstance(X, np.ndarray):
-            try:
-                X = np.asarray(X)
-            except Exception as exc:  # ragged lists and the like
-                raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
-        dtype = X.dtype
-    if dtype.kind in "bUS":
-        kinds = {"b": "boolean", "U": "string", "S": "bytes"}
-        raise TypeError(
-            f"{name} must have a real numeric dtype (float32, float64 or integer), got "
-            f"{kinds[dtype.kind]} dtype {dtype}."
-        )
+        X = _as_array(X, name)
+    # Object arrays of numbers and complex values go on to sklearn, which converts or names them.
+    if X.dtype.kind in "bUS":
+        raise _dtype_error(X.dtype, name)
     return X
 
 
