@@ -30,7 +30,8 @@ data is ever gathered to the client. Training runs in rounds:
    its rows, from its own state: momentum velocities, persistent chains, running sparsity activity,
    random stream and position in its shuffled rows;
 3. the shards' parameters are averaged, weighted by the rows each used (a tree of tasks on the
-   workers for many shards), and that average starts the next round.
+   workers for many shards), and that average starts the next round. With ``centering=True`` the
+   centring offsets are averaged with them, so that every shard centres its updates alike.
 
 This is parameter averaging (Zhang & Chen 2014; local SGD in the sense of Lin et al. 2020). With
 ``sync_every=1`` and equal shards it is exactly one step with the combined minibatch: the CD
