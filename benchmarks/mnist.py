@@ -2,7 +2,7 @@
 
     python benchmarks/mnist.py              # default run, about 10 minutes on 2 cores
     python benchmarks/mnist.py --quick      # smoke run, a few minutes
-    python benchmarks/mnist.py --full       # paper-length reproduction (see README for wall time)
+    python benchmarks/mnist.py --full       # paper-length reproduction (wall time: docs/benchmarks.md)
     python benchmarks/mnist.py --record     # the strongest permutation-invariant DBN run
     python benchmarks/mnist.py --record --parts retrain --retrain-epochs 148  # then on 60k labels
     python benchmarks/mnist.py --record --parts reproduce,retrain --retrain-epochs best  # both
