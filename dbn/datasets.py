@@ -50,12 +50,12 @@ __all__ = [
     "ChecksumError",
     "DatasetNotFoundError",
     "IDXFormatError",
-    "PANEL",
+    "PANEL",  # noqa: F822 (module __getattr__)
     "get_data_home",
     "load_fashion_mnist",
     "load_idx",
     "load_mnist",
-    "load_panel",
+    "load_panel",  # noqa: F822 (module __getattr__)
 ]
 
 
@@ -758,6 +758,16 @@ load_fashion_mnist.__doc__ = _LOADER_DOC.format(
 )
 
 
-# The data panel (the Larochelle et al. 2007 variations, MNIST, digits and two real-valued sets)
-# lives in its own module; it is part of this public namespace.
-from ._panel import PANEL, load_panel  # noqa: E402
+def __getattr__(name):
+    # The data panel (MNIST, the Larochelle et al. 2007 variations, digits and two real-valued
+    # sets) lives in dbn._panel and is part of this namespace; imported on first use, so that
+    # this module stays light (it needs scipy and scikit-learn).
+    if name in ("PANEL", "load_panel"):
+        from . import _panel
+
+        return getattr(_panel, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"PANEL", "load_panel"})
