@@ -27,12 +27,14 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 
 from . import init as _init
 from . import io
 from ._backprop import Net, Propagation, cg_epoch, layout, minibatch_epoch, pack
 from ._training.callbacks import CallbackList
 from ._training.checkpoint import CheckpointFile
+from ._training.convergence import backprop_convergence_message, constant_prediction_loss
 from ._training.loop import EarlyStopping, EpochTrainer, run_epochs
 from ._training.optimizers import make_optimizer
 from ._training.schedules import check_schedule, learning_rate_at
@@ -610,8 +612,11 @@ class BackpropEstimator(NetworkState, BaseEstimator):
         return self
 
     def _partial_fit(self, X, y, P):
-        """One epoch over ``(X, y)`` from the current state, without callbacks or validation."""
-        self._train(X, y, None, None, P, 1, CallbackList(None), False, None)
+        """One epoch over ``(X, y)`` from the current state, without callbacks or validation.
+
+        No ConvergenceWarning: one epoch of many is not meant to converge.
+        """
+        self._train(X, y, None, None, P, 1, CallbackList(None), False, None, check=False)
         return self
 
     def _validation_indices(self, n, y, rng):
@@ -683,8 +688,12 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             "max_norm": P.get("max_norm"),
         }
 
-    def _train(self, X, y, X_val, y_val, P, n_epochs, callbacks, early_stopping, save):
-        """Run ``n_epochs`` epochs through the training engine (:func:`run_epochs`)."""
+    def _train(self, X, y, X_val, y_val, P, n_epochs, callbacks, early_stopping, save, check=True):
+        """Run ``n_epochs`` epochs through the training engine (:func:`run_epochs`).
+
+        With ``check``, a run that ends unconverged or without having learnt warns
+        (:meth:`_check_convergence`).
+        """
         trainer = _BackpropTrainer(self, X, y, X_val, y_val, P)
         stop_rule = EarlyStopping(
             self,
@@ -693,7 +702,7 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             n_iter_no_change=self.n_iter_no_change,
             monitor_validation=early_stopping,
         )
-        run_epochs(
+        result = run_epochs(
             self,
             trainer,
             range(self.n_iter_, self.n_iter_ + n_epochs),
@@ -704,6 +713,39 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             cumulative_time=True,
         )
         stop_rule.restore_best()
+        if check and n_epochs > 0:
+            self._check_convergence(result, X if y is None else y, P)
+
+    def _check_convergence(self, result, target, P):
+        """Warn (ConvergenceWarning) when ``fit`` ended unconverged or without having learnt.
+
+        Only for a run that the ``n_iter_no_change`` rule or ``max_iter`` ended, not a callback
+        or an interrupt; ``target`` is what the net learns to output (``y``, or ``X`` for an
+        autoencoder). The rule and its thresholds: :mod:`dbn._training.convergence`.
+        """
+        if result.stopped_by_callback or result.interrupted or not self.loss_curve_:
+            return
+        reached_max_iter = not result.stopped_early and self.n_iter_ >= self.max_iter
+        if not (reached_max_iter or result.stopped_early):
+            return
+        baseline, floor = constant_prediction_loss(P["loss"], target)
+        message = backprop_convergence_message(
+            type(self).__name__,
+            final_loss=self.loss_curve_[-1],
+            n_iter=self.n_iter_,
+            max_iter=self.max_iter,
+            reached_max_iter=reached_max_iter,
+            baseline=baseline,
+            floor=floor,
+            solver=P["solver"],
+            learning_rate_init=self.learning_rate_init,
+            alpha=self.alpha,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            loss=P["loss"],
+        )
+        if message is not None:
+            warnings.warn(message, ConvergenceWarning, stacklevel=external_stacklevel())
 
 
 class _BackpropTrainer(EpochTrainer):

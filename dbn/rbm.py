@@ -27,11 +27,13 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 
 from . import io
 from ._cd import ContrastiveDivergence, dense_rows, hidden_units, visible_units
 from ._kernels import rbm as kernels
 from ._training.callbacks import CallbackList, zero_based_adapter
+from ._training.convergence import rbm_collapse_message, rbm_collapse_signs
 from ._training.loop import EpochTrainer, run_epochs
 from ._training.schedules import check_schedule, learning_rate_at, momentum_at
 from ._training.stacklevel import external_stacklevel
@@ -280,7 +282,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         trainer = self.epoch_trainer(X, X_val=X_val)
         callbacks.on_train_begin(self)
         try:
-            run_epochs(
+            result = run_epochs(
                 self,
                 trainer,
                 range(self.n_epochs_, self.n_iter),
@@ -292,6 +294,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             )
         finally:
             callbacks.on_train_end(self)
+        trainer.warn_if_not_learning(result)
         return self
 
     def partial_fit(self, X, y=None):
@@ -874,6 +877,12 @@ class _RBMEpochTrainer(EpochTrainer):
         n_monitor = min(rbm.monitor_size, X.shape[0])
         rows = np.sort(self.monitor_rng.choice(X.shape[0], n_monitor, replace=False))
         self.X_monitor = dense_rows(X, rows, dtype) if n_monitor else None
+        # The error of reconstructing each monitored row by the mean of the rows, which is where
+        # training starts: the reference of the collapse check (warn_if_not_learning).
+        self.mean_error = 0.0
+        if n_monitor:
+            self.mean_error = float(self.X_monitor.var(axis=0, dtype=np.float64).sum())
+        self.start_epoch = rbm.n_epochs_
         if X_val is not None:
             n_val = X_val.shape[0] if X_val.shape[0] <= max(n_monitor, 1) else max(n_monitor, 1)
             X_val = dense_rows(X_val, np.arange(n_val), dtype)
@@ -908,6 +917,60 @@ class _RBMEpochTrainer(EpochTrainer):
 
     def epoch_completed(self, completed, logs):
         self.rbm.n_epochs_ = completed
+
+    def warn_if_not_learning(self, result, *, layer=None, n_layers=None):
+        """Warn when the model trained by this run shows the signs of not learning.
+
+        A :class:`sklearn.exceptions.ConvergenceWarning` naming the model (for a DBN, ``layer``
+        of ``n_layers``), the signs and the remedies, when the reconstruction error is no better
+        than the data's mean, most hidden units are constant across the data, the weights
+        explode, or (a DBN layer above the first) the inputs hardly vary; the rules, thresholds
+        and measurements are in :mod:`dbn._training.convergence`. The checks read the
+        monitoring subset (none without ``monitor_size``, except the weights' size): one hidden
+        pass. Nothing is checked after an interrupt or when the run trained no epoch (a resumed,
+        finished layer); a callback's stop is checked, since the signs describe the model, not
+        how long it trained.
+
+        Parameters
+        ----------
+        result : dbn._training.loop.LoopResult
+            What :func:`~dbn._training.loop.run_epochs` returned for this trainer.
+        layer, n_layers : int, optional
+            The 0-based index of a DBN layer and the number of layers.
+        """
+        rbm = self.rbm
+        if result.interrupted or result.completed <= self.start_epoch:
+            return
+        error = hidden_std = input_variance = None
+        with np.errstate(all="ignore"):
+            if self.X_monitor is not None:
+                error = float(rbm.history_["reconstruction_error"][-1])
+                hidden_std = rbm._hidden_mean(self.X_monitor).std(axis=0)
+                if layer:
+                    input_variance = self.mean_error / self.X_monitor.shape[1]
+            largest = float(np.max(np.abs(rbm.components_)))
+        signs = rbm_collapse_signs(
+            reconstruction_error=error,
+            baseline=self.mean_error,
+            hidden_std=hidden_std,
+            max_abs_weight=largest,
+            input_variance=input_variance,
+        )
+        if not signs:
+            return
+        history = rbm.history_
+        message = rbm_collapse_message(
+            f"{type(rbm).__name__}({rbm.n_components})",
+            signs,
+            n_epochs=result.completed,
+            learning_rate=float(history["learning_rate"][-1]),
+            batch_size=int(rbm._effective_batch_size()),
+            momentum=float(history["momentum"][-1]),
+            centering=None if rbm._visible_unit == "gaussian" else bool(rbm.centering),
+            layer=layer,
+            n_layers=n_layers,
+        )
+        warnings.warn(message, ConvergenceWarning, stacklevel=external_stacklevel())
 
     def report(self, completed, logs):
         if self.rbm.verbose >= 2:

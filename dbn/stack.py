@@ -363,9 +363,10 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
                     def save(finished, layer=i, rbm=rbm):
                         self._write_checkpoint(checkpoint, layer, rbm)
 
+                trainer = rbm.epoch_trainer(data, X_val=data_val)
                 result = run_epochs(
                     self,
-                    rbm.epoch_trainer(data, X_val=data_val),
+                    trainer,
                     range(rbm.n_epochs_, rbm.n_iter),
                     history=rbm.history_,
                     callbacks=CallbackList(_LayerRelay(callbacks, i)),
@@ -384,6 +385,8 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
                         stacklevel=external_stacklevel(),
                     )
                     return self
+                # A collapsed layer warns by its number: the layers above learn from its features.
+                trainer.warn_if_not_learning(result, layer=i, n_layers=len(layers))
                 if checkpoint is not None:
                     self._write_checkpoint(checkpoint, i + 1, None)
                 if i + 1 < len(layers):

@@ -1,0 +1,279 @@
+"""Training that cannot fail silently: ConvergenceWarning for fine-tuning and for RBM collapse.
+
+The stuck and healthy cases are small versions of measured ones (see
+:mod:`dbn._training.convergence` for the measurements behind the thresholds). Every estimator gets
+its parameters explicitly, so that a change of defaults does not change what is tested.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+
+from dbn import (
+    DBN,
+    BernoulliRBM,
+    DeepAutoencoder,
+    GaussianBernoulliRBM,
+    MLPClassifier,
+    MLPRegressor,
+)
+from dbn._training.convergence import (
+    BACKPROP_HIGH_LOSS,
+    RBM_WEIGHT_LIMIT,
+    backprop_convergence_message,
+    constant_prediction_loss,
+    rbm_collapse_signs,
+)
+
+# The settings of the known collapse, on the digits: minibatches of 10 at momentum 0.9 and a
+# learning rate of 0.2 saturate every hidden unit of a 200-unit RBM on the flipped digits (mostly
+# ones) within the first epoch; on the digits as they are, or centred, it learns.
+COLLAPSE = dict(batch_size=10, momentum=0.9, final_momentum=0.9, learning_rate=0.2, n_iter=2, k=1)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_digits()
+    return (data.data / 16).astype(np.float32), data.target
+
+
+@pytest.fixture(scope="module")
+def binary_digits():
+    return (load_digits().data > 8).astype(np.float64)
+
+
+def _convergence_messages(fit):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        fit()
+    return [str(w.message) for w in record if issubclass(w.category, ConvergenceWarning)]
+
+
+# ------------------------------------------------------------------------------ fine-tuning
+
+
+def _sgd(**params):
+    base = dict(
+        hidden_layer_sizes=(32,),
+        solver="sgd",
+        learning_rate_init=0.1,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        batch_size="auto",
+        alpha=1e-4,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        random_state=0,
+    )
+    return MLPClassifier(**{**base, **params})
+
+
+def test_sgd_stopped_by_max_iter_warns_with_the_remedy(digits):
+    X, y = digits
+    clf = _sgd(max_iter=5)
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(5\) reached") as record:
+        clf.fit(X[:500], y[:500])
+    message = str(record[0].message)
+    assert message.startswith("MLPClassifier:")
+    assert f"training loss {clf.loss_curve_[-1]:.4g}" in message
+    assert "increase max_iter" in message and "solver='adam'" in message
+    assert "learning_rate_init (now 0.1)" in message
+    assert record[0].filename == __file__
+
+
+def test_sgd_whose_loss_oscillates_above_chance_warns_that_it_has_not_learnt(digits):
+    X, y = digits
+    # A learning rate of 10 throws the loss far above chance; the n_iter_no_change rule then stops.
+    clf = _sgd(learning_rate_init=10.0, max_iter=200)
+    messages = _convergence_messages(lambda: clf.fit(X[:500], y[:500]))
+    assert clf.n_iter_ < clf.max_iter
+    assert len(messages) == 1
+    assert "training stopped after" in messages[0] and "has not learnt" in messages[0]
+    assert "class frequencies" in messages[0] and "learning_rate_init (now 10)" in messages[0]
+
+
+def test_healthy_fit_that_converges_does_not_warn(digits):
+    X, y = digits
+    clf = MLPClassifier(
+        (32,),
+        solver="adam",
+        learning_rate_init=0.01,
+        alpha=1e-4,
+        batch_size="auto",
+        max_iter=300,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        random_state=0,
+    )
+    assert _convergence_messages(lambda: clf.fit(X[:500], y[:500])) == []
+    assert clf.n_iter_ < clf.max_iter  # stopped by the n_iter_no_change rule
+    assert clf.score(X[:500], y[:500]) > 0.99
+
+
+def test_mlp_fine_tuned_from_a_collapsed_dbn_warns(binary_digits, digits):
+    _, y = digits
+    X = 1 - binary_digits
+    with pytest.warns(ConvergenceWarning, match="DBN layer 1 of 1"):
+        stack = DBN([200], centering=False, random_state=0, **COLLAPSE).pretrain(X)
+    mlp = stack.to_mlp(solver="sgd", learning_rate_init=0.1, momentum=0.9, max_iter=20)
+    messages = _convergence_messages(lambda: mlp.fit(X[:500], y[:500]))
+    assert len(messages) == 1 and messages[0].startswith("MLPClassifier:")
+
+
+def test_no_warning_for_partial_fit_a_callbacks_stop_or_a_finished_checkpoint(digits, tmp_path):
+    X, y = digits
+    X, y = X[:300], y[:300]
+    assert (
+        _convergence_messages(lambda: _sgd(max_iter=2).partial_fit(X, y, classes=range(10))) == []
+    )
+    stuck = _sgd(learning_rate_init=10.0, max_iter=30)
+    assert _convergence_messages(lambda: stuck.fit(X, y, callbacks=lambda *a: True)) == []
+    assert stuck.n_iter_ == 1
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        _sgd(max_iter=3).fit(X, y, checkpoint_dir=tmp_path)
+    resumed = _sgd(max_iter=3)
+    assert _convergence_messages(lambda: resumed.fit(X, y, checkpoint_dir=tmp_path)) == []
+    assert resumed.n_iter_ == 3
+
+
+def test_regressor_and_autoencoder_name_themselves(digits):
+    X, _ = digits
+    rng = np.random.default_rng(0)
+    Xr = rng.standard_normal((200, 5))
+    yr = Xr @ np.arange(1.0, 6.0)
+    regressor = MLPRegressor(
+        (8,), solver="adam", learning_rate_init=1e-3, max_iter=3, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning, match=r"^MLPRegressor: Stochastic Optimizer: Maximum"):
+        regressor.fit(Xr, yr)
+    autoencoder = DeepAutoencoder((16, 4), solver="cg", max_iter=2, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"^DeepAutoencoder: Maximum iterations \(2\)"):
+        autoencoder.fit(X[:200])
+
+
+def test_constant_prediction_loss_is_that_of_the_best_constant():
+    y = np.repeat(np.arange(4), 25)
+    assert constant_prediction_loss("softmax_cross_entropy", y) == pytest.approx((np.log(4), 0.0))
+    t = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 8.0]])
+    baseline, floor = constant_prediction_loss("half_squared_error", t)
+    assert baseline == pytest.approx(0.5 * (t.var(axis=0).sum())) and floor == 0
+    assert constant_prediction_loss("squared_error", t)[0] == pytest.approx(t.var(axis=0).sum())
+    # Cross-entropy of probabilities: the mean image's loss, counted above the data's own entropy.
+    X = np.array([[0.5, 1.0], [0.5, 0.0]])
+    baseline, floor = constant_prediction_loss("sigmoid_cross_entropy", X)
+    assert baseline == pytest.approx(2 * np.log(2)) and floor == pytest.approx(np.log(2))
+
+
+def test_high_loss_threshold_is_measured_from_the_constant_prediction():
+    common = dict(
+        n_iter=30,
+        max_iter=200,
+        reached_max_iter=False,
+        baseline=2.0,
+        floor=0.0,
+        solver="adam",
+        learning_rate_init=1e-3,
+        alpha=1e-4,
+        tol=1e-4,
+        n_iter_no_change=10,
+        loss="softmax_cross_entropy",
+    )
+    below = (BACKPROP_HIGH_LOSS - 0.01) * 2.0
+    assert backprop_convergence_message("M", final_loss=below, **common) is None
+    message = backprop_convergence_message("M", final_loss=2.0, **common)
+    assert "100 % of the loss" in message and "learning_rate_init" in message
+    assert "alpha" not in message  # alpha=1e-4 cannot hold the loss up
+
+
+# ------------------------------------------------------------------------------ RBM collapse
+
+
+def _rbm(**params):
+    return BernoulliRBM(200, random_state=0, **{**COLLAPSE, **params})
+
+
+def test_collapsed_rbm_warns_and_names_the_remedy(binary_digits):
+    messages = _convergence_messages(lambda: _rbm(centering=False).fit(1 - binary_digits))
+    assert len(messages) == 1
+    message = messages[0]
+    assert message.startswith("BernoulliRBM(200) is not learning after 2 epochs")
+    assert "hidden units are constant" in message and "mean of the data" in message
+    assert "centering=True" in message and "learning_rate (now 0.2)" in message
+    assert "batch_size (now 10)" in message
+
+
+@pytest.mark.parametrize("flip, centering", [(False, False), (True, True), (False, True)])
+def test_healthy_rbm_does_not_warn(binary_digits, flip, centering):
+    X = 1 - binary_digits if flip else binary_digits
+    rbm = _rbm(centering=centering)
+    assert _convergence_messages(lambda: rbm.fit(X)) == []
+    errors = rbm.history_["reconstruction_error"]
+    assert errors[-1] < 0.6 * X[:1000].var(axis=0).sum()
+
+
+def test_gaussian_rbm_healthy_and_exploding(binary_digits):
+    data = load_digits().data
+    X = (data - data.mean(axis=0)) / np.maximum(data.std(axis=0), 1e-8)
+    healthy = GaussianBernoulliRBM(
+        100, learning_rate=0.01, batch_size=10, momentum=0.9, n_iter=1, random_state=0
+    )
+    assert _convergence_messages(lambda: healthy.fit(X)) == []
+    signs = rbm_collapse_signs(
+        reconstruction_error=1e32,
+        baseline=62.7,
+        hidden_std=np.full(100, 0.3),
+        max_abs_weight=8e13,
+    )
+    assert len(signs) == 2 and "weights grew to 8e+13" in signs[0]
+    assert (
+        rbm_collapse_signs(
+            reconstruction_error=10.0,
+            baseline=60.0,
+            hidden_std=np.full(100, 0.3),
+            max_abs_weight=RBM_WEIGHT_LIMIT / 2,
+        )
+        == []
+    )
+
+
+def test_dbn_collapse_names_the_layer(binary_digits):
+    flipped = _convergence_messages(
+        lambda: DBN([200, 50], centering=False, random_state=0, **COLLAPSE).pretrain(
+            1 - binary_digits
+        )
+    )
+    assert [m.split(" (")[0] for m in flipped] == ["DBN layer 1 of 2", "DBN layer 2 of 2"]
+    assert "inputs, the features of the layer below, hardly vary" in flipped[1]
+    assert "Fix layer 1 first" in flipped[1]
+    # A healthy first layer, a second whose learning rate is too large: only layer 2 warns.
+    shared = dict(COLLAPSE, learning_rate=0.1)
+    stack = DBN(
+        [100, 200],
+        centering=False,
+        layer_params={1: {"learning_rate": 0.5}},
+        random_state=0,
+        **shared,
+    )
+    messages = _convergence_messages(lambda: stack.pretrain(binary_digits))
+    assert len(messages) == 1
+    assert messages[0].startswith("DBN layer 2 of 2 (BernoulliRBM(200)) is not learning")
+    assert "learning_rate (now 0.5 in this layer)" in messages[0]
+    healthy = DBN([100, 50], centering=False, random_state=0, **shared)
+    assert _convergence_messages(lambda: healthy.pretrain(binary_digits)) == []
+
+
+def test_rbm_no_warning_for_partial_fit_or_a_finished_checkpoint(binary_digits, tmp_path):
+    X = 1 - binary_digits
+    assert _convergence_messages(lambda: _rbm(centering=False).partial_fit(X)) == []
+    stack = DBN([200], centering=False, random_state=0, **COLLAPSE)
+    with pytest.warns(ConvergenceWarning, match="DBN layer 1 of 1"):
+        stack.pretrain(X, checkpoint_dir=tmp_path)
+    again = DBN([200], centering=False, random_state=0, **COLLAPSE)
+    assert _convergence_messages(lambda: again.pretrain(X, checkpoint_dir=tmp_path)) == []
