@@ -236,10 +236,10 @@ def test_compiled_barrier_waits_for_every_thread_and_can_be_aborted():
 def test_compiled_epoch_split_into_calls_equals_one_call_and_counts_minibatches(team, monkeypatch):
     # The epoch runs in calls of _MINIBATCHES_PER_CALL minibatches (so that Ctrl-C is seen);
     # the split changes nothing, and a divergence is numbered within the whole epoch.
-    import dbn._cd
+    import dbn._cd.parallel
 
     whole, whole_rng, _ = _train(np.float64, CASES["pcd-odd-chains"], team)
-    monkeypatch.setattr(dbn._cd, "_MINIBATCHES_PER_CALL", 2)
+    monkeypatch.setattr(dbn._cd.parallel, "_MINIBATCHES_PER_CALL", 2)
     split, split_rng, _ = _train(np.float64, CASES["pcd-odd-chains"], team)
     for key in whole.parameters:
         np.testing.assert_array_equal(split.parameters[key], whole.parameters[key])
