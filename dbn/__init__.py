@@ -7,6 +7,7 @@ The data flow is ``X -> RBM kernels -> DBN stack -> MLP``:
 - :class:`MLPClassifier`, :class:`MLPRegressor` (``dbn.mlp``): backprop fine-tuning.
 - ``dbn.init``, ``dbn.diagnostics``: initialisation schemes and per-layer statistics.
 - ``dbn.evaluation``, ``dbn.datasets``, ``dbn.io``, ``dbn.plot``.
+- ``dbn.out_of_core``, ``dbn.dask``: pretraining from disk, and training on a dask cluster.
 - ``dbn.export``: :func:`~dbn.export.to_torch`, the fitted networks as PyTorch modules.
 
 Every estimator is a scikit-learn estimator (``clone``, ``Pipeline``, ``GridSearchCV``,
@@ -48,6 +49,7 @@ _SUBMODULES = {
     "plot",
     "autoencoder",
     "export",
+    "out_of_core",
     "dask",  # imports dask only when one of its functions is called
 }
 

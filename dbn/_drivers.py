@@ -1,0 +1,237 @@
+"""What the drivers that train RBMs outside ``fit`` share: on a dask cluster (:mod:`dbn.dask`) and
+out of core (:mod:`dbn.out_of_core`).
+
+- the option policy: every RBM hyperparameter is honoured by a path (``rbm.cd_config()``, the
+  estimator's one source of its CD step, or :data:`DRIVER_PARAMS`) or refused by name
+  (:data:`REFUSED`, and any option no path knows), :func:`check_options` and :func:`rbm_config`;
+- the estimator's own initialisation from the data's column means, and the random streams;
+- handing the trained parameters and CD state back to the estimator (:func:`set_rbm`), the
+  reconstruction error and features of a block, and the per-layer callbacks of a DBN.
+
+Nothing here imports dask.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._cd import hidden_units, visible_units
+from ._training.loop import EpochTrainer
+
+__all__ = [
+    "DRIVER_PARAMS",
+    "REFUSED",
+    "LayerCallbacks",
+    "Publishing",
+    "check_options",
+    "float_dtype",
+    "gaussian_visible",
+    "initial_rbm_parameters",
+    "parameter_names",
+    "rbm_config",
+    "rbm_features",
+    "rbm_monitor",
+    "set_rbm",
+    "shard_seeds",
+]
+
+
+# Where the cluster and out-of-core paths honour each RBM hyperparameter. Those of
+# ``rbm.cd_config()`` (the estimator's one source of its CD step) reach every shard's CD object;
+# the drivers read the ones below themselves; an option in REFUSED is refused by name on the paths
+# it lists. Any other option set away from its default is refused too, so that an option added to
+# the estimator cannot be dropped here in silence (tests/test_dask.py walks _get_param_names()).
+DRIVER_PARAMS = {
+    "n_components": "the initial parameters (rbm.initialize)",
+    "init_std": "the initial parameters (rbm.initialize)",
+    "learn_variance": "the initial parameters: log_variance_ is averaged with the others",
+    "batch_size": "split over the shards (fit_rbm's batch_size)",
+    "n_iter": "the number of epochs",
+    "learning_rate": "rbm.schedule",
+    "learning_rate_schedule": "rbm.schedule",
+    "learning_rate_decay": "rbm.schedule",
+    "momentum": "rbm.schedule",
+    "final_momentum": "rbm.schedule",
+    "momentum_switch_epoch": "rbm.schedule",
+    "shuffle": "each shard's order (cluster); the chunks' and rows' order (out of core)",
+    "monitor_size": "the reconstruction error, on rows spread over the shards",
+    "verbose": "the progress bar of run_epochs",
+    "random_state": "the shards' random streams (shard_seeds)",
+}
+# option -> {path: what to do instead}; the paths are "cluster" and "out of core".
+REFUSED = {}
+_PATH_NAMES = {
+    "cluster": "the cluster path (dbn.dask.fit_rbm, dbn.dask.pretrain)",
+    "out of core": "dbn.out_of_core.pretrain_out_of_core",
+}
+
+
+def check_options(rbm, path):
+    """Refuse, by name, an option of ``rbm`` set away from its default that ``path`` cannot
+    honour: one in :data:`REFUSED` for this path, or one that no path knows."""
+    import inspect
+
+    defaults = {
+        name: p.default for name, p in inspect.signature(type(rbm).__init__).parameters.items()
+    }
+    honoured = set(rbm.cd_config()) | set(DRIVER_PARAMS)
+    for name, value in rbm.get_params(deep=False).items():
+        remedy = REFUSED.get(name, {}).get(path)
+        if (remedy is None and name in honoured) or _is_default(value, defaults.get(name)):
+            continue
+        if remedy is None:
+            remedy = (
+                f"{name} is an option this path does not know. Train in process with fit(), or "
+                "leave it at its default."
+            )
+        raise ValueError(
+            f"{type(rbm).__name__}({name}={value!r}) is not supported by {_PATH_NAMES[path]}: "
+            f"{remedy}"
+        )
+
+
+def _is_default(value, default):
+    if value is default:
+        return True
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except (TypeError, ValueError):  # arrays and other values without a plain ==
+        return False
+
+
+def rbm_config(rbm, batch_size, n_shards=1, path="cluster"):
+    """The CD configuration of one of ``n_shards`` shards: ``rbm.cd_config`` with the per-shard
+    minibatch, and ``n_chains`` persistent chains in all split over the shards like the minibatch
+    (each shard's default chains are its minibatch, so the total is the combined minibatch)."""
+    check_options(rbm, path)
+    config = rbm.cd_config(batch_size=batch_size)
+    if config["n_chains"] is not None and n_shards > 1:
+        chains = config["n_chains"] // n_shards
+        if chains < 1:
+            raise ValueError(
+                f"n_chains={config['n_chains']} persistent chains cannot be split over {n_shards} "
+                f"shards; use n_chains >= {n_shards} or fewer shards."
+            )
+        config["n_chains"] = chains
+    return config
+
+
+def initial_rbm_parameters(rbm, mean, dtype):
+    """The estimator's own initialisation (Hinton 2010, section 8: small random weights, zero hidden
+    biases, visible biases from the data's means), from the column means alone: ``initialize`` of
+    the one-row array of the means gives the same parameters as ``initialize`` of the whole data."""
+    rbm.initialize(np.asarray(mean, dtype=dtype)[None, :])
+    return {name: getattr(rbm, name).copy(order="K") for name in parameter_names(rbm)}
+
+
+def parameter_names(rbm):
+    """Names of the fitted ``rbm``'s parameters (``log_variance_`` if it learns variances)."""
+    names = ["components_", "intercept_hidden_", "intercept_visible_"]
+    if getattr(rbm, "log_variance_", None) is not None:
+        names.append("log_variance_")
+    return names
+
+
+def shard_seeds(random_state, n_shards):
+    """Independent streams for the shards (one for out-of-core training), reproducible from an
+    integer ``random_state``."""
+    if isinstance(random_state, numbers.Integral):
+        entropy = [int(random_state), 0xDA5C]
+    elif isinstance(random_state, np.random.Generator):
+        entropy = int(random_state.integers(2**63))
+    else:
+        entropy = None
+    return np.random.SeedSequence(entropy).spawn(n_shards)
+
+
+def float_dtype(dtype):
+    """``dtype`` if it is float32 or float64, else float64: the dtype of a model of such data."""
+    return np.dtype(dtype) if np.dtype(dtype) in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def gaussian_visible(rbm):
+    """Whether ``rbm`` has Gaussian visible units (its data need not lie in [0, 1])."""
+    from .rbm import GaussianBernoulliRBM
+
+    return isinstance(rbm, GaussianBernoulliRBM)
+
+
+def rbm_monitor(params, block, config, n_monitor):
+    """Summed squared reconstruction error of the first ``n_monitor`` rows of ``block``, and their
+    count."""
+    v = block[:n_monitor]
+    if v.shape[0] == 0:
+        return 0.0, 0
+    W = params["components_"]
+    log_var = params.get("log_variance_")
+    sigma = None if log_var is None else np.exp(0.5 * log_var)
+    v_in = v if sigma is None else v / sigma
+    pre = v_in @ np.ascontiguousarray(W.T)
+    hidden_units(
+        pre, params["intercept_hidden_"], config["hidden_unit"], None, pre, pre, sample=False
+    )
+    top = pre @ W
+    if sigma is None and config["visible_unit"] == "gaussian":
+        sigma = np.ones(W.shape[1], W.dtype)
+    visible_units(
+        top, params["intercept_visible_"], sigma, config["visible_unit"], None, top, top,
+        sample=False,
+    )  # fmt: skip
+    return float(np.sum((v - top) ** 2, dtype=np.float64)), int(v.shape[0])
+
+
+def rbm_features(block, params, hidden_unit):
+    """Hidden means of a block (the next layer's data), computed on the block's worker."""
+    W = params["components_"]
+    log_var = params.get("log_variance_")
+    v = block if log_var is None else block / np.exp(0.5 * log_var)
+    pre = v @ np.ascontiguousarray(W.T)
+    hidden_units(pre, params["intercept_hidden_"], hidden_unit, None, pre, pre, sample=False)
+    return pre
+
+
+def set_rbm(rbm, params, n_features, n_epochs, history, state=None):
+    """Put trained parameters (and optionally a CD state) into the estimator, as ``load`` does."""
+    arrays = {name: np.array(p, order="F" if p.ndim == 2 else "C") for name, p in params.items()}
+    if state:
+        arrays.update(state)
+    extra = {
+        "n_features_in_": int(n_features),
+        "n_epochs_": int(n_epochs),
+        "history_": {k: list(v) for k, v in history.items()},
+    }
+    rbm.restore_training_state(arrays, extra)
+
+
+class Publishing(EpochTrainer):
+    """Wraps a trainer so that the estimator holds each epoch's parameters before the callbacks."""
+
+    def __init__(self, trainer, publish):
+        self.trainer, self.publish = trainer, publish
+
+    def run_epoch(self, epoch):
+        return self.trainer.run_epoch(epoch)
+
+    def snapshot(self):
+        return self.trainer.snapshot()
+
+    def restore(self, snapshot):
+        self.trainer.restore(snapshot)
+
+    def epoch_completed(self, completed, logs):
+        self.publish(completed)
+
+
+class LayerCallbacks:
+    """A layer's callback: the DBN's callbacks with ``logs["layer"]``, as ``DBN.pretrain`` does."""
+
+    def __init__(self, dbn, layer, callbacks):
+        self.dbn, self.layer, self.callbacks = dbn, layer, callbacks
+        self.stopped = False
+
+    def __call__(self, rbm, epoch, logs):
+        stop = self.callbacks.on_epoch_end(self.dbn, epoch, dict(logs, layer=self.layer))
+        self.stopped = self.stopped or bool(stop)
+        return stop
