@@ -15,12 +15,13 @@ on first use, so that ``import dbn`` stays fast.
 from __future__ import annotations
 
 import numbers
+import os
+import sys
 import warnings
 from collections.abc import Hashable
+from pathlib import Path
 
 import numpy as np
-
-from ._training.stacklevel import external_stacklevel
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -30,6 +31,27 @@ BERNOULLI_ADVICE = (
     "[0, 1], for example X / 255 for 8-bit images or sklearn.preprocessing.MinMaxScaler, or use "
     "GaussianBernoulliRBM (DBN(visible_unit='gaussian')) for real-valued data."
 )
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
+
+
+def external_stacklevel():
+    """The ``stacklevel`` that makes ``warnings.warn`` point at the first frame outside dbn.
+
+    Called from the function that warns: level 1 is that function, level 2 its caller, and so on.
+    Frames of dbn's own files are skipped however deep the call chain is, so a warning raised in
+    the engine names the line of the user's code that called ``fit``. Here, at the bottom of dbn's
+    layers, so that every module can warn through it.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(
+        _PACKAGE_DIR
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 class DataRangeWarning(UserWarning):
