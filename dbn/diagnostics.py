@@ -27,7 +27,7 @@ from ._activations import ACTIVATIONS, activation_code
 from ._backprop import Propagation
 from ._kernels.mlp import layer_statistics_
 from ._validation import NotFittedError, check_array
-from .mlp import backward, forward
+from .mlp import MLPClassifier, MLPRegressor, backward, forward
 
 __all__ = ["LayerStatistics", "layer_statistics", "DiagnosticsRecorder", "format_table"]
 
@@ -78,7 +78,7 @@ FIELDS = tuple(f.name for f in dataclasses.fields(LayerStatistics))
 
 def _resolve(model_or_weights, X, y, activation, output):
     """(coefs, intercepts, activation, output, X, encoded y or None) from a model or raw weights."""
-    if hasattr(model_or_weights, "get_params") and hasattr(model_or_weights, "_output"):
+    if isinstance(model_or_weights, MLPClassifier | MLPRegressor):
         model = model_or_weights
         if not hasattr(model, "coefs_"):
             raise NotFittedError(
@@ -93,9 +93,9 @@ def _resolve(model_or_weights, X, y, activation, output):
                 f"activation={activation!r} differs from the model's {model.activation!r}; leave it "
                 "as None for a model."
             )
-        activation, output = model.activation, model._output
+        activation, output = model.activation, model.out_activation_
         if y is not None:
-            y = model._encode_y(y, "y", len(X), dtype)
+            y = model.encode_targets(y, len(X))
         return coefs, intercepts, activation, output, X, y
     try:
         coefs, intercepts = model_or_weights

@@ -485,6 +485,11 @@ class _BaseMLP(BackpropEstimator):
         ``X`` is converted to the model's ``dtype``."""
         return validate_input(self, X, reset=reset, dtype=(dtype.type,))
 
+    def encode_targets(self, y, n_samples):
+        """Engine-level: ``y`` as backprop trains on it (class indices of ``classes_``, or a 2-D
+        array of the weights' dtype), checked as :meth:`fit` checks it, for ``n_samples`` rows."""
+        return self._encode_y(y, "y", n_samples, self.coefs_[0].dtype)
+
     # --------------------------------------------------------------------------------- persistence
 
     def _state_arrays(self):
