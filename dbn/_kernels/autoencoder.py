@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import jit
-from .mlp import _sigmoid, _sigmoid_f32
+from .activations import sigmoid, sigmoid_f32
 
 
 @jit
@@ -42,13 +42,13 @@ def bias_sigmoid_(Z, b, P):
             for j in range(m):
                 z = Z[i, j] + b[j]
                 Z[i, j] = z
-                P[i, j] = _sigmoid_f32(z)
+                P[i, j] = sigmoid_f32(z)
     else:
         for i in range(n):
             for j in range(m):
                 z = Z[i, j] + b[j]
                 Z[i, j] = z
-                P[i, j] = _sigmoid(z)
+                P[i, j] = sigmoid(z)
 
 
 @jit
