@@ -4,6 +4,7 @@ The data flow is ``X -> RBM kernels -> DBN stack -> MLP``:
 
 - :class:`BernoulliRBM`, :class:`GaussianBernoulliRBM` (``dbn.rbm``): CD-k / PCD training with Numba kernels.
 - :class:`DBN` (``dbn.stack``): greedy stacking, ``pretrain(X).to_mlp()``, ``to_autoencoder()``.
+- :class:`DBM` (``dbn.dbm``): Deep Boltzmann Machines, pretrained with doubled RBMs, trained jointly.
 - :class:`MLPClassifier`, :class:`MLPRegressor` (``dbn.mlp``): backprop fine-tuning.
 - ``dbn.init``, ``dbn.diagnostics``: initialisation schemes and per-layer statistics.
 - ``dbn.evaluation``, ``dbn.datasets``, ``dbn.io``, ``dbn.plot``.
@@ -29,6 +30,7 @@ _ATTRIBUTES = {
     "Callback": "dbn._training.callbacks",
     "GaussianBernoulliRBM": "dbn.rbm",
     "DBN": "dbn.stack",
+    "DBM": "dbn.dbm",
     "DeepAutoencoder": "dbn.autoencoder",
     "MLPClassifier": "dbn.mlp",
     "MLPRegressor": "dbn.mlp",
@@ -40,6 +42,7 @@ _ATTRIBUTES = {
 _SUBMODULES = {
     "rbm",
     "stack",
+    "dbm",
     "mlp",
     "init",
     "diagnostics",

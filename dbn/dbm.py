@@ -1,0 +1,879 @@
+"""Deep Boltzmann Machines: greedy pretraining with doubled RBMs, then joint training.
+
+A DBM with layers ``x_0 = v, x_1 = h1, ..., x_L = hL`` of binary units has the energy
+
+    E(v, h) = - sum_l x_l^T W_l x_(l-1) - sum_l b_l . x_l,        l = 1..L (weights), 0..L (biases)
+
+Unlike a DBN, every layer is undirected: the posterior of ``h1`` depends on ``h2`` as well as on
+``v``, so inference is approximate. :class:`DBM` follows Salakhutdinov & Hinton (2009):
+
+1. **Greedy pretraining** (:meth:`DBM.pretrain`) with modified RBMs that make up for the missing
+   input from above or below: the bottom RBM's hidden units see the data twice
+   (``p(h1 | v) = sigmoid(2 W_1 v + c)``, ``p(v | h1) = sigmoid(W_1^T h1 + b)``), the top RBM's
+   visible units see their hidden units twice, and an intermediate RBM doubles both directions
+   (trained as a plain RBM whose weights are then halved). Composed, each hidden layer of the DBM
+   receives the two halves, from below and from above.
+2. **Joint training** (:meth:`DBM.fit`): the data-dependent statistics come from mean-field
+   posteriors (``n_mean_field`` fixed-point sweeps, each layer updated in turn from the current
+   values of its neighbours), the model's statistics from ``n_chains`` persistent Gibbs chains
+   (PCD, Tieleman 2008) advanced ``k`` full sweeps per update.
+
+References
+----------
+Salakhutdinov, R., & Hinton, G. E. (2009). Deep Boltzmann machines. AISTATS, JMLR W&CP 5, 448-455.
+Salakhutdinov, R., & Hinton, G. E. (2012). An efficient learning procedure for deep Boltzmann
+machines. Neural Computation 24(8), 1967-2006.
+Tieleman, T. (2008). Training restricted Boltzmann machines using approximations to the likelihood
+gradient. ICML.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+
+from . import io
+from ._cd.samplers import hidden_units
+from ._kernels.rbm import momentum_step
+from ._training.callbacks import CallbackList
+from ._training.checkpoint import CheckpointFile, fingerprints
+from ._training.loop import EpochTrainer, run_epochs
+from ._training.schedules import NAMED_SCHEDULES, check_schedule, learning_rate_at
+from ._validation import (
+    DivergenceError,
+    check_is_fitted,
+    check_layer_sizes,
+    check_random_state,
+    check_scalar,
+    validate_input,
+)
+
+__all__ = ["DBM"]
+
+CHECKPOINT_NAME = "dbm-checkpoint.npz"
+_HISTORY_KEYS = ("epoch", "time", "learning_rate", "reconstruction_error")
+
+
+def layer_factors(layer, n_layers):
+    """``(up, down)``: how many times a pretraining RBM counts its bottom-up and top-down input.
+
+    The bottom RBM doubles the visible-to-hidden input, the top one the hidden-to-visible input,
+    and an intermediate one both (Salakhutdinov & Hinton 2009, section 3.1); a DBM of one hidden
+    layer is a plain RBM.
+    """
+    if n_layers == 1:
+        return 1.0, 1.0
+    return (1.0 if layer == n_layers - 1 else 2.0), (1.0 if layer == 0 else 2.0)
+
+
+class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Deep Boltzmann Machine with binary units (Salakhutdinov & Hinton 2009).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : sequence of int, default=(500, 1000)
+        Hidden units of each layer, bottom to top (the paper's MNIST model is 500-1000).
+    learning_rate : float, default=0.005
+        Learning rate of joint training (the paper's 0.005).
+    learning_rate_schedule : {"constant", "exponential", "step", "linear"} or callable, \
+default="linear"
+        Schedule of the joint learning rate (see :mod:`dbn._training.schedules`); ``"linear"``
+        decays it to zero over ``n_iter`` epochs, as the stochastic-approximation procedure needs
+        (Salakhutdinov & Hinton 2009, section 3.2).
+    pretrain_learning_rate : float, default=0.05
+        Learning rate of the greedy CD-1 pretraining.
+    batch_size : int, default=100
+    n_iter : int, default=10
+        Epochs of joint training.
+    pretrain_n_iter : int, default=10
+        Epochs of CD-1 per pretraining RBM; 0 starts joint training from small random weights.
+    n_mean_field : int, default=10
+        Mean-field sweeps per minibatch (the paper's 10) and in :meth:`transform`.
+    n_chains : int, default=100
+        Persistent Gibbs chains of the negative phase (the paper's 100 "fantasy particles").
+    k : int, default=5
+        Full Gibbs sweeps of the chains per update (the paper's 5).
+    momentum : float, default=0.9
+        Momentum of every update (pretraining and joint).
+    weight_decay : float, default=0.0002
+        L2 cost on the weights (not the biases).
+    init_std : float, default=0.01
+        Standard deviation of the initial weights.
+    verbose : int, default=0
+        1 shows progress bars.
+    random_state : int or None
+        Seeds everything: the initial weights, the minibatch order and the samplers.
+
+    Attributes
+    ----------
+    components_ : list of ndarray
+        ``components_[l]`` of shape ``(n_(l+1), n_l)``: the weights between layer ``l`` (0 is the
+        visible layer) and layer ``l + 1``.
+    intercepts_ : list of ndarray
+        ``intercepts_[l]`` of shape ``(n_l,)``: the biases of layer ``l``, visible first.
+    persistent_chains_ : list of ndarray
+        The states of the ``n_chains`` persistent chains, one array per layer.
+    history_ : dict of str to list
+        Per joint-training epoch: ``epoch``, ``time``, ``learning_rate`` and
+        ``reconstruction_error`` (mean over rows of ``|v - E[v | mu_1]|^2``, mean-field).
+    pretrain_history_ : list of dict
+        Each pretraining RBM's history (``reconstruction_error`` of CD-1).
+    n_epochs_ : int
+        Completed joint-training epochs.
+    n_features_in_ : int
+
+    Notes
+    -----
+    Composition of the pretrained RBMs: layer ``l``'s biases are the mean of the hidden biases
+    of RBM ``l`` and the visible biases of RBM ``l + 1`` (their conditionals' geometric mean);
+    the visible biases are the bottom RBM's and the top layer's the top RBM's hidden biases.
+    The mean field starts from the bottom-up pass with doubled weights (every layer but the top
+    receives ``2 W_l x_(l-1)``), the recognition pass of the paper.
+
+    Not yet: parallel tempering and centring of the joint training, ``to_torch``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dbn import DBM
+    >>> X = (np.random.default_rng(0).random((200, 12)) < 0.3).astype(np.float64)
+    >>> dbm = DBM((8, 4), n_iter=2, pretrain_n_iter=2, batch_size=20, n_chains=10,
+    ...           random_state=0).fit(X)
+    >>> [m.shape for m in dbm.transform(X, layers="all")]
+    [(200, 8), (200, 4)]
+
+    References
+    ----------
+    Salakhutdinov, R., & Hinton, G. E. (2009). Deep Boltzmann machines. AISTATS.
+    Salakhutdinov, R., & Hinton, G. E. (2012). An efficient learning procedure for deep Boltzmann
+    machines. Neural Computation 24(8).
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(500, 1000),
+        *,
+        learning_rate=0.005,
+        learning_rate_schedule="linear",
+        pretrain_learning_rate=0.05,
+        batch_size=100,
+        n_iter=10,
+        pretrain_n_iter=10,
+        n_mean_field=10,
+        n_chains=100,
+        k=5,
+        momentum=0.9,
+        weight_decay=0.0002,
+        init_std=0.01,
+        verbose=0,
+        random_state=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.pretrain_n_iter = pretrain_n_iter
+        self.n_mean_field = n_mean_field
+        self.n_chains = n_chains
+        self.k = k
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.init_std = init_std
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ configuration
+    def _validate_params(self):
+        sizes = check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        for name in ("learning_rate", "pretrain_learning_rate", "weight_decay", "init_std"):
+            check_scalar(getattr(self, name), name, low=0.0)
+        check_scalar(self.momentum, "momentum", low=0.0, high=1.0, high_inclusive=False)
+        for name, low in (
+            ("batch_size", 1),
+            ("n_iter", 0),
+            ("pretrain_n_iter", 0),
+            ("n_mean_field", 1),
+            ("n_chains", 1),
+            ("k", 1),
+        ):
+            check_scalar(getattr(self, name), name, kind=numbers.Integral, low=low)
+        check_schedule(self.learning_rate_schedule, NAMED_SCHEDULES, owner="DBM")
+        if not isinstance(self.verbose, numbers.Integral):
+            raise TypeError(f"verbose must be an int (0 or 1) or a bool, got {self.verbose!r}.")
+        if self.random_state is not None and (
+            isinstance(self.random_state, bool)
+            or not isinstance(self.random_state, numbers.Integral)
+        ):
+            raise TypeError(
+                f"random_state of a DBM must be None or an int, got {self.random_state!r} "
+                f"({type(self.random_state).__name__})."
+            )
+        return sizes
+
+    def _check_input(self, X, name="X", *, reset=False):
+        return validate_input(self, X, name, reset=reset, value_range=(0.0, 1.0))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    @property
+    def _n_features_out(self):
+        return self.components_[-1].shape[0]
+
+    @property
+    def n_layers_(self):
+        """Number of hidden layers."""
+        return len(self.components_)
+
+    # ------------------------------------------------------------------ inference
+    def _recognition(self, v):
+        """Bottom-up pass with doubled weights below the top: the mean field's starting point."""
+        W, b = self.components_, self.intercepts_
+        L = len(W)
+        mu, below = [], v
+        for layer in range(L):
+            pre = below @ W[layer].T
+            if layer < L - 1:
+                pre *= 2
+            hidden_units(pre, b[layer + 1], "bernoulli", None, pre, None, sample=False)
+            mu.append(pre)
+            below = pre
+        return mu
+
+    def mean_field(self, v, n_iter=None, *, tol=0.0, init=None):
+        """Mean-field posteriors ``q(h_l = 1 | v)`` of every hidden layer.
+
+        Sweeps the fixed-point equations ``mu_l = sigmoid(W_l mu_(l-1) + W_(l+1)^T mu_(l+1) +
+        b_l)`` (``mu_0 = v``), updating the layers bottom to top with their neighbours' latest
+        values: each update maximises the variational bound over one layer, so the bound never
+        decreases (Salakhutdinov & Hinton 2009, section 3.2).
+
+        Parameters
+        ----------
+        v : ndarray of shape (n_samples, n_features)
+            Checked, in the model's dtype.
+        n_iter : int, optional
+            Sweeps; ``n_mean_field`` by default.
+        tol : float, default=0
+            Stop early when no mean changed by more than ``tol`` in a sweep.
+        init : list of ndarray, optional
+            Starting means (copied); the recognition pass by default.
+
+        Returns
+        -------
+        mu : list of ndarray, one ``(n_samples, n_l)`` array per hidden layer
+        """
+        W, b = self.components_, self.intercepts_
+        L = len(W)
+        n_iter = self.n_mean_field if n_iter is None else n_iter
+        mu = self._recognition(v) if init is None else [np.array(m, copy=True) for m in init]
+        for _ in range(n_iter):
+            change = 0.0
+            for layer in range(L):
+                below = v if layer == 0 else mu[layer - 1]
+                pre = below @ W[layer].T
+                if layer < L - 1:
+                    pre += mu[layer + 1] @ W[layer + 1]
+                hidden_units(pre, b[layer + 1], "bernoulli", None, pre, None, sample=False)
+                if tol > 0:
+                    change = max(change, float(np.max(np.abs(pre - mu[layer]), initial=0.0)))
+                mu[layer] = pre
+            if tol > 0 and change <= tol:
+                break
+        return mu
+
+    def transform(self, X, *, layers="top"):
+        """Mean-field posteriors of the hidden layers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        layers : {"top", "all"}, default="top"
+            ``"top"`` returns the top layer's means (an array, as sklearn transformers do),
+            ``"all"`` a list with every hidden layer's.
+
+        Returns
+        -------
+        H : ndarray of shape (n_samples, n_L), or list of ndarray
+        """
+        check_is_fitted(self, "components_")
+        if layers not in ("top", "all"):
+            raise ValueError(f"layers must be 'top' or 'all', got {layers!r}.")
+        X = self._as_model_dtype(self._check_input(X))
+        mu = self.mean_field(X)
+        return mu if layers == "all" else mu[-1]
+
+    def augment(self, X):
+        """``[X, q(h2 | X)]``: the input of :meth:`to_mlp`'s net (the data with the mean-field
+        posterior of the second hidden layer; ``X`` itself for a one-layer DBM)."""
+        check_is_fitted(self, "components_")
+        X = self._as_model_dtype(self._check_input(X))
+        if self.n_layers_ < 2:
+            return X
+        return np.hstack([X, self.mean_field(X)[1]])
+
+    def _as_model_dtype(self, X):
+        return np.ascontiguousarray(X, dtype=self.components_[0].dtype)
+
+    def gibbs_sweep(self, states, rng):
+        """One full Gibbs sweep in place: the odd layers given the even ones, then the even ones.
+
+        ``states`` is a list of ``L + 1`` arrays ``(n_chains, n_l)``, visible first. Layers of one
+        parity are conditionally independent given the others, so each half-sweep is exact.
+        """
+        W, b = self.components_, self.intercepts_
+        L = len(W)
+        for parity in (1, 0):
+            for layer in range(parity, L + 1, 2):
+                pre = None
+                if layer > 0:
+                    pre = states[layer - 1] @ W[layer - 1].T
+                if layer < L:
+                    down = states[layer + 1] @ W[layer]
+                    pre = down if pre is None else pre + down
+                hidden_units(pre, b[layer], "bernoulli", rng, pre, states[layer], sample=True)
+
+    def sample(self, n_samples=100, n_steps=1000, *, return_probabilities=True, random_state=None):
+        """Visible samples after ``n_steps`` Gibbs sweeps from random hidden states.
+
+        Parameters
+        ----------
+        n_samples : int
+        n_steps : int
+        return_probabilities : bool, default=True
+            Return ``E[v | h1]`` of the last sweep instead of binary states.
+        random_state : int or Generator, optional
+            By default a stream seeded from ``random_state`` (not the training stream).
+
+        Returns
+        -------
+        V : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self, "components_")
+        check_scalar(n_samples, "n_samples", kind=numbers.Integral, low=1)
+        check_scalar(n_steps, "n_steps", kind=numbers.Integral, low=1)
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        dtype = self.components_[0].dtype
+        sizes = [self.n_features_in_, *(W.shape[0] for W in self.components_)]
+        states = [(rng.random((n_samples, n)) < 0.5).astype(dtype) for n in sizes]
+        for _ in range(n_steps):
+            self.gibbs_sweep(states, rng)
+        if not return_probabilities:
+            return states[0]
+        pre = states[1] @ self.components_[0]
+        hidden_units(pre, self.intercepts_[0], "bernoulli", None, pre, None, sample=False)
+        return pre
+
+    # ------------------------------------------------------------------ training
+    def pretrain(self, X, *, callbacks=None, checkpoint_dir=None):
+        """Greedy pretraining with the doubled RBMs of Salakhutdinov & Hinton (2009).
+
+        RBM ``l`` is trained by CD-1 for ``pretrain_n_iter`` epochs on the bottom-up means of the
+        layer below (computed with the doubled weights ``2 W``, as the next RBM will see them);
+        see :func:`layer_factors`. The RBMs are then composed into the DBM's weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data in [0, 1].
+        callbacks : callable, dbn.Callback, or list of them, optional
+            ``callback(dbm, epoch, logs)`` after each epoch, with ``logs["layer"]``; truthy stops
+            the current layer.
+        checkpoint_dir : str or Path, optional
+            Write ``dbm-checkpoint.npz`` there after every epoch; a later call with the same
+            folder, data and parameters resumes bit for bit.
+
+        Returns
+        -------
+        self
+        """
+        sizes = self._validate_params()
+        X = self._check_input(X, reset=True)
+        self._rng = check_random_state(self.random_state)
+        self._pretrain(X, sizes, CallbackList(callbacks), self._checkpoint(X, checkpoint_dir))
+        return self
+
+    def _checkpoint(self, X, checkpoint_dir):
+        if checkpoint_dir is None:
+            return None
+        checkpoint = CheckpointFile(checkpoint_dir, CHECKPOINT_NAME, "DBM-checkpoint", {"X": X})
+        checkpoint.load(self.header_params(), owner="DBM")
+        return checkpoint
+
+    def _pretrain(self, X, sizes, callbacks, checkpoint):
+        dtype = X.dtype
+        L = len(sizes)
+        inputs = [X.shape[1], *sizes[:-1]]
+        rbms, history, start_layer = [], [], 0
+        if checkpoint is not None and checkpoint.resuming:
+            if checkpoint.extra.get("stage") == "joint":  # pretraining was finished
+                self._set_state_arrays(checkpoint.arrays, checkpoint.extra, checkpoint.path)
+                self._pretrained_for = fingerprints({"X": X})
+                return
+            rbms, history, start_layer = self._restore_pretraining(checkpoint)
+        data = X
+        for layer in range(L):
+            up, down = layer_factors(layer, L)
+            if layer < start_layer:
+                data = _bottom_up(data, rbms[layer], up)
+                continue
+            rbm = rbms[layer] if layer < len(rbms) else _new_rbm(inputs[layer], sizes[layer], self)
+            if layer >= len(rbms):
+                rbms.append(rbm)
+                history.append({key: [] for key in ("epoch", "time", "reconstruction_error")})
+            trainer = _PretrainTrainer(self, data, rbm, up, down)
+
+            def save(finished, layer=layer):
+                if checkpoint is not None:
+                    self._write_pretraining(checkpoint, rbms, history, layer, finished)
+
+            relay = _LayerRelay(callbacks, layer)
+            run_epochs(
+                self,
+                trainer,
+                range(int(rbm["epochs"]), self.pretrain_n_iter),
+                history=history[layer],
+                callbacks=relay,
+                save_checkpoint=save,
+                progress=f"DBM pretraining layer {layer}",
+                progress_key="reconstruction_error",
+                verbose=self.verbose,
+            )
+            data = _bottom_up(data, rbm, up)
+        self.pretrain_history_ = history
+        self._compose(rbms, dtype)
+        self.n_features_in_ = X.shape[1]
+        self._pretrained_for = fingerprints({"X": X})
+
+    def _compose(self, rbms, dtype):
+        """The DBM's weights from the pretraining RBMs (see the class Notes)."""
+        L = len(rbms)
+        scale = [0.5 if 0 < layer < L - 1 else 1.0 for layer in range(L)]  # intermediate: halved
+        self.components_ = [
+            np.array(r["W"] * s, dtype=dtype) for r, s in zip(rbms, scale, strict=True)
+        ]
+        biases = [rbms[0]["b"].copy()]
+        for layer in range(L - 1):
+            biases.append(0.5 * (rbms[layer]["c"] + rbms[layer + 1]["b"]))
+        biases.append(rbms[-1]["c"].copy())
+        self.intercepts_ = [np.asarray(b, dtype=dtype) for b in biases]
+
+    def fit(self, X, y=None, *, callbacks=None, checkpoint_dir=None):
+        """Joint training: mean-field positive phase, persistent chains for the negative phase.
+
+        Pretrains first (:meth:`pretrain`), unless :meth:`pretrain` was just called on the same
+        ``X``; ``DBM(...).fit(X)`` and ``DBM(...).pretrain(X).fit(X)`` give the same model.
+
+        For each minibatch of ``B`` rows: the mean-field means ``mu`` (``n_mean_field`` sweeps),
+        ``k`` Gibbs sweeps of the ``n_chains`` persistent chains ``s``, then the stochastic
+        approximation update ``W_l += lr * (mu_l^T mu_(l-1) / B - s_l^T s_(l-1) / n_chains -
+        weight_decay * W_l)`` with momentum, and the biases alike (Salakhutdinov & Hinton 2009,
+        Algorithm 1).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data in [0, 1] (probabilities are used as the data's means).
+        y : ignored
+        callbacks : callable, dbn.Callback, or list of them, optional
+            ``callback(dbm, epoch, logs)`` after every joint epoch (pretraining epochs carry
+            ``logs["layer"]``); truthy stops.
+        checkpoint_dir : str or Path, optional
+            As for :meth:`pretrain`; covers pretraining and joint training.
+
+        Returns
+        -------
+        self
+        """
+        sizes = self._validate_params()
+        pretrained = getattr(self, "_pretrained_for", None)
+        X = self._check_input(X, reset=True)
+        callbacks = CallbackList(callbacks)
+        checkpoint = self._checkpoint(X, checkpoint_dir)
+        if pretrained is None or pretrained != fingerprints({"X": X}):
+            self._rng = check_random_state(self.random_state)
+            self._pretrain(X, sizes, callbacks, checkpoint)
+        self._pretrained_for = None  # a second fit starts again from scratch (idempotent)
+        X = self._as_model_dtype(X)
+        if checkpoint is not None and checkpoint.resuming and checkpoint.extra["stage"] == "joint":
+            self._restore_joint(checkpoint)
+        else:
+            self._start_joint(X)
+        trainer = _JointTrainer(self, X)
+
+        def save(finished):
+            if checkpoint is not None:
+                self._write_joint(checkpoint, finished)
+
+        callbacks.on_train_begin(self)
+        try:
+            run_epochs(
+                self,
+                trainer,
+                range(self.n_epochs_, self.n_iter),
+                history=self.history_,
+                callbacks=callbacks,
+                save_checkpoint=save,
+                progress="DBM",
+                progress_key="reconstruction_error",
+                verbose=self.verbose,
+            )
+        finally:
+            callbacks.on_train_end(self)
+        return self
+
+    def _start_joint(self, X):
+        dtype = X.dtype
+        rng = self._rng
+        self.velocities_ = [np.zeros_like(p) for p in (*self.components_, *self.intercepts_)]
+        # Chains start from data rows and their recognition means, sampled.
+        rows = rng.choice(X.shape[0], self.n_chains, replace=X.shape[0] < self.n_chains)
+        v = np.ascontiguousarray(X[rows])
+        chains = [(rng.random(v.shape) < v).astype(dtype)]
+        for mu in self._recognition(chains[0]):
+            chains.append((rng.random(mu.shape) < mu).astype(dtype))
+        self.persistent_chains_ = chains
+        self.n_epochs_ = 0
+        self.history_ = {key: [] for key in _HISTORY_KEYS}
+
+    def learning_rate_at(self, epoch):
+        """Joint learning rate of the 0-based ``epoch`` under ``learning_rate_schedule``."""
+        return learning_rate_at(
+            self.learning_rate_schedule, epoch, self.learning_rate, n_epochs=self.n_iter
+        )
+
+    def gradient(self, v, mu, chains):
+        """Stochastic approximation of the log-likelihood gradient, per parameter.
+
+        ``v``: the minibatch; ``mu``: its mean-field means; ``chains``: the persistent states.
+        Returns the ascent directions of ``components_`` then ``intercepts_`` (one flat list).
+        It is the exact gradient of the variational bound's data term, for fixed ``mu``, minus a
+        one-sample Monte Carlo estimate of the gradient of ``log Z``.
+        """
+        data = [v, *mu]
+        B, M = v.shape[0], chains[0].shape[0]
+        weights = [
+            data[layer + 1].T @ data[layer] / B - chains[layer + 1].T @ chains[layer] / M
+            for layer in range(len(self.components_))
+        ]
+        biases = [d.mean(axis=0) - s.mean(axis=0) for d, s in zip(data, chains, strict=True)]
+        return weights + biases
+
+    def _joint_step(self, v, lr):
+        mu = self.mean_field(v)
+        for _ in range(self.k):
+            self.gibbs_sweep(self.persistent_chains_, self._rng)
+        gradients = self.gradient(v, mu, self.persistent_chains_)
+        params = [*self.components_, *self.intercepts_]
+        n_weights = len(self.components_)
+        finite = True
+        for i, (p, vel, g) in enumerate(zip(params, self.velocities_, gradients, strict=True)):
+            decay = self.weight_decay if i < n_weights else 0.0
+            finite &= momentum_step(p, vel, np.ascontiguousarray(g), lr, self.momentum, decay)
+        return mu, finite
+
+    # ------------------------------------------------------------------ fine-tuning
+    def to_mlp(self, task="classification", **mlp_params):
+        """The fine-tuning net of Salakhutdinov & Hinton (2009, section 4.2), unfitted.
+
+        The net's input is ``[v, q(h2 | v)]`` (:meth:`augment`): the data with the mean-field
+        posterior of the second hidden layer. Its first hidden layer gets ``W_1 v + W_2^T q2 +
+        b_1``, the layers above ``W_l h_(l-1) + b_l``, so at a mean-field fixed point its hidden
+        activations are the DBM's mean-field posteriors. Fit it on ``dbm.augment(X)``.
+
+        Parameters
+        ----------
+        task : {"classification", "regression"}
+        **mlp_params
+            Any :class:`dbn.MLPClassifier` / :class:`dbn.MLPRegressor` parameter.
+
+        Returns
+        -------
+        mlp : MLPClassifier or MLPRegressor
+        """
+        check_is_fitted(self, "components_")
+        if task not in ("classification", "regression"):
+            raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
+        fixed = sorted({"hidden_layer_sizes", "pretrained_layers"} & set(mlp_params))
+        if fixed:
+            raise TypeError(f"to_mlp() sets {' and '.join(fixed)} from the DBM's layers.")
+        from .mlp import MLPClassifier, MLPRegressor
+        from .stack import TO_MLP_DEFAULTS
+
+        W, b = self.components_, self.intercepts_
+        first = W[0].T if len(W) < 2 else np.vstack([W[0].T, W[1]])
+        pretrained = [(np.array(first, order="C"), b[1].copy())]
+        for layer in range(1, len(W)):
+            pretrained.append((np.array(W[layer].T, order="C"), b[layer + 1].copy()))
+        if task == "classification":
+            mlp_params = TO_MLP_DEFAULTS | mlp_params
+        mlp_params.setdefault("random_state", self.random_state)
+        mlp_params.setdefault("dtype", W[0].dtype)
+        cls = MLPClassifier if task == "classification" else MLPRegressor
+        return cls(
+            hidden_layer_sizes=tuple(w.shape[0] for w in W),
+            activation="sigmoid",
+            pretrained_layers=pretrained,
+            **mlp_params,
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def header_params(self):
+        """``get_params(deep=False)`` as a JSON header stores it."""
+        params = self.get_params(deep=False)
+        params["hidden_layer_sizes"] = list(check_layer_sizes(self.hidden_layer_sizes, "sizes"))
+        if callable(params["learning_rate_schedule"]):
+            raise TypeError("a DBM with a callable learning_rate_schedule cannot be saved.")
+        return params
+
+    def _state_arrays(self):
+        arrays = {}
+        for layer, W in enumerate(self.components_):
+            arrays[f"components_{layer}"] = W
+        for layer, b in enumerate(self.intercepts_):
+            arrays[f"intercepts_{layer}"] = b
+        for i, vel in enumerate(getattr(self, "velocities_", [])):
+            arrays[f"velocity_{i}"] = vel
+        for layer, s in enumerate(getattr(self, "persistent_chains_", [])):
+            arrays[f"chains_{layer}"] = s
+        extra = {
+            "n_features_in_": int(self.n_features_in_),
+            "n_epochs_": int(getattr(self, "n_epochs_", 0)),
+            "history_": getattr(self, "history_", {}),
+            "pretrain_history_": getattr(self, "pretrain_history_", []),
+            "rng_state": self._rng.bit_generator.state if hasattr(self, "_rng") else None,
+        }
+        return arrays, extra
+
+    def _set_state_arrays(self, arrays, extra, source):
+        L = len(self._validate_params())
+        try:
+            self.components_ = [np.array(arrays[f"components_{i}"]) for i in range(L)]
+            self.intercepts_ = [np.array(arrays[f"intercepts_{i}"]) for i in range(L + 1)]
+        except KeyError as missing:
+            raise io.ModelFileError(f"{source}: lacks the array {missing}.") from None
+        sizes = [int(extra["n_features_in_"]), *check_layer_sizes(self.hidden_layer_sizes, "")]
+        for i, W in enumerate(self.components_):
+            if W.shape != (sizes[i + 1], sizes[i]) or self.intercepts_[i].shape != (sizes[i],):
+                raise io.ModelFileError(
+                    f"{source}: layer {i} has weights of shape {W.shape}, expected "
+                    f"{(sizes[i + 1], sizes[i])} from hidden_layer_sizes."
+                )
+        n_velocities = sum(k.startswith("velocity_") for k in arrays)
+        if n_velocities:
+            self.velocities_ = [np.array(arrays[f"velocity_{i}"]) for i in range(n_velocities)]
+        if "chains_0" in arrays:
+            self.persistent_chains_ = [np.array(arrays[f"chains_{i}"]) for i in range(L + 1)]
+        self.n_features_in_ = int(extra["n_features_in_"])
+        self.n_epochs_ = int(extra.get("n_epochs_", 0))
+        self.history_ = {k: list(extra.get("history_", {}).get(k, [])) for k in _HISTORY_KEYS}
+        self.pretrain_history_ = list(extra.get("pretrain_history_", []))
+        self._rng = np.random.default_rng()
+        if extra.get("rng_state") is not None:
+            self._rng.bit_generator.state = extra["rng_state"]
+
+    def save(self, path):
+        """Save the model and its training state to a pickle-free file (see :mod:`dbn.io`)."""
+        check_is_fitted(self, "components_")
+        arrays, extra = self._state_arrays()
+        io.save_arrays(path, "DBM", self.header_params(), arrays, extra)
+
+    @classmethod
+    def load(cls, path):
+        """Load a DBM written by :meth:`save`; the round trip is exact."""
+        header, arrays = io.load_arrays(path, kind="DBM")
+        params = dict(header["params"])
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        model = cls(**params)
+        model._set_state_arrays(arrays, header["extra"], path)
+        return model
+
+    # ------------------------------------------------------------------ checkpoints
+    def _write_pretraining(self, checkpoint, rbms, history, layer, finished):
+        arrays = {}
+        for i, rbm in enumerate(rbms):
+            for name in ("W", "c", "b", "vW", "vc", "vb"):
+                arrays[f"rbm{i}/{name}"] = rbm[name]
+        extra = {
+            "stage": "pretrain",
+            "n_features_in_": int(rbms[0]["W"].shape[1]),
+            "epochs": [int(r["epochs"]) for r in rbms],
+            "pretrain_history_": history,
+            "rng_state": self._rng.bit_generator.state,
+        }
+        checkpoint.write(self.header_params(), arrays, extra, finished=False)
+
+    def _restore_pretraining(self, checkpoint):
+        extra, arrays = checkpoint.extra, checkpoint.arrays
+        rbms = []
+        for i, epochs in enumerate(extra["epochs"]):
+            rbm = {n: np.array(arrays[f"rbm{i}/{n}"]) for n in ("W", "c", "b", "vW", "vc", "vb")}
+            rbm["epochs"] = int(epochs)
+            rbms.append(rbm)
+        self._rng.bit_generator.state = extra["rng_state"]
+        history = [{k: list(v) for k, v in h.items()} for h in extra["pretrain_history_"]]
+        done = sum(int(r["epochs"]) >= self.pretrain_n_iter for r in rbms)
+        return rbms, history, done
+
+    def _write_joint(self, checkpoint, finished):
+        arrays, extra = self._state_arrays()
+        extra["stage"] = "joint"
+        checkpoint.write(self.header_params(), arrays, extra, finished=finished)
+
+    def _restore_joint(self, checkpoint):
+        self._set_state_arrays(checkpoint.arrays, checkpoint.extra, checkpoint.path)
+
+
+# ---------------------------------------------------------------------- pretraining RBMs
+def _new_rbm(n_visible, n_hidden, dbm):
+    """An RBM's parameters and momentum velocities, as a dict (float64, cast on first use)."""
+    W = dbm.init_std * dbm._rng.standard_normal((n_hidden, n_visible))
+    rbm = {"W": W, "c": np.zeros(n_hidden), "b": np.zeros(n_visible), "epochs": 0}
+    for name in ("W", "c", "b"):
+        rbm["v" + name] = np.zeros_like(rbm[name])
+    return rbm
+
+
+def _bottom_up(data, rbm, up):
+    """The next RBM's training data: ``sigmoid(up * W x + c)`` (the doubled pass below the top)."""
+    pre = data @ rbm["W"].T.astype(data.dtype)
+    pre *= up
+    hidden_units(pre, rbm["c"].astype(data.dtype), "bernoulli", None, pre, None, sample=False)
+    return pre
+
+
+def cd1_step(rbm, v0, up, down, learning_rate, momentum, weight_decay, rng):
+    """One CD-1 update of a pretraining RBM whose bottom-up input counts ``up`` times and whose
+    top-down input counts ``down`` times; returns the squared reconstruction error and whether the
+    parameters stayed finite.
+
+    ``h0 ~ sigmoid(up W v0 + c)``, ``v1 = sigmoid(down W^T h0 + b)`` (means, as in Hinton's code),
+    ``h1 = sigmoid(up W v1 + c)``; the update is ``<h v^T>_0 - <h v^T>_1`` with ``E[h0 | v0]`` in the
+    positive statistics (Salakhutdinov & Hinton 2009, section 3.1).
+    """
+    W, c, b = rbm["W"], rbm["c"], rbm["b"]
+    B = v0.shape[0]
+    h0 = v0 @ W.T
+    h0 *= up
+    h0_state = np.empty_like(h0)
+    hidden_units(h0, c, "bernoulli", rng, h0, h0_state, sample=True)
+    v1 = h0_state @ W
+    v1 *= down
+    hidden_units(v1, b, "bernoulli", None, v1, None, sample=False)
+    h1 = v1 @ W.T
+    h1 *= up
+    hidden_units(h1, c, "bernoulli", None, h1, None, sample=False)
+    grad_W = (h0.T @ v0 - h1.T @ v1) / B
+    finite = momentum_step(W, rbm["vW"], grad_W, learning_rate, momentum, weight_decay)
+    finite &= momentum_step(c, rbm["vc"], (h0 - h1).mean(axis=0), learning_rate, momentum, 0.0)
+    finite &= momentum_step(b, rbm["vb"], (v0 - v1).mean(axis=0), learning_rate, momentum, 0.0)
+    return float(np.sum((v0 - v1) ** 2)), finite
+
+
+class _PretrainTrainer(EpochTrainer):
+    """Epochs of CD-1 on one doubled RBM of the greedy pretraining."""
+
+    def __init__(self, dbm, X, rbm, up, down):
+        self.dbm, self.rbm, self.up, self.down = dbm, rbm, up, down
+        for name in ("W", "c", "b", "vW", "vc", "vb"):
+            rbm[name] = np.ascontiguousarray(rbm[name], dtype=X.dtype)
+        self.X = X
+
+    def run_epoch(self, epoch):
+        dbm, n = self.dbm, self.X.shape[0]
+        order = dbm._rng.permutation(n)
+        error = 0.0
+        for start in range(0, n, dbm.batch_size):
+            v0 = np.ascontiguousarray(self.X[order[start : start + dbm.batch_size]])
+            err, finite = cd1_step(
+                self.rbm,
+                v0,
+                self.up,
+                self.down,
+                dbm.pretrain_learning_rate,
+                dbm.momentum,
+                dbm.weight_decay,
+                dbm._rng,
+            )
+            if not finite:
+                raise DivergenceError(
+                    f"DBM pretraining diverged in epoch {epoch + 1}; lower "
+                    f"pretrain_learning_rate={dbm.pretrain_learning_rate}."
+                )
+            error += err
+        return {"reconstruction_error": error / n}
+
+    def snapshot(self):
+        arrays = {k: v.copy() for k, v in self.rbm.items() if k != "epochs"}
+        return arrays, self.rbm["epochs"], self.dbm._rng.bit_generator.state
+
+    def restore(self, snapshot):
+        arrays, epochs, state = snapshot
+        for k, v in arrays.items():
+            self.rbm[k][...] = v
+        self.rbm["epochs"] = epochs
+        self.dbm._rng.bit_generator.state = state
+
+    def epoch_completed(self, completed, logs):
+        self.rbm["epochs"] = completed
+
+
+class _JointTrainer(EpochTrainer):
+    """Epochs of the DBM's joint training (mean field + persistent chains)."""
+
+    def __init__(self, dbm, X):
+        self.dbm, self.X = dbm, X
+
+    def run_epoch(self, epoch):
+        dbm, n = self.dbm, self.X.shape[0]
+        lr = dbm.learning_rate_at(epoch)
+        order = dbm._rng.permutation(n)
+        error = 0.0
+        for start in range(0, n, dbm.batch_size):
+            v = np.ascontiguousarray(self.X[order[start : start + dbm.batch_size]])
+            mu, finite = dbm._joint_step(v, lr)
+            if not finite:
+                raise DivergenceError(
+                    f"DBM joint training diverged in epoch {epoch + 1}; lower "
+                    f"learning_rate={dbm.learning_rate}."
+                )
+            recon = mu[0] @ dbm.components_[0]
+            hidden_units(recon, dbm.intercepts_[0], "bernoulli", None, recon, None, sample=False)
+            error += float(np.sum((v - recon) ** 2))
+        return {"reconstruction_error": error / n, "learning_rate": lr}
+
+    def snapshot(self):
+        d = self.dbm
+        return (
+            [p.copy() for p in (*d.components_, *d.intercepts_, *d.velocities_)],
+            [s.copy() for s in d.persistent_chains_],
+            d._rng.bit_generator.state,
+        )
+
+    def restore(self, snapshot):
+        d = self.dbm
+        arrays, chains, state = snapshot
+        for p, saved in zip((*d.components_, *d.intercepts_, *d.velocities_), arrays, strict=True):
+            p[...] = saved
+        for s, saved in zip(d.persistent_chains_, chains, strict=True):
+            s[...] = saved
+        d._rng.bit_generator.state = state
+
+    def epoch_completed(self, completed, logs):
+        self.dbm.n_epochs_ = completed
+
+
+class _LayerRelay:
+    """Passes each pretraining epoch on to the DBM's callbacks with ``logs["layer"]``."""
+
+    def __init__(self, callbacks, layer):
+        self.callbacks, self.layer = callbacks, layer
+
+    def on_epoch_end(self, dbm, epoch, logs):
+        return self.callbacks.on_epoch_end(dbm, epoch, {**logs, "layer": self.layer})
