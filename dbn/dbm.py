@@ -434,7 +434,7 @@ default="linear"
                     self._write_pretraining(checkpoint, rbms, history, layer, finished)
 
             relay = _LayerRelay(callbacks, layer)
-            run_epochs(
+            result = run_epochs(
                 self,
                 trainer,
                 range(int(rbm["epochs"]), self.pretrain_n_iter),
@@ -445,6 +445,8 @@ default="linear"
                 progress_key="reconstruction_error",
                 verbose=self.verbose,
             )
+            if result.interrupted:  # KeyboardInterrupt: stop here, the checkpoint is whole
+                raise KeyboardInterrupt
             data = _bottom_up(data, rbm, up)
         self.pretrain_history_ = history
         self._compose(rbms, dtype)

@@ -25,6 +25,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._dbm_likelihood import (  # Deep Boltzmann Machines: their own module, re-exported here
+    dbm_ais_log_partition,
+    dbm_exact_log_partition,
+    dbm_exact_log_probability,
+    dbm_variational_bound,
+)
 from ._validation import check_array, check_is_fitted, check_random_state, check_scalar
 
 __all__ = [
@@ -32,6 +38,10 @@ __all__ = [
     "RAISEResult",
     "ais_log_partition",
     "annealing_schedule",
+    "dbm_ais_log_partition",
+    "dbm_exact_log_partition",
+    "dbm_exact_log_probability",
+    "dbm_variational_bound",
     "exact_log_partition",
     "log_likelihood",
     "raise_log_likelihood",
