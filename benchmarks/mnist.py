@@ -209,7 +209,7 @@ def pretrain(splits, cfg, seed, verbose):
         callbacks=EpochLines(cfg["pretrain_epochs"], len(HIDDEN)),
     )
     seconds = time.perf_counter() - start
-    recon = [h["reconstruction_error"][-1] for h in model.history_]
+    recon = [layer.history_["reconstruction_error"][-1] for layer in model.layers_]
     return model, seconds, recon
 
 

@@ -5,6 +5,7 @@ out of core (:mod:`dbn.out_of_core`).
   estimator's one source of its CD step, or :data:`DRIVER_PARAMS`) or refused by name
   (:data:`REFUSED`, and any option no path knows), :func:`check_options` and :func:`rbm_config`;
 - the estimator's own initialisation from the data's column means, and the random streams;
+- the data-range policy of an in-process fit (:func:`warn_out_of_range`);
 - handing the trained parameters and CD state back to the estimator (:func:`set_rbm`), the
   reconstruction error and features of a block, and the per-layer callbacks of a DBN.
 
@@ -17,8 +18,9 @@ import numbers
 
 import numpy as np
 
-from ._cd import hidden_units, visible_units
+from ._rbm_math import hidden_mean, visible_mean
 from ._training.loop import EpochTrainer
+from ._validation import check_values
 
 __all__ = [
     "DRIVER_PARAMS",
@@ -35,6 +37,7 @@ __all__ = [
     "rbm_monitor",
     "set_rbm",
     "shard_seeds",
+    "warn_out_of_range",
 ]
 
 
@@ -146,6 +149,13 @@ def shard_seeds(random_state, n_shards):
     return np.random.SeedSequence(entropy).spawn(n_shards)
 
 
+def warn_out_of_range(name, low, high, value_range):
+    """The :class:`dbn.DataRangeWarning` an in-process fit gives (``dbn._validation.check_values``,
+    the one data-range policy) for data whose extremes, ``low`` and ``high``, were measured a block
+    at a time: out-of-range values are used as given, with the advice to scale them."""
+    check_values(np.array([low, high]), name, value_range=value_range)
+
+
 def float_dtype(dtype):
     """``dtype`` if it is float32 or float64, else float64: the dtype of a model of such data."""
     return np.dtype(dtype) if np.dtype(dtype) in (np.float32, np.float64) else np.dtype(np.float64)
@@ -164,32 +174,23 @@ def rbm_monitor(params, block, config, n_monitor):
     v = block[:n_monitor]
     if v.shape[0] == 0:
         return 0.0, 0
-    W = params["components_"]
-    log_var = params.get("log_variance_")
-    sigma = None if log_var is None else np.exp(0.5 * log_var)
-    v_in = v if sigma is None else v / sigma
-    pre = v_in @ np.ascontiguousarray(W.T)
-    hidden_units(
-        pre, params["intercept_hidden_"], config["hidden_unit"], None, pre, pre, sample=False
-    )
-    top = pre @ W
-    if sigma is None and config["visible_unit"] == "gaussian":
-        sigma = np.ones(W.shape[1], W.dtype)
-    visible_units(
-        top, params["intercept_visible_"], sigma, config["visible_unit"], None, top, top,
-        sample=False,
-    )  # fmt: skip
+    W, sigma = params["components_"], _sigma(params)
+    hidden = hidden_mean(v, W, params["intercept_hidden_"], config["hidden_unit"], sigma)
+    top = visible_mean(hidden, W, params["intercept_visible_"], config["visible_unit"], sigma)
     return float(np.sum((v - top) ** 2, dtype=np.float64)), int(v.shape[0])
 
 
 def rbm_features(block, params, hidden_unit):
     """Hidden means of a block (the next layer's data), computed on the block's worker."""
-    W = params["components_"]
+    return hidden_mean(
+        block, params["components_"], params["intercept_hidden_"], hidden_unit, _sigma(params)
+    )
+
+
+def _sigma(params):
+    """The visible standard deviations of learnt variances, else None (unit variance)."""
     log_var = params.get("log_variance_")
-    v = block if log_var is None else block / np.exp(0.5 * log_var)
-    pre = v @ np.ascontiguousarray(W.T)
-    hidden_units(pre, params["intercept_hidden_"], hidden_unit, None, pre, pre, sample=False)
-    return pre
+    return None if log_var is None else np.exp(0.5 * log_var)
 
 
 def set_rbm(rbm, params, n_features, n_epochs, history, state=None):
@@ -199,7 +200,7 @@ def set_rbm(rbm, params, n_features, n_epochs, history, state=None):
         arrays.update(state)
     extra = {
         "n_features_in_": int(n_features),
-        "n_epochs_": int(n_epochs),
+        "n_iter_": int(n_epochs),
         "history_": {k: list(v) for k, v in history.items()},
     }
     rbm.restore_training_state(arrays, extra)
@@ -222,6 +223,9 @@ class Publishing(EpochTrainer):
 
     def epoch_completed(self, completed, logs):
         self.publish(completed)
+
+    def report(self, completed, logs):
+        self.trainer.report(completed, logs)
 
 
 class LayerCallbacks:

@@ -108,26 +108,23 @@ def _read_model(rbm):
 
 
 def _free_energy(model, X):
-    """``F(v)`` of the rows of dense ``X`` in float64 (same definition as ``rbm.free_energy``).
+    """``F(v)`` of the rows of dense ``X`` in float64: :func:`dbn._rbm_math.free_energy`, the
+    definition ``rbm.free_energy`` uses, called with the float64 copies of the parameters.
 
-    Recomputed here rather than taken from ``rbm.free_energy``, which works in the model's dtype:
-    ``log Z`` and ``F`` must come from the same float64 arithmetic to be subtracted.
+    Not ``rbm.free_energy`` itself, which works in the model's dtype: ``log Z`` and ``F`` must come
+    from the same float64 arithmetic to be subtracted.
     """
-    from ._kernels import rbm as kernels
+    from ._rbm_math import free_energy
 
-    X = np.asarray(X, dtype=np.float64)
-    scaled = X / model.sigma
-    pre = np.ascontiguousarray(scaled @ model.weights.T)
-    if model.visible == "bernoulli":
-        out = -(X @ model.visible_bias)
-    else:
-        diff = scaled - model.visible_bias / model.sigma
-        out = 0.5 * np.einsum("ij,ij->i", diff, diff)
-    if model.hidden == "bernoulli":
-        kernels.free_energy_bernoulli_hidden(pre, model.hidden_bias, out)
-    else:
-        kernels.free_energy_gaussian_hidden(pre, model.hidden_bias, out)
-    return out
+    return free_energy(
+        np.asarray(X, dtype=np.float64),
+        model.weights,
+        model.hidden_bias,
+        model.visible_bias,
+        visible_unit=model.visible,
+        hidden_unit=model.hidden,
+        sigma=model.sigma,
+    )
 
 
 # ------------------------------------------------------------------------------- exact log Z

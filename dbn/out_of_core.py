@@ -37,7 +37,9 @@ from ._drivers import (
     rbm_monitor,
     set_rbm,
     shard_seeds,
+    warn_out_of_range,
 )
+from ._rbm_trainer import report_epoch, warn_if_collapsed
 from ._training.callbacks import CallbackList
 from ._training.loop import EpochTrainer, run_epochs
 from ._validation import DivergenceError, check_scalar
@@ -144,6 +146,7 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
             params = initial_rbm_parameters(rbm, mean, dtype)
             rng = np.random.default_rng(shard_seeds(rbm.random_state, 1)[0])
             trainer = _OutOfCoreRBM(rbm, source, chunk_rows, dtype, params, mean, rng)
+            trainer.label = f"DBN layer {i + 1}/{len(layers)}"
             history = {key: [] for key in rbm.history_keys}
             layer_callback = LayerCallbacks(dbn, i, callbacks)
             if i == 0:
@@ -155,7 +158,7 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
                     trainer.cd.get_state(),
                 )  # fmt: skip
 
-            run_epochs(
+            result = run_epochs(
                 rbm,
                 Publishing(trainer, publish),
                 range(rbm.n_iter),
@@ -166,11 +169,18 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
                 verbose=rbm.verbose,
             )
             publish(len(history["epoch"]))
+            monitor = trainer.monitor
             del trainer
             dbn.layers_.append(rbm)
             dbn.pretrain_time_.append(time.perf_counter() - start)
-            if rbm.n_epochs_ < rbm.n_iter and not layer_callback.stopped:
-                break  # interrupted: the loop has warned; the finished layers are kept
+            if result.interrupted:
+                break  # the loop has warned; the finished layers are kept
+            # The check of an in-process fit, on the monitored rows; a collapsed layer warns by
+            # its number, since the layers above learn from its features.
+            mean_error = (
+                0.0 if monitor is None else float(monitor.var(axis=0, dtype=np.float64).sum())
+            )
+            warn_if_collapsed(rbm, monitor, mean_error, layer=i, n_layers=len(layers))
             if i + 1 < len(layers):
                 source = _write_features(
                     rbm, source, chunk_rows, dtype, folder / f"layer{i + 1}.npy"
@@ -192,6 +202,7 @@ class _OutOfCoreRBM(EpochTrainer):
 
     def __init__(self, rbm, source, chunk_rows, dtype, params, mean, rng):
         self.rbm, self.source, self.chunk_rows, self.dtype = rbm, source, chunk_rows, dtype
+        self.label = type(rbm).__name__  # who trains, in the verbose lines
         self.config = rbm_config(rbm, rbm.batch_size, path="out of core")
         self.cd = ContrastiveDivergence(params, **self.config)
         self.rng = rng
@@ -230,6 +241,9 @@ class _OutOfCoreRBM(EpochTrainer):
             error, count = rbm_monitor(cd.parameters, self.monitor, self.config, len(self.monitor))
             logs["reconstruction_error"] = error / count
         return logs
+
+    def report(self, completed, logs):
+        report_epoch(self.label, self.rbm.verbose, logs)
 
     def snapshot(self):
         params = {name: p.copy(order="K") for name, p in self.cd.parameters.items()}
@@ -391,9 +405,6 @@ def _stream_summary(source, chunk_rows, dtype, value_range):
             raise ValueError(f"{source.name} contains NaN or infinity (rows {start} onwards).")
         low, high = min(low, float(block.min())), max(high, float(block.max()))
         total += block.sum(axis=0, dtype=np.float64)
-    if value_range is not None and (low < value_range[0] or high > value_range[1]):
-        raise ValueError(
-            f"{source.name} must lie in [{value_range[0]:g}, {value_range[1]:g}] for Bernoulli "
-            f"visible units, got values in [{low:g}, {high:g}]."
-        )
+    if value_range is not None:
+        warn_out_of_range(source.name, low, high, value_range)
     return total / source.n_rows

@@ -438,8 +438,8 @@ def plot_rbm_history(
     Parameters
     ----------
     history : dict of list, list of such dicts, or dict of str to such dicts
-        ``rbm.history_``; ``dbn.history_`` (one curve per layer); or ``{name: rbm.history_}`` to
-        compare runs.
+        ``rbm.history_``; ``dbn.history_`` (one curve per layer, from its ``layer`` column); a
+        list of histories; or ``{name: rbm.history_}`` to compare runs.
     keys : sequence of str, default=('reconstruction_error', 'pseudo_likelihood', 'free_energy')
         One panel per key, among 'reconstruction_error', 'pseudo_likelihood', 'free_energy' (train
         and validation) and 'free_energy_gap'. Series missing or all NaN (e.g. the validation free
@@ -456,6 +456,15 @@ def plot_rbm_history(
     Hinton, G. E. (2010). A practical guide to training restricted Boltzmann machines. UTML TR
     2010-003, University of Toronto, sections 5 and 6.
     """
+    if isinstance(history, dict) and "layer" in history:
+        # A DBN's history_: one table with a layer column, drawn one curve per layer.
+        layer = np.asarray(history["layer"])
+        history = {
+            f"layer {i + 1}": {
+                key: np.asarray(values)[layer == i] for key, values in history.items()
+            }
+            for i in np.unique(layer)
+        }
     if isinstance(history, list | tuple):
         histories = {f"layer {i + 1}": h for i, h in enumerate(history)}
     elif isinstance(history, dict) and all(isinstance(v, dict) for v in history.values()):

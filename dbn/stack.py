@@ -107,17 +107,24 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         Per-layer overrides of any RBM parameter, e.g. ``{0: {"learning_rate": 0.01}}`` or a list
         with one dict (or ``None``) per layer.
     verbose : int or bool, default=0
-        1 (or True) shows one progress bar per layer, 2 also prints each epoch.
-    random_state : int or None
-        Seeds each layer's RBM with its own stream derived from this seed.
+        As for :class:`dbn.BernoulliRBM`: from 1 (or True) on, each epoch of each layer prints
+        scikit-learn's line on stdout, ``[DBN layer 1/3] Iteration 1, pseudo-likelihood = ...,
+        time = ...s``, with a progress bar on stderr when it is a terminal.
+    random_state : int, numpy Generator, RandomState or None
+        Seeds each layer's RBM with its own stream derived from this seed (a Generator or
+        RandomState is drawn from once per :meth:`pretrain`).
 
     Attributes
     ----------
     layers_ : list of RBM
         The fitted RBMs, bottom to top.
     n_features_in_ : int
-    history_ : list of dict
-        Each layer's per-epoch history (see ``BernoulliRBM.history_``).
+    history_ : dict of lists
+        One entry per completed epoch of every layer, bottom layer first: ``layer`` (the 0-based
+        layer index) and the keys of ``BernoulliRBM.history_``, with the same meaning (``epoch``
+        counts the layer's completed epochs from 1, ``time`` holds the epoch's own seconds). A
+        layer's own history is ``layers_[i].history_``; ``history_[i]``, the list-style access of
+        dbn 0.2, still returns it, with a FutureWarning.
     pretrain_time_ : list of float
         Seconds spent training each layer.
 
@@ -375,11 +382,13 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
                     def save(finished, layer=i, rbm=rbm):
                         self._write_checkpoint(checkpoint, layer, rbm)
 
-                trainer = rbm.epoch_trainer(data, X_val=data_val)
+                trainer = rbm.epoch_trainer(
+                    data, X_val=data_val, name=f"DBN layer {i + 1}/{len(layers)}"
+                )
                 result = run_epochs(
                     self,
                     trainer,
-                    range(rbm.n_epochs_, rbm.n_iter),
+                    range(rbm.n_iter_, rbm.n_iter),
                     history=rbm.history_,
                     callbacks=CallbackList(_LayerRelay(callbacks, i)),
                     save_checkpoint=save,
@@ -448,9 +457,9 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
 
     @property
     def history_(self):
-        """Each layer's per-epoch history."""
+        """Every layer's per-epoch history in one table (see the class docstring)."""
         check_is_fitted(self, "layers_")
-        return [rbm.history_ for rbm in self.layers_]
+        return _StackHistory(self.layers_)
 
     # ------------------------------------------------------------------ export
     def to_mlp(self, task="classification", *, activation="sigmoid", **mlp_params):
@@ -688,6 +697,35 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         return int(extra["n_finished_layers"]), list(extra.get("pretrain_time_", []))
 
 
+class _StackHistory(dict):
+    """A DBN's ``history_``: the layers' histories stacked, with a ``layer`` column.
+
+    A dict of lists like every estimator's ``history_``. An integer index, the list-style access
+    of dbn 0.2 (``history_[i]``, layer ``i``'s history), still works with a FutureWarning.
+    """
+
+    def __init__(self, layers):
+        keys = ["layer", *(layers[0].history_keys if layers else ())]
+        super().__init__((key, []) for key in keys)
+        self._layers = list(layers)
+        for i, rbm in enumerate(layers):
+            self["layer"].extend([i] * len(rbm.history_["epoch"]))
+            for key in keys[1:]:
+                self[key].extend(rbm.history_[key])
+
+    def __getitem__(self, key):
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            warnings.warn(
+                "DBN.history_[i] (a list of per-layer histories) is deprecated: history_ is one "
+                "dict of lists with a 'layer' column, like every estimator's; read layer i's "
+                "history as DBN.layers_[i].history_.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            return self._layers[key].history_
+        return super().__getitem__(key)
+
+
 class _LayerRelay(Callback):
     """Passes each epoch of layer ``layer`` on to the DBN's callbacks, with ``logs["layer"]``."""
 
@@ -762,17 +800,28 @@ def _positional_parameters(function):
 
 
 def _layer_seeds(random_state, n_layers):
-    """One integer seed per layer, derived from the DBN's seed (fresh entropy if None)."""
-    if random_state is not None and (
-        isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral)
+    """One integer seed per layer, derived from the DBN's seed (fresh entropy if None).
+
+    A numpy Generator or RandomState is accepted, as by scikit-learn and the other dbn
+    estimators: one draw from it seeds the layers, so each ``pretrain`` advances it and gives
+    new layers, as a RandomState instance does in scikit-learn.
+    """
+    generator = isinstance(random_state, np.random.Generator | np.random.RandomState)
+    if (
+        random_state is not None
+        and not generator
+        and (isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral))
     ):
         raise TypeError(
             f"random_state of a DBN must be None or an int, got {random_state!r} "
-            f"({type(random_state).__name__})."
+            f"({type(random_state).__name__}); a numpy Generator or RandomState is accepted "
+            "as well."
         )
-    if random_state is not None and random_state < 0:
+    if not generator and random_state is not None and random_state < 0:
         raise ValueError(f"random_state must be a non-negative integer, got {random_state!r}.")
     check_scalar(n_layers, "n_layers", kind=numbers.Integral, low=1)
+    if generator:
+        random_state = int(check_random_state(random_state).integers(2**63))
     sequence = np.random.SeedSequence(random_state)
     return [int(child.generate_state(1, dtype=np.uint32)[0]) for child in sequence.spawn(n_layers)]
 

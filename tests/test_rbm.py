@@ -372,7 +372,7 @@ def test_callback_numbering_and_stop_rule(binary_data):
 
     class Record(Callback):
         def on_epoch_end(self, model, epoch, logs):
-            seen.append(("new", epoch, logs["epoch"], model.n_epochs_))
+            seen.append(("new", epoch, logs["epoch"], model.n_iter_))
             return np.True_ if epoch == 3 else None  # any truthy value stops
 
     def old(model, epoch, logs):
@@ -385,7 +385,7 @@ def test_callback_numbering_and_stop_rule(binary_data):
     assert seen == [
         ("new", 1, 1, 1), ("old", 0), ("new", 2, 2, 2), ("old", 1), ("new", 3, 3, 3), ("old", 2)
     ]  # fmt: skip
-    assert rbm.n_epochs_ == 3 and len(rbm.history_["epoch"]) == 3
+    assert rbm.n_iter_ == 3 and len(rbm.history_["epoch"]) == 3
 
 
 # ----------------------------------------------------------------------------- estimator contract
@@ -588,7 +588,7 @@ def test_keyboard_interrupt_keeps_last_completed_epoch(binary_data, monkeypatch)
     with pytest.warns(RuntimeWarning, match="interrupted during epoch 3") as caught:
         rbm.fit(binary_data, callbacks=[Record()])
     assert caught[0].filename == __file__  # the warning points at the caller's line
-    assert rbm.n_epochs_ == 2 and rbm.history_["epoch"] == [1, 2]
+    assert rbm.n_iter_ == 2 and rbm.history_["epoch"] == [1, 2]
     # Parameters, velocities and the random stream are those after epoch 2.
     state, rng_state = after_epoch[-1]
     for name, value in rbm.training_state()[0].items():
@@ -606,7 +606,7 @@ def test_keyboard_interrupt_in_a_callback_keeps_the_finished_epoch(binary_data):
     rbm = BernoulliRBM(6, n_iter=5, batch_size=50, random_state=0)
     with pytest.warns(RuntimeWarning, match="interrupted during epoch 2"):
         rbm.fit(binary_data, callbacks=Interrupt())
-    assert rbm.n_epochs_ == 2 and len(rbm.history_["reconstruction_error"]) == 2
+    assert rbm.n_iter_ == 2 and len(rbm.history_["reconstruction_error"]) == 2
     reference = BernoulliRBM(6, n_iter=2, batch_size=50, random_state=0).fit(binary_data)
     np.testing.assert_array_equal(rbm.components_, reference.components_)
 

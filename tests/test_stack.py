@@ -38,7 +38,13 @@ def test_each_layer_is_trained_on_the_features_below(data):
     alone = BernoulliRBM(**second.get_params()).fit(first.transform(X))
     np.testing.assert_array_equal(alone.components_, second.components_)
     np.testing.assert_array_equal(dbn.transform(X), second.transform(first.transform(X)))
-    assert len(dbn.history_) == 2 and len(dbn.history_[1]["reconstruction_error"]) == 3
+    # One history table, with the layer of each epoch; each layer's own history is the RBM's.
+    history = dbn.history_
+    assert history["layer"] == [0, 0, 0, 1, 1, 1] and history["epoch"] == [1, 2, 3, 1, 2, 3]
+    assert history["reconstruction_error"] == (
+        first.history_["reconstruction_error"] + second.history_["reconstruction_error"]
+    )
+    assert set(history) == {"layer", *second.history_}
     assert len(dbn.pretrain_time_) == 2
 
 
@@ -185,7 +191,7 @@ def test_checkpoint_resume_gives_the_same_weights(tmp_path, data):
     assert (tmp_path / "dbn-checkpoint.npz").exists()
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
     resumed = DBN(**params).pretrain(X, checkpoint_dir=tmp_path)
-    assert resumed.layers_[1].n_epochs_ == 4
+    assert resumed.layers_[1].n_iter_ == 4
     for a, b in zip(resumed.layers_, reference.layers_, strict=True):
         np.testing.assert_array_equal(a.components_, b.components_)
         np.testing.assert_array_equal(a.intercept_visible_, b.intercept_visible_)
@@ -303,7 +309,7 @@ def test_callback_forms_numbering_and_stop(data):
         ("plain", 1, 2),
         ("plain", 1, 3),
     ]
-    assert [rbm.n_epochs_ for rbm in dbn.layers_] == [2, 3]  # the stop ended layer 0 only
+    assert [rbm.n_iter_ for rbm in dbn.layers_] == [2, 3]  # the stop ended layer 0 only
 
     class Record(Callback):
         def __init__(self):

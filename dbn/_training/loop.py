@@ -7,7 +7,8 @@ owns everything around the epochs:
 - timing, and one row of ``history_`` per completed epoch;
 - callbacks (:mod:`dbn._training.callbacks`: ``epoch`` counts completed epochs from 1, any truthy
   return stops);
-- the progress bar (tqdm, with ``verbose >= 1``) and the estimator's per-epoch report;
+- the progress bar (tqdm on stderr, with ``verbose >= 1`` when stderr is a terminal) and the
+  estimator's per-epoch line (:mod:`dbn._training.verbose`);
 - early stopping (:class:`EarlyStopping`, scikit-learn's rule);
 - rollback: on a :class:`~dbn.DivergenceError` the state of the last completed epoch is restored
   and the error re-raised; on ``KeyboardInterrupt`` it is restored and training ends with a
@@ -31,6 +32,7 @@ import numpy as np
 from .._validation import DivergenceError
 from .callbacks import CallbackList
 from .stacklevel import external_stacklevel
+from .verbose import progress_bar
 
 __all__ = ["EpochTrainer", "EarlyStopping", "LoopResult", "run_epochs"]
 
@@ -203,7 +205,7 @@ def run_epochs(
         ``"time"`` holds the seconds since the first epoch (across resumed runs) instead of the
         epoch's own seconds.
     progress : str, optional
-        Description of a tqdm progress bar shown when ``verbose >= 1``.
+        Description of a tqdm progress bar shown when ``verbose >= 1`` and stderr is a terminal.
     progress_key : str, optional
         Log entry shown beside the progress bar.
     verbose : int
@@ -214,11 +216,7 @@ def run_epochs(
     """
     callbacks = callbacks if callbacks is not None else CallbackList(None)
     result = LoopResult(completed=epochs.start)
-    bar = None
-    if progress is not None and verbose:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(epochs), desc=progress, leave=False)
+    bar = None if progress is None else progress_bar(progress, len(epochs), verbose)
     time_offset = 0.0
     if cumulative_time and history.get("time"):
         time_offset = float(history["time"][-1])

@@ -24,7 +24,8 @@ from .._drivers import (
     set_rbm,
     shard_seeds,
 )
-from .._training.callbacks import CallbackList
+from .._rbm_trainer import report_epoch, warn_if_collapsed
+from .._training.callbacks import CallbackList, zero_based_adapter
 from .._training.checkpoint import CheckpointFile, as_json
 from .._training.loop import EpochTrainer, run_epochs
 from .._validation import DivergenceError
@@ -88,8 +89,10 @@ def fit_rbm(
     n_shards : int, optional
         Number of row blocks trained in parallel; default one per worker thread.
     callbacks : callable, dbn.Callback or list of them, optional
-        Called after every epoch as ``callback(rbm, epoch, logs)`` (``epoch`` counted from 1); a
-        truthy return stops training.
+        Called after every epoch, as by ``rbm.fit``: ``Callback.on_epoch_end(rbm, epoch, logs)``
+        with ``epoch`` counted from 1, a plain function ``callback(rbm, epoch, logs)`` with the
+        0-based epoch index (deprecated, with a DeprecationWarning); ``on_train_begin`` and
+        ``on_train_end`` around the training. A truthy return stops training.
     checkpoint_dir : str or os.PathLike, optional
         Write the full training state (parameters and every shard's chains, velocities, random
         stream and shuffled order) there after every epoch; calling again with the same folder
@@ -100,7 +103,7 @@ def fit_rbm(
     rbm
         Fitted: ``components_``, ``intercept_hidden_``, ``intercept_visible_``, ``history_`` (one
         row per epoch, reconstruction error on ``monitor_size`` rows spread over the shards),
-        ``n_epochs_``; and ``dask_rounds_``, the number of rounds run. At the end it holds the
+        ``n_iter_``; and ``dask_rounds_``, the number of rounds run. At the end it holds the
         training state an in-process fit would (``dbn._cd.merge_states`` of the shards':
         velocities, centring offsets, persistent and tempered chains), so ``save`` and
         ``partial_fit`` carry on from it.
@@ -122,8 +125,14 @@ def fit_rbm(
     _check_rbm(rbm, "rbm")
     rbm.validate_params()
     check_options(rbm, "cluster")
+    callbacks = CallbackList(callbacks, adapt_function=zero_based_adapter(type(rbm).__name__))
     shards = shard_array(client, X, n_shards)
-    _train_rbm(client, rbm, shards, sync_every, batch_size, CallbackList(callbacks), checkpoint_dir)
+    callbacks.on_train_begin(rbm)
+    try:
+        run = _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoint_dir)
+    finally:
+        callbacks.on_train_end(rbm)
+    _warn_if_collapsed(client, rbm, shards, run)
     return rbm
 
 
@@ -137,7 +146,12 @@ def _check_rbm(rbm, name):
         )
 
 
-def _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoint_dir, name="X"):
+def _train_rbm(
+    client, rbm, shards, sync_every, batch_size, callbacks, checkpoint_dir, name="X", label=None
+):
+    """Train ``rbm`` on ``shards``; returns the loop's result (None when a finished checkpoint
+    left nothing to train) and the epoch it started from. The caller calls the callbacks' ``on_train_begin`` / ``on_train_end``
+    (a DBN's once around its layers)."""
     gaussian = gaussian_visible(rbm)
     mean, fingerprint = summarise(client, shards, name, None if gaussian else (0.0, 1.0))
     batch = per_shard_batch(batch_size, rbm.batch_size, len(shards), shards.n_rows)
@@ -168,7 +182,8 @@ def _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoin
         params = {n: np.array(arrays[n], order="F" if arrays[n].ndim == 2 else "C") for n in params}
         states = _states_from_arrays(arrays, extra["shards"])
         history = {key: list(extra["history_"].get(key, [])) for key in history}
-        start_epoch = int(extra["n_epochs_"])
+        # Checkpoints written before n_iter_ (dbn 0.2) store the count as n_epochs_.
+        start_epoch = int(extra.get("n_iter_", extra.get("n_epochs_", 0)))
     # The shard states start as plain values in the task graph: recomputable if a worker dies.
     token = uuid.uuid4().hex[:12]
     state_futures = [
@@ -177,6 +192,7 @@ def _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoin
         for i, (state, w) in enumerate(zip(states, shards.workers, strict=True))
     ]  # fmt: skip
     trainer = _DistributedRBM(client, rbm, shards, config, sync_every, params, state_futures, token)
+    trainer.label = type(rbm).__name__ if label is None else label
 
     def publish(n_epochs, state=None):
         arrays = dict(trainer.params)
@@ -186,17 +202,16 @@ def _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoin
     def save_checkpoint(finished):
         arrays, shard_extra = _state_arrays(trainer.shard_states())
         arrays.update(trainer.params)
-        extra = {"n_epochs_": len(history["epoch"]), "history_": history, "shards": shard_extra}
+        extra = {"n_iter_": len(history["epoch"]), "history_": history, "shards": shard_extra}
         checkpoint.write(as_json(run_params), arrays, extra, finished=finished)
 
     publish(start_epoch)
     if start_epoch >= rbm.n_iter:
         publish(start_epoch, _merged_state(trainer))
-        return rbm
-    callbacks.on_train_begin(rbm)
+        return None, start_epoch
     state = None
     try:
-        run_epochs(
+        result = run_epochs(
             rbm,
             Publishing(trainer, publish),
             range(start_epoch, rbm.n_iter),
@@ -210,8 +225,30 @@ def _train_rbm(client, rbm, shards, sync_every, batch_size, callbacks, checkpoin
         state = _merged_state(trainer)
     finally:
         publish(len(history["epoch"]), state)
-        callbacks.on_train_end(rbm)
-    return rbm
+    return result, start_epoch
+
+
+def _head(block, n_rows):
+    return block[:n_rows]
+
+
+def _warn_if_collapsed(client, rbm, shards, run, *, layer=None, n_layers=None):
+    """The collapse check of an in-process fit (:func:`dbn._rbm_trainer.warn_if_collapsed`), on
+    the rows the cluster monitored: the first ``monitor_size / n_shards`` of each shard, gathered
+    (a few hundred kilobytes). Skipped after an interrupt or when nothing was trained."""
+    result, start_epoch = run
+    if result is None or result.interrupted or result.completed <= start_epoch:
+        return
+    n_monitor = math.ceil(rbm.monitor_size / len(shards)) if rbm.monitor_size else 0
+    X_monitor, mean_error = None, 0.0
+    if n_monitor:
+        blocks = client.gather(
+            [client.submit(_head, f, n_monitor, workers=[w], allow_other_workers=True)
+             for f, w in zip(shards.futures, shards.workers, strict=True)]
+        )  # fmt: skip
+        X_monitor = np.ascontiguousarray(np.concatenate(blocks), dtype=rbm.components_.dtype)
+        mean_error = float(X_monitor.var(axis=0, dtype=np.float64).sum())
+    warn_if_collapsed(rbm, X_monitor, mean_error, layer=layer, n_layers=n_layers)
 
 
 def _rbm_round(previous, params, block, config, plan):
@@ -342,6 +379,9 @@ class _DistributedRBM(EpochTrainer):
             logs["reconstruction_error"] = total / max(count, 1)
         return logs
 
+    def report(self, completed, logs):
+        report_epoch(self.label, self.rbm.verbose, logs)
+
     def snapshot(self):
         return self.params, self.params_future, list(self.states)
 
@@ -426,8 +466,10 @@ def pretrain(
     sync_every, batch_size, n_shards
         As for :func:`fit_rbm` (``batch_size`` is the per-shard minibatch of every layer).
     callbacks : callable, dbn.Callback or list of them, optional
-        Called as ``callback(dbn, epoch, logs)`` after every epoch of every layer, ``logs["layer"]``
-        the 0-based layer index; a truthy return ends the current layer.
+        Called as ``callback(dbn, epoch, logs)`` after every epoch of every layer, ``epoch``
+        counting the layer's completed epochs from 1 and ``logs["layer"]`` the 0-based layer
+        index, as by ``DBN.pretrain``; a truthy return ends the current layer.
+        ``on_train_begin(dbn)`` and ``on_train_end(dbn)`` are called once, around all layers.
     checkpoint_dir : str or os.PathLike, optional
         One checkpoint per layer (``layer<i>/``); calling again resumes: finished layers are loaded,
         the unfinished one continues from its last epoch.
@@ -456,12 +498,25 @@ def pretrain(
     shards = shard_array(client, X, n_shards)
     dbn.n_features_in_ = shards.n_features
     dbn.layers_, dbn.pretrain_time_ = [], []
+    callbacks.on_train_begin(dbn)
+    try:
+        _pretrain_layers(
+            client, dbn, layers, shards, sync_every, batch_size, callbacks, checkpoint_dir
+        )
+    finally:
+        callbacks.on_train_end(dbn)
+    return dbn
+
+
+def _pretrain_layers(
+    client, dbn, layers, shards, sync_every, batch_size, callbacks, checkpoint_dir
+):
     data = shards
     for i, rbm in enumerate(layers):
         start = time.perf_counter()
         folder = None if checkpoint_dir is None else Path(checkpoint_dir) / f"layer{i}"
         layer_callback = LayerCallbacks(dbn, i, callbacks)
-        _train_rbm(
+        run = _train_rbm(
             client,
             rbm,
             data,
@@ -470,11 +525,14 @@ def pretrain(
             CallbackList([layer_callback]),
             folder,
             name="X" if i == 0 else f"the features of layer {i}",
+            label=f"DBN layer {i + 1}/{len(layers)}",
         )
         dbn.layers_.append(rbm)
         dbn.pretrain_time_.append(time.perf_counter() - start)
-        if rbm.n_epochs_ < rbm.n_iter and not layer_callback.stopped:
+        if rbm.n_iter_ < rbm.n_iter and not layer_callback.stopped:
             break
+        # A collapsed layer warns by its number: the layers above learn from its features.
+        _warn_if_collapsed(client, rbm, data, run, layer=i, n_layers=len(layers))
         if i + 1 < len(layers):
             params = {name: getattr(rbm, name) for name in parameter_names(rbm)}
             params_future = client.submit(identity, params, key=f"dbn-layer{i}-{uuid.uuid4().hex}")
@@ -484,4 +542,3 @@ def pretrain(
             )  # fmt: skip
             # The previous layer's data are released when ``data`` is replaced (dask frees them).
             data = Shards(futures, data.workers, data.n_rows, rbm.n_components, data.dtype)
-    return dbn

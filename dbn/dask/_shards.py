@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 
-from .._drivers import float_dtype
+from .._drivers import float_dtype, warn_out_of_range
 from .._validation import check_scalar
 
 __all__ = [
@@ -244,7 +244,10 @@ def _summary(block):
 
 
 def summarise(client, shards, name, value_range):
-    """Validate the shards on the workers; returns the column means and a data fingerprint."""
+    """Validate the shards on the workers; returns the column means and a data fingerprint.
+
+    Non-finite values are refused; values outside ``value_range`` are used as given, with the
+    :class:`dbn.DataRangeWarning` of an in-process fit (one data-range policy on every path)."""
     summaries = client.gather(
         [client.submit(_summary, f, workers=[w], allow_other_workers=True) for f, w in
          zip(shards.futures, shards.workers, strict=True)]
@@ -253,11 +256,8 @@ def summarise(client, shards, name, value_range):
         raise ValueError(f"{name} contains NaN or infinity.")
     low = min(s["min"] for s in summaries)
     high = max(s["max"] for s in summaries)
-    if value_range is not None and (low < value_range[0] or high > value_range[1]):
-        raise ValueError(
-            f"{name} must lie in [{value_range[0]:g}, {value_range[1]:g}] for Bernoulli visible "
-            f"units, got values in [{low:g}, {high:g}]."
-        )
+    if value_range is not None:
+        warn_out_of_range(name, low, high, value_range)
     mean = sum(s["sum"] for s in summaries) / shards.n_samples
     crc = 0
     for s in summaries:
