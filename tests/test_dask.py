@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -101,7 +102,7 @@ def test_sync_every_1_equals_one_step_on_the_combined_minibatch(client, binary_d
     )
     rbm = dbn.BernoulliRBM(**params)
     out = dbn.dask.fit_rbm(client, rbm, da.from_array(X, chunks=300), sync_every=1, n_shards=2)
-    assert out is rbm and rbm.n_epochs_ == 2
+    assert out is rbm and rbm.n_iter_ == 2
     # 600 rows per shard, 20 rows per shard minibatch: 30 rounds per epoch.
     assert rbm.dask_rounds_ == 60
     seeds = dbn.dask._shard_seeds(3, 2)
@@ -268,7 +269,7 @@ def test_gaussian_rbm_with_learned_variances(client):
         8, learn_variance=True, n_iter=3, batch_size=20, learning_rate=0.005, random_state=0
     )
     dbn.dask.fit_rbm(client, rbm, da.from_array(X, chunks=200), sync_every=4)
-    assert rbm.n_epochs_ == 3 and np.isfinite(rbm.history_["reconstruction_error"]).all()
+    assert rbm.n_iter_ == 3 and np.isfinite(rbm.history_["reconstruction_error"]).all()
     # The variances were learned on the shards and averaged (they start at 1).
     assert np.ptp(rbm.log_variance_) > 0.05
     np.testing.assert_allclose(X.mean(axis=0), rbm.intercept_visible_, atol=0.5)
@@ -352,9 +353,9 @@ def test_killed_worker_is_recomputed_and_training_completes(client, binary_data)
             killed.append(address)
 
     rbm = dbn.dask.fit_rbm(
-        client, dbn.BernoulliRBM(**params), Xd, sync_every=3, callbacks=kill_a_worker
+        client, dbn.BernoulliRBM(**params), Xd, sync_every=3, callbacks=_Hook(kill_a_worker)
     )
-    assert killed and rbm.n_epochs_ == 4
+    assert killed and rbm.n_iter_ == 4
     assert killed[0] not in _worker_pids(client)  # the nanny started a new process
     # Everything dask lost (the shard's block, its chains and velocities, the averages) was
     # recomputed from the task graph: the same weights as without the fault.
@@ -371,6 +372,92 @@ class _Crash(Exception):
     pass
 
 
+class _Hook(dbn.Callback):
+    """A test's ``function(model, epoch, logs)`` as a :class:`dbn.Callback`, whose ``epoch``
+    counts completed epochs from 1."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def on_epoch_end(self, model, epoch, logs):
+        return self.function(model, epoch, logs)
+
+
+class _Recorder(dbn.Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_train_begin(self, model):
+        self.events.append(("begin", type(model).__name__))
+
+    def on_epoch_end(self, model, epoch, logs):
+        self.events.append(("epoch", epoch, logs.get("layer")))
+
+    def on_train_end(self, model):
+        self.events.append(("end", type(model).__name__))
+
+
+def test_callbacks_follow_the_in_process_contract(client, binary_data):
+    X = binary_data[0]
+    params = dict(n_components=8, batch_size=40, n_iter=2, random_state=0)
+    Xd = da.from_array(X, chunks=300)
+    # A plain function gets the 0-based epoch index on the cluster as from fit, with the same
+    # DeprecationWarning; a dbn.Callback the number of completed epochs, from 1.
+    for train in (
+        lambda rbm, callbacks: rbm.fit(X, callbacks=callbacks),
+        lambda rbm, callbacks: dbn.dask.fit_rbm(client, rbm, Xd, callbacks=callbacks),
+    ):
+        seen, recorder = [], _Recorder()
+        with pytest.warns(DeprecationWarning, match="0-based epoch index"):
+            train(
+                dbn.BernoulliRBM(**params), [lambda m, e, logs, seen=seen: seen.append(e), recorder]
+            )
+        assert seen == [0, 1]
+        assert recorder.events == [
+            ("begin", "BernoulliRBM"), ("epoch", 1, None), ("epoch", 2, None),
+            ("end", "BernoulliRBM"),
+        ]  # fmt: skip
+    # DBN pretraining on the cluster: begin and end once, around every layer's epochs.
+    recorder = _Recorder()
+    stack = dbn.DBN([8, 4], batch_size=40, n_iter=2, random_state=0)
+    dbn.dask.pretrain(client, stack, Xd, callbacks=recorder)
+    assert recorder.events == [
+        ("begin", "DBN"), ("epoch", 1, 0), ("epoch", 2, 0), ("epoch", 1, 1), ("epoch", 2, 1),
+        ("end", "DBN"),
+    ]  # fmt: skip
+
+
+def test_a_model_that_learnt_nothing_warns_on_every_path(client, tmp_path):
+    from sklearn.exceptions import ConvergenceWarning
+
+    # Independent random bits: no RBM beats the mean (convergence.py's measurement), and every
+    # path says so as an in-process fit does.
+    X = (np.random.default_rng(3).random((300, 20)) < 0.5).astype(np.float64)
+    params = dict(batch_size=20, n_iter=2, random_state=0)
+    match = r"is not learning after 2 epochs.*error of reconstructing every row by the mean"
+    with pytest.warns(ConvergenceWarning, match=match):
+        dbn.BernoulliRBM(8, **params).fit(X)
+    with pytest.warns(ConvergenceWarning, match=match):
+        dbn.dask.fit_rbm(client, dbn.BernoulliRBM(8, **params), da.from_array(X, chunks=150))
+    layer = r"DBN layer 1 of 1 \(BernoulliRBM\(8\)\) " + match
+    with pytest.warns(ConvergenceWarning, match=layer):
+        dbn.dask.pretrain(client, dbn.DBN([8], **params), da.from_array(X, chunks=150))
+    np.save(tmp_path / "X.npy", X)
+    with pytest.warns(ConvergenceWarning, match=layer):
+        dbn.out_of_core.pretrain_out_of_core(dbn.DBN([8], **params), tmp_path / "X.npy")
+
+
+def test_structured_data_train_without_a_collapse_warning(client, binary_data):
+    # The negative control of the test above: data an RBM can learn give no warning on the
+    # cluster either.
+    from sklearn.exceptions import ConvergenceWarning
+
+    Xd = da.from_array(binary_data[0], chunks=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        dbn.dask.fit_rbm(client, dbn.BernoulliRBM(16, batch_size=20, n_iter=5, random_state=0), Xd)
+
+
 def test_stop_on_error_then_resume_from_checkpoint_loses_nothing(client, binary_data, tmp_path):
     X = binary_data[0]
     params = dict(n_components=16, batch_size=40, n_iter=4, persistent=True, random_state=7)
@@ -383,12 +470,14 @@ def test_stop_on_error_then_resume_from_checkpoint_loses_nothing(client, binary_
 
     first = dbn.BernoulliRBM(**params)
     with pytest.raises(_Crash):
-        dbn.dask.fit_rbm(client, first, Xd, sync_every=4, checkpoint_dir=tmp_path, callbacks=crash)
-    assert first.n_epochs_ == 2
+        dbn.dask.fit_rbm(
+            client, first, Xd, sync_every=4, checkpoint_dir=tmp_path, callbacks=_Hook(crash)
+        )
+    assert first.n_iter_ == 2
     resumed = dbn.dask.fit_rbm(
         client, dbn.BernoulliRBM(**params), Xd, sync_every=4, checkpoint_dir=tmp_path
     )
-    assert resumed.n_epochs_ == 4 and len(resumed.history_["epoch"]) == 4
+    assert resumed.n_iter_ == 4 and len(resumed.history_["epoch"]) == 4
     np.testing.assert_array_equal(resumed.components_, reference.components_)
     # A checkpoint written for other data is refused, with the reason.
     with pytest.raises(ValueError, match="other values of X"):
@@ -436,16 +525,16 @@ def test_unrecoverable_failure_stops_with_a_clear_error_then_resumes(client, tmp
                 Xd,
                 sync_every=10_000,
                 checkpoint_dir=tmp_path,
-                callbacks=kill_while_running,
+                callbacks=_Hook(kill_while_running),
             )
     finally:
         scheduler.allowed_failures = allowed
-    assert killed and first.n_epochs_ == 1
+    assert killed and first.n_iter_ == 1
     client.wait_for_workers(2, timeout=60)
     resumed = dbn.dask.fit_rbm(
         client, dbn.BernoulliRBM(**params), Xd, sync_every=10_000, checkpoint_dir=tmp_path
     )
-    assert resumed.n_epochs_ == 2
+    assert resumed.n_iter_ == 2
     np.testing.assert_array_equal(resumed.components_, reference.components_)
 
 
@@ -475,10 +564,23 @@ def test_bad_arguments_name_the_parameter(client, binary_data):
         dbn.dask.fit_rbm(client, dbn.BernoulliRBM(8), Xd, sync_every=0)
     with pytest.raises(TypeError, match="rbm must be a dbn.BernoulliRBM"):
         dbn.dask.fit_rbm(client, dbn.DBN([8]), Xd)
-    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
-        dbn.dask.fit_rbm(client, dbn.BernoulliRBM(8, batch_size=10), Xd * 2)
     with pytest.raises(ValueError, match="per-shard minibatch"):
         dbn.dask.fit_rbm(client, dbn.BernoulliRBM(8), Xd, batch_size=10_000)
+
+
+def test_out_of_range_data_warn_as_in_process(client, binary_data, tmp_path):
+    # One data-range policy on every path: the values are used as given, with the warning (and
+    # its advice) of an in-process fit.
+    X = binary_data[0] * 2
+    match = r"X should lie in \[0, 1\] for Bernoulli visible units, got values in \[0, 2\]"
+    params = dict(batch_size=10, n_iter=1, random_state=0)
+    with pytest.warns(dbn.DataRangeWarning, match=match):
+        dbn.BernoulliRBM(8, **params).fit(X)
+    with pytest.warns(dbn.DataRangeWarning, match=match):
+        dbn.dask.fit_rbm(client, dbn.BernoulliRBM(8, **params), da.from_array(X, chunks=300))
+    np.save(tmp_path / "X.npy", X)
+    with pytest.warns(dbn.DataRangeWarning, match=match):
+        dbn.out_of_core.pretrain_out_of_core(dbn.DBN([8], **params), tmp_path / "X.npy")
 
 
 _CAPPED = """
