@@ -9,14 +9,56 @@ different row blocks differently (OpenBLAS does so between its own 1- and 2-thre
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
+import signal
 import threading
 
 import numpy as np
 import pytest
 
+from dbn import BernoulliRBM
 from dbn._cd import ContrastiveDivergence
 from dbn._kernels import rbm as kernels
 from dbn._threads import Team, blas_threads
+
+# A deadlocked team must fail the test, not hang the suite: SIGALRM raises in the main thread
+# (Python-level waits: joins, locks, barriers); faulthandler is the backstop for a deadlock inside
+# compiled code, where no Python runs: it prints every thread's stack and ends the process.
+_TIMEOUT_SECONDS = 120
+
+
+@contextlib.contextmanager
+def _deadline(seconds):
+    def expire(signum, frame):
+        raise TimeoutError(f"thread-team test still running after {seconds} s: a deadlock?")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    faulthandler.dump_traceback_later(2 * seconds, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(autouse=True)
+def _thread_test_timeout():
+    if not hasattr(signal, "SIGALRM"):  # not POSIX: the faulthandler backstop alone
+        faulthandler.dump_traceback_later(2 * _TIMEOUT_SECONDS, exit=True)
+        yield
+        faulthandler.cancel_dump_traceback_later()
+        return
+    with _deadline(_TIMEOUT_SECONDS):
+        yield
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGALRM"), reason="SIGALRM is POSIX")
+def test_the_deadline_stops_a_blocked_test():
+    with pytest.raises(TimeoutError, match="deadlock"), _deadline(1):
+        threading.Event().wait(30)  # a wait nobody ends, as in a deadlocked team
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -150,7 +192,8 @@ def test_team_reraises_a_worker_error_without_hanging():
 
     with pytest.raises(ValueError, match="worker failed"):
         team.run(work)
-    assert threading.active_count() >= 1
+    # The team's threads were released from the barrier and joined: none is left behind.
+    assert not [t for t in threading.enumerate() if t.name.startswith("dbn-team-")]
 
 
 def test_team_runs_every_index_and_returns_the_callers_result():
@@ -258,3 +301,52 @@ def test_compiled_epoch_split_into_calls_equals_one_call_and_counts_minibatches(
     cd._team_size = lambda: team
     with np.errstate(all="ignore"):
         assert cd.run_epoch(X, np.arange(300), 0.1, 0.5, np.random.default_rng(1)) == 4
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python-team"])
+def test_epoch_profile_shows_which_path_ran(compiled):
+    """The compiled epoch leaves where each thread's time went; the Python team leaves none, so
+    a compiled path that silently fell back is seen."""
+    if compiled and NATIVE is None:
+        pytest.skip("no POSIX mutex or SciPy BLAS here")
+    cd, _, _ = _train(np.float64, CASES["pcd-odd-chains"], 2, compiled=compiled)
+    profile = cd.epoch_profile_
+    if not compiled:
+        assert profile is None
+        return
+    assert set(profile) == {
+        "gemm_seconds", "barrier_seconds", "elementwise_seconds", "total_seconds"
+    }  # fmt: skip
+    for name, seconds in profile.items():
+        assert seconds.shape == (2,) and np.isfinite(seconds).all(), name  # one per thread
+        assert (seconds >= 0).all(), name
+    assert (profile["gemm_seconds"] > 0).all() and (profile["total_seconds"] > 0).all()
+    parts = profile["gemm_seconds"] + profile["barrier_seconds"] + profile["elementwise_seconds"]
+    np.testing.assert_allclose(parts, profile["total_seconds"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_estimator_threaded_path_at_mnist_size_matches_one_thread(dtype):
+    """A 784x128 BernoulliRBM under a 2-thread BLAS splits each minibatch between 2 threads and
+    trains the model of 1 thread, to BLAS rounding."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(0)
+    prototypes = rng.random((10, 784)) < 0.2
+    X = (prototypes[rng.integers(0, 10, 400)] ^ (rng.random((400, 784)) < 0.05)).astype(dtype)
+    params = dict(n_components=128, batch_size=100, n_iter=2, random_state=0)
+    models = {}
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+            if blas_threads() != threads:
+                pytest.skip(f"numpy's BLAS cannot run {threads} threads here")
+            models[threads] = BernoulliRBM(**params).fit(X)
+    one, two = models[1], models[2]
+    if NATIVE is not None:
+        assert one._cd.epoch_profile_["total_seconds"].shape == (1,)
+        assert two._cd.epoch_profile_["total_seconds"].shape == (2,)  # the 2-thread path ran
+    tolerance = 1e-4 if dtype == np.float32 else 1e-10
+    for name in ("components_", "intercept_hidden_", "intercept_visible_"):
+        assert getattr(two, name).dtype == dtype
+        np.testing.assert_allclose(
+            getattr(two, name), getattr(one, name), rtol=tolerance, atol=tolerance, err_msg=name
+        )
