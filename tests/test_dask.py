@@ -160,7 +160,7 @@ def test_cd_options_on_the_cluster_match_the_in_process_model(client, binary_dat
     if rbm.centering:
         np.testing.assert_allclose(arrays["visible_offset_"], expected.visible_offset, rtol=1e-9)
         np.testing.assert_allclose(arrays["hidden_offset_"], expected.hidden_offset, rtol=1e-9)
-        # A model saved afterwards keeps them (the symptom: it had none).
+        # A model saved afterwards keeps them.
         rbm.save(tmp_path / "centred.safetensors")
         loaded = dbn.BernoulliRBM.load(tmp_path / "centred.safetensors").training_state()[0]
         np.testing.assert_array_equal(loaded["hidden_offset_"], arrays["hidden_offset_"])

@@ -464,7 +464,9 @@ def test_sklearn_pipeline_clone_and_grid_search():
     assert pipe.score(X[1200:], y[1200:]) > 0.88
     pipe.set_params(rbm__n_components=16, rbm__n_iter=2)
     search = GridSearchCV(pipe, {"rbm__learning_rate": [0.01, 0.05]}, cv=2).fit(X[:600], y[:600])
-    assert search.best_params_["rbm__learning_rate"] in (0.01, 0.05)
+    # Every cloned pipeline trained and scored well above chance (10 classes: 0.1).
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and scores.min() > 0.5
     g = GaussianBernoulliRBM(5, learn_variance=True)
     assert clone(g).get_params()["learn_variance"] is True
 
@@ -516,15 +518,15 @@ def test_bad_input_messages(X, match):
 
 
 def test_data_outside_the_unit_interval_warns_and_says_how_to_scale():
-    # Accepted with a DataRangeWarning since issue 13 (as sklearn's BernoulliRBM accepts it, and
-    # sklearn's estimator checks feed such data); it used to be a ValueError.
+    # Used as given, with a DataRangeWarning that says how to scale, as sklearn's BernoulliRBM
+    # accepts such data (and its estimator checks feed them).
     X = np.array([[0.0, 2.0], [1.0, 0.0]])
     with pytest.warns(DataRangeWarning, match=r"X should lie in \[0, 1\].*got values in \[0, 2\]"):
         BernoulliRBM(2, batch_size=1, n_iter=1, random_state=0).fit(X)
 
 
 def test_batch_size_larger_than_the_data_is_clipped_with_a_warning(binary_data):
-    # It used to be a ValueError; sklearn's MLP clips batch_size with a warning (issue 13).
+    # Clipped to the data with a warning, as sklearn's MLP clips batch_size.
     with pytest.warns(UserWarning, match=r"batch_size=1000 .*larger than the number of samples"):
         BernoulliRBM(4, batch_size=1000, n_iter=1, random_state=0).fit(binary_data)
 

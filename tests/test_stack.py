@@ -225,8 +225,8 @@ def test_bad_hidden_layer_sizes(data, sizes, error, match):
 
 def test_bad_input_to_pretrain_and_transform(data):
     X, _ = data
-    # Out-of-range data and a batch larger than the data used to be ValueErrors; since issue 13
-    # they are accepted with a warning that says what to do (as sklearn does).
+    # Out-of-range data and a batch larger than the data are accepted with a warning that says
+    # what to do (as sklearn does).
     with pytest.warns(DataRangeWarning, match=r"X should lie in \[0, 1\].*X / 255"):
         DBN([4], n_iter=1, batch_size=50).pretrain(X * 3)
     with pytest.warns(UserWarning, match=r"batch_size=1000 of BernoulliRBM\(4\) is larger"):
