@@ -46,6 +46,8 @@ __all__ = [
     "minibatch_epoch",
     "clip_column_norms",
     "cg_epoch",
+    "epoch_order",
+    "full_batch_objective",
 ]
 
 #: Output losses, each the mean over the batch of a per-example loss:
@@ -55,7 +57,15 @@ __all__ = [
 #: - ``'sigmoid_cross_entropy'``: ``-sum_j [y_j log p_j + (1 - y_j) log(1 - p_j)]`` of a logistic
 #:   output, from its logits (the autoencoder's, Hinton & Salakhutdinov, 2006).
 #: - ``'squared_error'``: ``||a - y||**2``, not halved (the autoencoder's reconstruction error).
-LOSSES = ("softmax_cross_entropy", "half_squared_error", "sigmoid_cross_entropy", "squared_error")
+#: - ``'poisson'``: the half Poisson deviance ``sum_j [y_j log(y_j / mu_j) - y_j + mu_j]`` of the
+#:   mean ``mu = exp(a)`` of a linear output ``a`` (the log link; scikit-learn's ``loss='poisson'``).
+LOSSES = (
+    "softmax_cross_entropy",
+    "half_squared_error",
+    "sigmoid_cross_entropy",
+    "squared_error",
+    "poisson",
+)
 
 # Rows per chunk when predicting: bounds the memory of the hidden activations of large inputs.
 CHUNK = 2048
@@ -295,14 +305,54 @@ def _output_delta(prop, target, kinds, loss, delta, scale):
             return _ka.sigmoid_squared_error_(top, target, delta, scale)
         # The linear kernel's loss is halved; doubling both keeps one definition of squared error.
         return 2.0 * _k.squared_error_(top, target, delta, 2.0 * scale)
+    if loss == "poisson":
+        rows = _poisson_rows(top, target)
+        delta[...] = scale * (np.exp(top.astype(np.float64)) - target)
+        return float(rows.sum())
     raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}.")
 
 
-def backward(propagation, target, coefs, kinds, loss, *, alpha=0.0, on_layer=None):
+def _poisson_rows(log_mean, target):
+    """Half Poisson deviance of each row (float64), from the log of the predicted mean."""
+    from scipy.special import xlogy
+
+    z = np.asarray(log_mean, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64).reshape(z.shape)
+    with np.errstate(over="ignore"):
+        return (xlogy(y, y) - y * z - y + np.exp(z)).sum(axis=1)
+
+
+def _row_losses(prop, target, loss):
+    """Per-row loss of the last forward pass (float64), for weighting; the kernels only sum."""
+    top = prop.activations[-1].astype(np.float64)
+    if loss == "softmax_cross_entropy":
+        z = prop.logits.astype(np.float64)
+        zmax = z.max(axis=1)
+        lse = zmax + np.log(np.exp(z - zmax[:, None]).sum(axis=1))
+        return lse - z[np.arange(len(z)), np.asarray(target, dtype=np.int64)]
+    if loss == "sigmoid_cross_entropy":
+        z = prop.logits.astype(np.float64)
+        t = np.asarray(target, dtype=np.float64)
+        return (np.maximum(z, 0) - t * z + np.log1p(np.exp(-np.abs(z)))).sum(axis=1)
+    if loss == "poisson":
+        return _poisson_rows(prop.activations[-1], target)
+    diff = top - np.asarray(target, dtype=np.float64).reshape(top.shape)
+    if loss == "half_squared_error":
+        return 0.5 * (diff**2).sum(axis=1)
+    if loss == "squared_error":
+        return (diff**2).sum(axis=1)
+    raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}.")
+
+
+def backward(
+    propagation, target, coefs, kinds, loss, *, alpha=0.0, on_layer=None, sample_weight=None
+):
     """Back-propagate ``loss`` of the last :func:`forward` pass stored in ``propagation``.
 
     The loss is the mean over the batch of the per-example ``loss`` (:data:`LOSSES`) plus
-    ``0.5 * alpha * sum(W**2) / n_samples`` (the L2 term of scikit-learn's MLP). The output delta is
+    ``0.5 * alpha * sum(W**2) / n_samples`` (the L2 term of scikit-learn's MLP). With
+    ``sample_weight`` it is scikit-learn's weighted form ``(sum_i w_i loss_i + 0.5 * alpha *
+    sum(W**2)) / sum_i w_i``, in which a weight counts as that many copies of the example. The output delta is
     the loss's gradient with respect to the output pre-activations; then, layer by layer,
     ``delta_i = (delta_{i+1} @ W_{i+1}.T) * f'(Z_i)``, ``dW_i = inputs_i.T @ delta_i`` and
     ``db_i = sum(delta_i, axis=0)``.
@@ -327,6 +377,8 @@ def backward(propagation, target, coefs, kinds, loss, *, alpha=0.0, on_layer=Non
         Called as ``on_layer(i)`` as soon as layer ``i``'s gradients are complete and its weights are
         no longer needed by the pass (top layer first), so that an optimiser can update them while
         the gradients are still in cache.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative weights of the rows, with a positive sum.
 
     Returns
     -------
@@ -342,9 +394,15 @@ def backward(propagation, target, coefs, kinds, loss, *, alpha=0.0, on_layer=Non
     if prop._deltas is None:
         raise ValueError("propagation was allocated without gradient buffers (gradients=False).")
     n = prop.n_samples
-    scale = 1.0 / n
     deltas = [d[:n] for d in prop._deltas]
-    data_loss = _output_delta(prop, target, kinds, loss, deltas[-1], scale)
+    if sample_weight is None:
+        scale = 1.0 / n
+        data_loss = _output_delta(prop, target, kinds, loss, deltas[-1], scale)
+    else:
+        scale = 1.0 / float(np.sum(sample_weight, dtype=np.float64))
+        _output_delta(prop, target, kinds, loss, deltas[-1], scale)
+        deltas[-1] *= sample_weight.reshape(-1, 1).astype(prop.dtype, copy=False)
+        data_loss = float(np.dot(_row_losses(prop, target, loss), sample_weight))
     sum_sq = 0.0
     for i in range(len(coefs) - 1, -1, -1):
         delta = deltas[i]
@@ -373,7 +431,8 @@ def forward_chunked(X, coefs, intercepts, kinds, logits=False):
     result = np.empty((n, sizes[-1]), dtype=coefs[0].dtype)
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
-        forward(X[start:stop], coefs, intercepts, kinds, prop)
+        # keep_logits: a logistic output's pre-activations, not its probabilities, when asked.
+        forward(X[start:stop], coefs, intercepts, kinds, prop, keep_logits=logits)
         result[start:stop] = prop.logits if logits else prop.activations[-1]
     return result
 
@@ -415,21 +474,29 @@ class Net:
     def sizes(self):
         return (self.coefs[0].shape[0], *(W.shape[1] for W in self.coefs))
 
-    def gradient(self, xb, target, prop, *, alpha=None, on_layer=None):
+    def gradient(self, xb, target, prop, *, alpha=None, on_layer=None, sample_weight=None):
         """Forward and backward pass of one batch; returns ``prop`` with its loss and gradient."""
         forward(xb, self.coefs, self.intercepts, self.kinds, prop, keep_logits=self.keep_logits)
         alpha = self.alpha if alpha is None else alpha
         # Looked up at call time, so that a test can interrupt training inside it.
         return backward(
-            prop, target, self.coefs, self.kinds, self.loss, alpha=alpha, on_layer=on_layer
+            prop,
+            target,
+            self.coefs,
+            self.kinds,
+            self.loss,
+            alpha=alpha,
+            on_layer=on_layer,
+            sample_weight=sample_weight,
         )
 
 
-def minibatches(X, y, order, batch_size, X_batch, y_batch):
+def minibatches(X, y, order, batch_size, X_batch, y_batch, sample_weight=None):
     """Yield ``(m, xb, yb)``: the rows ``order[start:start + batch_size]`` gathered into the
     preallocated buffers (views of their first ``m`` rows), so no minibatch allocates.
 
-    With ``y=None`` (an autoencoder, whose targets are its inputs) ``yb`` is ``xb``.
+    With ``y=None`` (an autoencoder, whose targets are its inputs) ``yb`` is ``xb``. With
+    ``sample_weight``, ``(m, xb, yb, wb)`` with the batch's weights.
     """
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
@@ -441,11 +508,43 @@ def minibatches(X, y, order, batch_size, X_batch, y_batch):
         else:
             yb = y_batch[:m]
             np.take(y, idx, axis=0, out=yb)
-        yield m, xb, yb
+        if sample_weight is None:
+            yield m, xb, yb
+        else:
+            yield m, xb, yb, sample_weight[idx]
+
+
+def _weighted_batches(X, y, order, batch_size, X_batch, y_batch, sample_weight):
+    """:func:`minibatches` as ``(m, xb, yb, wb)`` (``wb`` None without weights), skipping batches
+    whose weights are all zero: they carry no information, and their mean loss is 0 / 0."""
+    if sample_weight is None:
+        for m, xb, yb in minibatches(X, y, order, batch_size, X_batch, y_batch):
+            yield m, xb, yb, None
+        return
+    for m, xb, yb, wb in minibatches(X, y, order, batch_size, X_batch, y_batch, sample_weight):
+        if wb.sum() > 0:
+            yield m, xb, yb, wb
+
+
+def epoch_order(n, rng, shuffle=True):
+    """The order of the rows in an epoch: a permutation drawn from ``rng``, or ``0 .. n - 1``."""
+    return rng.permutation(n) if shuffle else np.arange(n)
 
 
 def minibatch_epoch(
-    net, X, y, prop, X_batch, y_batch, rng, optimizer, learning_rate, *, max_norm=None
+    net,
+    X,
+    y,
+    prop,
+    X_batch,
+    y_batch,
+    rng,
+    optimizer,
+    learning_rate,
+    *,
+    max_norm=None,
+    sample_weight=None,
+    shuffle=True,
 ):
     """One shuffled pass of a first-order optimiser (SGD, Adam) over ``(X, y)``.
 
@@ -470,6 +569,12 @@ def minibatch_epoch(
         After each step, scale the incoming weight vector of every hidden unit (a column of a
         hidden layer's ``W``) whose L2 norm exceeds ``max_norm`` back to that norm (Srivastava et
         al. 2014, section 5.1); the output layer is left free.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Weights of the rows (see :func:`backward`); a minibatch whose weights are all zero is
+        skipped.
+    shuffle : bool, default=True
+        Visit the rows in a new random order (else in order; the stream of ``rng`` is then left
+        untouched by the shuffling).
 
     Returns
     -------
@@ -478,7 +583,7 @@ def minibatch_epoch(
         ends the epoch at once and is returned.
     """
     n = X.shape[0]
-    order = rng.permutation(n)
+    order = epoch_order(n, rng, shuffle)
     rows = segments(prop.layer_sizes)
     coefs, flat, grad = net.coefs, net.flat, prop.grad
     dropout = prop.has_dropout
@@ -491,14 +596,15 @@ def minibatch_epoch(
             clip_column_norms(coefs[i], max_norm)
 
     total = 0.0
-    for m, xb, yb in minibatches(X, y, order, prop.capacity, X_batch, y_batch):
+    batches = _weighted_batches(X, y, order, prop.capacity, X_batch, y_batch, sample_weight)
+    for m, xb, yb, wb in batches:
         if dropout:
             prop.draw_noise(rng, m)
         # The L2 loss term uses the weights before the step, like the data term.
-        l2 = net.alpha / m
+        l2 = net.alpha / (m if wb is None else float(wb.sum()))
         sum_sq = sum(float(np.vdot(W, W)) for W in coefs) if l2 > 0 else 0.0
         optimizer.begin(learning_rate, l2)
-        net.gradient(xb, yb, prop, alpha=0.0, on_layer=update)
+        net.gradient(xb, yb, prop, alpha=0.0, on_layer=update, sample_weight=wb)
         loss = prop.loss + 0.5 * l2 * sum_sq
         if not np.isfinite(loss):
             return loss
@@ -522,7 +628,20 @@ def clip_column_norms(W, max_norm):
         W *= np.minimum(1.0, max_norm / np.maximum(norms, np.finfo(W.dtype).tiny)).astype(W.dtype)
 
 
-def cg_epoch(net, X, y, prop, X_batch, y_batch, rng, optimizer, *, top_layer_only=False):
+def cg_epoch(
+    net,
+    X,
+    y,
+    prop,
+    X_batch,
+    y_batch,
+    rng,
+    optimizer,
+    *,
+    top_layer_only=False,
+    sample_weight=None,
+    shuffle=True,
+):
     """One shuffled pass of conjugate gradient over large minibatches (Hinton & Salakhutdinov, 2006).
 
     Parameters
@@ -533,6 +652,8 @@ def cg_epoch(net, X, y, prop, X_batch, y_batch, rng, optimizer, *, top_layer_onl
     top_layer_only : bool, default=False
         Move only the output layer (the first epochs of the paper's recipe): the hidden features of
         a minibatch are then computed once, and dropout is not applied.
+    sample_weight, shuffle
+        As in :func:`minibatch_epoch`.
 
     Returns
     -------
@@ -540,7 +661,7 @@ def cg_epoch(net, X, y, prop, X_batch, y_batch, rng, optimizer, *, top_layer_onl
         Mean training loss (the whole objective, frozen layers' L2 term included).
     """
     n = X.shape[0]
-    order = rng.permutation(n)
+    order = epoch_order(n, rng, shuffle)
     coefs, intercepts, kinds = net.coefs, net.intercepts, net.kinds
     top_only = top_layer_only and len(coefs) > 1
     if top_only:
@@ -559,7 +680,8 @@ def cg_epoch(net, X, y, prop, X_batch, y_batch, rng, optimizer, *, top_layer_onl
             prop.layer_sizes[:-1], prop.capacity, net.flat.dtype, gradients=False
         )
     total = 0.0
-    for m, xb, yb in minibatches(X, y, order, prop.capacity, X_batch, y_batch):
+    batches = _weighted_batches(X, y, order, prop.capacity, X_batch, y_batch, sample_weight)
+    for m, xb, yb, wb in batches:
         if top_only:
             forward(xb, coefs[:-1], intercepts[:-1], kinds[:-1], hidden_prop)
             target, batch_net, inputs = top, top_prop, hidden_prop.activations[-1]
@@ -569,17 +691,46 @@ def cg_epoch(net, X, y, prop, X_batch, y_batch, rng, optimizer, *, top_layer_onl
                 prop.draw_noise(rng, m)
             target, batch_net, inputs = net, prop, xb
 
-        def objective(x, target=target, batch_net=batch_net, inputs=inputs, yb=yb):
+        def objective(x, target=target, batch_net=batch_net, inputs=inputs, yb=yb, wb=wb):
             target.flat[...] = x
-            target.gradient(inputs, yb, batch_net)
+            target.gradient(inputs, yb, batch_net, sample_weight=wb)
             return batch_net.loss, batch_net.grad.astype(np.float64)
 
         loss = optimizer.minimize(objective, target.flat)
         if top_only and net.alpha > 0:
             # The frozen layers' L2 term, so that the reported loss is the whole objective.
             frozen = sum(float(np.vdot(W, W)) for W in coefs[:-1])
-            loss += 0.5 * net.alpha * frozen / m
+            loss += 0.5 * net.alpha * frozen / (m if wb is None else float(wb.sum()))
         if not np.isfinite(loss):
             return loss
         total += loss * m
     return total / n
+
+
+def full_batch_objective(net, X, y, prop, sample_weight=None):
+    """The whole training objective as a function of the flat parameters, for a batch optimiser.
+
+    Parameters
+    ----------
+    net : Net
+        Its ``flat`` vector receives each point evaluated.
+    X, y : ndarray
+        All the training data (``y`` None: the targets are the inputs).
+    prop : Propagation
+        Buffers of at least ``len(X)`` rows, without dropout.
+    sample_weight : ndarray of shape (n_samples,), optional
+
+    Returns
+    -------
+    objective : callable
+        ``objective(x) -> (loss, gradient)`` for ``x`` of float64, in float64: the mean loss with
+        the L2 term (:func:`backward`), evaluated in the net's dtype.
+    """
+    target = X if y is None else y
+
+    def objective(x):
+        net.flat[...] = x
+        net.gradient(X, target, prop, sample_weight=sample_weight)
+        return prop.loss, prop.grad.astype(np.float64)
+
+    return objective

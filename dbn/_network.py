@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -31,7 +33,15 @@ from sklearn.exceptions import ConvergenceWarning
 
 from . import init as _init
 from . import io
-from ._backprop import Net, Propagation, cg_epoch, layout, minibatch_epoch, pack
+from ._backprop import (
+    Net,
+    Propagation,
+    cg_epoch,
+    full_batch_objective,
+    layout,
+    minibatch_epoch,
+    pack,
+)
 from ._training.callbacks import CallbackList
 from ._training.checkpoint import CheckpointFile
 from ._training.convergence import backprop_convergence_message, constant_prediction_loss
@@ -47,10 +57,26 @@ from ._validation import (
     check_scalar,
 )
 
-__all__ = ["BackpropEstimator", "NetworkState", "check_bool", "check_dtype"]
+__all__ = [
+    "BackpropEstimator",
+    "NetworkState",
+    "check_bool",
+    "check_dtype",
+    "check_n_iter_no_change",
+]
 
 _SCHEDULES = ("constant", "exponential", "step")
 _SOLVERS = ("sgd", "adam", "cg")
+
+
+def check_n_iter_no_change(value):
+    """``n_iter_no_change`` as an int for the stopping rule: an integer >= 1, or ``np.inf`` (never
+    stop for want of improvement, as in scikit-learn)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == np.inf:
+        # The rule compares a count with it: the largest int is never reached.
+        return sys.maxsize
+    check_scalar(value, "n_iter_no_change", kind=numbers.Integral, low=1)
+    return int(value)
 
 
 def check_bool(value, name):
@@ -157,6 +183,7 @@ class NetworkState:
                 arrays[f"optimizer/{name}"] = state[name]
         if hasattr(self, "_best_params"):
             arrays["best_params"] = self._best_params
+        best_loss = getattr(self, "best_loss_", None)
         extra = {
             "n_features_in_": int(self.n_features_in_),
             "n_iter_": int(self.n_iter_),
@@ -164,13 +191,15 @@ class NetworkState:
             "n_pretrained": len(self.pretrained_layers or []),
             "optimizer_t": None if state.get("t") is None else int(state["t"]),
             "history_": {key: [float(v) for v in values] for key, values in self.history_.items()},
-            "best_loss_": float(self.best_loss_),
+            "best_loss_": None if best_loss is None else float(best_loss),
             "no_improvement_count": int(self._no_improvement_count),
             "rng_state": self._rng.bit_generator.state if hasattr(self, "_rng") else None,
         }
-        if hasattr(self, "best_validation_score_"):
+        if getattr(self, "best_validation_score_", None) is not None:
             extra["best_validation_score_"] = float(self.best_validation_score_)
             extra["validation_scores_"] = [float(s) for s in self.validation_scores_]
+        if "learning_rate" in state:
+            extra["optimizer_learning_rate"] = float(state["learning_rate"])
         return arrays, extra
 
     def _restore_state(self, arrays, extra, P, source):
@@ -241,6 +270,11 @@ class NetworkState:
             state["t"] = count("optimizer_t")
         elif "m" in state:
             fail("holds Adam's moments without its step count.")
+        if extra.get("optimizer_learning_rate") is not None:
+            rate = extra["optimizer_learning_rate"]
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+                fail(f"optimizer_learning_rate must be a positive number, got {rate!r}.")
+            state["learning_rate"] = float(rate)
         best_params = parameter_vector("best_params") if "best_params" in arrays else None
         n_iter = count("n_iter_")
         history = extra["history_"]
@@ -272,7 +306,7 @@ class NetworkState:
             if best_params is None:
                 fail("holds an early-stopping score without the best weights.")
         n_seen, no_improvement = count("t_"), count("no_improvement_count")
-        best_loss = float(extra["best_loss_"])
+        best_loss = None if extra["best_loss_"] is None else float(extra["best_loss_"])
         # Everything is checked: now set it.
         _, self.coefs_, self.intercepts_ = pack(coefs, intercepts, dtype)
         self.n_features_in_ = n_features
@@ -293,6 +327,9 @@ class NetworkState:
         if "best_validation_score_" in extra:
             self.best_validation_score_ = best_score
             self.validation_scores_ = [float(s) for s in scores]
+        elif best_loss is not None:
+            # scikit-learn's convention: None when the run did not monitor a validation set.
+            self.best_validation_score_ = self.validation_scores_ = None
 
     # ------------------------------------------------------------------------------- model files
 
@@ -469,6 +506,7 @@ class BackpropEstimator(NetworkState, BaseEstimator):
     """
 
     _STRATIFY = False
+    _SOLVERS = _SOLVERS
     _VALIDATION_ADVICE = "pass X_val"
     _CG_DIVERGENCE_HINT = "Try a larger alpha or another solver"
 
@@ -487,7 +525,7 @@ class BackpropEstimator(NetworkState, BaseEstimator):
 
     def _check_optimizer_params(self, P):
         """Check the optimiser's and the training loop's hyperparameters (into ``P``)."""
-        P["solver"] = check_choice(self.solver, "solver", _SOLVERS)
+        P["solver"] = check_choice(self.solver, "solver", self._SOLVERS)
         check_scalar(self.alpha, "alpha", low=0)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             check_scalar(self.batch_size, "batch_size", kind=numbers.Integral, low=1)
@@ -515,7 +553,7 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             low_inclusive=False,
             high_inclusive=False,
         )
-        check_scalar(self.n_iter_no_change, "n_iter_no_change", kind=numbers.Integral, low=1)
+        P["n_iter_no_change"] = check_n_iter_no_change(self.n_iter_no_change)
         check_scalar(self.tol, "tol", low=0)
         return P
 
@@ -552,8 +590,14 @@ class BackpropEstimator(NetworkState, BaseEstimator):
         """Set the weights (packed into one flat vector) and start the training state afresh."""
         _, self.coefs_, self.intercepts_ = pack(coefs, intercepts, dtype)
         self.n_layers_ = len(coefs) + 1
-        self.n_iter_ = 0
         self.t_ = 0
+        self._restart_training()
+
+    def _restart_training(self):
+        """Start a new training run from the current weights (``warm_start``): new counters,
+        history, optimiser and stopping state; ``t_`` (samples seen) keeps counting, as in
+        scikit-learn, where it drives the 'invscaling' learning rate."""
+        self.n_iter_ = 0
         self.history_ = {key: [] for key in self._HISTORY_KEYS}
         self.loss_curve_ = self.history_["train_loss"]
         self._optimizer_state = {}
@@ -565,13 +609,33 @@ class BackpropEstimator(NetworkState, BaseEstimator):
 
     # ------------------------------------------------------------------------------------ fitting
 
-    def _fit(self, X, y, X_val, y_val, P, callbacks, checkpoint_dir, data):
+    def _fit(
+        self,
+        X,
+        y,
+        X_val,
+        y_val,
+        P,
+        callbacks,
+        checkpoint_dir,
+        data,
+        *,
+        warm=False,
+        sample_weight=None,
+    ):
         """``fit`` after the data are checked: checkpoint, resume, validation split, training.
 
         ``y`` is None for an autoencoder (the targets are the inputs); ``data`` names the arrays
         whose fingerprints a checkpoint records; ``callbacks`` is a
-        :class:`~dbn._training.callbacks.CallbackList`.
+        :class:`~dbn._training.callbacks.CallbackList`. With ``warm``, training starts from the
+        fitted weights (``warm_start``) instead of new ones. ``sample_weight`` (or None) weighs
+        the rows of ``X``.
         """
+        if P["solver"] == "lbfgs" and checkpoint_dir is not None:
+            raise ValueError(
+                "checkpoint_dir saves the state after each epoch of solver='sgd', 'adam' or 'cg'; "
+                "solver='lbfgs' has no epochs. Pass checkpoint_dir=None or another solver."
+            )
         checkpoint = None
         if checkpoint_dir is not None:
             checkpoint = self._open_checkpoint(checkpoint_dir, data)
@@ -582,8 +646,9 @@ class BackpropEstimator(NetworkState, BaseEstimator):
         if resuming:
             val_index = self._resume(checkpoint, P, len(X))
             rng = self._rng
-        X_train, y_train = X, y
-        if X_val is None and self.early_stopping:
+        X_train, y_train, w_train, w_val = X, y, sample_weight, None
+        # L-BFGS minimises the whole training loss: it has no epochs to stop early between.
+        if X_val is None and self.early_stopping and P["solver"] != "lbfgs":
             if val_index is None:
                 val_index = self._validation_indices(len(X), y, rng)
             mask = np.ones(len(X), dtype=bool)
@@ -591,9 +656,13 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             X_train, X_val = X[mask], X[val_index]
             if y is not None:
                 y_train, y_val = y[mask], y[val_index]
+            if sample_weight is not None:
+                w_train, w_val = sample_weight[mask], sample_weight[val_index]
         n_epochs = self.max_iter
         if resuming:
             n_epochs = 0 if checkpoint.finished else max(self.max_iter - self.n_iter_, 0)
+        elif warm:
+            self._restart_training()
         else:
             self._initialize(X_train, y_train, P, rng)
         save = None
@@ -605,37 +674,87 @@ class BackpropEstimator(NetworkState, BaseEstimator):
         callbacks.on_train_begin(self)
         try:
             self._train(
-                X_train, y_train, X_val, y_val, P, n_epochs, callbacks, self.early_stopping, save
+                X_train,
+                y_train,
+                X_val,
+                y_val,
+                P,
+                n_epochs,
+                callbacks,
+                self.early_stopping,
+                save,
+                sample_weight=w_train,
+                val_weight=w_val,
             )
         finally:
             callbacks.on_train_end(self)
         return self
 
-    def _partial_fit(self, X, y, P):
+    def _partial_fit(self, X, y, P, sample_weight=None):
         """One epoch over ``(X, y)`` from the current state, without callbacks or validation.
 
         No ConvergenceWarning: one epoch of many is not meant to converge.
         """
-        self._train(X, y, None, None, P, 1, CallbackList(None), False, None, check=False)
+        if self.early_stopping:
+            # scikit-learn's message: one epoch on a batch has no held-out set to stop on.
+            raise ValueError(
+                "partial_fit does not support early_stopping=True: it trains one epoch on the "
+                "data it is given, with no validation split. Set early_stopping=False."
+            )
+        self._train(
+            X,
+            y,
+            None,
+            None,
+            P,
+            1,
+            CallbackList(None),
+            False,
+            None,
+            check=False,
+            sample_weight=sample_weight,
+        )
         return self
 
     def _validation_indices(self, n, y, rng):
-        """Sorted rows held out as ``validation_fraction`` (stratified when ``_STRATIFY``)."""
-        if self._STRATIFY:
+        """Sorted rows held out as ``validation_fraction`` (stratified when ``_STRATIFY`` and
+        ``y`` holds one label per row)."""
+        if self._STRATIFY and y is not None and y.ndim == 1:
+            labels, counts = np.unique(y, return_counts=True)
+            if counts.min() < 2:
+                names = self._class_names(labels[counts < 2])
+                # scikit-learn's words (its stratified split refuses such classes too).
+                raise ValueError(
+                    "The least populated classes in y have only 1 member, which is too few for "
+                    "a stratified validation split (early_stopping=True). The minimum number of "
+                    f"groups for any class cannot be less than 2. Classes with too few members "
+                    f"are: {names}"
+                )
             val = []
-            for c in np.unique(y):
+            for c in labels:
                 members = rng.permutation(np.flatnonzero(y == c))
                 val.append(members[: int(round(self.validation_fraction * len(members)))])
             val = np.concatenate(val)
         else:
             val = rng.permutation(n)[: int(round(self.validation_fraction * n))]
-        if len(val) == 0 or len(val) == n:
+        if len(val) < 2:
+            raise ValueError(
+                f"The validation set is too small: validation_fraction={self.validation_fraction} "
+                f"leaves {len(val)} of {n} samples for validation, and early stopping needs at "
+                "least 2. Increase 'validation_fraction' or the size of your dataset, or "
+                f"{self._VALIDATION_ADVICE}."
+            )
+        if len(val) == n:
             raise ValueError(
                 f"validation_fraction={self.validation_fraction} leaves {len(val)} of {n} samples "
-                "for validation; early stopping needs both sets non-empty. Change "
-                f"validation_fraction or {self._VALIDATION_ADVICE}."
+                "for validation and none for training; early stopping needs both sets non-empty. "
+                f"Change validation_fraction or {self._VALIDATION_ADVICE}."
             )
         return np.sort(val).astype(np.int64)
+
+    def _class_names(self, labels):
+        """Labels of the training targets as a user reads them (class indices for a classifier)."""
+        return labels.tolist()
 
     def minibatch_size(self, n):
         """The minibatch size for ``n`` samples: ``batch_size`` clipped to ``n`` (with a warning,
@@ -656,7 +775,21 @@ class BackpropEstimator(NetworkState, BaseEstimator):
         return min(int(self.batch_size), n)
 
     def learning_rate_at(self, epoch):
-        """Learning rate of the 0-based ``epoch`` (:mod:`dbn._training.schedules`)."""
+        """Learning rate of the 0-based ``epoch`` (:mod:`dbn._training.schedules`).
+
+        Raises
+        ------
+        ValueError
+            For a schedule that depends on the training state rather than on the epoch
+            (``learning_rate='invscaling'`` or ``'adaptive'`` of solver='sgd'): a driver that
+            asks for it by epoch could not honour it.
+        """
+        if self._state_schedule() is not None:
+            raise ValueError(
+                f"learning_rate={self.learning_rate!r} depends on the training state (samples "
+                "seen, epochs without improvement), not on the epoch alone; only fit and "
+                "partial_fit run it. Use learning_rate='constant' with learning_rate_schedule."
+            )
         return learning_rate_at(
             self.learning_rate_schedule,
             epoch,
@@ -688,20 +821,108 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             "max_norm": P.get("max_norm"),
         }
 
-    def _train(self, X, y, X_val, y_val, P, n_epochs, callbacks, early_stopping, save, check=True):
+    def _state_schedule(self):
+        """scikit-learn's ``learning_rate`` of solver='sgd' when it is not 'constant' (None
+        otherwise, and for estimators without it): 'invscaling' or 'adaptive'."""
+        schedule = getattr(self, "learning_rate", "constant")
+        return schedule if self.solver == "sgd" and schedule != "constant" else None
+
+    def _epoch_learning_rate(self, epoch):
+        """Learning rate of the 0-based ``epoch`` in a run of :meth:`fit` or :meth:`partial_fit`.
+
+        'invscaling' is ``learning_rate_init / (t_ + 1) ** power_t`` with ``t_`` the samples seen
+        before the epoch; 'adaptive' is the rate kept in the optimiser state, divided by 5 when
+        the loss stalls (scikit-learn's schedules); otherwise :meth:`learning_rate_at`.
+        """
+        schedule = self._state_schedule()
+        if schedule == "invscaling":
+            return self.learning_rate_init / pow(self.t_ + 1, self.power_t)
+        if schedule == "adaptive":
+            return self._optimizer_state.get("learning_rate", self.learning_rate_init)
+        return self.learning_rate_at(epoch)
+
+    def _prepare_stopping_state(self, monitor_validation):
+        """scikit-learn's early-stopping attributes: ``best_loss_`` is None when a validation set
+        is monitored; ``validation_scores_`` and ``best_validation_score_`` are None when not."""
+        if monitor_validation:
+            self.best_loss_ = None
+            if getattr(self, "best_validation_score_", None) is None:
+                # The stopping rule starts them (and the copy of the best weights).
+                for name in ("best_validation_score_", "validation_scores_", "_best_params"):
+                    if hasattr(self, name):
+                        delattr(self, name)
+        else:
+            if getattr(self, "best_loss_", None) is None:
+                self.best_loss_ = np.inf
+            self.best_validation_score_ = self.validation_scores_ = None
+
+    def _train(
+        self,
+        X,
+        y,
+        X_val,
+        y_val,
+        P,
+        n_epochs,
+        callbacks,
+        early_stopping,
+        save,
+        check=True,
+        *,
+        sample_weight=None,
+        val_weight=None,
+    ):
         """Run ``n_epochs`` epochs through the training engine (:func:`run_epochs`).
 
         With ``check``, a run that ends unconverged or without having learnt warns
-        (:meth:`_check_convergence`).
+        (:meth:`_check_convergence`). With early stopping, an epoch that diverges ends training
+        with the best epoch's weights (and a ConvergenceWarning) instead of a DivergenceError.
         """
-        trainer = _BackpropTrainer(self, X, y, X_val, y_val, P)
-        stop_rule = EarlyStopping(
+        monitor = bool(early_stopping) and X_val is not None
+        self._prepare_stopping_state(monitor)
+        if P["solver"] == "lbfgs":
+            return self._train_lbfgs(
+                X, y, X_val, y_val, P, callbacks, check, sample_weight, val_weight
+            )
+        trainer = _BackpropTrainer(
+            self,
+            X,
+            y,
+            X_val,
+            y_val,
+            P,
+            sample_weight=sample_weight,
+            val_weight=val_weight,
+            tolerate_divergence=monitor,
+        )
+        self._optimizer = trainer.optimizer
+        self._optimizer.learning_rate = self._epoch_learning_rate(self.n_iter_)
+        early = EarlyStopping(
             self,
             trainer.net.flat,
             tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            monitor_validation=early_stopping,
+            n_iter_no_change=P["n_iter_no_change"],
+            monitor_validation=monitor,
         )
+        diverged = []
+
+        def stop_rule(logs):
+            if not np.isfinite(logs["train_loss"]):
+                diverged.append(logs["epoch"])
+                return True
+            stop = early(logs)
+            if stop and self._state_schedule() == "adaptive":
+                # scikit-learn's 'adaptive': divide the rate by 5 until it falls below 1e-6.
+                rate = self._optimizer_state.get("learning_rate", self.learning_rate_init)
+                if rate > 1e-6:
+                    self._optimizer_state["learning_rate"] = rate / 5.0
+                    self._optimizer.learning_rate = rate / 5.0
+                    self._no_improvement_count = 0
+                    if self.verbose:
+                        print(f"Setting learning rate to {rate / 5.0:f}")
+                    return False
+            return stop
+
         result = run_epochs(
             self,
             trainer,
@@ -712,9 +933,98 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             save_checkpoint=save,
             cumulative_time=True,
         )
-        stop_rule.restore_best()
-        if check and n_epochs > 0:
+        early.restore_best()
+        if diverged:
+            flat = trainer.net.flat
+            if not np.isfinite(flat).all():
+                flat[...] = self._best_params  # no epoch had a finite validation score
+            warnings.warn(
+                f"{type(self).__name__}: training diverged at epoch {diverged[0]} (the loss "
+                "became non-finite); the weights of the best validation epoch were kept. Try a "
+                f"smaller learning_rate_init (currently {self.learning_rate_init!r}).",
+                ConvergenceWarning,
+                stacklevel=external_stacklevel(),
+            )
+        elif check and n_epochs > 0:
             self._check_convergence(result, X if y is None else y, P)
+
+    def _train_lbfgs(self, X, y, X_val, y_val, P, callbacks, check, sample_weight, val_weight):
+        """Minimise the whole training loss with L-BFGS-B (scipy), as scikit-learn's MLP does.
+
+        ``max_iter`` bounds the iterations, ``max_fun`` the loss evaluations and ``tol`` is the
+        projected-gradient tolerance. Each iteration is one row of ``history_`` (and one
+        ``n_iter_``), goes to the callbacks and, when verbose, prints its line; a callback that
+        returns a truthy value stops the minimisation.
+        """
+        from scipy.optimize import minimize
+
+        if P["dropout"] != (0.0, 0.0) or P.get("max_norm") is not None:
+            raise ValueError(
+                "solver='lbfgs' minimises a fixed objective: dropout_input, dropout_hidden and "
+                "max_norm must be left at 0, 0 and None (they apply to 'sgd' and 'adam')."
+            )
+        dtype = P["dtype"]
+        flat, self.coefs_, self.intercepts_ = pack(self.coefs_, self.intercepts_, dtype)
+        net = Net(flat, self.coefs_, self.intercepts_, P["kinds"], P["loss"], self.alpha)
+        prop = Propagation(net.sizes(), X.shape[0], dtype)
+        objective = full_batch_objective(net, X, y, prop, sample_weight)
+        start = time.perf_counter() - (self.history_["time"][-1] if self.history_["time"] else 0)
+        _, val_key, metric_key, _, _ = self._HISTORY_KEYS
+        stopped = []
+
+        def record(intermediate_result):
+            net.flat[...] = intermediate_result.x
+            logs = {"train_loss": float(intermediate_result.fun), "learning_rate": np.nan}
+            if X_val is not None:
+                val_loss, metric, _ = self._evaluate_weighted(X_val, y_val, val_weight)
+                logs.update({val_key: val_loss, metric_key: metric})
+            self.n_iter_ += 1
+            logs["epoch"] = self.n_iter_
+            logs["time"] = time.perf_counter() - start
+            for key, values in self.history_.items():
+                values.append(float(logs.get(key, np.nan)))
+            if self.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {logs['train_loss']:.8f}")
+            if callbacks.on_epoch_end(self, self.n_iter_, logs):
+                stopped.append(self.n_iter_)
+                raise StopIteration
+
+        x0 = flat.astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = minimize(
+                objective,
+                x0,
+                method="L-BFGS-B",
+                jac=True,
+                callback=record,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+            )
+        net.flat[...] = result.x
+        if not np.isfinite(net.flat).all():
+            raise DivergenceError(
+                "Solver produced non-finite parameter weights. The input data may contain large "
+                "values and need to be preprocessed (solver='lbfgs')."
+            )
+        self.t_ += X.shape[0]
+        if self.history_["train_loss"]:
+            self.best_loss_ = min(self.history_["train_loss"])
+        if check and not stopped and result.status != 0:
+            message = result.message
+            message = message.decode() if isinstance(message, bytes) else message
+            warnings.warn(
+                f"{type(self).__name__}: lbfgs failed to converge after {self.n_iter_} "
+                f"iteration(s) (status={result.status}): {message}. Increase max_iter "
+                f"(currently {self.max_iter}) or max_fun (currently {self.max_fun}), or scale "
+                "the data.",
+                ConvergenceWarning,
+                stacklevel=external_stacklevel(),
+            )
+
+    def _evaluate_weighted(self, X, y, sample_weight):
+        """:meth:`_evaluate` on a validation set, weighted when ``sample_weight`` is given."""
+        if sample_weight is None:
+            return self._evaluate(X, y)
+        return self._evaluate(X, y, sample_weight=sample_weight)
 
     def _check_convergence(self, result, target, P):
         """Warn (ConvergenceWarning) when ``fit`` ended unconverged or without having learnt.
@@ -753,9 +1063,24 @@ class _BackpropTrainer(EpochTrainer):
 
     Owns the buffers of a training run (:class:`~dbn._backprop.Propagation`, the minibatch gather
     buffers) and the optimiser, bound to the estimator's flat parameter vector and stored state.
+    With ``tolerate_divergence`` (early stopping), an epoch whose loss or weights become
+    non-finite is reported with a NaN loss for the stopping rule to end training, instead of
+    raising a DivergenceError.
     """
 
-    def __init__(self, estimator, X, y, X_val, y_val, P):
+    def __init__(
+        self,
+        estimator,
+        X,
+        y,
+        X_val,
+        y_val,
+        P,
+        *,
+        sample_weight=None,
+        val_weight=None,
+        tolerate_divergence=False,
+    ):
         est = self.estimator = estimator
         dtype = P["dtype"]
         flat, est.coefs_, est.intercepts_ = pack(est.coefs_, est.intercepts_, dtype)
@@ -763,6 +1088,9 @@ class _BackpropTrainer(EpochTrainer):
             flat, est.coefs_, est.intercepts_, P["kinds"], P["loss"], est.alpha, P["keep_logits"]
         )
         self.X, self.y, self.X_val, self.y_val, self.P = X, y, X_val, y_val, P
+        self.sample_weight, self.val_weight = sample_weight, val_weight
+        self.tolerate_divergence = tolerate_divergence
+        self.shuffle = P.get("shuffle", True)
         n = X.shape[0]
         self.solver = P["solver"]
         self.optimizer = make_optimizer(self.solver, est, est._optimizer_state)
@@ -785,17 +1113,25 @@ class _BackpropTrainer(EpochTrainer):
 
     def run_epoch(self, epoch):
         est, net = self.estimator, self.net
-        learning_rate = est.learning_rate_at(epoch)
+        learning_rate = est._epoch_learning_rate(epoch)
         batches = (self.X, self.y, self.prop, self.X_batch, self.y_batch, est._rng)
+        options = {"sample_weight": self.sample_weight, "shuffle": self.shuffle}
         if self.solver == "cg":
             top_only = epoch < self.P["cg_top_layer_epochs"]
-            loss = cg_epoch(net, *batches, self.optimizer, top_layer_only=top_only)
+            loss = cg_epoch(net, *batches, self.optimizer, top_layer_only=top_only, **options)
             learning_rate = np.nan
         else:
             loss = minibatch_epoch(
-                net, *batches, self.optimizer, learning_rate, max_norm=self.P.get("max_norm")
+                net,
+                *batches,
+                self.optimizer,
+                learning_rate,
+                max_norm=self.P.get("max_norm"),
+                **options,
             )
         if not np.isfinite(loss) or not np.isfinite(net.flat).all():
+            if self.tolerate_divergence:
+                return {"train_loss": np.nan, "learning_rate": learning_rate}
             hint = (
                 f"Try a smaller learning_rate_init (currently {est.learning_rate_init!r})"
                 if self.solver != "cg"
@@ -810,8 +1146,12 @@ class _BackpropTrainer(EpochTrainer):
     def evaluate(self, epoch, logs):
         if self.X_val is None:
             return {}
-        val_loss, metric, score = self.estimator._evaluate(self.X_val, self.y_val)
         _, val_key, metric_key, _, _ = self.estimator._HISTORY_KEYS
+        if not np.isfinite(logs["train_loss"]):
+            return {val_key: np.nan, metric_key: np.nan, "validation_score": np.nan}
+        val_loss, metric, score = self.estimator._evaluate_weighted(
+            self.X_val, self.y_val, self.val_weight
+        )
         return {val_key: val_loss, metric_key: metric, "validation_score": score}
 
     def snapshot(self):
@@ -827,6 +1167,8 @@ class _BackpropTrainer(EpochTrainer):
         est = self.estimator
         est.n_iter_ = completed
         est.t_ += self.X.shape[0]
+        # The rate the next epoch will use (scikit-learn's optimiser.learning_rate).
+        self.optimizer.learning_rate = est._epoch_learning_rate(completed)
 
     def report(self, completed, logs):
         est = self.estimator

@@ -29,16 +29,18 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
 from . import _backprop, io
 from . import init as _init
 from ._activations import ACTIVATIONS, activation_code, kinds_of
 from ._backprop import Propagation
-from ._network import BackpropEstimator, check_dtype
+from ._network import BackpropEstimator, check_bool, check_dtype
 from ._training.callbacks import CallbackList
 from ._validation import (
     NotFittedError,
@@ -63,7 +65,14 @@ __all__ = [
 
 _OUTPUTS = ("softmax", *ACTIVATIONS)
 # The losses of backward(), by output activation.
-_LOSSES = {"softmax": "softmax_cross_entropy", "identity": "half_squared_error"}
+_LOSSES = {
+    "softmax": "softmax_cross_entropy",
+    "identity": "half_squared_error",
+    "logistic": "sigmoid_cross_entropy",  # multilabel classification: one sigmoid per label
+}
+_REGRESSION_LOSSES = ("squared_error", "poisson")
+# scikit-learn's learning-rate schedules of solver='sgd' (see BackpropEstimator._epoch_learning_rate).
+_SKLEARN_SCHEDULES = ("constant", "invscaling", "adaptive")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -227,6 +236,8 @@ def _require_y(estimator, y):
 def _check_sample_weight(sample_weight, n_samples):
     if sample_weight is None:
         return None
+    if hasattr(sample_weight, "__array__") and not hasattr(sample_weight, "shape"):
+        sample_weight = np.asarray(sample_weight)  # array-likes that only convert
     weights = check_array(sample_weight, "sample_weight", ensure_2d=False)
     if weights.ndim != 1 or len(weights) != n_samples:
         raise ValueError(
@@ -234,6 +245,42 @@ def _check_sample_weight(sample_weight, n_samples):
             f"{n_samples}; it must be 1-D with one weight per sample (shape {weights.shape})."
         )
     return weights
+
+
+def _training_weights(sample_weight, n_samples):
+    """``sample_weight`` of ``fit`` as float64: finite, >= 0, with a positive sum; None for none.
+
+    Unit weights are the unweighted problem: they are dropped, so that training takes the same
+    arithmetic (and gives the same weights) as without them.
+    """
+    weights = _check_sample_weight(sample_weight, n_samples)
+    if weights is None:
+        return None
+    weights = np.asarray(weights, dtype=np.float64)
+    if (weights < 0).any():
+        raise ValueError(f"sample_weight must hold weights >= 0, got {weights.min()!r}.")
+    if not weights.sum() > 0:
+        raise ValueError(
+            "sample_weight must have a positive sum, got all weights zero: no sample would count."
+        )
+    return None if (weights == 1).all() else weights
+
+
+def _overflows(X, dtype):
+    """Whether the finite floats of ``X`` overflow when cast to ``dtype``."""
+    X = X.data if sp.issparse(X) else X
+    if not isinstance(X, np.ndarray) or X.dtype.kind != "f" or not np.isfinite(X).all():
+        return False
+    return bool(np.abs(X).max(initial=0) > np.finfo(dtype).max)
+
+
+def _prediction_dtype(X, model_dtype):
+    """scikit-learn's output dtype: float32 input stays float32, other input gives float64,
+    promoted with the model's dtype (a float64 model never predicts in float32)."""
+    dtype = getattr(X, "dtype", None)
+    if not isinstance(dtype, np.dtype) or dtype.kind != "f":
+        dtype = np.dtype(np.float64)
+    return np.result_type(dtype, model_dtype)
 
 
 def _r2(y_true, y_pred, sample_weight=None):
@@ -311,7 +358,8 @@ def _labels_from_array(stored, storage, dtype):
 class _BaseMLP(BackpropEstimator):
     """Shared hyperparameters, initialisation, data handling and prediction of the MLPs."""
 
-    _output = None  # 'softmax' or 'identity', set by the subclasses
+    _output = None  # 'softmax' or 'identity', set by the subclasses ('logistic': multilabel)
+    _SOLVERS = ("sgd", "adam", "cg", "lbfgs")
     _SIZE_PARAM = "hidden_layer_sizes"
     _PRETRAINED_NAMES = ("W", "b")
     _HISTORY_KEYS = ("train_loss", "val_loss", "val_error", "learning_rate", "time")
@@ -329,11 +377,15 @@ class _BaseMLP(BackpropEstimator):
         solver="adam",
         alpha=1e-4,
         batch_size="auto",
+        learning_rate="constant",
         learning_rate_init=1e-3,
+        power_t=0.5,
         learning_rate_schedule="constant",
         lr_decay=0.95,
         lr_step_size=10,
         max_iter=200,
+        shuffle=True,
+        warm_start=False,
         momentum=0.9,
         nesterovs_momentum=True,
         beta_1=0.9,
@@ -343,6 +395,7 @@ class _BaseMLP(BackpropEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        max_fun=15000,
         init="xavier_uniform",
         output_init=None,
         dropout_input=0.0,
@@ -361,11 +414,15 @@ class _BaseMLP(BackpropEstimator):
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.learning_rate_schedule = learning_rate_schedule
         self.lr_decay = lr_decay
         self.lr_step_size = lr_step_size
         self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.warm_start = warm_start
         self.momentum = momentum
         self.nesterovs_momentum = nesterovs_momentum
         self.beta_1 = beta_1
@@ -375,6 +432,7 @@ class _BaseMLP(BackpropEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.max_fun = max_fun
         self.init = init
         self.output_init = output_init
         self.dropout_input = dropout_input
@@ -409,6 +467,7 @@ class _BaseMLP(BackpropEstimator):
         P["hidden"] = self._hidden_sizes()
         P["kind"] = activation_code(self.activation)
         self._check_optimizer_params(P)
+        self._check_sklearn_params(P)
         P["init"] = _init.get_initializer(self.init)
         P["output_init"] = (
             P["init"] if self.output_init is None else _init.get_initializer(self.output_init)
@@ -429,10 +488,32 @@ class _BaseMLP(BackpropEstimator):
         P["cg_top_layer_epochs"] = self.cg_top_layer_epochs
         self._check_dtype_verbose(P)
         P["pretrained"] = self._validated_pretrained(P["hidden"], P["dtype"])
+        self._set_output(P)
+        return P
+
+    def _out_activation(self):
+        """``out_activation_``: scikit-learn's name of what the output layer computes."""
+        return self._output
+
+    def _set_output(self, P):
+        """The output layer's activation codes and loss in ``P``, for the current ``_output``."""
         P["kinds"] = kinds_of(len(P["hidden"]) + 1, self.activation, self._output)
         P["loss"] = _LOSSES[self._output]
-        P["keep_logits"] = False
-        return P
+        P["keep_logits"] = self._output == "logistic"
+
+    def _check_sklearn_params(self, P):
+        """Check the parameters of scikit-learn's MLP that dbn's own do not cover (into ``P``)."""
+        check_choice(self.learning_rate, "learning_rate", _SKLEARN_SCHEDULES)
+        check_scalar(self.power_t, "power_t", low=0)
+        if self.learning_rate != "constant" and self.learning_rate_schedule != "constant":
+            raise ValueError(
+                f"learning_rate={self.learning_rate!r} and learning_rate_schedule="
+                f"{self.learning_rate_schedule!r} both set the learning rate's schedule; leave "
+                "one of them at 'constant'."
+            )
+        P["shuffle"] = check_bool(self.shuffle, "shuffle")
+        check_bool(self.warm_start, "warm_start")
+        check_scalar(self.max_fun, "max_fun", kind=numbers.Integral, low=1)
 
     def _validated_pretrained(self, hidden, dtype, n_features=None):
         """Copies of ``pretrained_layers`` as (W, b) of ``dtype``, after checking that shapes chain."""
@@ -480,10 +561,27 @@ class _BaseMLP(BackpropEstimator):
             n_in = W.shape[1]
         return out
 
-    def _check_X(self, X, dtype, reset):
+    def _check_X(self, X, dtype, reset, name="X"):
         """scikit-learn's ``validate_data`` (shape, features, names), then dbn's finiteness check;
-        ``X`` is converted to the model's ``dtype``."""
-        return validate_input(self, X, reset=reset, dtype=(dtype.type,))
+        ``X`` is converted to the model's ``dtype``. Sparse input is densified (the kernels work
+        on dense rows), a new array: the caller's matrix is left as it is."""
+        original = X
+        try:
+            if name == "X":
+                X = validate_input(self, X, reset=reset, dtype=(dtype.type,), accept_sparse=True)
+            else:
+                X = validate_input(self, X, name, dtype=(dtype.type,), accept_sparse=True)
+        except ValueError as error:
+            if "finite" in str(error) and _overflows(original, dtype):
+                raise ValueError(
+                    f"{name} holds values beyond the range of {dtype} (the model's dtype): they "
+                    "become inf when cast. The input data may contain large values and need to "
+                    "be preprocessed (scaled), or use dtype=np.float64."
+                ) from error
+            raise
+        if sp.issparse(X):
+            X = np.ascontiguousarray(X.toarray())
+        return X
 
     def encode_targets(self, y, n_samples):
         """Engine-level: ``y`` as backprop trains on it (class indices of ``classes_``, or a 2-D
@@ -500,7 +598,7 @@ class _BaseMLP(BackpropEstimator):
     def _restore_checked(self, arrays, extra, P, source):
         super()._restore_checked(arrays, extra, P, source)
         self.n_outputs_ = int(extra["n_outputs_"])
-        self.out_activation_ = self._output
+        self.out_activation_ = self._out_activation()
 
     # ------------------------------------------------------------------------------ initialisation
 
@@ -544,7 +642,7 @@ class _BaseMLP(BackpropEstimator):
                 dtype=dtype,
             )
         self._reset_training(coefs, intercepts, dtype)
-        self.out_activation_ = self._output
+        self.out_activation_ = self._out_activation()
 
     def initialize(self, X, y, *, classes=None):
         """Build the weights for ``(X, y)`` as :meth:`fit` would, without training.
@@ -576,7 +674,17 @@ class _BaseMLP(BackpropEstimator):
 
     # ------------------------------------------------------------------------------------ training
 
-    def fit(self, X, y, *, X_val=None, y_val=None, callbacks=None, checkpoint_dir=None):
+    def fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        X_val=None,
+        y_val=None,
+        callbacks=None,
+        checkpoint_dir=None,
+    ):
         """Train the network by back-propagation.
 
         Parameters
@@ -584,7 +692,13 @@ class _BaseMLP(BackpropEstimator):
         X : array-like of shape (n_samples, n_features)
             Training inputs (dense; Fortran-ordered or strided arrays are copied once).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Class labels (classifier) or targets (regressor).
+            Class labels (classifier; a 2-D 0/1 indicator matrix for multilabel
+            classification) or targets (regressor).
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights >= 0 of the samples, as in scikit-learn: the loss is ``(sum_i w_i loss_i +
+            0.5 * alpha * ||W||**2) / sum_i w_i`` on each minibatch, so a weight counts as that
+            many copies of the sample; the early-stopping score is weighted too. Unit weights
+            are the same as none.
         X_val, y_val : array-like, optional
             Validation set. It overrides ``validation_fraction``: with ``early_stopping=True`` the
             training stops on this set; otherwise its loss and error are only recorded in
@@ -627,31 +741,56 @@ class _BaseMLP(BackpropEstimator):
         on from there.
         """
         P = self._validate_params()
-        X, y = self._validate_data(X, y, P, reset=True)
+        warm = self.warm_start and hasattr(self, "coefs_")
+        X, y = self._validate_data(X, y, P, reset=not warm, warm=warm)
+        self._set_output(P)
+        if warm:
+            self._check_warm_start(X, P)
+        weights = _training_weights(sample_weight, len(X))
         callbacks = CallbackList(callbacks)
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together.")
         if X_val is not None:
-            X_val = validate_input(self, X_val, "X_val", dtype=(P["dtype"].type,))
+            X_val = self._check_X(X_val, P["dtype"], reset=False, name="X_val")
             y_val = self._encode_y(y_val, "y_val", len(X_val), P["dtype"])
         data = {"X": X, "y": y, "X_val": X_val, "y_val": y_val}
+        if weights is not None:
+            data["sample_weight"] = weights
         if hasattr(self, "classes_"):
             data["classes_"] = _labels_to_array(self.classes_)[0]
-        return self._fit(X, y, X_val, y_val, P, callbacks, checkpoint_dir, data)
+        return self._fit(
+            X, y, X_val, y_val, P, callbacks, checkpoint_dir, data, warm=warm, sample_weight=weights
+        )
 
-    def partial_fit(self, X, y, classes=None):
+    def _check_warm_start(self, X, P):
+        """``warm_start`` continues from the fitted weights: the layer sizes must still match."""
+        sizes = (X.shape[1], *P["hidden"], self.n_outputs_)
+        fitted = (self.coefs_[0].shape[0], *(W.shape[1] for W in self.coefs_))
+        if sizes != fitted:
+            raise ValueError(
+                f"warm_start=True continues from the fitted weights, of layer sizes {fitted}; "
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} asks for {sizes}. Set "
+                "warm_start=False to start afresh."
+            )
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train for one epoch over ``(X, y)``, continuing from the current weights.
 
         The first call initialises the weights (from ``pretrained_layers`` if given); the optimiser
-        state (momentum, Adam moments) carries over between calls.
+        state (momentum, Adam moments) carries over between calls. Available for the epoch
+        solvers ('sgd', 'adam', 'cg'), not for 'lbfgs' (as in scikit-learn).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the samples (see :meth:`fit`).
         classes : array-like, optional
             All the class labels, needed on the first call of a classifier when ``y`` does not hold
-            every class (defaults to the labels in ``y``).
+            every class (defaults to the labels in ``y``); a later call may repeat them, not
+            change them.
 
         Returns
         -------
@@ -659,18 +798,34 @@ class _BaseMLP(BackpropEstimator):
         """
         P = self._validate_params()
         first = not hasattr(self, "coefs_")
+        if not first and self._output == "softmax" and not hasattr(self, "classes_"):
+            self._set_classes_for_given_weights(classes)
         if first:
             X, y = self._validate_data(X, y, P, reset=True, classes=classes)
+            self._set_output(P)
             self._rng = check_random_state(self.random_state)
             self._initialize(X, y, P, self._rng)
         else:
+            self._check_same_classes(classes)
             X = self._check_X(X, P["dtype"], reset=False)
             y = self._encode_y(y, "y", len(X), P["dtype"])
-        return self._partial_fit(X, y, P)
+        return self._partial_fit(X, y, P, _training_weights(sample_weight, len(X)))
+
+    def _check_solver(self):
+        """``partial_fit`` exists for the epoch solvers (scikit-learn's ``available_if``)."""
+        if self.solver == "lbfgs":
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. lbfgs is not stochastic."
+            )
+        return True
+
+    def _check_same_classes(self, classes):
+        """Classifiers: ``classes`` of a later ``partial_fit`` must be the first call's."""
 
     def _epoch_message(self, epoch, loss, validating, val_loss, val_error):
-        extra = f", val_loss = {val_loss:.6f}" if validating else ""
-        return f"Epoch {epoch}, loss = {loss:.6f}{extra}"
+        # scikit-learn's line, with the validation loss when there is one.
+        extra = f", validation loss = {val_loss:.8f}" if validating else ""
+        return f"Iteration {epoch}, loss = {loss:.8f}{extra}"
 
     # ---------------------------------------------------------------------------------- prediction
 
@@ -730,6 +885,7 @@ class _BaseMLP(BackpropEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
+        tags.input_tags.sparse = True  # densified before training and prediction
         return tags
 
 
@@ -873,25 +1029,105 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     _output = "softmax"
     _STRATIFY = True
 
-    def _validate_data(self, X, y, P, reset, classes=None):
+    def _validate_data(self, X, y, P, reset, classes=None, warm=False):
         X = self._check_X(X, P["dtype"], reset=reset)
         _require_y(self, y)
+        if self._is_multilabel(y):
+            # One sigmoid output per label, trained on their cross-entropies (as scikit-learn).
+            y = self._check_indicator(y, "y", len(X))
+            if warm and not (self._output == "logistic" and y.shape[1] == self.n_outputs_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in the "
+                    f"previous call to fit. Previously got {self.classes_}, `y` has "
+                    f"{y.shape[1]} labels (multilabel)."
+                )
+            self._output = "logistic"
+            self.classes_ = np.arange(y.shape[1])
+            self.n_features_in_ = X.shape[1]
+            self.n_outputs_ = y.shape[1]
+            return X, y.astype(P["dtype"])
         y = self._column_or_1d(y, "y", len(X))
+        if warm:
+            labels = np.unique(y)
+            if self._output != "softmax" or set(labels.tolist()) != set(self.classes_.tolist()):
+                # scikit-learn's message.
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in the "
+                    f"previous call to fit. Previously got {self.classes_}, `y` has {labels}"
+                )
+            return X, self._encode_y(y, "y", len(X), P["dtype"])
+        self.__dict__.pop("_output", None)  # back to the class's softmax
         if classes is not None:
             classes = np.asarray(classes)
             if classes.ndim != 1:
                 raise ValueError(f"classes must be 1-D, got shape {classes.shape}.")
             _check_label_values(classes, "classes")
         encoder = LabelEncoder().fit(y if classes is None else classes)
-        labels = encoder.classes_
-        if len(labels) < 2:
-            raise ValueError(
-                f"y must contain at least 2 classes, got only one class: {labels.tolist()!r}."
-            )
-        self.classes_ = labels
+        # One class is allowed, as in scikit-learn: the net then predicts it everywhere.
+        self.classes_ = encoder.classes_
         self.n_features_in_ = X.shape[1]
-        self.n_outputs_ = len(labels)
+        self.n_outputs_ = len(self.classes_)
         return X, self._encode_y(y, "y", len(X), P["dtype"])
+
+    @staticmethod
+    def _is_multilabel(y):
+        """Whether ``y`` is a dense 2-D indicator matrix (multilabel), as scikit-learn's
+        type_of_target says."""
+        if sp.issparse(y) or isinstance(y, str | bytes):
+            return False
+        try:
+            y = np.asarray(y)
+        except (TypeError, ValueError):  # ragged: refused later with the 1-D label checks
+            return False
+        if y.ndim != 2 or y.shape[1] < 2:
+            return False
+        return type_of_target(y) == "multilabel-indicator"
+
+    def _check_indicator(self, y, name, n_samples):
+        """A multilabel target as a dense 0/1 array of shape (n_samples, n_labels)."""
+        y = np.asarray(y)
+        if y.ndim != 2 or len(y) != n_samples:
+            raise ValueError(
+                f"{name} must have shape ({n_samples}, n_labels) for multilabel classification, "
+                f"got {y.shape}."
+            )
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError(f"{name} of a multilabel classifier must hold only 0 and 1.")
+        return y
+
+    def _set_classes_for_given_weights(self, classes):
+        """``classes_`` of a net whose weights were set by hand before the first ``partial_fit``
+        (scikit-learn's set-up), from its ``classes``: one class per output unit."""
+        if classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit (the weights were set "
+                "without classes_)."
+            )
+        classes = np.unique(np.asarray(classes))
+        n_outputs = self.coefs_[-1].shape[1]
+        if len(classes) != n_outputs:
+            raise ValueError(
+                f"classes holds {len(classes)} labels but the given weights have {n_outputs} "
+                "output units; a classifier's softmax has one unit per class."
+            )
+        _check_label_values(classes, "classes")
+        self.classes_ = classes
+
+    def _check_same_classes(self, classes):
+        if classes is None or self._output == "logistic":
+            return
+        classes = np.asarray(classes)
+        if classes.shape != self.classes_.shape or not np.array_equal(
+            np.sort(classes), self.classes_
+        ):
+            # scikit-learn's message (sklearn.utils.multiclass._check_partial_fit_first_call).
+            raise ValueError(
+                f"`classes={classes!r}` is not the same as on last call to partial_fit, was: "
+                f"{self.classes_!r}"
+            )
+
+    def _class_names(self, labels):
+        return self.classes_[labels].tolist()
 
     @staticmethod
     def _column_or_1d(y, name, n_samples):
@@ -909,7 +1145,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return y
 
     def _encode_y(self, y, name, n_samples, dtype):
-        """Class indices of the labels ``y`` (scikit-learn's ``LabelEncoder`` over ``classes_``)."""
+        """Class indices of the labels ``y`` (scikit-learn's ``LabelEncoder`` over ``classes_``);
+        for a multilabel classifier, the 0/1 indicator matrix in ``dtype``."""
+        if self._output == "logistic":
+            y = self._check_indicator(y, name, n_samples)
+            if y.shape[1] != self.n_outputs_:
+                raise ValueError(
+                    f"{name} has {y.shape[1]} labels, but the model was fitted with "
+                    f"{self.n_outputs_}."
+                )
+            return y.astype(dtype)
         y = self._column_or_1d(y, name, n_samples)
         unknown = ~np.isin(y, self.classes_)
         if unknown.any():  # sklearn's message would show numpy scalar reprs: name the labels
@@ -925,6 +1170,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         arrays, extra = super()._state_arrays()
         arrays["classes_"], extra["classes_storage"] = _labels_to_array(self.classes_)
         extra["classes_dtype"] = self.classes_.dtype.str
+        extra["multilabel"] = self._output == "logistic"
         return arrays, extra
 
     def _restore_checked(self, arrays, extra, P, source):
@@ -932,13 +1178,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if dtype.kind not in "UObiuf":
             raise ValueError(f"classes_ cannot have dtype {dtype}")
         classes = _labels_from_array(arrays["classes_"], extra["classes_storage"], dtype)
-        if len(classes) < 2 or len(classes) != extra["n_outputs_"]:
+        if len(classes) < 1 or len(classes) != extra["n_outputs_"]:
             raise io.ModelFileError(
                 f"{source}: holds {len(classes)} classes for {extra['n_outputs_']!r} outputs; a "
-                "classifier has one output per class, and at least 2."
+                "classifier has one output per class."
             )
         if len(np.unique(classes)) != len(classes) or np.any(np.unique(classes) != classes):
             raise io.ModelFileError(f"{source}: classes_ must be sorted and unique.")
+        multilabel = extra.get("multilabel", False)
+        if not isinstance(multilabel, bool):
+            raise io.ModelFileError(f"{source}: multilabel must be a bool, got {multilabel!r}.")
+        if multilabel:
+            self._output = "logistic"
+        else:
+            self.__dict__.pop("_output", None)
         super()._restore_checked(arrays, extra, P, source)
         self.classes_ = classes
 
@@ -958,6 +1211,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed from the logits (finite where probabilities underflow)."""
+        if self._output == "logistic":
+            # Of the probabilities themselves, so that both rank the labels alike where the
+            # sigmoid rounds to 1 (as scikit-learn).
+            with np.errstate(divide="ignore"):
+                return np.log(self.predict_proba(X))
         z = self._raw_output(X, logits=True)
         z = z - z.max(axis=1, keepdims=True)
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -970,31 +1228,46 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         (and ``predict_proba[:, 1]`` is its sigmoid).
         """
         logits = self._raw_output(X, logits=True)
-        if logits.shape[1] == 2:
+        if logits.shape[1] == 2 and self._output == "softmax":
             return logits[:, 1] - logits[:, 0]
         return logits
 
     def predict(self, X):
-        """Most probable class of each sample."""
+        """Most probable class of each sample; for a multilabel classifier, the 0/1 indicator
+        matrix of the labels whose probability exceeds 1/2."""
         logits = self._raw_output(X, logits=True)
+        if self._output == "logistic":
+            return (logits > 0).astype(np.int64)
         return self.classes_[np.argmax(logits, axis=1)]
 
     def score(self, X, y, sample_weight=None):
-        """Mean accuracy of :meth:`predict` on ``(X, y)``."""
+        """Mean accuracy of :meth:`predict` on ``(X, y)`` (multilabel: of whole label sets)."""
         predicted = self.predict(X)
-        y = self._column_or_1d(y, "y", len(predicted))
+        if self._output == "logistic":
+            y = self._check_indicator(y, "y", len(predicted))
+            correct = (predicted == y).all(axis=1)
+        else:
+            correct = predicted == self._column_or_1d(y, "y", len(predicted))
         weights = _check_sample_weight(sample_weight, len(predicted))
-        return float(np.average(predicted == y, weights=weights))
+        return float(np.average(correct, weights=weights))
 
-    def _evaluate(self, X, y_idx):
-        """(mean cross-entropy, error rate, accuracy) on encoded labels."""
+    def _evaluate(self, X, y_idx, sample_weight=None):
+        """(mean cross-entropy, error rate, accuracy) on encoded labels (weighted means with
+        ``sample_weight``)."""
         logits = _forward_chunked(
-            X, self.coefs_, self.intercepts_, self.activation, "softmax", logits=True
+            X, self.coefs_, self.intercepts_, self.activation, self._output, logits=True
         ).astype(np.float64)
-        zmax = logits.max(axis=1, keepdims=True)
-        lse = (zmax + np.log(np.exp(logits - zmax).sum(axis=1, keepdims=True))).ravel()
-        loss = float(np.mean(lse - logits[np.arange(len(y_idx)), y_idx]))
-        accuracy = float(np.mean(np.argmax(logits, axis=1) == y_idx))
+        if self._output == "logistic":
+            losses = np.maximum(logits, 0) - y_idx * logits + np.logaddexp(0, -np.abs(logits))
+            losses = losses.sum(axis=1)
+            correct = ((logits > 0) == (y_idx > 0.5)).all(axis=1)
+        else:
+            zmax = logits.max(axis=1, keepdims=True)
+            lse = (zmax + np.log(np.exp(logits - zmax).sum(axis=1, keepdims=True))).ravel()
+            losses = lse - logits[np.arange(len(y_idx)), y_idx]
+            correct = np.argmax(logits, axis=1) == y_idx
+        loss = float(np.average(losses, weights=sample_weight))
+        accuracy = float(np.average(correct, weights=sample_weight))
         return loss, 1.0 - accuracy, accuracy
 
 
@@ -1022,7 +1295,102 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _output = "identity"
 
-    def _validate_data(self, X, y, P, reset, classes=None):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        *,
+        loss="squared_error",
+        activation="sigmoid",
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        learning_rate_schedule="constant",
+        lr_decay=0.95,
+        lr_step_size=10,
+        max_iter=200,
+        shuffle=True,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-08,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=0.0001,
+        max_fun=15000,
+        init="xavier_uniform",
+        output_init=None,
+        dropout_input=0.0,
+        dropout_hidden=0.0,
+        max_norm=None,
+        pretrained_layers=None,
+        cg_batch_size=1000,
+        cg_max_line_searches=3,
+        cg_top_layer_epochs=0,
+        dtype=np.float32,
+        random_state=None,
+        verbose=False,
+    ):
+        # scikit-learn's style: the whole signature, so that get_params sees `loss`.
+        super().__init__(
+            hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            learning_rate_schedule=learning_rate_schedule,
+            lr_decay=lr_decay,
+            lr_step_size=lr_step_size,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            max_fun=max_fun,
+            init=init,
+            output_init=output_init,
+            dropout_input=dropout_input,
+            dropout_hidden=dropout_hidden,
+            max_norm=max_norm,
+            pretrained_layers=pretrained_layers,
+            cg_batch_size=cg_batch_size,
+            cg_max_line_searches=cg_max_line_searches,
+            cg_top_layer_epochs=cg_top_layer_epochs,
+            dtype=dtype,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.loss = loss
+
+    def _check_sklearn_params(self, P):
+        super()._check_sklearn_params(P)
+        check_choice(self.loss, "loss", _REGRESSION_LOSSES)
+
+    def _set_output(self, P):
+        super()._set_output(P)
+        if self.loss == "poisson":
+            # A linear output read as the log of the mean: exp is the loss's link, not a layer.
+            P["loss"] = "poisson"
+
+    def _out_activation(self):
+        return "exp" if self.loss == "poisson" else self._output
+
+    def _validate_data(self, X, y, P, reset, classes=None, warm=False):
         X = self._check_X(X, P["dtype"], reset=reset)
         _require_y(self, y)
         y = self._encode_y(y, "y", len(X), P["dtype"], reset=reset)
@@ -1040,6 +1408,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if not reset and y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"{name} has {y.shape[1]} outputs, but the model was fitted with {self.n_outputs_}."
+            )
+        if self.loss == "poisson" and (y < 0).any():
+            # scikit-learn's message.
+            raise ValueError(
+                f"Some value(s) of {name} are negative which is not allowed for Poisson "
+                f"regression (loss='poisson'); the smallest is {y.min()!r}."
             )
         return np.ascontiguousarray(y)
 
@@ -1062,11 +1436,23 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         from .export import to_torch
 
+        if self.loss == "poisson":
+            raise ValueError(
+                "to_torch exports the net's linear output; with loss='poisson' the prediction "
+                "is its exp, which the export would leave out. Apply torch.exp to its output."
+            )
+
         return to_torch(self)
 
     def predict(self, X):
-        """Predicted targets, of shape (n_samples,) if ``y`` was 1-D at fit, else (n_samples, n_outputs)."""
-        out = self._raw_output(X)
+        """Predicted targets, of shape (n_samples,) if ``y`` was 1-D at fit, else (n_samples, n_outputs).
+
+        In scikit-learn's dtype: float32 for float32 ``X``, float64 otherwise (promoted with the
+        model's ``dtype``; the computation runs in the model's ``dtype``).
+        """
+        out = self._raw_output(X).astype(_prediction_dtype(X, self.coefs_[0].dtype), copy=False)
+        if self.loss == "poisson":
+            out = np.exp(out)
         return out.ravel() if getattr(self, "_y_1d", False) else out
 
     def score(self, X, y, sample_weight=None):
@@ -1081,12 +1467,22 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         weights = _check_sample_weight(sample_weight, len(predicted))
         return _r2(y, predicted, weights)
 
-    def _evaluate(self, X, y):
-        """(half mean squared error summed over outputs, mean squared error, R²)."""
+    def _evaluate(self, X, y, sample_weight=None):
+        """(half mean squared error summed over outputs, mean squared error, R²), weighted means
+        with ``sample_weight``; R² is NaN when the predictions are not finite (as in
+        scikit-learn's early stopping)."""
         out = _forward_chunked(X, self.coefs_, self.intercepts_, self.activation, "identity")
+        if self.loss == "poisson":
+            deviance = _backprop._poisson_rows(out, y)
+            out = np.exp(out.astype(np.float64))
         diff = out.astype(np.float64) - y
-        loss = float(0.5 * np.mean(np.sum(diff**2, axis=1)))
-        return loss, float(np.mean(diff**2)), _r2(y, out)
+        loss = float(0.5 * np.average(np.sum(diff**2, axis=1), weights=sample_weight))
+        if self.loss == "poisson":
+            loss = float(np.average(deviance, weights=sample_weight))
+        mse = float(np.average(np.mean(diff**2, axis=1), weights=sample_weight))
+        if not np.isfinite(out).all():
+            return loss, mse, float("nan")
+        return loss, mse, _r2(y, out, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -110,7 +110,10 @@ def test_save_load_round_trip_is_exact(tmp_path, solver, early_stopping):
         assert loaded.best_validation_score_ == clf.best_validation_score_
         assert loaded.validation_scores_ == clf.validation_scores_
         np.testing.assert_array_equal(loaded._best_params, clf._best_params)
-    # Optimiser state and random stream travel too: training on equals never having saved.
+    # Optimiser state and random stream travel too: training on equals never having saved
+    # (partial_fit trains without early stopping, as in scikit-learn).
+    for model in (clf, loaded):
+        model.set_params(early_stopping=False)
     for _ in range(2):
         clf.partial_fit(X, y)
         loaded.partial_fit(X, y)
@@ -164,6 +167,8 @@ def test_regressor_round_trip(tmp_path, two_d):
     loaded = MLPRegressor.load(tmp_path / "reg.npz")
     assert loaded.predict(X).shape == reg.predict(X).shape == y.shape
     np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+    for model in (reg, loaded):
+        model.set_params(early_stopping=False)  # partial_fit trains without it
     reg.partial_fit(X, y)
     loaded.partial_fit(X, y)
     _assert_same_weights(loaded, reg)

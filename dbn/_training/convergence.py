@@ -87,6 +87,7 @@ Melchior, J., Fischer, A. and Wiskott, L. (2016). How to center deep Boltzmann m
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import xlogy
 
 __all__ = [
     "BACKPROP_HIGH_LOSS",
@@ -155,7 +156,8 @@ def constant_prediction_loss(loss, target):
         One of :data:`dbn._backprop.LOSSES`.
     target : ndarray
         What the net is trained to output: class indices (``'softmax_cross_entropy'``), targets
-        of shape (n_samples,) or (n_samples, n_outputs) (``'half_squared_error'``), or the inputs
+        of shape (n_samples,) or (n_samples, n_outputs) (``'half_squared_error'``, or counts
+        for ``'poisson'``, whose baseline predicts the mean count), or the inputs
         themselves (an autoencoder's ``'sigmoid_cross_entropy'`` / ``'squared_error'``). At most
         10,000 evenly spaced rows are read.
 
@@ -176,6 +178,12 @@ def constant_prediction_loss(loss, target):
         p = counts[counts > 0] / counts.sum()
         return float(-(p * np.log(p)).sum()), 0.0
     values = target.astype(np.float64).reshape(len(target), -1)
+    if loss == "poisson":
+        # The half Poisson deviance of predicting the mean count; a perfect fit has 0.
+        mean = values.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rows = xlogy(values, values / mean) - values + mean
+        return float(np.nansum(rows, axis=1).mean()), 0.0
     if loss == "sigmoid_cross_entropy":
         baseline = float(_binary_entropy(values.mean(axis=0)).sum())
         return baseline, float(_binary_entropy(values).sum(axis=1).mean())
