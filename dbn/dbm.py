@@ -132,7 +132,7 @@ default="linear"
     The mean field starts from the bottom-up pass with doubled weights (every layer but the top
     receives ``2 W_l x_(l-1)``), the recognition pass of the paper.
 
-    Not yet: parallel tempering and centring of the joint training, ``to_torch``.
+    Not yet: parallel tempering and centring of the joint training.
 
     Examples
     --------
@@ -624,6 +624,53 @@ default="linear"
             pretrained_layers=pretrained,
             **mlp_params,
         )
+
+    def to_torch(self):
+        """:meth:`transform` as a ``torch.nn.Module``: the recognition pass, then
+        ``n_mean_field`` mean-field sweeps; it returns the top layer's means.
+
+        The weights are copied as parameters of the model's dtype. Needs PyTorch (the ``torch``
+        extra).
+        """
+        check_is_fitted(self, "components_")
+        try:
+            import torch
+            from torch import nn
+        except ImportError as exc:
+            raise ImportError(
+                f"DBM.to_torch() needs PyTorch ({exc}); install the torch extra of dbn."
+            ) from exc
+
+        class MeanFieldDBM(nn.Module):
+            """Mean-field inference of a Deep Boltzmann Machine (Salakhutdinov & Hinton 2009)."""
+
+            def __init__(self, weights, biases, n_mean_field):
+                super().__init__()
+                self.weights = nn.ParameterList(
+                    nn.Parameter(torch.from_numpy(np.array(w))) for w in weights
+                )
+                self.biases = nn.ParameterList(
+                    nn.Parameter(torch.from_numpy(np.array(b))) for b in biases[1:]
+                )
+                self.n_mean_field = n_mean_field
+
+            def forward(self, v):
+                W, b = list(self.weights), list(self.biases)
+                L = len(W)
+                mu, below = [], v
+                for layer in range(L):
+                    factor = 2.0 if layer < L - 1 else 1.0  # doubled below the top
+                    below = torch.sigmoid(factor * (below @ W[layer].T) + b[layer])
+                    mu.append(below)
+                for _ in range(self.n_mean_field):
+                    for layer in range(L):
+                        pre = (v if layer == 0 else mu[layer - 1]) @ W[layer].T + b[layer]
+                        if layer < L - 1:
+                            pre = pre + mu[layer + 1] @ W[layer + 1]
+                        mu[layer] = torch.sigmoid(pre)
+                return mu[-1]
+
+        return MeanFieldDBM(self.components_, self.intercepts_, self.n_mean_field).eval()
 
     # ------------------------------------------------------------------ persistence
     def header_params(self):

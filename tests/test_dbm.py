@@ -384,6 +384,16 @@ def test_to_mlp_reproduces_the_mean_field_posteriors():
     assert h2.shape == (60, 3)
 
 
+def test_to_torch_computes_transform():
+    torch = pytest.importorskip("torch")
+    X = _data()
+    dbm = DBM((4, 3), **SMALL).fit(X)
+    module = dbm.to_torch()
+    with torch.no_grad():
+        got = module(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(got, dbm.transform(X), atol=1e-12)
+
+
 # ------------------------------------------------------------------------------ bad input
 @pytest.mark.parametrize(
     "params, match",
