@@ -321,6 +321,44 @@ def test_fit_mlp_sgd_matches_in_process_and_predicts_blockwise(client):
         dbn.dask.fit_mlp(client, dbn.MLPClassifier(solver="cg"), Xd, yd)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_fit_mlp_resumes_from_its_checkpoint_to_the_uninterrupted_weights(client, solver, tmp_path):
+    rng = np.random.default_rng(2)
+    prototypes = rng.random((3, 24)) < 0.4
+    y = rng.integers(0, 3, 600)
+    X = (prototypes[y] ^ (rng.random((600, 24)) < 0.1)).astype(np.float32)
+    Xd, yd = da.from_array(X, chunks=300), da.from_array(y, chunks=300)
+    params = dict(hidden_layer_sizes=(8,), solver=solver, max_iter=4, batch_size=40, random_state=0)
+    reference = dbn.dask.fit_mlp(client, dbn.MLPClassifier(**params), Xd, yd, sync_every=2)
+
+    def crash(model, epoch, logs):
+        if epoch == 2:
+            raise _Crash("the client went away")
+
+    first = dbn.MLPClassifier(**params)
+    with pytest.raises(_Crash):
+        dbn.dask.fit_mlp(
+            client, first, Xd, yd, sync_every=2, checkpoint_dir=tmp_path, callbacks=_Hook(crash)
+        )
+    assert first.n_iter_ == 2
+    resumed = dbn.dask.fit_mlp(
+        client, dbn.MLPClassifier(**params), Xd, yd, sync_every=2, checkpoint_dir=tmp_path
+    )
+    assert resumed.n_iter_ == 4 and len(resumed.history_["train_loss"]) == 4
+    assert resumed.history_["train_loss"] == reference.history_["train_loss"]
+    for mine, theirs in zip(resumed.coefs_, reference.coefs_, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    with pytest.raises(ValueError, match="other values of X, y"):
+        dbn.dask.fit_mlp(
+            client, dbn.MLPClassifier(**params), Xd, yd[::-1], sync_every=2,
+            checkpoint_dir=tmp_path,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="other parameters"):
+        dbn.dask.fit_mlp(
+            client, dbn.MLPClassifier(**params), Xd, yd, sync_every=1, checkpoint_dir=tmp_path
+        )
+
+
 def test_fit_mlp_applies_max_norm_on_every_shard(client):
     # Each shard clips after each step; an average of vectors with norms <= c has norm <= c.
     rng = np.random.default_rng(2)

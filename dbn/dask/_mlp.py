@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+import zlib
 
 import numpy as np
 
 from .._drivers import shard_seeds
 from .._training.callbacks import CallbackList
+from .._training.checkpoint import CheckpointFile, as_json
 from .._training.loop import EpochTrainer, run_epochs
 from .._validation import DivergenceError
 from ._shards import (
@@ -29,7 +31,18 @@ from ._shards import (
 __all__ = ["fit_mlp"]
 
 
-def fit_mlp(client, mlp, X, y, *, sync_every=1, batch_size=None, n_shards=None, callbacks=None):
+def fit_mlp(
+    client,
+    mlp,
+    X,
+    y,
+    *,
+    sync_every=1,
+    batch_size=None,
+    n_shards=None,
+    callbacks=None,
+    checkpoint_dir=None,
+):
     """Fine-tune an MLP on dask arrays with data-parallel SGD or Adam on a dask.distributed cluster.
 
     The rounds are those of :func:`fit_rbm`: each shard runs ``sync_every`` minibatch steps of the
@@ -50,6 +63,12 @@ def fit_mlp(client, mlp, X, y, *, sync_every=1, batch_size=None, n_shards=None, 
         Labels (classifier) or targets (regressor), chunked or not like ``X``.
     sync_every, batch_size, n_shards, callbacks
         As for :func:`fit_rbm`; ``batch_size`` defaults to ``mlp.batch_size // n_shards``.
+    checkpoint_dir : str or os.PathLike, optional
+        Write the full training state (the parameters, every shard's optimiser state, random
+        stream and shuffled order, the history) there after every epoch, with a fingerprint of
+        the shards of ``X`` and ``y``; calling again with the same folder, data and settings
+        resumes from it and gives the same weights as an uninterrupted run. Other data or other
+        hyperparameters are refused with a ValueError.
 
     Returns
     -------
@@ -127,26 +146,117 @@ def fit_mlp(client, mlp, X, y, *, sync_every=1, batch_size=None, n_shards=None, 
     ]
     token = uuid.uuid4().hex[:12]
     seeds = shard_seeds(mlp.random_state, len(shards))
+    states = [dict(initial_shard_state(seed), optimizer={}) for seed in seeds]
+    start, checkpoint = 0, None
+    if checkpoint_dir is not None:
+        run_params = as_json(
+            dict(mlp.header_params(), sync_every=sync_every, shard_batch_size=batch,
+                 n_shards=len(shards))
+        )  # fmt: skip
+        checkpoint = CheckpointFile(
+            checkpoint_dir, "dask-mlp-checkpoint.safetensors",
+            f"dask-{type(mlp).__name__}-checkpoint", {},
+        )  # fmt: skip
+        checkpoint.data = {"X, y": _fingerprint(client, shards)}
+        if checkpoint.load(run_params, owner=type(mlp).__name__):
+            flat = np.array(checkpoint.arrays["flat"])
+            states = _states_from_checkpoint(checkpoint.arrays, checkpoint.extra["shards"])
+            for key, values in mlp.history_.items():  # in place: loss_curve_ is one of them
+                values[:] = [float(v) for v in checkpoint.extra["history_"].get(key, [])]
+            start = mlp.n_iter_ = int(checkpoint.extra["n_iter_"])
+    # The shard states start as plain values in the task graph: recomputable if a worker dies.
     states = [
-        client.submit(identity, dict(initial_shard_state(seed), optimizer={}),
-                      key=f"dbn-mlp-{token}-state-{i}", workers=[w], allow_other_workers=True)
-        for i, (seed, w) in enumerate(zip(seeds, shards.workers, strict=True))
+        client.submit(identity, state, key=f"dbn-mlp-{token}-state-{i}", workers=[w],
+                      allow_other_workers=True)
+        for i, (state, w) in enumerate(zip(states, shards.workers, strict=True))
     ]  # fmt: skip
     trainer = _DistributedMLP(client, mlp, shards, spec, sync_every, flat, states, token)
+    save = None
+    if checkpoint is not None:
+
+        def save(finished):
+            arrays, extra = _checkpoint_state(trainer)
+            extra.update(n_iter_=mlp.n_iter_, history_=mlp.history_)
+            checkpoint.write(run_params, arrays, extra, finished=finished)
+
+    trainer.publish()
     callbacks.on_train_begin(mlp)
     try:
         run_epochs(
             mlp,
             trainer,
-            range(0, mlp.max_iter),
+            range(start, mlp.max_iter),
             history=mlp.history_,
             callbacks=callbacks,
+            save_checkpoint=save,
             cumulative_time=True,
         )
     finally:
         trainer.publish()
         callbacks.on_train_end(mlp)
     return mlp
+
+
+def _pair_crc(pair):
+    X_block, y_block = pair
+    crc = zlib.crc32(memoryview(np.ascontiguousarray(X_block)).cast("B"))
+    return zlib.crc32(memoryview(np.ascontiguousarray(y_block)).cast("B"), crc)
+
+
+def _fingerprint(client, shards):
+    """Shape, dtype and CRC-32 of the shards' (X, encoded y) pairs, computed on the workers."""
+    crcs = client.gather(
+        [client.submit(_pair_crc, f, workers=[w], allow_other_workers=True)
+         for f, w in zip(shards.futures, shards.workers, strict=True)]
+    )  # fmt: skip
+    crc = 0
+    for value, rows in zip(crcs, shards.n_rows, strict=True):
+        crc = zlib.crc32(np.array([value, rows], np.int64).tobytes(), crc)
+    return [[shards.n_samples, shards.n_features], shards.dtype.str, crc]
+
+
+def _checkpoint_state(trainer):
+    """The averaged parameters and every shard's state as checkpoint arrays and JSON extra."""
+    arrays, shards = {"flat": trainer.flat}, []
+    for i, state in enumerate(trainer.shard_states()):
+        if state.get("order") is not None:
+            arrays[f"shard{i}/order"] = np.asarray(state["order"], np.int64)
+        scalars = {}
+        for name, value in state["optimizer"].items():
+            if isinstance(value, np.ndarray):
+                arrays[f"shard{i}/optimizer/{name}"] = value
+            else:  # a step count: JSON in the header
+                scalars[name] = value.item() if isinstance(value, np.generic) else value
+        shards.append(
+            {
+                "rng": state["rng"],
+                "epoch": state.get("epoch"),
+                "optimizer": scalars,
+                "loss_sum": float(state.get("loss_sum", 0.0)),
+                "loss_rows": int(state.get("loss_rows", 0)),
+            }
+        )
+    return arrays, {"shards": shards}
+
+
+def _states_from_checkpoint(arrays, shards):
+    states = []
+    for i, meta in enumerate(shards):
+        prefix = f"shard{i}/optimizer/"
+        optimizer = dict(meta["optimizer"])
+        optimizer.update({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
+        states.append(
+            {
+                "rng": meta["rng"],
+                "cd": None,
+                "epoch": meta["epoch"],
+                "order": arrays.get(f"shard{i}/order"),
+                "optimizer": optimizer,
+                "loss_sum": meta["loss_sum"],
+                "loss_rows": meta["loss_rows"],
+            }
+        )
+    return states
 
 
 def _labels_and_sample(pair, n_sample, classify):
@@ -270,6 +380,11 @@ class _DistributedMLP(EpochTrainer):
     def epoch_completed(self, completed, logs):
         self.mlp.n_iter_ = completed
         self.publish()
+
+    def shard_states(self):
+        """Gather every shard's state (for a checkpoint)."""
+        states = self.client.gather(self.states)
+        return [s[0] if isinstance(s, tuple) else s for s in states]
 
     def publish(self):
         from .._backprop import pack, views
