@@ -258,7 +258,7 @@ def _training_weights(sample_weight, n_samples):
         return None
     weights = np.asarray(weights, dtype=np.float64)
     if (weights < 0).any():
-        raise ValueError(f"sample_weight must hold weights >= 0, got {weights.min()!r}.")
+        raise ValueError(f"sample_weight must hold weights >= 0, got {float(weights.min())!r}.")
     if not weights.sum() > 0:
         raise ValueError(
             "sample_weight must have a positive sum, got all weights zero: no sample would count."
@@ -898,16 +898,27 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Units per hidden layer.
     activation : {'sigmoid', 'logistic', 'tanh', 'relu', 'identity'}, default='sigmoid'
         Hidden activation ('logistic' is scikit-learn's name for the sigmoid).
-    solver : {'sgd', 'adam', 'cg'}, default='adam'
-        Minibatch SGD with (Nesterov) momentum, Adam, or conjugate gradient on large minibatches
-        (``cg_*`` parameters).
+    solver : {'sgd', 'adam', 'cg', 'lbfgs'}, default='adam'
+        Minibatch SGD with (Nesterov) momentum, Adam, conjugate gradient on large minibatches
+        (``cg_*`` parameters), or L-BFGS-B (scipy) on the whole training loss as in
+        scikit-learn: ``max_iter`` bounds its iterations, ``max_fun`` its loss evaluations and
+        ``tol`` is its gradient tolerance; it has no epochs, so no dropout, max-norm,
+        early stopping, checkpoints or ``partial_fit``.
     alpha : float, default=1e-4
         L2 penalty; the term ``0.5 * alpha * sum(W**2) / batch_size`` is added to the mean loss, as in
         scikit-learn.
     batch_size : int or 'auto', default='auto'
         Minibatch size for 'sgd' and 'adam'; 'auto' is ``min(200, n_samples)``.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        scikit-learn's schedules of solver='sgd' (ignored by the others): 'invscaling' uses
+        ``learning_rate_init / (t_ + 1) ** power_t`` in an epoch that starts after ``t_``
+        samples; 'adaptive' keeps the rate while the loss improves and divides it by 5 each time
+        ``n_iter_no_change`` epochs pass without improvement, stopping once it falls below 1e-6.
+        Not with a ``learning_rate_schedule`` other than 'constant'.
     learning_rate_init : float, default=1e-3
         Initial learning rate.
+    power_t : float, default=0.5
+        Exponent of 'invscaling', >= 0.
     learning_rate_schedule : {'constant', 'exponential', 'step'} or callable, default='constant'
         Learning rate of epoch ``e`` (from 0): ``learning_rate_init``, ``learning_rate_init *
         lr_decay**e``, ``learning_rate_init * lr_decay**(e // lr_step_size)``, or
@@ -920,7 +931,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     lr_step_size : int, default=10
         Epochs between decays of the 'step' schedule.
     max_iter : int, default=200
-        Maximum number of epochs.
+        Maximum number of epochs (of iterations for 'lbfgs').
+    shuffle : bool, default=True
+        Visit the training rows in a new random order each epoch; False keeps their order.
+    warm_start : bool, default=False
+        Let :meth:`fit` start from the fitted weights (same classes and layer sizes) instead of
+        new ones, as in scikit-learn: it runs up to ``max_iter`` more epochs with new counters,
+        history, optimiser and early-stopping state; ``t_`` keeps counting samples.
     momentum : float, default=0.9
         Momentum of 'sgd', in [0, 1].
     nesterovs_momentum : bool, default=True
@@ -933,11 +950,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         ``validation_fraction`` of the training data.
     validation_fraction : float, default=0.1
         Fraction held out for early stopping, in (0, 1).
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or numpy.inf, default=10
         Training stops after more than this many epochs without an improvement of ``tol`` in the
-        training loss (or the validation score with early stopping), as in scikit-learn.
+        training loss (or the validation score with early stopping), as in scikit-learn;
+        ``np.inf`` never stops for that.
     tol : float, default=1e-4
         Improvement tolerance.
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of solver='lbfgs'.
     init : str or callable, default='xavier_uniform'
         Initialiser of :mod:`dbn.init` (by name) or a function
         ``f(fan_in, fan_out, *, random_state, dtype)``, for the hidden and output layers. Initialisers
@@ -970,12 +990,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     random_state : None, int or numpy.random.Generator
         Seeds the initialisation, the shuffling and the dropout masks: the same seed gives the
         same weights (in a single thread).
-    verbose : bool, default=False
-        Print the loss after each epoch.
+    verbose : bool or int, default=False
+        Print scikit-learn's line ``Iteration N, loss = ...`` after each epoch (each 'lbfgs'
+        iteration), with the validation loss when there is a validation set.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        The labels; one class is allowed (the net then predicts it). For a 2-D 0/1 indicator
+        ``y`` (multilabel classification: one sigmoid output per label, trained on their
+        cross-entropies, ``out_activation_='logistic'``), ``arange(n_labels)``.
     coefs_ : list of ndarray
         ``coefs_[i]`` of shape ``(n_in, n_out)``.
     intercepts_ : list of ndarray
@@ -990,11 +1014,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     history_ : dict of list
         Per epoch: 'train_loss', 'val_loss' (data term only), 'val_error' (1 - accuracy),
         'learning_rate' (NaN for 'cg') and 'time' (seconds since the start of training).
-    best_loss_ : float
-    best_validation_score_ : float
-        Best validation accuracy, with early stopping.
-    validation_scores_ : list of float
-        With early stopping.
+    best_loss_ : float or None
+        Lowest training loss; None with early stopping.
+    best_validation_score_ : float or None
+        Best validation accuracy with early stopping; None without.
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch with early stopping; None without.
+    t_ : int
+        Training samples seen.
 
     References
     ----------
@@ -1274,9 +1301,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor: linear output trained on the squared error.
 
-    Takes the parameters of :class:`MLPClassifier`; early stopping monitors the validation R².
-    The loss is ``0.5 * mean over samples of ||output - y||**2`` (summed over outputs) plus the L2
-    term; ``history_['val_error']`` is the validation mean squared error.
+    Takes the parameters of :class:`MLPClassifier`, and ``loss``; early stopping monitors the
+    validation R². The loss is ``0.5 * mean over samples of ||output - y||**2`` (summed over
+    outputs) plus the L2 term; ``history_['val_error']`` is the validation mean squared error.
+    Predictions are float32 for float32 ``X`` and float64 otherwise (scikit-learn's rule),
+    computed in the model's ``dtype``.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        'poisson' (scikit-learn's): the output is the log of the mean, ``predict`` returns its
+        exp, and the loss is the half Poisson deviance ``mean over samples of sum_j [y_j
+        log(y_j / mu_j) - y_j + mu_j]``, for counts ``y >= 0``.
+    hidden_layer_sizes, activation, solver, ...
+        As for :class:`MLPClassifier`.
 
     Attributes
     ----------

@@ -104,3 +104,32 @@ def test_the_tests_are_sklearns_and_run_on_dbn():
     assert _SKLEARN.MLPRegressor is dbn.mlp.MLPRegressor
     assert set(EXEMPT) <= set(SKLEARN_TESTS)
     assert {name for name, _, _ in EXEMPT_PARAMS} <= set(SKLEARN_TESTS)
+
+
+# Checks that compare two float32 computations at rtol=1e-7: they pass or fail by float32 rounding
+# (they pass with dtype=np.float64; tests/test_sklearn.py lists them per configuration).
+FLOAT32_ROUNDING_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data",
+    "check_sample_weight_equivalence_on_sparse_data",
+    "check_methods_subset_invariance",
+}
+
+
+@pytest.mark.parametrize("name", ["MLPClassifier", "MLPRegressor"])
+def test_check_estimator_at_the_defaults(name):
+    """sklearn's whole estimator check on the MLPs as shipped: at most float32 rounding fails
+    (check_regressors_train, which needs R² > 0.5 from the default fit, is among those passing)."""
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    import dbn.mlp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(getattr(dbn.mlp, name)(), on_fail=None)
+    failed = {r["check_name"] for r in results if r["status"] == "failed"}
+    passed = {r["check_name"] for r in results if r["status"] == "passed"}
+    assert failed <= FLOAT32_ROUNDING_CHECKS
+    fits = "check_regressors_train" if name == "MLPRegressor" else "check_classifiers_train"
+    assert fits in passed
