@@ -125,7 +125,8 @@ def initial_rbm_parameters(rbm, mean, dtype):
     """The estimator's own initialisation (Hinton 2010, section 8: small random weights, zero hidden
     biases, visible biases from the data's means), from the column means alone: ``initialize`` of
     the one-row array of the means gives the same parameters as ``initialize`` of the whole data."""
-    rbm.initialize(np.asarray(mean, dtype=dtype)[None, :])
+    # The data were checked (and a DataRangeWarning given) already: no second check of the means.
+    rbm.initialize(np.ascontiguousarray(np.asarray(mean, dtype=dtype)[None, :]), check_input=False)
     return {name: getattr(rbm, name).copy(order="K") for name in parameter_names(rbm)}
 
 

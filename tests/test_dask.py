@@ -614,11 +614,13 @@ def test_out_of_range_data_warn_as_in_process(client, binary_data, tmp_path):
     params = dict(batch_size=10, n_iter=1, random_state=0)
     with pytest.warns(dbn.DataRangeWarning, match=match):
         dbn.BernoulliRBM(8, **params).fit(X)
-    with pytest.warns(dbn.DataRangeWarning, match=match):
+    with pytest.warns(dbn.DataRangeWarning, match=match) as cluster:
         dbn.dask.fit_rbm(client, dbn.BernoulliRBM(8, **params), da.from_array(X, chunks=300))
     np.save(tmp_path / "X.npy", X)
-    with pytest.warns(dbn.DataRangeWarning, match=match):
+    with pytest.warns(dbn.DataRangeWarning, match=match) as out_of_core:
         dbn.out_of_core.pretrain_out_of_core(dbn.DBN([8], **params), tmp_path / "X.npy")
+    for record in (cluster, out_of_core):  # one warning per call, as in process
+        assert sum(issubclass(w.category, dbn.DataRangeWarning) for w in record) == 1
 
 
 _CAPPED = """
