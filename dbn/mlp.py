@@ -495,6 +495,15 @@ class _BaseMLP(BackpropEstimator):
         """``out_activation_``: scikit-learn's name of what the output layer computes."""
         return self._output
 
+    @property
+    def loss_(self):
+        """The training loss of the last epoch (of the last 'lbfgs' iteration), as scikit-learn
+        names it: ``loss_curve_[-1]``."""
+        curve = getattr(self, "loss_curve_", None)
+        if not curve:
+            raise AttributeError(f"This {type(self).__name__} has no loss_ before it is trained.")
+        return curve[-1]
+
     def _set_output(self, P):
         """The output layer's activation codes and loss in ``P``, for the current ``_output``."""
         P["kinds"] = kinds_of(len(P["hidden"]) + 1, self.activation, self._output)
@@ -1226,10 +1235,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """This fitted net as a ``torch.nn.Module`` that outputs its logits (or, with
         ``probabilities=True``, :meth:`predict_proba`).
 
-        See :func:`dbn.export.to_torch`; needs the ``torch`` extra.
+        See :func:`dbn.export.to_torch`; needs the ``torch`` extra. Not for a multilabel
+        classifier (its outputs are independent sigmoids, not a softmax).
         """
         from .export import to_torch
 
+        if self._output == "logistic":
+            raise ValueError(
+                "to_torch exports a softmax classifier; this one is multilabel (one sigmoid per "
+                "label): export its logits with torch.sigmoid applied instead."
+            )
         return to_torch(self, probabilities=probabilities)
 
     def predict_proba(self, X):
