@@ -677,8 +677,9 @@ class DeepAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Backpro
         return total_loss / len(X_val), val_mse, -val_mse
 
     def _epoch_message(self, epoch, loss, validating, val_loss, val_mse):
+        # The MLPs' line (scikit-learn's), with the validation loss and error when validating.
         extra = f", val_loss = {val_loss:.4f}, val_mse = {val_mse:.4f}" if validating else ""
-        return f"Epoch {epoch}, loss = {loss:.4f}{extra}"
+        return f"Iteration {epoch}, loss = {loss:.8f}{extra}"
 
     # ---------------------------------------------------------------------------------- inference
 
