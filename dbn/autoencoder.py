@@ -249,11 +249,12 @@ class DeepAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Backpro
         validation set.
     loss_curve_ : list of float
         ``history_['train_loss']``.
-    best_loss_ : float
-    best_validation_score_ : float
-        With early stopping: the best ``-val_mse``.
-    validation_scores_ : list of float
-        With early stopping: ``-val_mse`` per epoch.
+    best_loss_ : float or None
+        Lowest training loss; None with early stopping (scikit-learn's convention).
+    best_validation_score_ : float or None
+        With early stopping: the best ``-val_mse``; None without.
+    validation_scores_ : list of float or None
+        With early stopping: ``-val_mse`` per epoch; None without.
 
     See Also
     --------
