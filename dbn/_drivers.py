@@ -60,7 +60,7 @@ DRIVER_PARAMS = {
     "momentum_switch_epoch": "rbm.schedule",
     "shuffle": "each shard's order (cluster); the chunks' and rows' order (out of core)",
     "monitor_size": "the reconstruction error, on rows spread over the shards",
-    "verbose": "the progress bar of run_epochs",
+    "verbose": "the per-epoch lines and progress bar of run_epochs (dbn._training.verbose)",
     "random_state": "the shards' random streams (shard_seeds)",
 }
 # option -> {path: what to do instead}; the paths are "cluster" and "out of core".

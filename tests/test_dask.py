@@ -4,6 +4,7 @@ pretraining in a process whose address space is capped below the size of its dat
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -463,6 +464,24 @@ def test_callbacks_follow_the_in_process_contract(client, binary_data):
         ("begin", "DBN"), ("epoch", 1, 0), ("epoch", 2, 0), ("epoch", 1, 1), ("epoch", 2, 1),
         ("end", "DBN"),
     ]  # fmt: skip
+
+
+def test_verbose_lines_on_the_cluster_and_out_of_core(client, binary_data, tmp_path, capsys):
+    X = binary_data[0]
+    line = r"\[{}\] Iteration {}, reconstruction error = \d+\.\d\d, time = \d+\.\d\ds$"
+    rbm = dbn.BernoulliRBM(8, batch_size=40, n_iter=2, random_state=0, verbose=1)
+    dbn.dask.fit_rbm(client, rbm, da.from_array(X, chunks=300))
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2
+    for epoch, text in enumerate(out, 1):
+        assert re.match(line.format("BernoulliRBM", epoch), text), text
+    stack = dbn.DBN([8], batch_size=40, n_iter=1, random_state=0, verbose=1)
+    dbn.dask.pretrain(client, stack, da.from_array(X, chunks=300))
+    np.save(tmp_path / "X.npy", X)
+    dbn.out_of_core.pretrain_out_of_core(stack, tmp_path / "X.npy")
+    out = capsys.readouterr().out.splitlines()
+    assert [text for text in out if not re.match(line.format("DBN layer 1/1", 1), text)] == []
+    assert len(out) == 2
 
 
 def test_a_model_that_learnt_nothing_warns_on_every_path(client, tmp_path):

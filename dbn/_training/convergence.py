@@ -31,9 +31,11 @@ after ``partial_fit``, a callback's stop, an interrupt or the resume of a finish
 
 RBM pretraining (:func:`rbm_collapse_signs`)
 --------------------------------------------
-Checked at the end of every :meth:`~dbn.BernoulliRBM.fit` and of every DBN layer, from the
-monitoring subset the RBM already keeps (``monitor_size`` rows): one more hidden-unit pass and
-the per-feature variance of the subset, computed once. The signs:
+Checked at the end of every :meth:`~dbn.BernoulliRBM.fit` and of every DBN layer, on every path
+(in process, :mod:`dbn.dask` and :mod:`dbn.out_of_core`, through
+:func:`dbn._rbm_trainer.warn_if_collapsed`), from the monitoring subset the RBM already keeps
+(``monitor_size`` rows; on a cluster the first rows of each shard, gathered): one more
+hidden-unit pass and the per-feature variance of the subset, computed once. The signs:
 
 - No better than the mean: the monitored reconstruction error is at least
   :data:`RBM_NO_BETTER_THAN_MEAN` (90 %) of the error of reconstructing every row by the mean of
