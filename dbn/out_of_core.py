@@ -73,7 +73,8 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
         Its layers' hyperparameters define the training; fitted in place.
     X : str or os.PathLike (a ``.npy`` file), np.memmap, dask.array.Array, or an array that slices
         by rows (zarr, h5py, ndarray) of shape (n_samples, n_features)
-        In [0, 1] for Bernoulli visible units; never modified.
+        In [0, 1] for Bernoulli visible units (other values are used as given, with the
+        :class:`dbn.DataRangeWarning` of an in-process fit); never modified.
     chunk_size : int, optional
         Rows per chunk; by default about 32 MiB of the widest layer input, a multiple of the
         largest ``batch_size``.

@@ -78,7 +78,8 @@ def fit_rbm(
         option this module cannot honour is refused with a ValueError that names it.
     X : dask.array.Array or array-like of shape (n_samples, n_features)
         Training data; the blocks are computed on the workers and stay there. In [0, 1] for
-        Bernoulli visible units.
+        Bernoulli visible units; other values are used as given, with the
+        :class:`dbn.DataRangeWarning` of an in-process fit.
     sync_every : int, default=1
         Local minibatch steps each shard takes between two parameter averages. 1 is exactly
         synchronous data-parallel CD (one round = one step on the combined minibatch); larger
