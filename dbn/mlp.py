@@ -807,8 +807,8 @@ class _BaseMLP(BackpropEstimator):
         """
         P = self._validate_params()
         first = not hasattr(self, "coefs_")
-        if not first and self._output == "softmax" and not hasattr(self, "classes_"):
-            self._set_classes_for_given_weights(classes)
+        if not first and not hasattr(self, "history_"):
+            self._adopt_given_weights(P, classes)
         if first:
             X, y = self._validate_data(X, y, P, reset=True, classes=classes)
             self._set_output(P)
@@ -819,6 +819,44 @@ class _BaseMLP(BackpropEstimator):
             X = self._check_X(X, P["dtype"], reset=False)
             y = self._encode_y(y, "y", len(X), P["dtype"])
         return self._partial_fit(X, y, P, _training_weights(sample_weight, len(X)))
+
+    def _adopt_given_weights(self, P, classes):
+        """Train from weights set by hand before the first ``partial_fit`` (scikit-learn's set-up:
+        ``coefs_`` and ``intercepts_`` assigned, never fitted): check that they chain and match
+        ``hidden_layer_sizes``, then start the training state around copies of them."""
+        dtype = P["dtype"]
+        try:
+            coefs = [np.asarray(W, dtype=dtype) for W in self.coefs_]
+            intercepts = [np.asarray(b, dtype=dtype).reshape(-1) for b in self.intercepts_]
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"coefs_ and intercepts_ set before partial_fit must be lists of numeric arrays "
+                f"({exc})."
+            ) from None
+        n_layers = len(P["hidden"]) + 1
+        chained = (
+            len(coefs) == len(intercepts) == n_layers
+            and all(W.ndim == 2 for W in coefs)
+            and all(a.shape[1] == b.shape[0] for a, b in zip(coefs[:-1], coefs[1:], strict=True))
+            and all(b.shape == (W.shape[1],) for W, b in zip(coefs, intercepts, strict=True))
+            and tuple(W.shape[1] for W in coefs[:-1]) == tuple(P["hidden"])
+        )
+        if not chained:
+            shapes = [np.shape(W) for W in coefs]
+            raise ValueError(
+                f"coefs_ set before partial_fit have shapes {shapes}; they must be {n_layers} "
+                f"chained (n_in, n_out) matrices through hidden_layer_sizes="
+                f"{self.hidden_layer_sizes!r}, with intercepts_ of n_out each."
+            )
+        self._set_given_targets(coefs[-1].shape[1], classes)
+        self.n_features_in_ = coefs[0].shape[0]
+        self.n_outputs_ = coefs[-1].shape[1]
+        self._rng = check_random_state(self.random_state)
+        self._reset_training(coefs, intercepts, dtype)
+        self.out_activation_ = self._out_activation()
+
+    def _set_given_targets(self, n_outputs, classes):
+        """What the targets of hand-set weights are (see :meth:`_adopt_given_weights`)."""
 
     def _check_solver(self):
         """``partial_fit`` exists for the epoch solvers (scikit-learn's ``available_if``)."""
@@ -1131,16 +1169,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"{name} of a multilabel classifier must hold only 0 and 1.")
         return y
 
-    def _set_classes_for_given_weights(self, classes):
-        """``classes_`` of a net whose weights were set by hand before the first ``partial_fit``
-        (scikit-learn's set-up), from its ``classes``: one class per output unit."""
+    def _set_given_targets(self, n_outputs, classes):
+        # classes_ from the first partial_fit's classes: one class per softmax unit.
+        self.__dict__.pop("_output", None)
         if classes is None:
-            raise ValueError(
-                "classes must be passed on the first call to partial_fit (the weights were set "
-                "without classes_)."
-            )
+            if hasattr(self, "classes_"):
+                classes = self.classes_
+            else:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit (the weights were "
+                    "set without classes_)."
+                )
         classes = np.unique(np.asarray(classes))
-        n_outputs = self.coefs_[-1].shape[1]
         if len(classes) != n_outputs:
             raise ValueError(
                 f"classes holds {len(classes)} labels but the given weights have {n_outputs} "
@@ -1442,6 +1482,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _out_activation(self):
         return "exp" if self.loss == "poisson" else self._output
+
+    def _set_given_targets(self, n_outputs, classes):
+        self._y_1d = n_outputs == 1  # predict as scikit-learn: 1-D for one output
 
     def _validate_data(self, X, y, P, reset, classes=None, warm=False):
         X = self._check_X(X, P["dtype"], reset=reset)

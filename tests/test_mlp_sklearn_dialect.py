@@ -376,3 +376,38 @@ def test_divergence_with_early_stopping_keeps_the_best_weights():
     assert np.isnan(reg.validation_scores_[-1])
     assert all(np.isfinite(W).all() for W in reg.coefs_ + reg.intercepts_)
     assert np.isfinite(reg.predict(X)).all()
+
+
+# ------------------------------------------------------------------ weights set by hand, sklearn
+
+
+def test_partial_fit_trains_weights_set_by_hand_one_sgd_step():
+    # scikit-learn's set-up (its test_fit): assign coefs_ / intercepts_, then partial_fit.
+    X = np.array([[0.6, 0.8, 0.7], [0.1, 0.2, 0.9]])
+    y = np.array(["b", "a"])
+    coefs = [np.array([[0.1, 0.2], [0.3, 0.1], [0.5, 0.0]]), np.array([[0.1, -0.2], [0.2, 0.4]])]
+    intercepts = [np.array([0.1, 0.1]), np.array([1.0, -1.0])]
+    clf = MLPClassifier(2, solver="sgd", learning_rate_init=0.1, alpha=0.1, momentum=0.0)
+    clf.set_params(activation="logistic", dtype=np.float64)
+    clf.coefs_ = [W.copy() for W in coefs]
+    clf.intercepts_ = [b.copy() for b in intercepts]
+    clf.partial_fit(X, y, classes=["a", "b"])
+    assert clf.classes_.tolist() == ["a", "b"] and clf.n_iter_ == 1
+    # The expected step: W <- W - lr * (dW + alpha / n * W), b <- b - lr * db.
+    prop = bp.Propagation((3, 2, 2), 2, np.float64)
+    forward(X, coefs, intercepts, "logistic", "softmax", out=prop)
+    backward(prop, np.array([1, 0]), coefs, "logistic", "softmax")
+    for i in range(2):
+        expected_W = coefs[i] - 0.1 * (prop.coef_grads[i] + 0.1 / 2 * coefs[i])
+        np.testing.assert_allclose(clf.coefs_[i], expected_W, rtol=1e-12)
+        np.testing.assert_allclose(
+            clf.intercepts_[i], intercepts[i] - 0.1 * prop.intercept_grads[i]
+        )
+    clf.coefs_, clf.intercepts_ = [W.copy() for W in coefs], [b.copy() for b in intercepts]
+    del clf.history_, clf.classes_
+    with pytest.raises(ValueError, match="classes holds 3 labels but the given weights have 2"):
+        clf.partial_fit(X, y, classes=["a", "b", "c"])
+    clf = MLPClassifier((4,))
+    clf.coefs_, clf.intercepts_ = coefs, intercepts
+    with pytest.raises(ValueError, match=r"coefs_ set before partial_fit have shapes"):
+        clf.partial_fit(X, y, classes=["a", "b"])
