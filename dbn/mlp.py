@@ -1287,6 +1287,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             )
         return to_torch(self, probabilities=probabilities)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True  # 2-D indicator targets (one sigmoid per label)
+        return tags
+
     def predict_proba(self, X):
         """Class probabilities, of shape (n_samples, n_classes), in the model's dtype."""
         return self._raw_output(X)
