@@ -332,14 +332,10 @@ def test_fit_mlp_resumes_from_its_checkpoint_to_the_uninterrupted_weights(client
     params = dict(hidden_layer_sizes=(8,), solver=solver, max_iter=4, batch_size=40, random_state=0)
     reference = dbn.dask.fit_mlp(client, dbn.MLPClassifier(**params), Xd, yd, sync_every=2)
 
-    def crash(model, epoch, logs):
-        if epoch == 2:
-            raise _Crash("the client went away")
-
     first = dbn.MLPClassifier(**params)
     with pytest.raises(_Crash):
         dbn.dask.fit_mlp(
-            client, first, Xd, yd, sync_every=2, checkpoint_dir=tmp_path, callbacks=_Hook(crash)
+            client, first, Xd, yd, sync_every=2, checkpoint_dir=tmp_path, callbacks=_CrashAfter(2)
         )
     assert first.n_iter_ == 2
     resumed = dbn.dask.fit_mlp(
@@ -420,6 +416,17 @@ class _Hook(dbn.Callback):
 
     def on_epoch_end(self, model, epoch, logs):
         return self.function(model, epoch, logs)
+
+
+class _CrashAfter(dbn.Callback):
+    """Raises once ``epoch`` epochs are complete, as when the client goes away."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, model, epoch, logs):
+        if epoch == self.epoch:
+            raise _Crash("the client went away")
 
 
 class _Recorder(dbn.Callback):
@@ -521,14 +528,10 @@ def test_stop_on_error_then_resume_from_checkpoint_loses_nothing(client, binary_
     Xd = da.from_array(X, chunks=300)
     reference = dbn.dask.fit_rbm(client, dbn.BernoulliRBM(**params), Xd, sync_every=4)
 
-    def crash(model, epoch, logs):
-        if epoch == 2:
-            raise _Crash("the client went away")
-
     first = dbn.BernoulliRBM(**params)
     with pytest.raises(_Crash):
         dbn.dask.fit_rbm(
-            client, first, Xd, sync_every=4, checkpoint_dir=tmp_path, callbacks=_Hook(crash)
+            client, first, Xd, sync_every=4, checkpoint_dir=tmp_path, callbacks=_CrashAfter(2)
         )
     assert first.n_iter_ == 2
     resumed = dbn.dask.fit_rbm(
