@@ -271,7 +271,7 @@ def evaluate(label, rbm, X_train, X_test, args):
     reliable = ais.effective_sample_size >= 0.1 * ais.n_runs and np.isfinite(ais.lower)
     return {
         "model": label,
-        "epochs": rbm.n_epochs_,
+        "epochs": rbm.n_iter_,
         "train_time_s": train_time,
         "ais_time_s": ais_time,
         "log_z": ais.log_z,
