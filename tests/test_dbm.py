@@ -98,18 +98,24 @@ def test_bound_is_tight_when_the_posterior_factorises(tiny):
     np.testing.assert_allclose(bound, dbm_exact_log_probability(dbm, X), atol=1e-9)
 
 
-def test_ais_agrees_with_the_exact_log_partition(tiny):
+@pytest.mark.parametrize("state_layers", ["odd", "even"])
+def test_ais_agrees_with_the_exact_log_partition(tiny, state_layers):
     exact = dbm_exact_log_partition(tiny)
-    result = dbm_ais_log_partition(tiny, n_betas=2000, n_runs=100, data=_data(), random_state=0)
+    result = dbm_ais_log_partition(
+        tiny, n_betas=2000, n_runs=100, data=_data(), state_layers=state_layers, random_state=0
+    )
     assert abs(result.log_z - exact) < max(4 * result.log_z_std, 0.02)
     assert result.lower <= exact + 0.02 and exact - 0.02 <= result.upper
     assert result.effective_sample_size > 50
 
 
-def test_ais_of_a_three_layer_dbm():
+@pytest.mark.parametrize("state_layers", ["odd", "even"])
+def test_ais_of_a_three_layer_dbm(state_layers):
     dbm = _fitted((2, 3, 2), scale=0.7)
     exact = dbm_exact_log_partition(dbm)
-    result = dbm_ais_log_partition(dbm, n_betas=2000, n_runs=100, random_state=1)
+    result = dbm_ais_log_partition(
+        dbm, n_betas=2000, n_runs=100, state_layers=state_layers, random_state=1
+    )
     assert abs(result.log_z - exact) < max(4 * result.log_z_std, 0.02)
 
 
@@ -423,6 +429,8 @@ def test_bad_input_is_named(tiny):
         dbm_exact_log_partition(tiny, max_units=2)
     with pytest.raises(ValueError, match="layers"):
         tiny.transform(_data(), layers="bottom")
+    with pytest.raises(ValueError, match="state_layers"):
+        dbm_ais_log_partition(tiny, n_betas=10, state_layers="visible")
 
 
 @pytest.mark.filterwarnings("ignore::dbn.DataRangeWarning")
