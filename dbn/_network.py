@@ -63,6 +63,8 @@ __all__ = [
     "check_bool",
     "check_dtype",
     "check_n_iter_no_change",
+    "history_from_json",
+    "history_to_json",
 ]
 
 _SCHEDULES = ("constant", "exponential", "step")
@@ -104,6 +106,60 @@ def check_dtype(dtype):
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
+def history_to_json(history):
+    """``history_`` as JSON lists: ``epoch`` as integers, every other entry as floats."""
+    return {
+        key: [int(v) if key == "epoch" else float(v) for v in values]
+        for key, values in history.items()
+    }
+
+
+def history_from_json(history, keys, n_iter, fail):
+    """A ``history_`` read back from a model file or checkpoint, checked against ``n_iter``.
+
+    Files written before the backprop estimators kept an ``epoch`` entry hold no ``epoch`` and
+    the seconds since the start of training under ``time``; they are read into today's form
+    (``epoch`` counts completed epochs from 1, ``time`` holds each epoch's own seconds), so that
+    every model file ever written still loads.
+
+    Parameters
+    ----------
+    history : object
+        The stored ``history_`` (a dict of lists when the file is sound).
+    keys : tuple of str
+        The estimator's history keys.
+    n_iter : int
+        Completed epochs (``n_iter_``): every entry holds one value per epoch.
+    fail : callable
+        ``fail(message)`` raises the caller's error for a malformed history.
+
+    Returns
+    -------
+    dict of str to list
+    """
+    if not isinstance(history, dict):
+        fail("history_ must be a dict of lists.")
+    history = dict(history)
+    if "epoch" in keys and "epoch" not in history:
+        history["epoch"] = list(range(1, n_iter + 1))
+        times = history.get("time")
+        if isinstance(times, list) and all(isinstance(t, int | float) for t in times):
+            history["time"] = np.diff(np.asarray(times, dtype=np.float64), prepend=0.0).tolist()
+    restored = {}
+    for key in keys:
+        values = history.get(key, [])
+        if not isinstance(values, list) or len(values) != n_iter:
+            fail(f"history_[{key!r}] must hold one entry per epoch ({n_iter}).")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            fail(f"history_[{key!r}] must hold numbers.")
+        restored[key] = [float(v) for v in values]
+    if "epoch" in restored:
+        if restored["epoch"] != list(range(1, n_iter + 1)):
+            fail(f"history_['epoch'] must count the completed epochs 1, ..., {n_iter}.")
+        restored["epoch"] = [int(v) for v in restored["epoch"]]
+    return restored
+
+
 class NetworkState:
     """Pickle-free model files and per-epoch checkpoints of a feed-forward net trained by backprop.
 
@@ -115,14 +171,15 @@ class NetworkState:
     what differs through the class attributes and hooks below.
 
     Class attributes: ``_SIZE_PARAM`` (the parameter with the layer sizes), ``_PRETRAINED_NAMES``
-    (the names of the arrays of a ``pretrained_layers`` entry), ``_HISTORY_KEYS`` and
-    ``_CHECKPOINT_NAME``. Hooks: ``_sizes()`` (normalised layer sizes) and
+    (the names of the arrays of a ``pretrained_layers`` entry), ``_VALIDATION_KEYS`` (the
+    validation loss and metric in ``history_``), ``_HISTORY_KEYS`` and ``_CHECKPOINT_NAME``. Hooks: ``_sizes()`` (normalised layer sizes) and
     ``_full_sizes(P, n_features, extra)`` (units of every layer, input first). Subclasses extend
     :meth:`_state_arrays` and :meth:`_restore_state` with what only they hold.
     """
 
     _SIZE_PARAM = None
     _PRETRAINED_NAMES = ()
+    _VALIDATION_KEYS = ()
     _HISTORY_KEYS = ()
     _CHECKPOINT_NAME = None
 
@@ -190,7 +247,7 @@ class NetworkState:
             "t_": int(self.t_),
             "n_pretrained": len(self.pretrained_layers or []),
             "optimizer_t": None if state.get("t") is None else int(state["t"]),
-            "history_": {key: [float(v) for v in values] for key, values in self.history_.items()},
+            "history_": history_to_json(self.history_),
             "best_loss_": None if best_loss is None else float(best_loss),
             "no_improvement_count": int(self._no_improvement_count),
             "rng_state": self._rng.bit_generator.state if hasattr(self, "_rng") else None,
@@ -277,17 +334,7 @@ class NetworkState:
             state["learning_rate"] = float(rate)
         best_params = parameter_vector("best_params") if "best_params" in arrays else None
         n_iter = count("n_iter_")
-        history = extra["history_"]
-        if not isinstance(history, dict):
-            fail("history_ must be a dict of lists.")
-        restored_history = {}
-        for key in self._HISTORY_KEYS:
-            values = history.get(key, [])
-            if not isinstance(values, list) or len(values) != n_iter:
-                fail(f"history_[{key!r}] must hold one entry per epoch ({n_iter}).")
-            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-                fail(f"history_[{key!r}] must hold numbers.")
-            restored_history[key] = [float(v) for v in values]
+        restored_history = history_from_json(extra["history_"], self._HISTORY_KEYS, n_iter, fail)
         rng_state = extra.get("rng_state")
         if rng_state is None:
             rng = check_random_state(self.random_state)
@@ -931,7 +978,6 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             callbacks=callbacks,
             stop_rule=stop_rule,
             save_checkpoint=save,
-            cumulative_time=True,
         )
         early.restore_best()
         if diverged:
@@ -968,8 +1014,8 @@ class BackpropEstimator(NetworkState, BaseEstimator):
         net = Net(flat, self.coefs_, self.intercepts_, P["kinds"], P["loss"], self.alpha)
         prop = Propagation(net.sizes(), X.shape[0], dtype)
         objective = full_batch_objective(net, X, y, prop, sample_weight)
-        start = time.perf_counter() - (self.history_["time"][-1] if self.history_["time"] else 0)
-        _, val_key, metric_key, _, _ = self._HISTORY_KEYS
+        last_time = [time.perf_counter()]
+        val_key, metric_key = self._VALIDATION_KEYS
         stopped = []
 
         def record(intermediate_result):
@@ -980,9 +1026,12 @@ class BackpropEstimator(NetworkState, BaseEstimator):
                 logs.update({val_key: val_loss, metric_key: metric})
             self.n_iter_ += 1
             logs["epoch"] = self.n_iter_
-            logs["time"] = time.perf_counter() - start
+            # The iteration's own seconds, as an epoch's in run_epochs.
+            now = time.perf_counter()
+            logs["time"], last_time[0] = now - last_time[0], now
             for key, values in self.history_.items():
-                values.append(float(logs.get(key, np.nan)))
+                value = logs.get(key, np.nan)
+                values.append(int(value) if key == "epoch" else float(value))
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {logs['train_loss']:.8f}")
             if callbacks.on_epoch_end(self, self.n_iter_, logs):
@@ -1146,7 +1195,7 @@ class _BackpropTrainer(EpochTrainer):
     def evaluate(self, epoch, logs):
         if self.X_val is None:
             return {}
-        _, val_key, metric_key, _, _ = self.estimator._HISTORY_KEYS
+        val_key, metric_key = self.estimator._VALIDATION_KEYS
         if not np.isfinite(logs["train_loss"]):
             return {val_key: np.nan, metric_key: np.nan, "validation_score": np.nan}
         val_loss, metric, score = self.estimator._evaluate_weighted(
@@ -1173,7 +1222,7 @@ class _BackpropTrainer(EpochTrainer):
     def report(self, completed, logs):
         est = self.estimator
         if est.verbose:
-            _, val_key, metric_key, _, _ = est._HISTORY_KEYS
+            val_key, metric_key = est._VALIDATION_KEYS
             validating = self.X_val is not None
             print(
                 est._epoch_message(

@@ -51,7 +51,8 @@ _CODE_ACTIVATIONS = ("identity", "sigmoid")
 _OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
 # The losses of the backprop core, by this module's names.
 _LOSSES = {"cross_entropy": "sigmoid_cross_entropy", "squared_error": "squared_error"}
-_HISTORY_KEYS = ("train_loss", "val_loss", "val_mse", "learning_rate", "time")
+_VALIDATION_KEYS = ("val_loss", "val_mse")
+_HISTORY_KEYS = ("epoch", "train_loss", *_VALIDATION_KEYS, "learning_rate", "time")
 
 
 def layer_kinds(n_encoder_layers, code_activation="identity", output_activation="sigmoid"):
@@ -243,10 +244,10 @@ class DeepAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Backpro
     n_iter_ : int
         Completed epochs.
     history_ : dict of list
-        Per epoch: 'train_loss' (with the L2 term), 'val_loss' (data term only), 'val_mse' (squared
-        reconstruction error per example, summed over features), 'learning_rate' (NaN for 'cg')
-        and 'time' (seconds since the start of training). Validation entries are NaN without a
-        validation set.
+        Per epoch: 'epoch' (completed epochs, from 1), 'train_loss' (with the L2 term),
+        'val_loss' (data term only), 'val_mse' (squared reconstruction error per example, summed
+        over features), 'learning_rate' (NaN for 'cg') and 'time' (the epoch's own seconds), as
+        in every dbn estimator. Validation entries are NaN without a validation set.
     loss_curve_ : list of float
         ``history_['train_loss']``.
     best_loss_ : float or None
@@ -295,6 +296,7 @@ class DeepAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Backpro
 
     _SIZE_PARAM = "layer_sizes"
     _PRETRAINED_NAMES = ("W", "b_hidden", "b_visible", "W_decoder")
+    _VALIDATION_KEYS = _VALIDATION_KEYS
     _HISTORY_KEYS = _HISTORY_KEYS
     _CHECKPOINT_NAME = "autoencoder-checkpoint.npz"
 

@@ -362,7 +362,8 @@ class _BaseMLP(BackpropEstimator):
     _SOLVERS = ("sgd", "adam", "cg", "lbfgs")
     _SIZE_PARAM = "hidden_layer_sizes"
     _PRETRAINED_NAMES = ("W", "b")
-    _HISTORY_KEYS = ("train_loss", "val_loss", "val_error", "learning_rate", "time")
+    _VALIDATION_KEYS = ("val_loss", "val_error")
+    _HISTORY_KEYS = ("epoch", "train_loss", *_VALIDATION_KEYS, "learning_rate", "time")
     _CHECKPOINT_NAME = "mlp-checkpoint.npz"
     _VALIDATION_ADVICE = "pass X_val and y_val"
     _CG_DIVERGENCE_HINT = (
@@ -1059,8 +1060,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     loss_curve_ : list of float
         Training loss per epoch (with the L2 term).
     history_ : dict of list
-        Per epoch: 'train_loss', 'val_loss' (data term only), 'val_error' (1 - accuracy),
-        'learning_rate' (NaN for 'cg') and 'time' (seconds since the start of training).
+        Per epoch (L-BFGS iteration for 'lbfgs'): 'epoch' (completed epochs, from 1),
+        'train_loss', 'val_loss' (data term only), 'val_error' (1 - accuracy), 'learning_rate'
+        (NaN for 'cg' and 'lbfgs') and 'time' (the epoch's own seconds), the keys and meanings
+        of every dbn estimator (docs/guide/training.md).
     best_loss_ : float or None
         Lowest training loss; None with early stopping.
     best_validation_score_ : float or None

@@ -146,7 +146,7 @@ def plot_learning_curves(histories, keys=("train_loss", "val_loss"), *, x="epoch
     keys : sequence of str, default=('train_loss', 'val_loss')
         One panel per key; keys absent from a history or all-NaN are skipped.
     x : {'epoch', 'time'}, default='epoch'
-        Abscissa.
+        Abscissa: the epoch, or the seconds since the start of training.
     ax : array of Axes, optional
 
     Returns
@@ -162,7 +162,8 @@ def plot_learning_curves(histories, keys=("train_loss", "val_loss"), *, x="epoch
             values = np.asarray(history.get(key, []), dtype=np.float64)
             if values.size == 0 or np.all(np.isnan(values)):
                 continue
-            xs = np.asarray(history["time"]) if x == "time" else np.arange(1, values.size + 1)
+            # history_['time'] holds each epoch's own seconds: the abscissa is their running total.
+            xs = np.cumsum(history["time"]) if x == "time" else np.arange(1, values.size + 1)
             axis.plot(xs, values, label=name or key)
         axis.set_xlabel("seconds" if x == "time" else "epoch")
         axis.set_ylabel(key.replace("_", " "))

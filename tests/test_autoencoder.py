@@ -286,7 +286,9 @@ def test_training_history_dtype_and_seed(binary):
     params = dict(solver="adam", learning_rate_init=1e-2, max_iter=4, random_state=3)
     ae = DeepAutoencoder((8, 3), **params).fit(X[:250], X_val=X[250:])
     assert ae.n_iter_ == 4 and ae.n_layers_ == 5 and ae.n_features_in_ == 20
-    assert set(ae.history_) == {"train_loss", "val_loss", "val_mse", "learning_rate", "time"}
+    keys = {"epoch", "train_loss", "val_loss", "val_mse", "learning_rate", "time"}
+    assert set(ae.history_) == keys
+    assert ae.history_["epoch"] == [1, 2, 3, 4] and all(t > 0 for t in ae.history_["time"])
     assert all(len(v) == 4 for v in ae.history_.values())
     assert np.isfinite(ae.history_["val_mse"]).all()
     assert ae.history_["train_loss"][-1] < ae.history_["train_loss"][0]

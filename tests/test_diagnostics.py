@@ -153,4 +153,7 @@ def test_plots(deep_batch):
     clf = MLPClassifier((8,), max_iter=3, random_state=0).fit(X[:100], y[:100])
     assert len(plot.plot_learning_curves(clf.history_).axes) == 2
     assert len(plot.plot_learning_curves({"a": clf.history_}, keys=["train_loss"]).axes) == 1
+    # Against time, the abscissa is the seconds since the start (history_['time'] is per epoch).
+    fig = plot.plot_learning_curves({"a": clf.history_}, keys=["train_loss"], x="time")
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_xdata(), np.cumsum(clf.history_["time"]))
     plt.close("all")

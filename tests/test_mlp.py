@@ -442,8 +442,28 @@ def test_explicit_validation_set_is_recorded(digits):
     clf.fit(Xtr, ytr, X_val=Xte, y_val=yte)
     assert len(clf.history_["val_loss"]) == 3
     assert 1 - clf.history_["val_error"][-1] == pytest.approx(clf.score(Xte, yte))
-    assert set(clf.history_) == {"train_loss", "val_loss", "val_error", "learning_rate", "time"}
-    assert np.all(np.diff(clf.history_["time"]) > 0)
+    keys = {"epoch", "train_loss", "val_loss", "val_error", "learning_rate", "time"}
+    assert set(clf.history_) == keys
+    # The contract of every dbn estimator: completed epochs from 1, each epoch's own seconds.
+    assert clf.history_["epoch"] == [1, 2, 3]
+    assert all(type(epoch) is int for epoch in clf.history_["epoch"])
+    assert len(clf.history_["time"]) == 3 and all(t > 0 for t in clf.history_["time"])
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "cg", "lbfgs"])
+def test_history_counts_epochs_and_each_epochs_seconds(small, solver):
+    X, y = small
+    clf = MLPClassifier((5,), solver=solver, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        if solver != "lbfgs":  # partial_fit trains the minibatch solvers only
+            clf.partial_fit(X, y)
+    n = clf.n_iter_
+    assert clf.history_["epoch"] == list(range(1, n + 1))
+    assert all(type(epoch) is int for epoch in clf.history_["epoch"])
+    assert all(len(values) == n for values in clf.history_.values())
+    assert all(t > 0 for t in clf.history_["time"])
 
 
 def test_zero_init_never_breaks_symmetry(small):

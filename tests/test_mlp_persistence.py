@@ -22,6 +22,7 @@ from dbn.io import ModelFileError, load_arrays, save_arrays
 from dbn.mlp import MLPClassifier, MLPRegressor
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
 CHECKPOINT = "mlp-checkpoint.npz"
 
 
@@ -227,6 +228,7 @@ def test_tampered_and_mismatched_files_are_rejected(tmp_path):
         (None, lambda h: _set(h["extra"], "n_outputs_", 4), "3 classes for 4 outputs"),
         (None, lambda h: _set(h["extra"], "n_iter_", -1), "n_iter_ must be an integer"),
         (None, lambda h: h["extra"]["history_"]["val_loss"].pop(), "one entry per epoch"),
+        (None, lambda h: _set(h["extra"]["history_"], "epoch", [2, 1]), "count the completed"),
         (None, lambda h: _set(h["extra"]["rng_state"], "bit_generator", "Evil"), "bit generator"),
         (None, lambda h: h["extra"].pop("t_"), "malformed training state"),
     ]
@@ -243,6 +245,41 @@ def test_tampered_and_mismatched_files_are_rejected(tmp_path):
     assert MLPClassifier.load(good).n_iter_ == 2  # the original still loads
     with pytest.raises(NotFittedError):
         MLPClassifier().save(tmp_path / "unfitted.npz")
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"),
+    [(MLPClassifier, "mlp-history-v1"), (DeepAutoencoder, "autoencoder-history-v1")],
+)
+def test_files_with_the_old_history_still_load(tmp_path, cls, name):
+    # Written before history_ had 'epoch', when its 'time' was the seconds since the start.
+    path = FIXTURES / f"{name}.safetensors"
+    header, _ = load_arrays(path)
+    stored = header["extra"]["history_"]
+    assert "epoch" not in stored and np.all(np.diff(stored["time"]) > 0)
+    model = cls.load(path)
+    assert model.history_["epoch"] == [1, 2, 3] == list(range(1, model.n_iter_ + 1))
+    assert all(type(epoch) is int for epoch in model.history_["epoch"])
+    assert all(t >= 0 for t in model.history_["time"])
+    np.testing.assert_allclose(np.cumsum(model.history_["time"]), stored["time"], rtol=1e-12)
+    for key in set(stored) - {"time"}:
+        np.testing.assert_equal(model.history_[key], stored[key])
+    assert model.loss_curve_ is model.history_["train_loss"]
+    X = np.random.default_rng(0).random((60, 6)).astype(np.float32)
+    if cls is MLPClassifier:
+        np.testing.assert_array_equal(
+            model.predict_proba(X[:5]), np.load(FIXTURES / f"{name}-proba.npy")
+        )
+    # Saved again, it is in today's form; trained on, its epochs go on counting.
+    model.save(tmp_path / "new.safetensors")
+    assert load_arrays(tmp_path / "new.safetensors")[0]["extra"]["history_"]["epoch"] == [1, 2, 3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if cls is MLPClassifier:
+            model.partial_fit(X, (X[:, 0] > 0.5).astype(int))
+        else:
+            model.partial_fit(X)
+    assert model.history_["epoch"] == [1, 2, 3, 4]
 
 
 # ------------------------------------------------------------------------------------ checkpoints

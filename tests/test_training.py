@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import types
 import warnings
 
 import numpy as np
 import pytest
 
 from dbn import Callback, DivergenceError
+from dbn._training import loop
 from dbn._training.callbacks import CallbackList, zero_based_adapter
 from dbn._training.checkpoint import CheckpointFile, fingerprints
 from dbn._training.loop import EarlyStopping, EpochTrainer, run_epochs
@@ -174,11 +176,16 @@ def test_interrupt_in_a_callback_keeps_the_completed_epoch():
     np.testing.assert_array_equal(trainer.params, [2.0, 2.0, 2.0])
 
 
-def test_cumulative_time_continues_across_runs():
+def test_time_is_each_epochs_own_seconds_across_runs(monkeypatch):
+    # A fake clock that advances 1, 2, 3, ... seconds per reading: each epoch reads it twice.
+    readings = iter(np.cumsum(np.arange(1.0, 100.0)))
+    clock = types.SimpleNamespace(perf_counter=lambda: float(next(readings)))
+    monkeypatch.setattr(loop, "time", clock)
     history = _history()
-    run_epochs(None, _CountingTrainer(), range(2), history=history, cumulative_time=True)
-    run_epochs(None, _CountingTrainer(), range(2, 4), history=history, cumulative_time=True)
-    assert history["time"] == sorted(history["time"])
+    run_epochs(None, _CountingTrainer(), range(2), history=history)
+    run_epochs(None, _CountingTrainer(), range(2, 4), history=history)
+    assert history["epoch"] == [1, 2, 3, 4]
+    assert history["time"] == [2.0, 4.0, 6.0, 8.0]  # not 2, 6, 12, 20 (the running total)
 
 
 def test_checkpoint_is_saved_every_epoch_and_marked_finished_at_the_end():

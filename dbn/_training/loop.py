@@ -175,7 +175,6 @@ def run_epochs(
     callbacks=None,
     stop_rule=None,
     save_checkpoint=None,
-    cumulative_time=False,
     progress=None,
     progress_key=None,
     verbose=0,
@@ -201,9 +200,6 @@ def run_epochs(
     save_checkpoint : callable, optional
         ``save_checkpoint(finished)`` after each epoch; ``finished`` is True for the last epoch
         of the run (also when a callback or the stop rule ended it).
-    cumulative_time : bool, default=False
-        ``"time"`` holds the seconds since the first epoch (across resumed runs) instead of the
-        epoch's own seconds.
     progress : str, optional
         Description of a tqdm progress bar shown when ``verbose >= 1`` and stderr is a terminal.
     progress_key : str, optional
@@ -217,9 +213,6 @@ def run_epochs(
     callbacks = callbacks if callbacks is not None else CallbackList(None)
     result = LoopResult(completed=epochs.start)
     bar = None if progress is None else progress_bar(progress, len(epochs), verbose)
-    time_offset = 0.0
-    if cumulative_time and history.get("time"):
-        time_offset = float(history["time"][-1])
     try:
         for epoch in epochs:
             snapshot = trainer.snapshot()
@@ -233,11 +226,7 @@ def run_epochs(
                 seconds = time.perf_counter() - start
                 completed = epoch + 1
                 logs["epoch"] = completed
-                if cumulative_time:
-                    time_offset += seconds
-                    logs["time"] = time_offset
-                else:
-                    logs["time"] = seconds
+                logs["time"] = seconds
                 for key, values in history.items():
                     value = logs.get(key, float("nan"))
                     values.append(int(value) if key == "epoch" else float(value))
