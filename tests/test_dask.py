@@ -343,6 +343,11 @@ def test_fit_mlp_resumes_from_its_checkpoint_to_the_uninterrupted_weights(client
     )
     assert resumed.n_iter_ == 4 and len(resumed.history_["train_loss"]) == 4
     assert resumed.history_["train_loss"] == reference.history_["train_loss"]
+    # fit's history contract, across the resume: completed epochs from 1, each epoch's seconds.
+    assert set(resumed.history_) == set(dbn.MLPClassifier(**params).fit(X, y).history_)
+    assert resumed.history_["epoch"] == [1, 2, 3, 4]
+    assert all(type(epoch) is int for epoch in resumed.history_["epoch"])
+    assert all(t > 0 for t in resumed.history_["time"])
     for mine, theirs in zip(resumed.coefs_, reference.coefs_, strict=True):
         np.testing.assert_array_equal(mine, theirs)
     with pytest.raises(ValueError, match="other values of X, y"):
@@ -356,14 +361,41 @@ def test_fit_mlp_resumes_from_its_checkpoint_to_the_uninterrupted_weights(client
         )
 
 
+def _threshold_task(n, d, *, chunks, hidden, learning_rate):
+    """Uniform inputs labelled by their first feature, as numpy and dask arrays, and SGD settings."""
+    X = np.random.default_rng(2).random((n, d)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(int)
+    Xd, yd = da.from_array(X, chunks=chunks), da.from_array(y, chunks=chunks)
+    params = dict(hidden_layer_sizes=(hidden,), solver="sgd", max_iter=3, batch_size=40,
+                  learning_rate_init=learning_rate, random_state=0)  # fmt: skip
+    return X, y, Xd, yd, params
+
+
+def test_fit_mlp_honours_shuffle_and_refuses_what_it_cannot_train(client):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y, Xd, yd, params = _threshold_task(240, 10, chunks=240, hidden=6, learning_rate=0.1)
+    # One shard, one step a round: the rows in order give fit's own minibatches, bit for bit;
+    # shuffled, the shard's stream orders them otherwise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for shuffle in (False, True):
+            local = dbn.MLPClassifier(shuffle=shuffle, **params).fit(X, y)
+            mlp = dbn.dask.fit_mlp(
+                client, dbn.MLPClassifier(shuffle=shuffle, **params), Xd, yd, n_shards=1
+            )
+            same = all(np.array_equal(a, b) for a, b in zip(mlp.coefs_, local.coefs_, strict=True))
+            assert same is not shuffle
+    with pytest.raises(ValueError, match="warm_start=False only, got warm_start=True"):
+        dbn.dask.fit_mlp(client, dbn.MLPClassifier(warm_start=True, **params), Xd, yd)
+    Y = da.from_array(np.stack([y, 1 - y], axis=1), chunks=240)
+    with pytest.raises(ValueError, match=r"multilabel .* got y of shape \(240, 2\)"):
+        dbn.dask.fit_mlp(client, dbn.MLPClassifier(**params), Xd, Y)
+
+
 def test_fit_mlp_applies_max_norm_on_every_shard(client):
     # Each shard clips after each step; an average of vectors with norms <= c has norm <= c.
-    rng = np.random.default_rng(2)
-    X = rng.random((600, 20)).astype(np.float32)
-    y = (X[:, 0] > 0.5).astype(int)
-    Xd, yd = da.from_array(X, chunks=300), da.from_array(y, chunks=300)
-    params = dict(hidden_layer_sizes=(12,), solver="sgd", max_iter=3, batch_size=40,
-                  learning_rate_init=2.0, random_state=0)  # fmt: skip
+    _, _, Xd, yd, params = _threshold_task(600, 20, chunks=300, hidden=12, learning_rate=2.0)
     free = dbn.dask.fit_mlp(client, dbn.MLPClassifier(**params), Xd, yd, sync_every=2)
     assert np.linalg.norm(free.coefs_[0], axis=0).max() > 0.6  # the bound below binds
     mlp = dbn.dask.fit_mlp(client, dbn.MLPClassifier(max_norm=0.5, **params), Xd, yd, sync_every=2)

@@ -8,10 +8,12 @@ import zlib
 import numpy as np
 
 from .._drivers import shard_seeds
+from .._network import history_from_json
 from .._training.callbacks import CallbackList
 from .._training.checkpoint import CheckpointFile, as_json
 from .._training.loop import EpochTrainer, run_epochs
 from .._validation import DivergenceError
+from ..io import ModelFileError
 from ._shards import (
     average,
     check_sync_every,
@@ -57,7 +59,9 @@ def fit_mlp(
     mlp : dbn.MLPClassifier or dbn.MLPRegressor
         With ``solver="sgd"`` or ``"adam"``; ``max_iter`` epochs, the learning-rate schedule,
         ``alpha``, dropout and ``pretrained_layers`` (for example from ``DBN.to_mlp``) are used as
-        by ``fit``. Early stopping, validation sets and CG are not distributed.
+        by ``fit``; ``shuffle=False`` makes every shard visit its rows in order. Early
+        stopping, validation sets, CG and L-BFGS are not distributed, nor are ``warm_start=True``
+        and multilabel targets: each is refused with a ValueError.
     X : dask.array.Array of shape (n_samples, n_features)
     y : dask.array.Array of shape (n_samples,) or (n_samples, n_outputs)
         Labels (classifier) or targets (regressor), chunked or not like ``X``.
@@ -73,9 +77,10 @@ def fit_mlp(
     Returns
     -------
     mlp
-        Fitted (``coefs_``, ``intercepts_``, ``classes_``, ``history_`` with ``train_loss``,
-        ``n_iter_``), plus ``dask_rounds_``. Only a small sample (a few hundred rows) reaches the
-        client, for the estimator's data-dependent initialisation (``init="lsuv"``...).
+        Fitted (``coefs_``, ``intercepts_``, ``classes_``, ``history_`` with ``epoch``,
+        ``train_loss`` and ``time`` as ``fit`` keeps them, ``n_iter_``), plus ``dask_rounds_``.
+        Only a small sample (a few hundred rows) reaches the client, for the estimator's
+        data-dependent initialisation (``init="lsuv"``...).
 
     References
     ----------
@@ -98,6 +103,19 @@ def fit_mlp(
         )
     if mlp.early_stopping:
         raise ValueError("early_stopping=True needs a validation split; fit_mlp does not make one.")
+    if mlp.warm_start:
+        # Every call starts from the estimator's initialisation (or its pretrained_layers).
+        raise ValueError(
+            "fit_mlp starts from new weights and supports warm_start=False only, got "
+            "warm_start=True; continue from fitted weights with MLPClassifier.fit / partial_fit."
+        )
+    y_shape = getattr(y, "shape", np.shape(y))
+    if isinstance(mlp, MLPClassifier) and len(y_shape) == 2 and y_shape[1] > 1:
+        raise ValueError(
+            "fit_mlp trains a classifier on one label per sample (y of shape (n_samples,)); "
+            f"multilabel indicator targets are not supported, got y of shape {tuple(y_shape)}. "
+            "Train a multilabel MLPClassifier with fit."
+        )
     callbacks = CallbackList(callbacks)
     shards = shard_pairs(client, X, y, n_shards)
     n_sample = max(1, 512 // len(shards))
@@ -161,9 +179,17 @@ def fit_mlp(
         if checkpoint.load(run_params, owner=type(mlp).__name__):
             flat = np.array(checkpoint.arrays["flat"])
             states = _states_from_checkpoint(checkpoint.arrays, checkpoint.extra["shards"])
+            start = int(checkpoint.extra["n_iter_"])
+
+            def fail(message):
+                raise ModelFileError(f"{checkpoint.path}: {message}")
+
+            history = history_from_json(
+                checkpoint.extra["history_"], tuple(mlp.history_), start, fail
+            )
             for key, values in mlp.history_.items():  # in place: loss_curve_ is one of them
-                values[:] = [float(v) for v in checkpoint.extra["history_"].get(key, [])]
-            start = mlp.n_iter_ = int(checkpoint.extra["n_iter_"])
+                values[:] = history[key]
+            mlp.n_iter_ = start
     # The shard states start as plain values in the task graph: recomputable if a worker dies.
     states = [
         client.submit(identity, state, key=f"dbn-mlp-{token}-state-{i}", workers=[w],
@@ -189,7 +215,6 @@ def fit_mlp(
             history=mlp.history_,
             callbacks=callbacks,
             save_checkpoint=save,
-            cumulative_time=True,
         )
     finally:
         trainer.publish()
@@ -318,10 +343,10 @@ def _mlp_round(previous, params, pair, spec, plan):
         )  # fmt: skip
         X_batch = np.empty((batch, X.shape[1]), flat.dtype)
         y_batch = np.empty((batch, *y.shape[1:]), y.dtype)
-        # The round's rows, shuffled again inside by minibatch_epoch (which permutes its input).
+        # The round's rows, shuffled again inside by minibatch_epoch unless shuffle=False.
         loss = minibatch_epoch(
             net, X[rows], y[rows], prop, X_batch, y_batch, rng, optimizer, plan["learning_rate"],
-            max_norm=spec.get("max_norm"),
+            max_norm=spec.get("max_norm"), shuffle=plan["shuffle"],
         )  # fmt: skip
         state["loss_sum"] += float(loss) * len(rows)
         state["loss_rows"] += len(rows)
@@ -345,13 +370,15 @@ class _DistributedMLP(EpochTrainer):
         self.states, self.token = states, token
         self.plans = round_plans(shards.n_rows, spec["batch_size"], sync_every)
         self.rounds = 0
+        # shuffle=False: every shard visits its rows in order, as fit does with the whole data.
+        self.shuffle = mlp.shuffle
 
     def run_epoch(self, epoch):
         client, shards = self.client, self.shards
         lr = self.mlp.learning_rate_at(epoch)
         params, states = self.params_future, list(self.states)
         prefix = f"dbn-mlp-{self.token}-e{epoch}"
-        plan = dict(epoch=epoch, learning_rate=lr, shuffle=True)
+        plan = dict(epoch=epoch, learning_rate=lr, shuffle=self.shuffle)
         params, states = submit_rounds(
             client, shards, _mlp_round, states, params, self.spec, self.plans, plan, prefix
         )
