@@ -60,6 +60,7 @@ PUBLISHED = {
     "error_percent_dropout": 0.79,  # Srivastava et al. 2014, DBM + dropout fine-tuning
 }
 
+STAGES = ("train", "likelihood", "finetune")
 QUICK = dict(
     n_train=5000,
     pretrain_epochs=3,
@@ -95,6 +96,16 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-dropout", action="store_true", help="skip the dropout fine-tuning")
     parser.add_argument("--output", default=None, help="results folder")
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        choices=STAGES,
+        default=list(STAGES),
+        help="what to run (all by default); the trained model is loaded when it exists",
+    )
+    parser.add_argument(
+        "--ais-state", choices=("auto", "odd", "even"), default="auto", help="AIS state layers"
+    )
     args = parser.parse_args(argv)
     budget = QUICK if args.quick else FULL
     for name, value in budget.items():
@@ -202,7 +213,12 @@ def train(args, X, output):
 def evaluate(args, dbm, X_train, X_test):
     start = time.perf_counter()
     ais = dbm_ais_log_partition(
-        dbm, n_betas=args.ais_betas, n_runs=args.ais_runs, data=X_train, random_state=args.seed
+        dbm,
+        n_betas=args.ais_betas,
+        n_runs=args.ais_runs,
+        data=X_train,
+        state_layers=args.ais_state,
+        random_state=args.seed,
     )
     ais_seconds = time.perf_counter() - start
     test = X_test[: args.n_test].astype(np.float64)
@@ -216,6 +232,7 @@ def evaluate(args, dbm, X_train, X_test):
         "log_z_upper": ais.upper,
         "effective_sample_size": ais.effective_sample_size,
         "ais_runs": ais.n_runs,
+        "ais_state": args.ais_state,
         "ais_betas": ais.n_betas,
         "ais_seconds": ais_seconds,
         "test_images": int(test.shape[0]),
@@ -247,8 +264,10 @@ def markdown(record):
     lines = [
         f"# DBM {'-'.join(map(str, [784, *c['hidden']]))} on sampled-binarised MNIST",
         "",
-        f"Run {record['date']} on {record['machine'].get('cpu', '?')} "
-        f"({record['machine']['cpu_count']} cores), `{record['command']}`.",
+        f"Last run {record['date']} on {record['machine'].get('cpu', '?')} "
+        f"({record['machine']['cpu_count']} cores); commands, in order: "
+        + "; ".join(f"`{c}`" for c in record["commands"])
+        + ".",
         f"Budget: {c['n_train']} training images, {c['pretrain_epochs']} CD-1 epochs per "
         f"pretraining RBM, {c['epochs']} joint epochs (batch 100, {c['n_mean_field']} mean-field "
         f"sweeps, {c['n_chains']} chains, {c['k']} Gibbs sweeps per update, learning rate "
@@ -265,8 +284,9 @@ def markdown(record):
             f"{e['test_log_likelihood_bound']:.2f} (AIS interval [{lo:.2f}, {hi:.2f}]) | "
             f"{PUBLISHED['log_likelihood']} |",
             f"| train log-likelihood bound, nats | {e['train_log_likelihood_bound']:.2f} | |",
-            f"| AIS: log Z, runs x betas, ESS | {e['log_z']:.2f} +- {e['log_z_std']:.3f}, "
-            f"{e['ais_runs']} x {e['ais_betas']}, {e['effective_sample_size']:.1f} | |",
+            f"| AIS ({e.get('ais_state', 'even')} state): log Z, runs x betas, ESS | "
+            f"{e['log_z']:.2f} +- {e['log_z_std']:.3f}, {e['ais_runs']} x {e['ais_betas']}, "
+            f"{e['effective_sample_size']:.1f} | |",
         ]
         note = None
         if e["effective_sample_size"] < 0.1 * e["ais_runs"]:
@@ -290,8 +310,8 @@ def markdown(record):
         )
     if e and note is not None:
         lines += ["", note]
-    if "total_seconds" in record:
-        lines += ["", f"Whole script: {record['total_seconds']:.0f} s wall time."]
+    for stages, seconds in record.get("stage_seconds", {}).items():
+        lines += ["", f"Stages {stages}: {seconds:.0f} s wall time (data loading included)."]
     return "\n".join(lines) + "\n"
 
 
@@ -299,33 +319,47 @@ def main(argv=None):
     args = parse_args(argv)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    record = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python benchmarks/dbm.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": machine_info(),
-        "config": {k: v for k, v in vars(args).items() if k not in ("output", "data_home")},
-        "published": PUBLISHED,
+    config = {
+        k: v for k, v in vars(args).items() if k not in ("output", "data_home", "stages", "quick")
     }
+    # A rerun with the same settings keeps the stages it does not run (a resumed or staged run).
+    path = output / "results.json"
+    record = json.loads(path.read_text()) if path.exists() else {}
+    if record.get("config") != config:
+        record = {}
+    command = "python benchmarks/dbm.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    record.update(
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        machine=machine_info(),
+        config=config,
+        published=PUBLISHED,
+    )
+    record.setdefault("commands", []).append(command)
 
     def write():
-        (output / "results.json").write_text(json.dumps(record, indent=1) + "\n")
+        path.write_text(json.dumps(record, indent=1) + "\n")
         (output / "results.md").write_text(markdown(record))
 
     start = time.perf_counter()
     X_train, y_train, X_test, y_test = load_data(args.data_home, args.n_train, args.seed)
     dbm, seconds = train(args, X_train, output)
-    record["train_seconds"] = None if seconds is None else round(seconds, 1)
-    record["pretrain_history"] = dbm.pretrain_history_
-    record["history"] = dbm.history_
-    record["speed"] = epoch_and_gemm_seconds(dbm, X_train)
-    write()
-    record["likelihood"] = evaluate(args, dbm, X_train, X_test)
-    write()
-    record["finetune"] = []
-    for dropout in (False,) if args.no_dropout else (False, True):
-        record["finetune"].append(finetune(args, dbm, X_train, y_train, X_test, y_test, dropout))
+    if "train" in args.stages:
+        if seconds is not None:
+            record["train_seconds"] = round(seconds, 1)
+        record["pretrain_history"] = dbm.pretrain_history_
+        record["history"] = dbm.history_
+        record["speed"] = epoch_and_gemm_seconds(dbm, X_train)
         write()
-    record["total_seconds"] = time.perf_counter() - start
+    if "likelihood" in args.stages:
+        record["likelihood"] = evaluate(args, dbm, X_train, X_test)
+        write()
+    if "finetune" in args.stages:
+        record["finetune"] = []
+        for dropout in (False,) if args.no_dropout else (False, True):
+            result = finetune(args, dbm, X_train, y_train, X_test, y_test, dropout)
+            record["finetune"].append(result)
+            write()
+    record.setdefault("stage_seconds", {})[" ".join(args.stages)] = time.perf_counter() - start
     write()
     print(markdown(record))
 
