@@ -161,7 +161,8 @@ def history_from_json(history, keys, n_iter, fail):
 
 
 class NetworkState:
-    """Pickle-free model files and per-epoch checkpoints of a feed-forward net trained by backprop.
+    """Model files (safetensors or ``.npz``, never a pickle) and per-epoch checkpoints of a
+    feed-forward net trained by backprop.
 
     The state is everything that training reads and writes: the weights, the pretrained layers,
     the optimiser state (momentum velocity, Adam moments and step count), the random stream, the
@@ -185,7 +186,7 @@ class NetworkState:
 
     # -------------------------------------------------------------------------------- parameters
 
-    def header_params(self):
+    def _header_params(self):
         """``get_params(deep=False)`` as a JSON header stores it (model files, checkpoints);
         what JSON cannot hold gets its default."""
         params = self.get_params(deep=False)
@@ -381,7 +382,7 @@ class NetworkState:
     # ------------------------------------------------------------------------------- model files
 
     def save(self, path):
-        """Save the model to a pickle-free ``.npz`` file (see :mod:`dbn.io`), atomically.
+        """Save the model to a model file, atomically (a crash leaves the old file or the new).
 
         Stores the hyperparameters, the weights, the pretrained layers, the optimiser state, the
         history, the counters, the early-stopping state and the random stream, so that
@@ -392,11 +393,12 @@ class NetworkState:
         Parameters
         ----------
         path : str or Path
-            Ends in ``.npz``.
+            Ends in ``.safetensors`` (the format to use: PyTorch and the Hugging Face tools read
+            its weights) or ``.npz`` (dbn 0.1's); neither holds a pickle (see :mod:`dbn.io`).
         """
         check_is_fitted(self, "coefs_")
         arrays, extra = self._state_arrays()
-        io.save_arrays(path, type(self).__name__, self.header_params(), arrays, extra)
+        io.save_arrays(path, type(self).__name__, self._header_params(), arrays, extra)
 
     @classmethod
     def load(cls, path):
@@ -452,7 +454,7 @@ class NetworkState:
         checkpoint = CheckpointFile(
             checkpoint_dir, self._CHECKPOINT_NAME, f"{name}-checkpoint", data
         )
-        if checkpoint.load(self.header_params(), owner=name):
+        if checkpoint.load(self._header_params(), owner=name):
             mine = self._pretrained_arrays()
             theirs = {k: v for k, v in checkpoint.arrays.items() if k.startswith("pretrained")}
             if set(mine) != set(theirs) or any(
@@ -489,7 +491,7 @@ class NetworkState:
         arrays, extra = self._state_arrays()
         if val_index is not None:
             arrays["checkpoint/val_index"] = val_index
-        checkpoint.write(self.header_params(), arrays, extra, finished=finished)
+        checkpoint.write(self._header_params(), arrays, extra, finished=finished)
 
     # ------------------------------------------------------------------------- epoch boundaries
 

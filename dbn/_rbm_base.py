@@ -58,9 +58,10 @@ class BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ``get_feature_names_out``). Besides the sklearn API it offers a small engine-level interface,
     used by :class:`dbn.DBN` and available to other drivers: :meth:`validate_params`,
     :meth:`initialize`, :meth:`cd_config`, :meth:`epoch_trainer`, :meth:`training_state` /
-    :meth:`restore_training_state`, :meth:`schedule`, :meth:`header_params`, the conditionals
+    :meth:`restore_training_state`, :meth:`schedule`, the conditionals
     :meth:`sample_hidden_units` / :meth:`sample_visible_units`, and ``history_keys``, the keys
-    of ``history_``.
+    of ``history_``. (``_header_params``, the hyperparameters as model files store them, is
+    dbn's own: its drivers in ``dbn.dask`` and ``dbn.out_of_core`` call it.)
     """
 
     _visible_unit = "bernoulli"
@@ -308,9 +309,9 @@ class BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
             def save(finished):
                 arrays, extra = self.training_state()
-                checkpoint.write(self.header_params(), arrays, extra, finished=finished)
+                checkpoint.write(self._header_params(), arrays, extra, finished=finished)
 
-        if checkpoint is not None and checkpoint.load(self.header_params(), owner=name):
+        if checkpoint is not None and checkpoint.load(self._header_params(), owner=name):
             self.restore_training_state(checkpoint.arrays, checkpoint.extra, checkpoint.path)
         else:
             self._initialize(X, batch_limit=True)
@@ -463,10 +464,21 @@ class BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return mean if return_probabilities else v
 
     def save(self, path):
-        """Save the fitted model to a pickle-free ``.npz`` file (see :mod:`dbn.io`)."""
+        """Save the fitted model to a model file, atomically; :meth:`load` reads it back exactly.
+
+        Stores the hyperparameters, the parameters with their momentum velocities, the
+        persistent chains, the running sparsity activity, ``n_iter_``, ``history_`` and the
+        random stream (:meth:`training_state`), so that the loaded model trains on as this one.
+
+        Parameters
+        ----------
+        path : str or Path
+            Ends in ``.safetensors`` (the format to use: PyTorch and the Hugging Face tools read
+            its weights) or ``.npz`` (dbn 0.1's); neither holds a pickle (see :mod:`dbn.io`).
+        """
         check_is_fitted(self, "components_")
         arrays, extra = self.training_state()
-        io.save_arrays(path, type(self).__name__, self.header_params(), arrays, extra)
+        io.save_arrays(path, type(self).__name__, self._header_params(), arrays, extra)
 
     @classmethod
     def load(cls, path):
@@ -619,7 +631,7 @@ class BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _learns_variance(self):
         return False
 
-    def header_params(self):
+    def _header_params(self):
         """``get_params(deep=False)`` as a JSON header stores it (model files, checkpoints).
 
         Engine-level: a driver that writes its own checkpoints (:mod:`dbn.dask`) fingerprints the

@@ -130,17 +130,12 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
 
     Notes
     -----
-    Pretraining defaults: minibatches of 10, momentum 0.9 from the first epoch, and centred RBMs.
-    They were chosen with :meth:`to_mlp`'s fine-tuning defaults by ``benchmarks/panel_study.py``
-    on the validation splits of the data panel (:func:`dbn.datasets.load_panel`: MNIST, inverted
-    MNIST, the Larochelle et al. 2007 variations, digits, breast-cancer, wine), by the worst cell
-    rather than the mean (``benchmarks/results/panel/``). Centring makes training invariant to
-    which value of a unit is "on": without it, the same settings collapsed on inverted MNIST (most
-    inputs on) to chance-level features. An earlier study on MNIST and digits alone had chosen
-    the same minibatch and momentum without centring (``benchmarks/results/defaults-joint/``).
-    Smaller minibatches cost time per epoch: on 2 cores (AMD EPYC, 2026-12-02), two epochs of
-    ``DBN([500, 500])`` on 30,000 MNIST images took 7.3-7.6 s at batch 10 against 2.8-3.1 s at
-    batch 100.
+    The pretraining defaults (minibatches of 10, momentum 0.9 from the first epoch, centred RBMs)
+    and :meth:`to_mlp`'s fine-tuning defaults were chosen together on the validation splits of
+    the data panel (:func:`dbn.datasets.load_panel`), by the worst cell rather than the mean; the
+    user guide's data-panel page has the tables. Minibatches of 10 make an epoch about 2.5 times
+    slower than minibatches of 100; :meth:`hinton_salakhutdinov_2006` gives the paper's recipe
+    (minibatches of 100, momentum 0.5 rising to 0.9, no centring).
 
     Examples
     --------
@@ -262,7 +257,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
                 )
         return [dict(entry or {}) for entry in entries]
 
-    def make_layers(self):
+    def _make_layers(self):
         """The untrained RBMs of the stack, one per layer, with their hyperparameters checked.
 
         Each gets the DBN's shared settings, its size from ``hidden_layer_sizes``, a seed of its
@@ -346,7 +341,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         -------
         self
         """
-        layers = self.make_layers()
+        layers = self._make_layers()
         X = self._check_input(X, reset=True)
         if X_val is not None:
             X_val = self._check_input(X_val, "X_val")
@@ -356,7 +351,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             checkpoint = CheckpointFile(
                 checkpoint_dir, CHECKPOINT_NAME, "DBN-checkpoint", {"X": X, "X_val": X_val}
             )
-            if checkpoint.load(self.header_params(), owner="DBN"):
+            if checkpoint.load(self._header_params(), owner="DBN"):
                 start_layer, times = self._resume(checkpoint, layers)
         self.n_features_in_ = X.shape[1]
         self.layers_ = layers[:start_layer]
@@ -614,17 +609,24 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):
-        """Save all layers to one pickle-free ``.npz`` file (see :mod:`dbn.io`)."""
+        """Save all layers to one model file, atomically; :meth:`load` reads it back exactly.
+
+        Parameters
+        ----------
+        path : str or Path
+            Ends in ``.safetensors`` (the format to use: PyTorch and the Hugging Face tools read
+            its weights) or ``.npz`` (dbn 0.1's); neither holds a pickle (see :mod:`dbn.io`).
+        """
         check_is_fitted(self, "layers_")
         arrays, extra = self._layer_arrays()
-        io.save_arrays(path, "DBN", self.header_params(), arrays, extra)
+        io.save_arrays(path, "DBN", self._header_params(), arrays, extra)
 
     @classmethod
     def load(cls, path):
         """Load a DBN written by :meth:`save`; the round trip is exact."""
         header, arrays = io.load_arrays(path, kind="DBN")
         model = cls(**_params_from_json(header["params"]))
-        layers = model.make_layers()
+        layers = model._make_layers()
         n_done = int(header["extra"].get("n_layers_done", len(layers)))
         model._restore_layers(layers, n_done, arrays, header["extra"], path)
         model.layers_ = layers[:n_done]
@@ -632,7 +634,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         model.pretrain_time_ = list(header["extra"].get("pretrain_time_", []))
         return model
 
-    def header_params(self):
+    def _header_params(self):
         """``get_params(deep=False)`` as a JSON header stores it (model files, checkpoints)."""
         params = self.get_params(deep=False)
         if not (params["random_state"] is None or isinstance(params["random_state"], int)):
@@ -686,7 +688,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         arrays, extra = self._layer_arrays(layers)
         extra["n_finished_layers"] = n_finished
         finished = current is None and n_finished == len(self._sizes())
-        checkpoint.write(self.header_params(), arrays, extra, finished=finished)
+        checkpoint.write(self._header_params(), arrays, extra, finished=finished)
 
     def _resume(self, checkpoint, layers):
         """Restore the layers a checked checkpoint holds; returns the first layer to train and

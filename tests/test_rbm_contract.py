@@ -156,6 +156,6 @@ def test_dbn_accepts_a_generator_or_random_state_as_random_state(X):
     assert not np.array_equal(again, b.layers_[0].components_)
     legacy = DBN([8], random_state=np.random.RandomState(0), **params).pretrain(X)
     assert legacy.layers_[0].components_.shape == (8, X.shape[1])
-    assert a.header_params()["random_state"] is None  # a Generator is not stored in files
+    assert a._header_params()["random_state"] is None  # a Generator is not stored in files
     with pytest.raises(TypeError, match="random_state of a DBN must be None or an int, got 2.5"):
         DBN([8], random_state=2.5).pretrain(X)

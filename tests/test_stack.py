@@ -48,10 +48,21 @@ def test_each_layer_is_trained_on_the_features_below(data):
     assert len(dbn.pretrain_time_) == 2
 
 
+def test_engine_hooks_are_not_public_api():
+    # help(dbn.DBN) and the API reference list what a user calls; the drivers' hooks stay private.
+    from dbn import DeepAutoencoder, GaussianBernoulliRBM, MLPClassifier, MLPRegressor
+
+    estimators = (DBN, BernoulliRBM, GaussianBernoulliRBM, MLPClassifier, MLPRegressor)
+    for cls in (*estimators, DeepAutoencoder):
+        for hook in ("header_params", "make_layers"):
+            assert not hasattr(cls, hook), (cls.__name__, hook)
+    assert callable(DBN._make_layers) and callable(DBN._header_params)
+
+
 def test_pretraining_defaults_chosen_by_the_defaults_study_reach_every_layer():
     # benchmarks/defaults_study.py --study joint: minibatches of 10, momentum 0.9 from the start;
     # the RBM keeps its own defaults (Hinton's 100, and 0.5 for five epochs).
-    layers = DBN([6, 4]).make_layers()
+    layers = DBN([6, 4])._make_layers()
     for rbm in layers:
         assert (rbm.batch_size, rbm.momentum, rbm.final_momentum) == (10, 0.9, 0.9)
         assert (rbm.learning_rate, rbm.k, rbm.persistent) == (0.1, 1, False)
@@ -86,7 +97,7 @@ def test_hinton_recipe_is_expressible():
     assert (dbn.n_iter, dbn.learning_rate, dbn.batch_size) == (50, 0.1, 100)
     assert (dbn.momentum, dbn.final_momentum, dbn.momentum_switch_epoch) == (0.5, 0.9, 5)
     assert (dbn.weight_decay, dbn.init_std, dbn.k) == (0.0002, 0.1, 1)
-    layers = dbn.make_layers()
+    layers = dbn._make_layers()
     assert all(rbm.init_std == 0.1 and rbm.n_iter == 50 for rbm in layers)
 
 

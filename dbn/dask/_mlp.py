@@ -168,7 +168,7 @@ def fit_mlp(
     start, checkpoint = 0, None
     if checkpoint_dir is not None:
         run_params = as_json(
-            dict(mlp.header_params(), sync_every=sync_every, shard_batch_size=batch,
+            dict(mlp._header_params(), sync_every=sync_every, shard_batch_size=batch,
                  n_shards=len(shards))
         )  # fmt: skip
         checkpoint = CheckpointFile(

@@ -167,7 +167,7 @@ def _train_rbm(
         )
         checkpoint.data = {name: fingerprint}
     run_params = dict(
-        rbm.header_params(),
+        rbm._header_params(),
         sync_every=sync_every,
         shard_batch_size=batch,
         n_shards=len(shards),
@@ -493,7 +493,7 @@ def pretrain(
     client = resolve_client(client)
     sync_every = check_sync_every(sync_every)
     callbacks = CallbackList(callbacks)
-    layers = dbn.make_layers()
+    layers = dbn._make_layers()
     for rbm in layers:  # every layer's options, before the first trains
         check_options(rbm, "cluster")
     shards = shard_array(client, X, n_shards)
