@@ -60,11 +60,12 @@ def test_engine_hooks_are_not_public_api():
 
 
 def test_pretraining_defaults_chosen_by_the_defaults_study_reach_every_layer():
-    # benchmarks/defaults_study.py --study joint: minibatches of 10, momentum 0.9 from the start;
-    # the RBM keeps its own defaults (Hinton's 100, and 0.5 for five epochs).
+    # benchmarks/panel_study.py: minibatches of 10, momentum 0.5 throughout, centred RBMs; the
+    # RBM keeps its own defaults (Hinton's 100, and 0.5 for five epochs rising to 0.9).
     layers = DBN([6, 4])._make_layers()
     for rbm in layers:
-        assert (rbm.batch_size, rbm.momentum, rbm.final_momentum) == (10, 0.9, 0.9)
+        assert (rbm.batch_size, rbm.momentum, rbm.final_momentum) == (10, 0.5, 0.5)
+        assert rbm.centering
         assert (rbm.learning_rate, rbm.k, rbm.persistent) == (0.1, 1, False)
     assert (BernoulliRBM().batch_size, BernoulliRBM().momentum) == (100, 0.5)
 
