@@ -409,7 +409,6 @@ default="linear"
     def _pretrain(self, X, sizes, callbacks, checkpoint):
         dtype = X.dtype
         L = len(sizes)
-        inputs = [X.shape[1], *sizes[:-1]]
         rbms, history, start_layer = [], [], 0
         if checkpoint is not None and checkpoint.resuming:
             if checkpoint.extra.get("stage") == "joint":  # pretraining was finished
@@ -423,7 +422,7 @@ default="linear"
             if layer < start_layer:
                 data = _bottom_up(data, rbms[layer], up)
                 continue
-            rbm = rbms[layer] if layer < len(rbms) else _new_rbm(inputs[layer], sizes[layer], self)
+            rbm = rbms[layer] if layer < len(rbms) else _new_rbm(data, sizes[layer], self)
             if layer >= len(rbms):
                 rbms.append(rbm)
                 history.append({key: [] for key in ("epoch", "time", "reconstruction_error")})
@@ -780,10 +779,17 @@ default="linear"
 
 
 # ---------------------------------------------------------------------- pretraining RBMs
-def _new_rbm(n_visible, n_hidden, dbm):
-    """An RBM's parameters and momentum velocities, as a dict (float64, cast on first use)."""
+def _new_rbm(data, n_hidden, dbm):
+    """An RBM's parameters and momentum velocities, as a dict (float64, cast on first use).
+
+    The visible biases start at the log-odds of the data's means (Hinton 2010, section 8.1), so
+    that the first reconstructions are the mean input: with zeros, MNIST's always-off border
+    pixels left the visible biases far from their values and the hidden units made up for it.
+    """
+    n_visible = data.shape[1]
     W = dbm.init_std * dbm._rng.standard_normal((n_hidden, n_visible))
-    rbm = {"W": W, "c": np.zeros(n_hidden), "b": np.zeros(n_visible), "epochs": 0}
+    p = np.clip(np.asarray(data.mean(axis=0), dtype=np.float64), 1e-3, 1 - 1e-3)
+    rbm = {"W": W, "c": np.zeros(n_hidden), "b": np.log(p) - np.log1p(-p), "epochs": 0}
     for name in ("W", "c", "b"):
         rbm["v" + name] = np.zeros_like(rbm[name])
     return rbm

@@ -262,7 +262,8 @@ def test_pretraining_composes_the_rbms():
     for layer, (n_in, n_out) in enumerate([(6, 4), (4, 3), (3, 2)]):
         up, down = layer_factors(layer, 3)
         rbm = {"W": 0.01 * rng.standard_normal((n_out, n_in))}
-        rbm.update(c=np.zeros(n_out), b=np.zeros(n_in))
+        p = np.clip(data.mean(axis=0), 1e-3, 1 - 1e-3)
+        rbm.update(c=np.zeros(n_out), b=np.log(p / (1 - p)))
         rbm.update({"v" + k: np.zeros_like(rbm[k]) for k in ("W", "c", "b")})
         for _ in range(3):
             order = rng.permutation(data.shape[0])
