@@ -1,14 +1,16 @@
-"""What the backprop estimators share: hyperparameters, the training run, model files and checkpoints.
+"""What the backprop estimators share: hyperparameters and the training run.
 
 :class:`BackpropEstimator` is the base of :class:`dbn.mlp.MLPClassifier`, :class:`dbn.mlp.MLPRegressor`
 and :class:`dbn.autoencoder.DeepAutoencoder`. It checks the optimiser's hyperparameters and runs
 ``fit``'s common part (checkpoint, resume, validation split, initialisation); its epochs go through
 the training engine (:func:`dbn._training.loop.run_epochs`: history, callbacks, early stopping,
-rollback, checkpoints) as a :class:`~dbn._training.loop.EpochTrainer` over the backprop core of
-:mod:`dbn._backprop` and the optimisers of :mod:`dbn._training.optimizers`; :class:`NetworkState` saves and restores everything training reads
-and writes, in pickle-free model files (:mod:`dbn.io`) and per-epoch checkpoints. The estimators say
-what differs (layer sizes, activations, loss, targets, validation metric) through the hooks listed
-in each class's docstring; this module imports no estimator.
+rollback, checkpoints) as a :class:`~dbn._backprop_trainer.BackpropTrainer` over the backprop core of
+:mod:`dbn._backprop` and the optimisers of :mod:`dbn._training.optimizers` (solver='lbfgs':
+:func:`~dbn._backprop_trainer.train_lbfgs`); :class:`~dbn._network_state.NetworkState` saves and
+restores everything training reads and writes, in pickle-free model files (:mod:`dbn.io`) and
+per-epoch checkpoints. The estimators say what differs (layer sizes, activations, loss, targets,
+validation metric) through the hooks listed in each class's docstring; this module imports no
+estimator.
 
 References
 ----------
@@ -21,10 +23,8 @@ networks. Science, 313(5786), 504-507.
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -32,40 +32,23 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 
 from . import init as _init
-from . import io
-from ._backprop import (
-    Net,
-    Propagation,
-    cg_epoch,
-    full_batch_objective,
-    layout,
-    minibatch_epoch,
-    pack,
-)
+from ._backprop import pack
+from ._backprop_trainer import BackpropTrainer, train_lbfgs
+from ._network_state import NetworkState
 from ._training.callbacks import CallbackList
-from ._training.checkpoint import CheckpointFile
 from ._training.convergence import backprop_convergence_message, constant_prediction_loss
-from ._training.loop import EarlyStopping, EpochTrainer, run_epochs
-from ._training.optimizers import make_optimizer
+from ._training.loop import EarlyStopping, run_epochs
 from ._training.schedules import check_schedule, learning_rate_at
 from ._training.stacklevel import external_stacklevel
 from ._validation import (
-    DivergenceError,
+    check_bool,
     check_choice,
-    check_is_fitted,
+    check_dtype,
     check_random_state,
     check_scalar,
 )
 
-__all__ = [
-    "BackpropEstimator",
-    "NetworkState",
-    "check_bool",
-    "check_dtype",
-    "check_n_iter_no_change",
-    "history_from_json",
-    "history_to_json",
-]
+__all__ = ["BackpropEstimator", "check_n_iter_no_change"]
 
 _SCHEDULES = ("constant", "exponential", "step")
 _SOLVERS = ("sgd", "adam", "cg")
@@ -79,448 +62,6 @@ def check_n_iter_no_change(value):
         return sys.maxsize
     check_scalar(value, "n_iter_no_change", kind=numbers.Integral, low=1)
     return int(value)
-
-
-def check_bool(value, name):
-    """``value`` as a bool; a TypeError naming ``name`` for anything but a bool."""
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__}).")
-    return bool(value)
-
-
-def check_dtype(dtype):
-    """``dtype`` as numpy.float32 or numpy.float64; an error for anything else."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}.") from exc
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}.")
-    return dt
-
-
-# --------------------------------------------------------------------------------------------------
-# Persistence: model files and checkpoints
-# --------------------------------------------------------------------------------------------------
-
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-
-
-def history_to_json(history):
-    """``history_`` as JSON lists: ``epoch`` as integers, every other entry as floats."""
-    return {
-        key: [int(v) if key == "epoch" else float(v) for v in values]
-        for key, values in history.items()
-    }
-
-
-def history_from_json(history, keys, n_iter, fail):
-    """A ``history_`` read back from a model file or checkpoint, checked against ``n_iter``.
-
-    Files written before the backprop estimators kept an ``epoch`` entry hold no ``epoch`` and
-    the seconds since the start of training under ``time``; they are read into today's form
-    (``epoch`` counts completed epochs from 1, ``time`` holds each epoch's own seconds), so that
-    every model file ever written still loads.
-
-    Parameters
-    ----------
-    history : object
-        The stored ``history_`` (a dict of lists when the file is sound).
-    keys : tuple of str
-        The estimator's history keys.
-    n_iter : int
-        Completed epochs (``n_iter_``): every entry holds one value per epoch.
-    fail : callable
-        ``fail(message)`` raises the caller's error for a malformed history.
-
-    Returns
-    -------
-    dict of str to list
-    """
-    if not isinstance(history, dict):
-        fail("history_ must be a dict of lists.")
-    history = dict(history)
-    if "epoch" in keys and "epoch" not in history:
-        history["epoch"] = list(range(1, n_iter + 1))
-        times = history.get("time")
-        if isinstance(times, list) and all(isinstance(t, int | float) for t in times):
-            history["time"] = np.diff(np.asarray(times, dtype=np.float64), prepend=0.0).tolist()
-    restored = {}
-    for key in keys:
-        values = history.get(key, [])
-        if not isinstance(values, list) or len(values) != n_iter:
-            fail(f"history_[{key!r}] must hold one entry per epoch ({n_iter}).")
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-            fail(f"history_[{key!r}] must hold numbers.")
-        restored[key] = [float(v) for v in values]
-    if "epoch" in restored:
-        if restored["epoch"] != list(range(1, n_iter + 1)):
-            fail(f"history_['epoch'] must count the completed epochs 1, ..., {n_iter}.")
-        restored["epoch"] = [int(v) for v in restored["epoch"]]
-    return restored
-
-
-class NetworkState:
-    """Model files (safetensors or ``.npz``, never a pickle) and per-epoch checkpoints of a
-    feed-forward net trained by backprop.
-
-    The state is everything that training reads and writes: the weights, the pretrained layers,
-    the optimiser state (momentum velocity, Adam moments and step count), the random stream, the
-    counters (``n_iter_``, ``t_``), the early-stopping state and ``history_``. Restoring it gives a
-    model that predicts, and trains on, exactly as the saved one. :class:`MLPClassifier`,
-    :class:`MLPRegressor` and :class:`dbn.autoencoder.DeepAutoencoder` share this code; each says
-    what differs through the class attributes and hooks below.
-
-    Class attributes: ``_SIZE_PARAM`` (the parameter with the layer sizes), ``_PRETRAINED_NAMES``
-    (the names of the arrays of a ``pretrained_layers`` entry), ``_VALIDATION_KEYS`` (the
-    validation loss and metric in ``history_``), ``_HISTORY_KEYS`` and ``_CHECKPOINT_NAME``. Hooks: ``_sizes()`` (normalised layer sizes) and
-    ``_full_sizes(P, n_features, extra)`` (units of every layer, input first). Subclasses extend
-    :meth:`_state_arrays` and :meth:`_restore_state` with what only they hold.
-    """
-
-    _SIZE_PARAM = None
-    _PRETRAINED_NAMES = ()
-    _VALIDATION_KEYS = ()
-    _HISTORY_KEYS = ()
-    _CHECKPOINT_NAME = None
-
-    # -------------------------------------------------------------------------------- parameters
-
-    def _header_params(self):
-        """``get_params(deep=False)`` as a JSON header stores it (model files, checkpoints);
-        what JSON cannot hold gets its default."""
-        params = self.get_params(deep=False)
-        params[self._SIZE_PARAM] = list(self._sizes())
-        params["dtype"] = check_dtype(self.dtype).name
-        params["pretrained_layers"] = None  # stored as arrays
-        seed = params["random_state"]
-        if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-            params["random_state"] = int(seed)
-        else:
-            # A Generator cannot go into a JSON header; the weights and the stream state do.
-            params["random_state"] = None
-        defaults = inspect.signature(type(self).__init__).parameters
-        for name, value in params.items():
-            if callable(value):
-                params[name] = defaults[name].default
-        return params
-
-    @classmethod
-    def _params_from_json(cls, params):
-        if not isinstance(params, dict):
-            raise TypeError(f"params must be a dict, got {type(params).__name__}")
-        params = dict(params)
-        if isinstance(params.get(cls._SIZE_PARAM), list):
-            params[cls._SIZE_PARAM] = tuple(params[cls._SIZE_PARAM])
-        if "dtype" in params:
-            params["dtype"] = np.dtype(params["dtype"]).type
-        return params
-
-    def _pretrained_arrays(self):
-        arrays = {}
-        for i, entry in enumerate(self.pretrained_layers or []):
-            for name, value in zip(self._PRETRAINED_NAMES, entry, strict=False):
-                value = np.asarray(value)
-                if value.dtype not in (np.float32, np.float64):
-                    value = value.astype(check_dtype(self.dtype))
-                arrays[f"pretrained{i}/{name}"] = value
-        return arrays
-
-    # ------------------------------------------------------------------------------------- state
-
-    def _state_arrays(self):
-        """``(arrays, extra)``: the numeric arrays and the JSON metadata of the training state."""
-        arrays = {}
-        for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True)):
-            arrays[f"coef{i}"] = W
-            arrays[f"intercept{i}"] = b
-        arrays.update(self._pretrained_arrays())
-        state = self._optimizer_state
-        for name in ("velocity", "m", "v"):
-            if name in state:
-                arrays[f"optimizer/{name}"] = state[name]
-        if hasattr(self, "_best_params"):
-            arrays["best_params"] = self._best_params
-        best_loss = getattr(self, "best_loss_", None)
-        extra = {
-            "n_features_in_": int(self.n_features_in_),
-            "n_iter_": int(self.n_iter_),
-            "t_": int(self.t_),
-            "n_pretrained": len(self.pretrained_layers or []),
-            "optimizer_t": None if state.get("t") is None else int(state["t"]),
-            "history_": history_to_json(self.history_),
-            "best_loss_": None if best_loss is None else float(best_loss),
-            "no_improvement_count": int(self._no_improvement_count),
-            "rng_state": self._rng.bit_generator.state if hasattr(self, "_rng") else None,
-        }
-        if getattr(self, "best_validation_score_", None) is not None:
-            extra["best_validation_score_"] = float(self.best_validation_score_)
-            extra["validation_scores_"] = [float(s) for s in self.validation_scores_]
-        if "learning_rate" in state:
-            extra["optimizer_learning_rate"] = float(state["learning_rate"])
-        return arrays, extra
-
-    def _restore_state(self, arrays, extra, P, source):
-        """Set the training state from :meth:`_state_arrays`' output, after checking it.
-
-        Raises
-        ------
-        dbn.io.ModelFileError
-            When shapes, dtypes, layer chaining, counters or the random stream do not fit ``P``.
-        """
-        try:
-            self._restore_checked(arrays, extra, P, source)
-        except io.ModelFileError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise io.ModelFileError(
-                f"{source}: malformed training state ({type(exc).__name__}: {exc})."
-            ) from exc
-
-    def _restore_checked(self, arrays, extra, P, source):
-        def fail(message):
-            raise io.ModelFileError(f"{source}: {message}")
-
-        def count(name, low=0):
-            value = extra[name]
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                fail(f"{name} must be an integer >= {low}, got {value!r}.")
-            return value
-
-        dtype = P["dtype"]
-        n_features = count("n_features_in_", 1)
-        sizes = self._full_sizes(P, n_features, extra)
-        n_layers = len(sizes) - 1
-        coefs, intercepts = [], []
-        for i in range(n_layers):
-            W, b = arrays.get(f"coef{i}"), arrays.get(f"intercept{i}")
-            shape = (sizes[i], sizes[i + 1])
-            if W is None or b is None or W.shape != shape or b.shape != (sizes[i + 1],):
-                fail(
-                    f"layer {i} must have weights of shape {shape} and biases of shape "
-                    f"({sizes[i + 1]},) to chain with its neighbours; the file does not match its "
-                    f"{self._SIZE_PARAM} and {n_features} features."
-                )
-            if W.dtype != dtype or b.dtype != dtype:
-                fail(f"layer {i} is stored in {W.dtype}/{b.dtype}, not in the model's {dtype}.")
-            coefs.append(W)
-            intercepts.append(b)
-        if f"coef{n_layers}" in arrays:
-            fail(f"holds more than the {n_layers} layers of its {self._SIZE_PARAM}.")
-        _, total = layout(sizes)
-
-        def parameter_vector(name):
-            a = arrays[name]
-            if a.shape != (total,) or a.dtype != dtype:
-                fail(
-                    f"{name} has shape {a.shape} and dtype {a.dtype}; the net has {total} "
-                    f"parameters of {dtype}."
-                )
-            return a.copy()
-
-        state = {}
-        for name in ("velocity", "m", "v"):
-            if f"optimizer/{name}" in arrays:
-                state[name] = parameter_vector(f"optimizer/{name}")
-        if ("m" in state) != ("v" in state):
-            fail("holds only one of Adam's two moment vectors.")
-        if extra.get("optimizer_t") is not None:
-            state["t"] = count("optimizer_t")
-        elif "m" in state:
-            fail("holds Adam's moments without its step count.")
-        if extra.get("optimizer_learning_rate") is not None:
-            rate = extra["optimizer_learning_rate"]
-            if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
-                fail(f"optimizer_learning_rate must be a positive number, got {rate!r}.")
-            state["learning_rate"] = float(rate)
-        best_params = parameter_vector("best_params") if "best_params" in arrays else None
-        n_iter = count("n_iter_")
-        restored_history = history_from_json(extra["history_"], self._HISTORY_KEYS, n_iter, fail)
-        rng_state = extra.get("rng_state")
-        if rng_state is None:
-            rng = check_random_state(self.random_state)
-        else:
-            name = rng_state.get("bit_generator") if isinstance(rng_state, dict) else None
-            if name not in _BIT_GENERATORS:
-                fail(f"unknown random bit generator {name!r}.")
-            bit_generator = getattr(np.random, name)()
-            bit_generator.state = rng_state
-            rng = np.random.Generator(bit_generator)
-        if "best_validation_score_" in extra:
-            scores = extra["validation_scores_"]
-            if not isinstance(scores, list) or len(scores) > n_iter:
-                fail("validation_scores_ must be a list of at most one score per epoch.")
-            best_score = float(extra["best_validation_score_"])
-            if best_params is None:
-                fail("holds an early-stopping score without the best weights.")
-        n_seen, no_improvement = count("t_"), count("no_improvement_count")
-        best_loss = None if extra["best_loss_"] is None else float(extra["best_loss_"])
-        # Everything is checked: now set it.
-        _, self.coefs_, self.intercepts_ = pack(coefs, intercepts, dtype)
-        self.n_features_in_ = n_features
-        self.n_layers_ = n_layers + 1
-        self.n_iter_ = n_iter
-        self.t_ = n_seen
-        self.history_ = restored_history
-        self.loss_curve_ = self.history_["train_loss"]
-        self.best_loss_ = best_loss
-        self._no_improvement_count = no_improvement
-        self._optimizer_state = state
-        self._rng = rng
-        for name in ("best_validation_score_", "validation_scores_", "_best_params"):
-            if hasattr(self, name):
-                delattr(self, name)
-        if best_params is not None:
-            self._best_params = best_params
-        if "best_validation_score_" in extra:
-            self.best_validation_score_ = best_score
-            self.validation_scores_ = [float(s) for s in scores]
-        elif best_loss is not None:
-            # scikit-learn's convention: None when the run did not monitor a validation set.
-            self.best_validation_score_ = self.validation_scores_ = None
-
-    # ------------------------------------------------------------------------------- model files
-
-    def save(self, path):
-        """Save the model to a model file, atomically (a crash leaves the old file or the new).
-
-        Stores the hyperparameters, the weights, the pretrained layers, the optimiser state, the
-        history, the counters, the early-stopping state and the random stream, so that
-        :meth:`load` gives a model that predicts and trains on exactly as this one would.
-        Callable hyperparameters (``init``, ``learning_rate_schedule``) and a Generator
-        ``random_state`` cannot be stored: the loaded model has their defaults.
-
-        Parameters
-        ----------
-        path : str or Path
-            Ends in ``.safetensors`` (the format to use: PyTorch and the Hugging Face tools read
-            its weights) or ``.npz`` (dbn 0.1's); neither holds a pickle (see :mod:`dbn.io`).
-        """
-        check_is_fitted(self, "coefs_")
-        arrays, extra = self._state_arrays()
-        io.save_arrays(path, type(self).__name__, self._header_params(), arrays, extra)
-
-    @classmethod
-    def load(cls, path):
-        """Load a model written by :meth:`save`; the round trip is exact.
-
-        Parameters
-        ----------
-        path : str or Path
-
-        Returns
-        -------
-        model
-            Of this class.
-
-        Raises
-        ------
-        dbn.io.ModelFileError
-            When the file is not a model of this class, is damaged, or its arrays do not fit its
-            parameters (shapes, dtypes, layer chaining).
-        """
-        header, arrays = io.load_arrays(path, kind=cls.__name__)
-        try:
-            params = cls._params_from_json(header["params"])
-            n_pretrained = int(header.get("extra", {}).get("n_pretrained", 0))
-            if n_pretrained:
-                params["pretrained_layers"] = [
-                    tuple(
-                        arrays[f"pretrained{i}/{name}"]
-                        for name in cls._PRETRAINED_NAMES
-                        if f"pretrained{i}/{name}" in arrays
-                    )
-                    for i in range(n_pretrained)
-                ]
-            model = cls(**params)
-            P = model._validate_params()
-        except io.ModelFileError:
-            raise
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise io.ModelFileError(f"{path}: invalid stored parameters ({exc}).") from exc
-        model._restore_state(arrays, header.get("extra", {}), P, path)
-        return model
-
-    # ------------------------------------------------------------------------------- checkpoints
-
-    def _open_checkpoint(self, checkpoint_dir, data):
-        """The :class:`~dbn._training.checkpoint.CheckpointFile` of a :meth:`fit`, loaded and checked.
-
-        ``data`` names the arrays the fit trains on (their fingerprints go into the file). Besides
-        the engine's checks (hyperparameters other than ``verbose``, data), a checkpoint written
-        with other ``pretrained_layers`` is refused with a ValueError.
-        """
-        name = type(self).__name__
-        checkpoint = CheckpointFile(
-            checkpoint_dir, self._CHECKPOINT_NAME, f"{name}-checkpoint", data
-        )
-        if checkpoint.load(self._header_params(), owner=name):
-            mine = self._pretrained_arrays()
-            theirs = {k: v for k, v in checkpoint.arrays.items() if k.startswith("pretrained")}
-            if set(mine) != set(theirs) or any(
-                not np.array_equal(mine[k], theirs[k]) for k in mine
-            ):
-                raise ValueError(
-                    f"checkpoint {checkpoint.path} was written with other pretrained_layers; use "
-                    "another checkpoint_dir or delete the file."
-                )
-        return checkpoint
-
-    def _resume(self, checkpoint, P, n_samples=None):
-        """Restore the state stored in ``checkpoint``; returns the validation rows it split off."""
-        self._restore_state(checkpoint.arrays, checkpoint.extra, P, checkpoint.path)
-        val_index = checkpoint.arrays.get("checkpoint/val_index")
-        if val_index is not None and n_samples is not None:
-            ok = (
-                val_index.ndim == 1
-                and 0 < len(val_index) < n_samples
-                and val_index.dtype == np.int64
-                and val_index[0] >= 0
-                and val_index[-1] < n_samples
-                and np.all(np.diff(val_index) > 0)
-            )
-            if not ok:
-                raise io.ModelFileError(
-                    f"{checkpoint.path}: the validation rows are not sorted row indices of the "
-                    f"{n_samples} training samples."
-                )
-        return val_index
-
-    def _write_checkpoint(self, checkpoint, val_index, finished):
-        """Write the training state after an epoch (atomically: see :func:`dbn.io.atomic_write`)."""
-        arrays, extra = self._state_arrays()
-        if val_index is not None:
-            arrays["checkpoint/val_index"] = val_index
-        checkpoint.write(self._header_params(), arrays, extra, finished=finished)
-
-    # ------------------------------------------------------------------------- epoch boundaries
-
-    def _epoch_snapshot(self, flat, rng, snapshot=None):
-        """Copies of the weights, the optimiser state and the random stream (to roll back an epoch).
-
-        Given the ``snapshot`` of an earlier epoch, its buffers are reused.
-        """
-        state = self._optimizer_state
-        arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
-        if snapshot is None or snapshot["arrays"].keys() != arrays.keys():
-            snapshot = {"flat": flat.copy(), "arrays": {k: v.copy() for k, v in arrays.items()}}
-        else:
-            snapshot["flat"][...] = flat
-            for name, copy in snapshot["arrays"].items():
-                copy[...] = arrays[name]
-        snapshot["t"] = state.get("t")
-        snapshot["rng"] = rng.bit_generator.state
-        return snapshot
-
-    def _roll_back(self, snapshot, flat, rng):
-        """Undo the parameter and optimiser steps and the random draws of an unfinished epoch."""
-        flat[...] = snapshot["flat"]
-        state = self._optimizer_state
-        for name, copy in snapshot["arrays"].items():
-            state[name][...] = copy
-        if snapshot["t"] is not None:
-            state["t"] = snapshot["t"]
-        rng.bit_generator.state = snapshot["rng"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -930,10 +471,10 @@ class BackpropEstimator(NetworkState, BaseEstimator):
         monitor = bool(early_stopping) and X_val is not None
         self._prepare_stopping_state(monitor)
         if P["solver"] == "lbfgs":
-            return self._train_lbfgs(
-                X, y, X_val, y_val, P, callbacks, check, sample_weight, val_weight
+            return train_lbfgs(
+                self, X, y, X_val, y_val, P, callbacks, check, sample_weight, val_weight
             )
-        trainer = _BackpropTrainer(
+        trainer = BackpropTrainer(
             self,
             X,
             y,
@@ -996,81 +537,6 @@ class BackpropEstimator(NetworkState, BaseEstimator):
         elif check and n_epochs > 0:
             self._check_convergence(result, X if y is None else y, P)
 
-    def _train_lbfgs(self, X, y, X_val, y_val, P, callbacks, check, sample_weight, val_weight):
-        """Minimise the whole training loss with L-BFGS-B (scipy), as scikit-learn's MLP does.
-
-        ``max_iter`` bounds the iterations, ``max_fun`` the loss evaluations and ``tol`` is the
-        projected-gradient tolerance. Each iteration is one row of ``history_`` (and one
-        ``n_iter_``), goes to the callbacks and, when verbose, prints its line; a callback that
-        returns a truthy value stops the minimisation.
-        """
-        from scipy.optimize import minimize
-
-        if P["dropout"] != (0.0, 0.0) or P.get("max_norm") is not None:
-            raise ValueError(
-                "solver='lbfgs' minimises a fixed objective: dropout_input, dropout_hidden and "
-                "max_norm must be left at 0, 0 and None (they apply to 'sgd' and 'adam')."
-            )
-        dtype = P["dtype"]
-        flat, self.coefs_, self.intercepts_ = pack(self.coefs_, self.intercepts_, dtype)
-        net = Net(flat, self.coefs_, self.intercepts_, P["kinds"], P["loss"], self.alpha)
-        prop = Propagation(net.sizes(), X.shape[0], dtype)
-        objective = full_batch_objective(net, X, y, prop, sample_weight)
-        last_time = [time.perf_counter()]
-        val_key, metric_key = self._VALIDATION_KEYS
-        stopped = []
-
-        def record(intermediate_result):
-            net.flat[...] = intermediate_result.x
-            logs = {"train_loss": float(intermediate_result.fun), "learning_rate": np.nan}
-            if X_val is not None:
-                val_loss, metric, _ = self._evaluate_weighted(X_val, y_val, val_weight)
-                logs.update({val_key: val_loss, metric_key: metric})
-            self.n_iter_ += 1
-            logs["epoch"] = self.n_iter_
-            # The iteration's own seconds, as an epoch's in run_epochs.
-            now = time.perf_counter()
-            logs["time"], last_time[0] = now - last_time[0], now
-            for key, values in self.history_.items():
-                value = logs.get(key, np.nan)
-                values.append(int(value) if key == "epoch" else float(value))
-            if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {logs['train_loss']:.8f}")
-            if callbacks.on_epoch_end(self, self.n_iter_, logs):
-                stopped.append(self.n_iter_)
-                raise StopIteration
-
-        x0 = flat.astype(np.float64)
-        with np.errstate(over="ignore", invalid="ignore"):
-            result = minimize(
-                objective,
-                x0,
-                method="L-BFGS-B",
-                jac=True,
-                callback=record,
-                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-            )
-        net.flat[...] = result.x
-        if not np.isfinite(net.flat).all():
-            raise DivergenceError(
-                "Solver produced non-finite parameter weights. The input data may contain large "
-                "values and need to be preprocessed (solver='lbfgs')."
-            )
-        self.t_ += X.shape[0]
-        if self.history_["train_loss"]:
-            self.best_loss_ = min(self.history_["train_loss"])
-        if check and not stopped and result.status != 0:
-            message = result.message
-            message = message.decode() if isinstance(message, bytes) else message
-            warnings.warn(
-                f"{type(self).__name__}: lbfgs failed to converge after {self.n_iter_} "
-                f"iteration(s) (status={result.status}): {message}. Increase max_iter "
-                f"(currently {self.max_iter}) or max_fun (currently {self.max_fun}), or scale "
-                "the data.",
-                ConvergenceWarning,
-                stacklevel=external_stacklevel(),
-            )
-
     def _evaluate_weighted(self, X, y, sample_weight):
         """:meth:`_evaluate` on a validation set, weighted when ``sample_weight`` is given."""
         if sample_weight is None:
@@ -1107,131 +573,3 @@ class BackpropEstimator(NetworkState, BaseEstimator):
         )
         if message is not None:
             warnings.warn(message, ConvergenceWarning, stacklevel=external_stacklevel())
-
-
-class _BackpropTrainer(EpochTrainer):
-    """The epochs of a :class:`BackpropEstimator`, for :func:`dbn._training.loop.run_epochs`.
-
-    Owns the buffers of a training run (:class:`~dbn._backprop.Propagation`, the minibatch gather
-    buffers) and the optimiser, bound to the estimator's flat parameter vector and stored state.
-    With ``tolerate_divergence`` (early stopping), an epoch whose loss or weights become
-    non-finite is reported with a NaN loss for the stopping rule to end training, instead of
-    raising a DivergenceError.
-    """
-
-    def __init__(
-        self,
-        estimator,
-        X,
-        y,
-        X_val,
-        y_val,
-        P,
-        *,
-        sample_weight=None,
-        val_weight=None,
-        tolerate_divergence=False,
-    ):
-        est = self.estimator = estimator
-        dtype = P["dtype"]
-        flat, est.coefs_, est.intercepts_ = pack(est.coefs_, est.intercepts_, dtype)
-        self.net = Net(
-            flat, est.coefs_, est.intercepts_, P["kinds"], P["loss"], est.alpha, P["keep_logits"]
-        )
-        self.X, self.y, self.X_val, self.y_val, self.P = X, y, X_val, y_val, P
-        self.sample_weight, self.val_weight = sample_weight, val_weight
-        self.tolerate_divergence = tolerate_divergence
-        self.shuffle = P.get("shuffle", True)
-        n = X.shape[0]
-        self.solver = P["solver"]
-        self.optimizer = make_optimizer(self.solver, est, est._optimizer_state)
-        self.optimizer.init(flat)
-        if self.solver == "cg":
-            capacity = min(int(est.cg_batch_size), n)
-        else:
-            capacity = est.minibatch_size(n)
-        dropout_input, dropout_hidden = P["dropout"]
-        self.prop = Propagation(
-            self.net.sizes(),
-            capacity,
-            dtype,
-            dropout_input=dropout_input,
-            dropout_hidden=dropout_hidden,
-        )
-        self.X_batch = np.empty((capacity, X.shape[1]), dtype=dtype)
-        self.y_batch = None if y is None else np.empty((capacity, *y.shape[1:]), dtype=y.dtype)
-        self._snapshot = None
-
-    def run_epoch(self, epoch):
-        est, net = self.estimator, self.net
-        learning_rate = est._epoch_learning_rate(epoch)
-        batches = (self.X, self.y, self.prop, self.X_batch, self.y_batch, est._rng)
-        options = {"sample_weight": self.sample_weight, "shuffle": self.shuffle}
-        if self.solver == "cg":
-            top_only = epoch < self.P["cg_top_layer_epochs"]
-            loss = cg_epoch(net, *batches, self.optimizer, top_layer_only=top_only, **options)
-            learning_rate = np.nan
-        else:
-            loss = minibatch_epoch(
-                net,
-                *batches,
-                self.optimizer,
-                learning_rate,
-                max_norm=self.P.get("max_norm"),
-                **options,
-            )
-        if not np.isfinite(loss) or not np.isfinite(net.flat).all():
-            if self.tolerate_divergence:
-                return {"train_loss": np.nan, "learning_rate": learning_rate}
-            hint = (
-                f"Try a smaller learning_rate_init (currently {est.learning_rate_init!r})"
-                if self.solver != "cg"
-                else est._CG_DIVERGENCE_HINT
-            )
-            raise DivergenceError(
-                f"Training diverged at epoch {epoch + 1}: the loss became {loss!r} or the "
-                f"weights non-finite. {hint}. The weights after epoch {epoch} were kept."
-            )
-        return {"train_loss": float(loss), "learning_rate": learning_rate}
-
-    def evaluate(self, epoch, logs):
-        if self.X_val is None:
-            return {}
-        val_key, metric_key = self.estimator._VALIDATION_KEYS
-        if not np.isfinite(logs["train_loss"]):
-            return {val_key: np.nan, metric_key: np.nan, "validation_score": np.nan}
-        val_loss, metric, score = self.estimator._evaluate_weighted(
-            self.X_val, self.y_val, self.val_weight
-        )
-        return {val_key: val_loss, metric_key: metric, "validation_score": score}
-
-    def snapshot(self):
-        # One set of buffers for the whole run: the loop holds one snapshot at a time.
-        est = self.estimator
-        self._snapshot = est._epoch_snapshot(self.net.flat, est._rng, self._snapshot)
-        return self._snapshot
-
-    def restore(self, snapshot):
-        self.estimator._roll_back(snapshot, self.net.flat, self.estimator._rng)
-
-    def epoch_completed(self, completed, logs):
-        est = self.estimator
-        est.n_iter_ = completed
-        est.t_ += self.X.shape[0]
-        # The rate the next epoch will use (scikit-learn's optimiser.learning_rate).
-        self.optimizer.learning_rate = est._epoch_learning_rate(completed)
-
-    def report(self, completed, logs):
-        est = self.estimator
-        if est.verbose:
-            val_key, metric_key = est._VALIDATION_KEYS
-            validating = self.X_val is not None
-            print(
-                est._epoch_message(
-                    completed,
-                    logs["train_loss"],
-                    validating,
-                    logs.get(val_key),
-                    logs.get(metric_key),
-                )
-            )

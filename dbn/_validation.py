@@ -152,6 +152,24 @@ def check_choice(value, name, choices):
     return value
 
 
+def check_bool(value, name):
+    """``value`` as a bool; a TypeError naming ``name`` for anything but a bool."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__}).")
+    return bool(value)
+
+
+def check_dtype(dtype):
+    """``dtype`` as numpy.float32 or numpy.float64; an error for anything else."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}.") from exc
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}.")
+    return dt
+
+
 def _is_sparse(X):
     return hasattr(X, "tocsr") and hasattr(X, "nnz")
 

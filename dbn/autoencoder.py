@@ -33,12 +33,13 @@ from ._activations import ACTIVATIONS, activation_name
 from ._backprop import Propagation
 from ._kernels import autoencoder as _ka
 from ._kernels.rbm import squared_error_sum
-from ._network import BackpropEstimator, check_dtype
+from ._network import BackpropEstimator
 from ._training.callbacks import CallbackList
 from ._validation import (
     NotFittedError,
     check_array,
     check_choice,
+    check_dtype,
     check_is_fitted,
     check_layer_sizes,
     check_random_state,
@@ -811,7 +812,7 @@ class DeepAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Backpro
         return -self.reconstruction_error(X)
 
     # -------------------------------------------------------------------------------- persistence
-    # save, load and the checkpoints of fit come from dbn._network.NetworkState; these are the hooks.
+    # save, load and the checkpoints of fit come from dbn._network_state.NetworkState; these are the hooks.
 
     def _sizes(self):
         return self._encoder_sizes()

@@ -12,8 +12,11 @@ thin wrappers over the backprop core of ``dbn._backprop``, which the estimators 
 :mod:`dbn.autoencoder` shares). Matrix products go to numpy's BLAS; the element-wise work runs in the
 kernels of ``dbn._kernels.mlp``.
 
-The optimisers, the training loop, ``save`` / ``load`` (pickle-free, see :mod:`dbn.io`) and the
-per-epoch checkpoints of ``fit(..., checkpoint_dir=...)`` come from ``dbn._network``.
+What the two estimators share (hyperparameters, initialisation, ``fit`` and ``partial_fit``) is in
+``dbn._mlp_base``, the checks of their targets and sample weights in ``dbn._targets``. The optimisers
+and the training loop come from ``dbn._network`` and ``dbn._backprop_trainer``; ``save`` / ``load``
+(pickle-free, see :mod:`dbn.io`) and the per-epoch checkpoints of ``fit(..., checkpoint_dir=...)``
+from ``dbn._network_state``.
 
 References
 ----------
@@ -26,32 +29,30 @@ networks. Science, 313(5786), 504-507.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
 from . import _backprop, io
-from . import init as _init
 from ._activations import ACTIVATIONS, activation_code, kinds_of
 from ._backprop import Propagation
-from ._network import BackpropEstimator, check_bool, check_dtype
-from ._training.callbacks import CallbackList
+from ._mlp_base import LOSSES, BaseMLP, forward_chunked
+from ._targets import (
+    check_label_values,
+    check_sample_weight,
+    labels_from_array,
+    labels_to_array,
+    prediction_dtype,
+    r2,
+    require_y,
+)
 from ._validation import (
-    NotFittedError,
     check_array,
     check_choice,
-    check_is_fitted,
-    check_layer_sizes,
-    check_random_state,
-    check_scalar,
     check_target,
-    validate_input,
 )
 
 __all__ = [
@@ -64,15 +65,7 @@ __all__ = [
 ]
 
 _OUTPUTS = ("softmax", *ACTIVATIONS)
-# The losses of backward(), by output activation.
-_LOSSES = {
-    "softmax": "softmax_cross_entropy",
-    "identity": "half_squared_error",
-    "logistic": "sigmoid_cross_entropy",  # multilabel classification: one sigmoid per label
-}
 _REGRESSION_LOSSES = ("squared_error", "poisson")
-# scikit-learn's learning-rate schedules of solver='sgd' (see BackpropEstimator._epoch_learning_rate).
-_SKLEARN_SCHEDULES = ("constant", "invscaling", "adaptive")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -180,10 +173,10 @@ def backward(
     Rumelhart, D. E., Hinton, G. E. and Williams, R. J. (1986). Learning representations by
     back-propagating errors. Nature, 323, 533-536.
     """
-    check_choice(output, "output", _LOSSES)
+    check_choice(output, "output", LOSSES)
     kinds = _kinds(len(coefs), activation, output)
     return _backprop.backward(
-        propagation, y, coefs, kinds, _LOSSES[output], alpha=alpha, on_layer=on_layer
+        propagation, y, coefs, kinds, LOSSES[output], alpha=alpha, on_layer=on_layer
     )
 
 
@@ -194,750 +187,12 @@ def _kinds(n_layers, activation, output):
     return kinds_of(n_layers, activation, output)
 
 
-def _forward_chunked(X, coefs, intercepts, activation, output, logits=False):
-    """Last-layer output (or logits) of ``X``, computed a chunk of rows at a time."""
-    kinds = kinds_of(len(coefs), activation, output)
-    return _backprop.forward_chunked(X, coefs, intercepts, kinds, logits)
-
-
 # --------------------------------------------------------------------------------------------------
 # Estimators
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_label_values(y, name):
-    """Labels are numbers, strings or bools of one kind; finite when they are floats."""
-    if y.dtype.kind == "c":
-        raise TypeError(
-            f"{name} must hold class labels (ints, strings, ...), got complex {y.dtype}."
-        )
-    if y.dtype.kind == "O":
-        try:
-            np.unique(y)  # labels must be sortable against each other
-        except TypeError:
-            kinds = sorted({type(v).__name__ for v in y.tolist()})
-            raise TypeError(
-                f"{name} must hold labels of one kind (all numbers or all strings), got a mix "
-                f"of {kinds}."
-            ) from None
-    if y.dtype.kind == "f" and not np.isfinite(y).all():
-        raise ValueError(f"{name} must contain only finite labels, got NaN or inf.")
-
-
-def _require_y(estimator, y):
-    """scikit-learn's error (and wording) for a supervised ``fit`` without targets."""
-    if y is None:
-        raise ValueError(
-            f"This {type(estimator).__name__} estimator requires y to be passed, but the target y "
-            "is None."
-        )
-
-
-def _check_sample_weight(sample_weight, n_samples):
-    if sample_weight is None:
-        return None
-    if hasattr(sample_weight, "__array__") and not hasattr(sample_weight, "shape"):
-        sample_weight = np.asarray(sample_weight)  # array-likes that only convert
-    weights = check_array(sample_weight, "sample_weight", ensure_2d=False)
-    if weights.ndim != 1 or len(weights) != n_samples:
-        raise ValueError(
-            f"sample_weight has {len(weights) if weights.ndim else 0} samples but X has "
-            f"{n_samples}; it must be 1-D with one weight per sample (shape {weights.shape})."
-        )
-    return weights
-
-
-def _training_weights(sample_weight, n_samples):
-    """``sample_weight`` of ``fit`` as float64: finite, >= 0, with a positive sum; None for none.
-
-    Unit weights are the unweighted problem: they are dropped, so that training takes the same
-    arithmetic (and gives the same weights) as without them.
-    """
-    weights = _check_sample_weight(sample_weight, n_samples)
-    if weights is None:
-        return None
-    weights = np.asarray(weights, dtype=np.float64)
-    if (weights < 0).any():
-        raise ValueError(f"sample_weight must hold weights >= 0, got {float(weights.min())!r}.")
-    if not weights.sum() > 0:
-        raise ValueError(
-            "sample_weight must have a positive sum, got all weights zero: no sample would count."
-        )
-    return None if (weights == 1).all() else weights
-
-
-def _overflows(X, dtype):
-    """Whether the finite floats of ``X`` overflow when cast to ``dtype``."""
-    X = X.data if sp.issparse(X) else X
-    if not isinstance(X, np.ndarray) or X.dtype.kind != "f" or not np.isfinite(X).all():
-        return False
-    return bool(np.abs(X).max(initial=0) > np.finfo(dtype).max)
-
-
-def _prediction_dtype(X, model_dtype):
-    """scikit-learn's output dtype: float32 input stays float32, other input gives float64,
-    promoted with the model's dtype (a float64 model never predicts in float32)."""
-    dtype = getattr(X, "dtype", None)
-    if not isinstance(dtype, np.dtype) or dtype.kind != "f":
-        dtype = np.dtype(np.float64)
-    return np.result_type(dtype, model_dtype)
-
-
-def _r2(y_true, y_pred, sample_weight=None):
-    """Coefficient of determination, averaged uniformly over outputs (as sklearn's r2_score)."""
-    y_true = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
-    y_pred = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
-    w = np.ones(len(y_true)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    w = w[:, None]
-    mean = (w * y_true).sum(axis=0) / w.sum()
-    ss_res = (w * (y_true - y_pred) ** 2).sum(axis=0)
-    ss_tot = (w * (y_true - mean) ** 2).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), 0.0)
-    r2 = np.where((ss_tot == 0) & (ss_res == 0), 1.0, r2)
-    return float(r2.mean())
-
-
-def _labels_to_array(classes):
-    """Class labels as a numeric array a pickle-free file can hold: ``(array, storage)``.
-
-    Strings become their UCS-4 code points, ``(n_classes, width)`` int32 (model files hold numeric
-    arrays only); numbers are stored as int64, float64 or bool.
-    """
-    classes = np.asarray(classes)
-    if classes.dtype.kind == "O":
-        if all(isinstance(c, str) for c in classes):
-            classes = classes.astype(str)
-        else:
-            try:
-                numeric = np.array(classes.tolist())
-            except (TypeError, ValueError):
-                numeric = classes
-            if numeric.dtype.kind not in "biuf":
-                raise TypeError(
-                    "classes_ mixes labels of several types, which model files cannot store; use "
-                    "labels that are all strings or all numbers."
-                )
-            classes = numeric
-    kind = classes.dtype.kind
-    if kind == "U":
-        width = max(classes.dtype.itemsize // 4, 1)
-        codes = np.ascontiguousarray(classes.astype(f"<U{width}")).view("<i4")
-        return codes.reshape(len(classes), width), "unicode"
-    if kind == "b":
-        return classes.astype(bool), "number"
-    if kind in "iu":
-        stored = classes.astype(np.int64)
-        if not np.array_equal(stored, classes):
-            raise TypeError(f"classes_ of dtype {classes.dtype} do not fit in int64.")
-        return stored, "number"
-    if kind == "f":
-        return classes.astype(np.float64), "number"
-    raise TypeError(f"classes_ of dtype {classes.dtype} cannot be stored in a model file.")
-
-
-def _labels_from_array(stored, storage, dtype):
-    """Inverse of :func:`_labels_to_array`; ``dtype`` is the labels' original ``dtype.str``."""
-    dtype = np.dtype(dtype)
-    if storage == "unicode":
-        if stored.ndim != 2 or stored.dtype != np.int32:
-            raise ValueError("string labels must be stored as 2-D int32 code points")
-        if stored.size and (stored.min() < 0 or stored.max() > 0x10FFFF):
-            raise ValueError("string labels hold invalid code points")
-        width = stored.shape[1]
-        labels = np.ascontiguousarray(stored, dtype="<i4").view(f"<U{width}").reshape(-1)
-    elif storage == "number":
-        if stored.ndim != 1 or stored.dtype.kind not in "biuf":
-            raise ValueError("numeric labels must be stored as a 1-D numeric array")
-        labels = stored
-    else:
-        raise ValueError(f"unknown label storage {storage!r}")
-    return labels.astype(dtype)
-
-
-class _BaseMLP(BackpropEstimator):
-    """Shared hyperparameters, initialisation, data handling and prediction of the MLPs."""
-
-    _output = None  # 'softmax' or 'identity', set by the subclasses ('logistic': multilabel)
-    _SOLVERS = ("sgd", "adam", "cg", "lbfgs")
-    _SIZE_PARAM = "hidden_layer_sizes"
-    _PRETRAINED_NAMES = ("W", "b")
-    _VALIDATION_KEYS = ("val_loss", "val_error")
-    _HISTORY_KEYS = ("epoch", "train_loss", *_VALIDATION_KEYS, "learning_rate", "time")
-    _CHECKPOINT_NAME = "mlp-checkpoint.npz"
-    _VALIDATION_ADVICE = "pass X_val and y_val"
-    _CG_DIVERGENCE_HINT = (
-        "learning_rate does not apply to solver='cg'; try scaling the inputs or a larger alpha"
-    )
-
-    def __init__(
-        self,
-        hidden_layer_sizes=(100,),
-        *,
-        activation="sigmoid",
-        solver="adam",
-        alpha=1e-4,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=1e-3,
-        power_t=0.5,
-        learning_rate_schedule="constant",
-        lr_decay=0.95,
-        lr_step_size=10,
-        max_iter=200,
-        shuffle=True,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        max_fun=15000,
-        init="xavier_uniform",
-        output_init=None,
-        dropout_input=0.0,
-        dropout_hidden=0.0,
-        max_norm=None,
-        pretrained_layers=None,
-        cg_batch_size=1000,
-        cg_max_line_searches=3,
-        cg_top_layer_epochs=0,
-        dtype=np.float32,
-        random_state=None,
-        verbose=False,
-    ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.learning_rate_schedule = learning_rate_schedule
-        self.lr_decay = lr_decay
-        self.lr_step_size = lr_step_size
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.max_fun = max_fun
-        self.init = init
-        self.output_init = output_init
-        self.dropout_input = dropout_input
-        self.dropout_hidden = dropout_hidden
-        self.max_norm = max_norm
-        self.pretrained_layers = pretrained_layers
-        self.cg_batch_size = cg_batch_size
-        self.cg_max_line_searches = cg_max_line_searches
-        self.cg_top_layer_epochs = cg_top_layer_epochs
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
-
-    # ---------------------------------------------------------------------------------- validation
-
-    def _hidden_sizes(self):
-        # An MLP without hidden layers is a (multinomial) linear model.
-        return check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True)
-
-    def _sizes(self):
-        return self._hidden_sizes()
-
-    def _full_sizes(self, P, n_features, extra):
-        n_outputs = extra["n_outputs_"]
-        if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 1:
-            raise ValueError(f"n_outputs_ must be a positive integer, got {n_outputs!r}")
-        return (n_features, *P["hidden"], n_outputs)
-
-    def _validate_params(self):
-        """Check every hyperparameter; returns the normalised values the training loop uses."""
-        P = {}
-        P["hidden"] = self._hidden_sizes()
-        P["kind"] = activation_code(self.activation)
-        self._check_optimizer_params(P)
-        self._check_sklearn_params(P)
-        P["init"] = _init.get_initializer(self.init)
-        P["output_init"] = (
-            P["init"] if self.output_init is None else _init.get_initializer(self.output_init)
-        )
-        for name in ("dropout_input", "dropout_hidden"):
-            check_scalar(getattr(self, name), name, low=0, high=1, high_inclusive=False)
-        P["dropout"] = (self.dropout_input, self.dropout_hidden)
-        if self.max_norm is not None:
-            check_scalar(self.max_norm, "max_norm", low=0, low_inclusive=False)
-            if self.solver == "cg":
-                raise ValueError(
-                    "max_norm constrains the steps of solver='sgd' or 'adam'; it does not apply "
-                    "to solver='cg'."
-                )
-        P["max_norm"] = None if self.max_norm is None else float(self.max_norm)
-        self._check_cg_params(P)
-        check_scalar(self.cg_top_layer_epochs, "cg_top_layer_epochs", kind=numbers.Integral, low=0)
-        P["cg_top_layer_epochs"] = self.cg_top_layer_epochs
-        self._check_dtype_verbose(P)
-        P["pretrained"] = self._validated_pretrained(P["hidden"], P["dtype"])
-        self._set_output(P)
-        return P
-
-    def _out_activation(self):
-        """``out_activation_``: scikit-learn's name of what the output layer computes."""
-        return self._output
-
-    @property
-    def loss_(self):
-        """The training loss of the last epoch (of the last 'lbfgs' iteration), as scikit-learn
-        names it: ``loss_curve_[-1]``."""
-        curve = getattr(self, "loss_curve_", None)
-        if not curve:
-            raise AttributeError(f"This {type(self).__name__} has no loss_ before it is trained.")
-        return curve[-1]
-
-    def _set_output(self, P):
-        """The output layer's activation codes and loss in ``P``, for the current ``_output``."""
-        P["kinds"] = kinds_of(len(P["hidden"]) + 1, self.activation, self._output)
-        P["loss"] = _LOSSES[self._output]
-        P["keep_logits"] = self._output == "logistic"
-
-    def _check_sklearn_params(self, P):
-        """Check the parameters of scikit-learn's MLP that dbn's own do not cover (into ``P``)."""
-        check_choice(self.learning_rate, "learning_rate", _SKLEARN_SCHEDULES)
-        check_scalar(self.power_t, "power_t", low=0)
-        if self.learning_rate != "constant" and self.learning_rate_schedule != "constant":
-            raise ValueError(
-                f"learning_rate={self.learning_rate!r} and learning_rate_schedule="
-                f"{self.learning_rate_schedule!r} both set the learning rate's schedule; leave "
-                "one of them at 'constant'."
-            )
-        P["shuffle"] = check_bool(self.shuffle, "shuffle")
-        check_bool(self.warm_start, "warm_start")
-        check_scalar(self.max_fun, "max_fun", kind=numbers.Integral, low=1)
-
-    def _validated_pretrained(self, hidden, dtype, n_features=None):
-        """Copies of ``pretrained_layers`` as (W, b) of ``dtype``, after checking that shapes chain."""
-        layers = self.pretrained_layers
-        if layers is None:
-            return []
-        if isinstance(layers, np.ndarray) or not isinstance(layers, list | tuple):
-            raise TypeError(
-                f"pretrained_layers must be a list of (W, b) pairs, got {type(layers).__name__}."
-            )
-        if len(layers) > len(hidden):
-            raise ValueError(
-                f"pretrained_layers has {len(layers)} layers but hidden_layer_sizes="
-                f"{self.hidden_layer_sizes!r} has only {len(hidden)}."
-            )
-        out = []
-        n_in = n_features
-        for i, pair in enumerate(layers):
-            try:
-                W, b = pair
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"pretrained_layers[{i}] must be a (W, b) pair, got {type(pair).__name__}."
-                ) from None
-            W = check_array(W, f"pretrained_layers[{i}][0] (W)", dtype=(dtype.type,), copy=True)
-            b = check_array(
-                b, f"pretrained_layers[{i}][1] (b)", dtype=(dtype.type,), ensure_2d=False, copy=True
-            )
-            if W.shape[1] != hidden[i]:
-                raise ValueError(
-                    f"pretrained_layers[{i}] has W of shape {W.shape}: expected {hidden[i]} "
-                    f"columns to match hidden_layer_sizes[{i}]={hidden[i]}."
-                )
-            if n_in is not None and W.shape[0] != n_in:
-                what = "n_features" if i == 0 else f"hidden_layer_sizes[{i - 1}]"
-                raise ValueError(
-                    f"pretrained_layers[{i}] has W of shape {W.shape}: expected {n_in} rows to "
-                    f"match {what}={n_in}."
-                )
-            if b.shape != (W.shape[1],):
-                raise ValueError(
-                    f"pretrained_layers[{i}] has b of shape {b.shape}: expected ({W.shape[1]},)."
-                )
-            out.append((W, b))
-            n_in = W.shape[1]
-        return out
-
-    def _check_X(self, X, dtype, reset, name="X"):
-        """scikit-learn's ``validate_data`` (shape, features, names), then dbn's finiteness check;
-        ``X`` is converted to the model's ``dtype``. Sparse input is densified (the kernels work
-        on dense rows), a new array: the caller's matrix is left as it is."""
-        original = X
-        try:
-            if name == "X":
-                X = validate_input(self, X, reset=reset, dtype=(dtype.type,), accept_sparse=True)
-            else:
-                X = validate_input(self, X, name, dtype=(dtype.type,), accept_sparse=True)
-        except ValueError as error:
-            if "finite" in str(error) and _overflows(original, dtype):
-                raise ValueError(
-                    f"{name} holds values beyond the range of {dtype} (the model's dtype): they "
-                    "become inf when cast. The input data may contain large values and need to "
-                    "be preprocessed (scaled), or use dtype=np.float64."
-                ) from error
-            raise
-        if sp.issparse(X):
-            X = np.ascontiguousarray(X.toarray())
-        return X
-
-    def encode_targets(self, y, n_samples):
-        """Engine-level: ``y`` as backprop trains on it (class indices of ``classes_``, or a 2-D
-        array of the weights' dtype), checked as :meth:`fit` checks it, for ``n_samples`` rows."""
-        return self._encode_y(y, "y", n_samples, self.coefs_[0].dtype)
-
-    # --------------------------------------------------------------------------------- persistence
-
-    def _state_arrays(self):
-        arrays, extra = super()._state_arrays()
-        extra["n_outputs_"] = int(self.n_outputs_)
-        return arrays, extra
-
-    def _restore_checked(self, arrays, extra, P, source):
-        super()._restore_checked(arrays, extra, P, source)
-        self.n_outputs_ = int(extra["n_outputs_"])
-        self.out_activation_ = self._out_activation()
-
-    # ------------------------------------------------------------------------------ initialisation
-
-    def _initialize(self, X, y, P, rng):
-        """Draw the weights (or copy the pretrained ones) and reset the fitted state."""
-        dtype = P["dtype"]
-        sizes = (X.shape[1], *P["hidden"], self.n_outputs_)
-        n_layers = len(sizes) - 1
-        pretrained = P["pretrained"]
-        if pretrained and pretrained[0][0].shape[0] != X.shape[1]:
-            raise ValueError(
-                f"pretrained_layers[0] has W of shape {pretrained[0][0].shape}: expected "
-                f"{X.shape[1]} rows to match the {X.shape[1]} features of X."
-            )
-        coefs, intercepts = [None] * n_layers, [None] * n_layers
-        lsuv_layers = []
-        for i in range(n_layers):
-            if i < len(pretrained):
-                coefs[i], intercepts[i] = pretrained[i]
-                continue
-            hidden = i < n_layers - 1
-            function = P["init"] if hidden else P["output_init"]
-            intercepts[i] = np.zeros(sizes[i + 1], dtype=dtype)
-            if function is _init.lsuv:
-                lsuv_layers.append(i)
-                continue
-            activation = self.activation if hidden else "identity"
-            coefs[i] = self._draw_weights(
-                function, sizes[i], sizes[i + 1], rng, dtype, activation, i
-            )
-        if lsuv_layers:
-            fixed = [None if i in lsuv_layers else W for i, W in enumerate(coefs)]
-            rows = rng.choice(X.shape[0], size=min(X.shape[0], 512), replace=False)
-            coefs, intercepts = _init.lsuv_init(
-                sizes,
-                X[np.sort(rows)],
-                self.activation,
-                coefs=fixed,
-                intercepts=intercepts,
-                random_state=rng,
-                dtype=dtype,
-            )
-        self._reset_training(coefs, intercepts, dtype)
-        self.out_activation_ = self._out_activation()
-
-    def initialize(self, X, y, *, classes=None):
-        """Build the weights for ``(X, y)`` as :meth:`fit` would, without training.
-
-        Lets :func:`dbn.diagnostics.layer_statistics` look at a net at initialisation, and
-        drivers such as :func:`dbn.dask.fit_mlp` initialise from a sample of their data.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like
-            Targets; fix ``classes_`` / ``n_outputs_``.
-        classes : array-like, optional
-            Classifiers: every class of the whole data, when ``y`` is a sample that may lack
-            some (as in :meth:`partial_fit`).
-
-        Returns
-        -------
-        self
-        """
-        P = self._validate_params()
-        if classes is not None and self._output != "softmax":
-            raise ValueError(f"classes applies to classifiers; {type(self).__name__} has none.")
-        X, y = self._validate_data(X, y, P, reset=True, classes=classes)
-        rng = check_random_state(self.random_state)
-        self._rng = rng
-        self._initialize(X, y, P, rng)
-        return self
-
-    # ------------------------------------------------------------------------------------ training
-
-    def fit(
-        self,
-        X,
-        y,
-        sample_weight=None,
-        *,
-        X_val=None,
-        y_val=None,
-        callbacks=None,
-        checkpoint_dir=None,
-    ):
-        """Train the network by back-propagation.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training inputs (dense; Fortran-ordered or strided arrays are copied once).
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Class labels (classifier; a 2-D 0/1 indicator matrix for multilabel
-            classification) or targets (regressor).
-        sample_weight : array-like of shape (n_samples,), optional
-            Weights >= 0 of the samples, as in scikit-learn: the loss is ``(sum_i w_i loss_i +
-            0.5 * alpha * ||W||**2) / sum_i w_i`` on each minibatch, so a weight counts as that
-            many copies of the sample; the early-stopping score is weighted too. Unit weights
-            are the same as none.
-        X_val, y_val : array-like, optional
-            Validation set. It overrides ``validation_fraction``: with ``early_stopping=True`` the
-            training stops on this set; otherwise its loss and error are only recorded in
-            ``history_``.
-        callbacks : callable, dbn.Callback or list of them, optional
-            The callback contract of every dbn estimator (:mod:`dbn._training.callbacks`): each is
-            called as ``callback(estimator, epoch, logs)`` after every epoch, where ``epoch`` counts
-            completed epochs from 1 and ``logs`` holds the epoch's entries of ``history_``;
-            training stops after an epoch in which one returns a truthy value (``True``,
-            ``np.True_``, ...). ``on_train_begin(estimator)`` is called once the weights are
-            initialised (or restored from a checkpoint), ``on_train_end(estimator)`` when training
-            ends, however it ends.
-        checkpoint_dir : str or Path, optional
-            Write ``mlp-checkpoint.npz`` there after every epoch, atomically (a temporary file,
-            fsync, rename: a crash leaves the previous checkpoint whole). It holds the whole
-            training state: weights, optimiser state, random stream, counters, early-stopping state,
-            history and the rows held out by ``validation_fraction``. Calling ``fit`` again with the
-            same folder resumes from it and runs the remaining epochs, so that the weights equal
-            those of an uninterrupted run (bit for bit in a single thread); a checkpoint of a
-            finished run gives the finished model at once. A checkpoint written with other
-            hyperparameters (``verbose`` aside), other data or other ``pretrained_layers`` is
-            refused with a ValueError; callable hyperparameters are not compared. Stale temporary
-            files of a killed write are removed.
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        DivergenceError
-            When the loss or the weights become non-finite; the weights of the last completed epoch
-            are kept.
-
-        Notes
-        -----
-        A ``KeyboardInterrupt`` stops training with a RuntimeWarning (pointing at the line that
-        called ``fit``) and leaves the model as it was after the last completed epoch: weights,
-        optimiser state and random stream alike, so that :meth:`partial_fit` or :meth:`save` carry
-        on from there.
-        """
-        P = self._validate_params()
-        warm = self.warm_start and hasattr(self, "coefs_")
-        X, y = self._validate_data(X, y, P, reset=not warm, warm=warm)
-        self._set_output(P)
-        if warm:
-            self._check_warm_start(X, P)
-        weights = _training_weights(sample_weight, len(X))
-        callbacks = CallbackList(callbacks)
-        if (X_val is None) != (y_val is None):
-            raise ValueError("X_val and y_val must be given together.")
-        if X_val is not None:
-            X_val = self._check_X(X_val, P["dtype"], reset=False, name="X_val")
-            y_val = self._encode_y(y_val, "y_val", len(X_val), P["dtype"])
-        data = {"X": X, "y": y, "X_val": X_val, "y_val": y_val}
-        if weights is not None:
-            data["sample_weight"] = weights
-        if hasattr(self, "classes_"):
-            data["classes_"] = _labels_to_array(self.classes_)[0]
-        return self._fit(
-            X, y, X_val, y_val, P, callbacks, checkpoint_dir, data, warm=warm, sample_weight=weights
-        )
-
-    def _check_warm_start(self, X, P):
-        """``warm_start`` continues from the fitted weights: the layer sizes must still match."""
-        sizes = (X.shape[1], *P["hidden"], self.n_outputs_)
-        fitted = (self.coefs_[0].shape[0], *(W.shape[1] for W in self.coefs_))
-        if sizes != fitted:
-            raise ValueError(
-                f"warm_start=True continues from the fitted weights, of layer sizes {fitted}; "
-                f"hidden_layer_sizes={self.hidden_layer_sizes!r} asks for {sizes}. Set "
-                "warm_start=False to start afresh."
-            )
-
-    @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """Train for one epoch over ``(X, y)``, continuing from the current weights.
-
-        The first call initialises the weights (from ``pretrained_layers`` if given); the optimiser
-        state (momentum, Adam moments) carries over between calls. Available for the epoch
-        solvers ('sgd', 'adam', 'cg'), not for 'lbfgs' (as in scikit-learn).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like
-        sample_weight : array-like of shape (n_samples,), optional
-            Weights of the samples (see :meth:`fit`).
-        classes : array-like, optional
-            All the class labels, needed on the first call of a classifier when ``y`` does not hold
-            every class (defaults to the labels in ``y``); a later call may repeat them, not
-            change them.
-
-        Returns
-        -------
-        self
-        """
-        P = self._validate_params()
-        first = not hasattr(self, "coefs_")
-        if not first and not hasattr(self, "history_"):
-            self._adopt_given_weights(P, classes)
-        if first:
-            X, y = self._validate_data(X, y, P, reset=True, classes=classes)
-            self._set_output(P)
-            self._rng = check_random_state(self.random_state)
-            self._initialize(X, y, P, self._rng)
-        else:
-            self._check_same_classes(classes)
-            X = self._check_X(X, P["dtype"], reset=False)
-            y = self._encode_y(y, "y", len(X), P["dtype"])
-        return self._partial_fit(X, y, P, _training_weights(sample_weight, len(X)))
-
-    def _adopt_given_weights(self, P, classes):
-        """Train from weights set by hand before the first ``partial_fit`` (scikit-learn's set-up:
-        ``coefs_`` and ``intercepts_`` assigned, never fitted): check that they chain and match
-        ``hidden_layer_sizes``, then start the training state around copies of them."""
-        dtype = P["dtype"]
-        try:
-            coefs = [np.asarray(W, dtype=dtype) for W in self.coefs_]
-            intercepts = [np.asarray(b, dtype=dtype).reshape(-1) for b in self.intercepts_]
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"coefs_ and intercepts_ set before partial_fit must be lists of numeric arrays "
-                f"({exc})."
-            ) from None
-        n_layers = len(P["hidden"]) + 1
-        chained = (
-            len(coefs) == len(intercepts) == n_layers
-            and all(W.ndim == 2 for W in coefs)
-            and all(a.shape[1] == b.shape[0] for a, b in zip(coefs[:-1], coefs[1:], strict=True))
-            and all(b.shape == (W.shape[1],) for W, b in zip(coefs, intercepts, strict=True))
-            and tuple(W.shape[1] for W in coefs[:-1]) == tuple(P["hidden"])
-        )
-        if not chained:
-            shapes = [np.shape(W) for W in coefs]
-            raise ValueError(
-                f"coefs_ set before partial_fit have shapes {shapes}; they must be {n_layers} "
-                f"chained (n_in, n_out) matrices through hidden_layer_sizes="
-                f"{self.hidden_layer_sizes!r}, with intercepts_ of n_out each."
-            )
-        self._set_given_targets(coefs[-1].shape[1], classes)
-        self.n_features_in_ = coefs[0].shape[0]
-        self.n_outputs_ = coefs[-1].shape[1]
-        self._rng = check_random_state(self.random_state)
-        self._reset_training(coefs, intercepts, dtype)
-        self.out_activation_ = self._out_activation()
-
-    def _set_given_targets(self, n_outputs, classes):
-        """What the targets of hand-set weights are (see :meth:`_adopt_given_weights`)."""
-
-    def _check_solver(self):
-        """``partial_fit`` exists for the epoch solvers (scikit-learn's ``available_if``)."""
-        if self.solver == "lbfgs":
-            raise AttributeError(
-                "partial_fit is only available for stochastic optimizers. lbfgs is not stochastic."
-            )
-        return True
-
-    def _check_same_classes(self, classes):
-        """Classifiers: ``classes`` of a later ``partial_fit`` must be the first call's."""
-
-    def _epoch_message(self, epoch, loss, validating, val_loss, val_error):
-        # scikit-learn's line, with the validation loss when there is one.
-        extra = f", validation loss = {val_loss:.8f}" if validating else ""
-        return f"Iteration {epoch}, loss = {loss:.8f}{extra}"
-
-    # ---------------------------------------------------------------------------------- prediction
-
-    def _raw_output(self, X, logits=False):
-        check_is_fitted(self, "coefs_")
-        X = self._check_X(X, self.coefs_[0].dtype, reset=False)
-        return _forward_chunked(
-            X, self.coefs_, self.intercepts_, self.activation, self._output, logits
-        )
-
-    def hidden_activations(self, X, layer=-1):
-        """Activations of a hidden layer (the features a DBN layer hands to the next).
-
-        Works before :meth:`fit` when ``pretrained_layers`` covers every hidden layer.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        layer : int, default=-1
-            Index among the hidden layers (negative counts from the top).
-
-        Returns
-        -------
-        H : ndarray of shape (n_samples, hidden_layer_sizes[layer])
-        """
-        hidden = self._hidden_sizes()
-        if hasattr(self, "coefs_"):
-            coefs, intercepts = self.coefs_[:-1], self.intercepts_[:-1]
-            n_features = self.n_features_in_
-        else:
-            dtype = check_dtype(self.dtype)
-            pretrained = self._validated_pretrained(hidden, dtype)
-            if not hidden or len(pretrained) < len(hidden):
-                raise NotFittedError(
-                    f"This {type(self).__name__} instance is not fitted yet and pretrained_layers "
-                    f"does not cover all {len(hidden)} hidden layers. Call 'fit' first."
-                )
-            coefs = [W for W, _ in pretrained]
-            intercepts = [b for _, b in pretrained]
-            n_features = coefs[0].shape[0]
-        n_hidden = len(coefs)
-        if n_hidden == 0:
-            raise ValueError("hidden_layer_sizes is empty: the network has no hidden layer.")
-        if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
-            raise TypeError(f"layer must be an integer, got {layer!r}.")
-        if not -n_hidden <= layer < n_hidden:
-            raise ValueError(
-                f"layer must be in [{-n_hidden}, {n_hidden - 1}] for {n_hidden} hidden layers, "
-                f"got {layer}."
-            )
-        layer = layer % n_hidden
-        X = check_array(X, "X", dtype=(coefs[0].dtype.type,), n_features=n_features)
-        return _forward_chunked(
-            X, coefs[: layer + 1], intercepts[: layer + 1], self.activation, self.activation
-        )
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.input_tags.sparse = True  # densified before training and prediction
-        return tags
-
-
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multi-layer perceptron classifier: softmax output trained on the cross-entropy.
 
     Parameters
@@ -1108,7 +363,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validate_data(self, X, y, P, reset, classes=None, warm=False):
         X = self._check_X(X, P["dtype"], reset=reset)
-        _require_y(self, y)
+        require_y(self, y)
         if self._is_multilabel(y):
             # One sigmoid output per label, trained on their cross-entropies (as scikit-learn).
             y = self._check_indicator(y, "y", len(X))
@@ -1138,7 +393,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             classes = np.asarray(classes)
             if classes.ndim != 1:
                 raise ValueError(f"classes must be 1-D, got shape {classes.shape}.")
-            _check_label_values(classes, "classes")
+            check_label_values(classes, "classes")
         encoder = LabelEncoder().fit(y if classes is None else classes)
         # One class is allowed, as in scikit-learn: the net then predicts it everywhere.
         self.classes_ = encoder.classes_
@@ -1189,7 +444,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 f"classes holds {len(classes)} labels but the given weights have {n_outputs} "
                 "output units; a classifier's softmax has one unit per class."
             )
-        _check_label_values(classes, "classes")
+        check_label_values(classes, "classes")
         self.classes_ = classes
 
     def _check_same_classes(self, classes):
@@ -1216,7 +471,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if isinstance(y, str | bytes) or hasattr(y, "nnz"):
             raise TypeError(f"{name} must be a 1-D array of labels, got {type(y).__name__}.")
         y = np.asarray(y)
-        _check_label_values(y, name)
+        check_label_values(y, name)
         y = column_or_1d(y, warn=True, input_name=name)
         if len(y) != n_samples:
             raise ValueError(f"{name} has {len(y)} samples but X has {n_samples}; they must match.")
@@ -1247,7 +502,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _state_arrays(self):
         arrays, extra = super()._state_arrays()
-        arrays["classes_"], extra["classes_storage"] = _labels_to_array(self.classes_)
+        arrays["classes_"], extra["classes_storage"] = labels_to_array(self.classes_)
         extra["classes_dtype"] = self.classes_.dtype.str
         extra["multilabel"] = self._output == "logistic"
         return arrays, extra
@@ -1256,7 +511,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         dtype = np.dtype(extra["classes_dtype"])
         if dtype.kind not in "UObiuf":
             raise ValueError(f"classes_ cannot have dtype {dtype}")
-        classes = _labels_from_array(arrays["classes_"], extra["classes_storage"], dtype)
+        classes = labels_from_array(arrays["classes_"], extra["classes_storage"], dtype)
         if len(classes) < 1 or len(classes) != extra["n_outputs_"]:
             raise io.ModelFileError(
                 f"{source}: holds {len(classes)} classes for {extra['n_outputs_']!r} outputs; a "
@@ -1338,13 +593,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             correct = (predicted == y).all(axis=1)
         else:
             correct = predicted == self._column_or_1d(y, "y", len(predicted))
-        weights = _check_sample_weight(sample_weight, len(predicted))
+        weights = check_sample_weight(sample_weight, len(predicted))
         return float(np.average(correct, weights=weights))
 
     def _evaluate(self, X, y_idx, sample_weight=None):
         """(mean cross-entropy, error rate, accuracy) on encoded labels (weighted means with
         ``sample_weight``)."""
-        logits = _forward_chunked(
+        logits = forward_chunked(
             X, self.coefs_, self.intercepts_, self.activation, self._output, logits=True
         ).astype(np.float64)
         if self._output == "logistic":
@@ -1361,7 +616,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return loss, 1.0 - accuracy, accuracy
 
 
-class MLPRegressor(RegressorMixin, _BaseMLP):
+class MLPRegressor(RegressorMixin, BaseMLP):
     """Multi-layer perceptron regressor: linear output trained on the squared error.
 
     Takes the parameters of :class:`MLPClassifier`, and ``loss``; early stopping monitors the
@@ -1496,7 +751,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _validate_data(self, X, y, P, reset, classes=None, warm=False):
         X = self._check_X(X, P["dtype"], reset=reset)
-        _require_y(self, y)
+        require_y(self, y)
         y = self._encode_y(y, "y", len(X), P["dtype"], reset=reset)
         self.n_features_in_ = X.shape[1]
         self.n_outputs_ = y.shape[1]
@@ -1554,7 +809,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         In scikit-learn's dtype: float32 for float32 ``X``, float64 otherwise (promoted with the
         model's ``dtype``; the computation runs in the model's ``dtype``).
         """
-        out = self._raw_output(X).astype(_prediction_dtype(X, self.coefs_[0].dtype), copy=False)
+        out = self._raw_output(X).astype(prediction_dtype(X, self.coefs_[0].dtype), copy=False)
         if self.loss == "poisson":
             out = np.exp(out)
         return out.ravel() if getattr(self, "_y_1d", False) else out
@@ -1568,14 +823,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                 f"y has {len(y) if y.ndim else 0} samples but X has {len(predicted)}; they must "
                 f"match (y shape {y.shape})."
             )
-        weights = _check_sample_weight(sample_weight, len(predicted))
-        return _r2(y, predicted, weights)
+        weights = check_sample_weight(sample_weight, len(predicted))
+        return r2(y, predicted, weights)
 
     def _evaluate(self, X, y, sample_weight=None):
         """(half mean squared error summed over outputs, mean squared error, R²), weighted means
         with ``sample_weight``; R² is NaN when the predictions are not finite (as in
         scikit-learn's early stopping)."""
-        out = _forward_chunked(X, self.coefs_, self.intercepts_, self.activation, "identity")
+        out = forward_chunked(X, self.coefs_, self.intercepts_, self.activation, "identity")
         if self.loss == "poisson":
             deviance = _backprop._poisson_rows(out, y)
             out = np.exp(out.astype(np.float64))
@@ -1586,7 +841,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         mse = float(np.average(np.mean(diff**2, axis=1), weights=sample_weight))
         if not np.isfinite(out).all():
             return loss, mse, float("nan")
-        return loss, mse, _r2(y, out, sample_weight)
+        return loss, mse, r2(y, out, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 
 from .._drivers import shard_seeds
-from .._network import history_from_json
+from .._network_state import history_from_json
 from .._training.callbacks import CallbackList
 from .._training.checkpoint import CheckpointFile, as_json
 from .._training.loop import EpochTrainer, run_epochs
