@@ -353,7 +353,7 @@ default="linear"
 
         Returns
         -------
-        V : ndarray of shape (n_samples, n_features_in_)
+        V : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self, "components_")
         check_scalar(n_samples, "n_samples", kind=numbers.Integral, low=1)
