@@ -52,8 +52,34 @@ def dbn_epoch(X):
             N_HIDDEN, batch_size=BATCH, n_iter=1, learning_rate=0.1, monitor_size=0, random_state=0
         ).fit(X)
 
-    BernoulliRBM(N_HIDDEN, batch_size=BATCH, n_iter=1, monitor_size=0).fit(X[:1000])  # compile
+    _compile_the_epoch(X)
     return run
+
+
+def dbn_whole_fit(X):
+    """A whole ``fit(n_iter=1)`` at the estimator's defaults (validation, range checks, copies,
+    initialisation and monitoring included), batch 100 like the floor."""
+    from dbn import BernoulliRBM
+
+    def run():
+        BernoulliRBM(N_HIDDEN, batch_size=BATCH, n_iter=1, random_state=0).fit(X)
+
+    _compile_the_epoch(X)
+    return run
+
+
+def _compile_the_epoch(X):
+    """Compile (or load from Numba's cache) the whole-epoch kernel on a slice, untimed. By default
+    dbn compiles it only once a process has run enough minibatches to pay for the compile
+    (``dbn._cd.parallel``); once compiled here, the timed fit takes it at its defaults."""
+    from dbn import BernoulliRBM
+    from dbn._cd import ContrastiveDivergence
+
+    ContrastiveDivergence.compiled_epoch = True
+    try:
+        BernoulliRBM(N_HIDDEN, batch_size=BATCH, n_iter=1, monitor_size=0).fit(X[:1000])
+    finally:
+        ContrastiveDivergence.compiled_epoch = "auto"
 
 
 def gemm_floor_epoch(X):
@@ -129,18 +155,30 @@ def torch_epoch(X):
     return run
 
 
-_START_SCRIPT = """
-import time, numpy as np
+# The start-up command of the README and of issue 24, timed from outside (what a user waits for)
+# and from inside (the part before the interpreter's exit).
+START_COMMAND = (
+    "import dbn, numpy as np; dbn.BernoulliRBM(16, n_iter=1).fit(np.random.rand(200, 20))"
+)
+_START_SCRIPT = f"""
+import time, warnings
 start = time.perf_counter()
-from dbn import BernoulliRBM
-X = (np.random.default_rng(0).random((200, 784)) < 0.2).astype(np.float32)
-BernoulliRBM(50, n_iter=1, batch_size=100, random_state=0).fit(X).transform(X)
+warnings.simplefilter("ignore")  # uniform noise: the collapse warning is expected
+{START_COMMAND.replace("; ", chr(10))}
+print(time.perf_counter() - start)
+"""
+# The imports alone: the floor that dbn's dependencies set.
+_IMPORTS_SCRIPT = """
+import time
+start = time.perf_counter()
+import numpy, numba, sklearn.base
 print(time.perf_counter() - start)
 """
 
 
 CONTENDERS = {
     "dbn": "dbn_epoch",
+    "dbn_fit": "dbn_whole_fit",
     "gemm_floor": "gemm_floor_epoch",
     "sklearn": "sklearn_epoch",
     "torch": "torch_epoch",
@@ -171,17 +209,61 @@ def _time_one(name, n_samples, data_home, threads=None):
 
 
 def time_cold_warm_start():
-    """Seconds to import dbn and fit a tiny RBM in a fresh process, with an empty and a full cache."""
+    """The start-up command in fresh processes with an empty, then a full Numba cache: wall seconds
+    and in-process seconds (the rest is the interpreter's start and exit), beside the imports of
+    numpy, numba and sklearn.base alone."""
+
+    def timed(script, env):
+        start = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        return time.perf_counter() - start, float(out.split()[-1])
+
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        run = [sys.executable, "-c", _START_SCRIPT]
-        cold = float(
-            subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
+        cold, cold_inside = timed(_START_SCRIPT, env)
+        warm, warm_inside = timed(_START_SCRIPT, env)
+        imports, imports_inside = timed(_IMPORTS_SCRIPT, env)
+    return {
+        "command": START_COMMAND,
+        "cold_start": cold,
+        "cold_start_in_process": cold_inside,
+        "warm_start": warm,
+        "warm_start_in_process": warm_inside,
+        "imports_only": imports,
+        "imports_only_in_process": imports_inside,
+    }
+
+
+def time_whole_fit(n_samples=60000, repeats=2, data_home=None, thread_counts=(1, 2)):
+    """A whole ``fit(n_iter=1)`` at the defaults against the GEMM floor, per BLAS thread count:
+    seconds (fastest of ``repeats``, interleaved) and the ratio (target <= 1.10)."""
+    rows = {}
+    for threads in thread_counts:
+        times = {"dbn_fit": [], "gemm_floor": []}
+        for _ in range(repeats):
+            for name in times:
+                times[name].append(_time_in_subprocess(name, n_samples, data_home, threads))
+        fit, floor = min(times["dbn_fit"]), min(times["gemm_floor"])
+        rows[threads] = {"whole_fit": fit, "gemm_floor": floor, "ratio": fit / floor}
+    return rows
+
+
+def format_whole_fit(rows):
+    lines = [
+        "Whole BernoulliRBM(500, batch_size=100).fit(X, n_iter=1) at its defaults (monitoring on) "
+        "against the GEMM floor",
+        "",
+        "| BLAS threads | whole fit | GEMM floor | fit / floor (target <= 1.10) |",
+        "|---:|---:|---:|---:|",
+    ]
+    for threads, row in rows.items():
+        lines.append(
+            f"| {threads} | {row['whole_fit']:.3f} s | {row['gemm_floor']:.3f} s | "
+            f"{row['ratio']:.3f} ({'met' if row['ratio'] <= 1.10 else 'missed'}) |"
         )
-        warm = float(
-            subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
-        )
-    return cold, warm
+    return "\n".join(lines)
 
 
 def run(n_samples=60000, repeats=2, data_home=None, include_start=True, threads=None):
@@ -217,7 +299,7 @@ def run(n_samples=60000, repeats=2, data_home=None, include_start=True, threads=
     if results["torch"]:
         results["torch_over_dbn"] = results["torch"] / results["dbn"]
     if include_start:
-        results["cold_start"], results["warm_start"] = time_cold_warm_start()
+        results.update(time_cold_warm_start())
     results["blas"] = blas_info()
     return results
 
@@ -248,10 +330,22 @@ def format_table(results):
     if "torch_over_dbn" in results:
         lines.append(f"torch / dbn = {results['torch_over_dbn']:.2f}")
     if "cold_start" in results:
-        lines.append(
-            f"start in a fresh process (import + tiny fit): cold {results['cold_start']:.2f} s "
-            f"(compiling), warm {results['warm_start']:.2f} s (cached)"
-        )
+        r = results
+        lines += [
+            "",
+            f'start-up, `python -c "{r.get("command", "import + tiny fit")}"` in a fresh process:',
+            f"- cold (empty Numba cache): {r['cold_start']:.2f} s "
+            f"({'met' if r['cold_start'] <= 2 else 'missed'}, target <= 2 s)",
+            f"- warm (cached): {r['warm_start']:.2f} s "
+            f"({'met' if r['warm_start'] <= 1 else 'missed'}, target <= 1 s)",
+        ]
+        if "imports_only" in r:
+            lines += [
+                f"- in the process: cold {r['cold_start_in_process']:.2f} s, warm "
+                f"{r['warm_start_in_process']:.2f} s; the rest is the interpreter's start and exit",
+                f"- importing numpy, numba and sklearn.base alone: {r['imports_only']:.2f} s "
+                f"({r['imports_only_in_process']:.2f} s in the process)",
+            ]
     return "\n".join(lines)
 
 

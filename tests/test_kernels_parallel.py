@@ -326,7 +326,7 @@ def test_epoch_profile_shows_which_path_ran(compiled):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_estimator_threaded_path_at_mnist_size_matches_one_thread(dtype):
+def test_estimator_threaded_path_at_mnist_size_matches_one_thread(dtype, monkeypatch):
     """A 784x128 BernoulliRBM under a 2-thread BLAS splits each minibatch between 2 threads and
     trains the model of 1 thread, to BLAS rounding."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -334,6 +334,9 @@ def test_estimator_threaded_path_at_mnist_size_matches_one_thread(dtype):
     prototypes = rng.random((10, 784)) < 0.2
     X = (prototypes[rng.integers(0, 10, 400)] ^ (rng.random((400, 784)) < 0.05)).astype(dtype)
     params = dict(n_components=128, batch_size=100, n_iter=2, random_state=0)
+    # The compiled path, whether or not this process has compiled it yet (the default compiles it
+    # only once it pays: test_small_fits_wait_for_the_compile_until_it_pays).
+    monkeypatch.setattr(ContrastiveDivergence, "compiled_epoch", True)
     models = {}
     for threads in (1, 2):
         with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
@@ -350,3 +353,59 @@ def test_estimator_threaded_path_at_mnist_size_matches_one_thread(dtype):
         np.testing.assert_allclose(
             getattr(two, name), getattr(one, name), rtol=tolerance, atol=tolerance, err_msg=name
         )
+
+
+@needs_native
+def test_small_fits_wait_for_the_compile_until_it_pays(monkeypatch, capsys):
+    """By default the whole-epoch kernel is compiled only once it is cached, or once the Python
+    loop (the same bits) has run enough minibatches to pay for the compile; then it says so once."""
+    import dbn._cd.parallel as parallel
+
+    monkeypatch.setattr(parallel, "is_compiled_or_cached", lambda: False)
+    monkeypatch.setattr(parallel, "_python_loop_minibatches", 0)
+    monkeypatch.setattr(parallel, "_COMPILE_AFTER_MINIBATCHES", 10)  # 6 minibatches per epoch
+    rng = np.random.default_rng(0)
+    X = (rng.random((300, 40)) < 0.3).astype(np.float32)
+
+    params = {
+        "components_": np.asfortranarray(0.1 * rng.standard_normal((30, 40)), np.float32),
+        "intercept_hidden_": np.zeros(30, np.float32),
+        "intercept_visible_": np.zeros(40, np.float32),
+    }
+
+    def fresh(mode):
+        cd = ContrastiveDivergence({k: v.copy(order="K") for k, v in params.items()}, batch_size=50)
+        cd.compiled_epoch = mode
+        return cd
+
+    auto = fresh("auto")
+    stream = np.random.default_rng(1)
+    auto.run_epoch(X, stream.permutation(300), 0.1, 0.5, stream)
+    assert auto.epoch_profile_ is None  # 6 minibatches: the Python loop
+    assert capsys.readouterr().err == ""
+    auto.run_epoch(X, stream.permutation(300), 0.1, 0.5, stream)
+    assert auto.epoch_profile_ is not None  # 12 >= 10: compiled from here on
+    assert "compiling" in capsys.readouterr().err
+
+    for mode in (True, False):
+        other = fresh(mode)
+        stream = np.random.default_rng(1)
+        for _ in range(2):
+            other.run_epoch(X, stream.permutation(300), 0.1, 0.5, stream)
+        for key in auto.parameters:  # which path ran changes no bit
+            np.testing.assert_array_equal(auto.parameters[key], other.parameters[key])
+
+    # A kernel already compiled (or cached on disk) is used from the first minibatch.
+    monkeypatch.setattr(parallel, "is_compiled_or_cached", lambda: True)
+    monkeypatch.setattr(parallel, "_python_loop_minibatches", 0)
+    cached = fresh("auto")
+    cached.run_epoch(X, np.arange(300), 0.1, 0.5, np.random.default_rng(1))
+    assert cached.epoch_profile_ is not None
+
+
+@needs_native
+def test_is_compiled_or_cached_after_a_compile():
+    from dbn._kernels.cd_epoch import is_compiled_or_cached
+
+    _train(np.float32, CASES["cd1"], 1, n_epochs=1, compiled=True)
+    assert is_compiled_or_cached()

@@ -16,12 +16,13 @@ the serial step.
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import numpy as np
 
 from .._kernels import native as native_kernels
 from .._kernels import rbm as kernels
-from .._kernels.cd_epoch import cd_epoch_rows
+from .._kernels.cd_epoch import cd_epoch_rows, is_compiled_or_cached
 from .._kernels.native import native_functions
 from .._threads import Team, blas_threads, single_threaded_blas
 from .samplers import NO_KEY
@@ -37,6 +38,33 @@ _MIN_ROWS_PER_THREAD = 8
 _GRADIENT_CHUNK_BYTES = 1 << 19
 # Minibatches per compiled call of the row-partitioned epoch: about 0.2 s at MNIST's size.
 _MINIBATCHES_PER_CALL = 100
+# Compiling the whole-epoch kernel costs about 4 s, once per environment (Numba caches it on disk);
+# the Python loop over the same kernels gives the same bits and costs 10-200 us more per minibatch
+# (2-core Xeon, 2026-12-04: 12 us for a 64 x 100 RBM, 170-230 us at MNIST's size on 2 threads).
+# So a small first fit does not wait for a compile it would never pay back: the loop runs in Python
+# until this many minibatches have gone through it in the process (ski rental), or the kernel is
+# compiled already.
+_COMPILE_AFTER_MINIBATCHES = 20_000
+_python_loop_minibatches = 0
+
+
+def _compiled_epoch_wanted(cd, n_minibatches):
+    """Whether this epoch runs as :func:`cd_epoch_rows` (see ``cd.compiled_epoch``)."""
+    global _python_loop_minibatches
+    if cd.compiled_epoch != "auto":
+        return bool(cd.compiled_epoch)
+    if is_compiled_or_cached():
+        return True
+    _python_loop_minibatches += n_minibatches
+    if _python_loop_minibatches < _COMPILE_AFTER_MINIBATCHES:
+        return False
+    print(
+        "dbn: compiling the multi-threaded CD epoch for this machine (a few seconds, once: Numba "
+        "caches it)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True
 
 
 def team_size(shape, rows):
@@ -107,6 +135,8 @@ def run_epoch_by_rows(cd, X, order, learning_rate, momentum, rng, n_threads):
     chunk = max(1, _GRADIENT_CHUNK_BYTES // (H * W_t.itemsize))
     chunk_buffers = [np.empty((min(chunk, V), H), W_t.dtype) for _ in range(n)]
     native = native_functions() if cd.compiled_epoch else None
+    if native is not None and not _compiled_epoch_wanted(cd, len(starts)):
+        native = None
     if native is not None:
         diverged_at, profile = _run_compiled_epoch(
             cd, native, team, X, order, keys, key_index, sample_v, keep, chunk_buffers,

@@ -172,8 +172,10 @@ class ContrastiveDivergence:
     """
 
     #: Run the row-partitioned epoch as one compiled call per thread where the platform allows
-    #: (:mod:`dbn._kernels.native`); False keeps the Python team (the tests compare the two).
-    compiled_epoch = True
+    #: (:mod:`dbn._kernels.native`): True always, False never (the Python team; the tests compare
+    #: the two, which give the same bits), "auto" once it is compiled or cached, or once the
+    #: process has run enough minibatches to pay for the compile (:mod:`dbn._cd.parallel`).
+    compiled_epoch = "auto"
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ from . import jit
 from .native import barrier_wait, gemm, now_ns
 from .rbm import bernoulli_units_rows, column_sums_and_bias_step, gather_rows, momentum_step_raw
 
-__all__ = ["cd_epoch_rows"]
+__all__ = ["cd_epoch_rows", "is_compiled_or_cached"]
 
 
 @jit
@@ -236,3 +236,20 @@ def cd_epoch_rows(
             break
     profile[2] += now_ns(clock, clock_id, timer[2]) - epoch_start
     return result
+
+
+def is_compiled_or_cached():
+    """Whether :func:`cd_epoch_rows` is compiled in this process, or in Numba's cache on disk for
+    this CPU, so that calling it costs no compile (seconds the first time, in a new environment).
+
+    Reads Numba's cache index through Numba's private ``_cache`` attribute; if a Numba release
+    changes it, the answer is False and the caller's rule for compiling applies.
+    """
+    if cd_epoch_rows.signatures:
+        return True
+    try:
+        index = cd_epoch_rows._cache._cache_file._load_index()
+        magic = cd_epoch_rows.targetctx.codegen().magic_tuple()
+        return any(key[1] == magic for key in index)
+    except Exception:  # noqa: BLE001 (any change in Numba's internals means "not known cached")
+        return False
