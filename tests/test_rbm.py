@@ -58,6 +58,13 @@ def test_bernoulli_units_kernel(dtype):
     np.testing.assert_allclose(mean, expected, **TOL[dtype])
     np.testing.assert_array_equal(sample, (uniform < mean).astype(dtype))
 
+    # Means written over the pre-activations (the DBM's Gibbs sweeps; a kernel of its own, which
+    # LLVM vectorises): the same bits as into a separate array.
+    in_place, in_place_sample = pre.copy(), np.empty_like(pre)
+    kernels.bernoulli_units(in_place, bias, key, in_place, in_place_sample)
+    np.testing.assert_array_equal(in_place, mean)
+    np.testing.assert_array_equal(in_place_sample, sample)
+
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sample", [True, False])
