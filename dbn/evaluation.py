@@ -29,6 +29,7 @@ from ._dbm_likelihood import (  # Deep Boltzmann Machines: their own module, re-
     dbm_ais_log_partition,
     dbm_exact_log_partition,
     dbm_exact_log_probability,
+    dbm_reverse_ais_log_partition,
     dbm_variational_bound,
 )
 from ._validation import check_array, check_is_fitted, check_random_state, check_scalar
@@ -41,6 +42,7 @@ __all__ = [
     "dbm_ais_log_partition",
     "dbm_exact_log_partition",
     "dbm_exact_log_probability",
+    "dbm_reverse_ais_log_partition",
     "dbm_variational_bound",
     "exact_log_partition",
     "log_likelihood",
@@ -293,6 +295,10 @@ class AISResult:
     n_runs : int
     n_betas : int
         Number of inverse temperatures, both ends included.
+    direction : {"forward", "reverse"}
+        ``"reverse"`` for :func:`dbm_reverse_ais_log_partition`: the runs anneal from the model to
+        the base model, ``log_z = log Z_A - log mean(w)``, and the estimate errs HIGH (when the
+        runs start from exact samples of the model) where the forward one errs low.
     """
 
     log_z: float
@@ -303,6 +309,7 @@ class AISResult:
     log_z_base: float
     n_runs: int
     n_betas: int
+    direction: str = "forward"
 
     @property
     def effective_sample_size(self):

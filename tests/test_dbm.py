@@ -14,11 +14,13 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dbn import DBM
+from dbn._dbm_likelihood import _log_marginal
 from dbn.dbm import cd1_step, layer_factors
 from dbn.evaluation import (
     dbm_ais_log_partition,
     dbm_exact_log_partition,
     dbm_exact_log_probability,
+    dbm_reverse_ais_log_partition,
     dbm_variational_bound,
 )
 
@@ -117,6 +119,91 @@ def test_ais_of_a_three_layer_dbm(state_layers):
         dbm, n_betas=2000, n_runs=100, state_layers=state_layers, random_state=1
     )
     assert abs(result.log_z - exact) < max(4 * result.log_z_std, 0.02)
+
+
+def _exact_samples(dbm, n, seed):
+    """Exact samples of every layer of a 2-layer DBM: ``h1`` from its marginal (enumerated, ``v``
+    and ``h2`` summed out), then ``v`` and ``h2`` given ``h1``."""
+    W, b = dbm.components_, dbm.intercepts_
+    H1 = _states(W[0].shape[0])
+    log_p = _log_marginal(W, b, [None, H1, None])
+    rng = np.random.default_rng(seed)
+    h1 = H1[rng.choice(len(H1), size=n, p=np.exp(log_p - logsumexp(log_p)))]
+    v = (rng.random((n, W[0].shape[1])) < expit(b[0] + h1 @ W[0])).astype(float)
+    h2 = (rng.random((n, W[1].shape[0])) < expit(b[2] + h1 @ W[1].T)).astype(float)
+    return [v, h1, h2]
+
+
+@pytest.mark.parametrize("state_layers", ["odd", "even"])
+def test_reverse_ais_weights_are_unbiased_for_z_a_over_z_from_exact_samples(tiny, state_layers):
+    # One step from the model to the base model: E[exp(w)] = E_p[p*_A(s) / p*(s)] = Z_A / Z.
+    exact = dbm_exact_log_partition(tiny)
+    result = dbm_reverse_ais_log_partition(
+        tiny, _exact_samples(tiny, 20000, 1), n_betas=np.array([0.0, 1.0]), n_gibbs_sweeps=0,
+        state_layers=state_layers, random_state=0,
+    )  # fmt: skip
+    w = np.exp(result.log_weights)
+    assert result.direction == "reverse" and result.n_runs == 20000
+    assert abs(w.mean() - np.exp(result.log_z_base - exact)) < 4 * w.std(ddof=1) / np.sqrt(w.size)
+    assert result.log_z == pytest.approx(result.log_z_base - np.log(w.mean()), abs=1e-12)
+    assert result.lower <= result.log_z <= result.upper
+
+
+def test_forward_and_reverse_ais_bracket_log_z_in_expectation():
+    """A short schedule on strong weights: forward AIS errs low, reverse AIS from exact samples
+    errs high, each by several standard errors over 40 repetitions (bidirectional Monte Carlo)."""
+    dbm = _fitted((10, 12), scale=2.0)
+    exact = dbm_exact_log_partition(dbm)
+    forward, reverse = [], []
+    for seed in range(40):
+        forward.append(dbm_ais_log_partition(dbm, n_betas=30, n_runs=20, random_state=seed).log_z)
+        reverse.append(
+            dbm_reverse_ais_log_partition(
+                dbm, _exact_samples(dbm, 20, 100 + seed), n_betas=30, n_gibbs_sweeps=0,
+                random_state=seed,
+            ).log_z
+        )  # fmt: skip
+    forward, reverse = np.array(forward) - exact, np.array(reverse) - exact
+    assert forward.mean() + 3 * forward.std() / np.sqrt(40) < 0
+    assert reverse.mean() - 3 * reverse.std() / np.sqrt(40) > 0
+    # With a long schedule both agree with the exact value.
+    long = dict(n_betas=2000, random_state=0)
+    assert dbm_ais_log_partition(dbm, n_runs=200, **long).log_z == pytest.approx(exact, abs=0.1)
+    reverse_long = dbm_reverse_ais_log_partition(
+        dbm, _exact_samples(dbm, 200, 7), n_gibbs_sweeps=0, **long
+    )
+    assert reverse_long.log_z == pytest.approx(exact, abs=0.1)
+
+
+def test_reverse_ais_starts_from_the_persistent_chains_and_leaves_them(tiny):
+    chains = [c.copy() for c in tiny.persistent_chains_]
+    result = dbm_reverse_ais_log_partition(tiny, n_betas=500, n_gibbs_sweeps=50, random_state=0)
+    assert result.n_runs == tiny.n_chains and np.isfinite(result.log_z)
+    assert abs(result.log_z - dbm_exact_log_partition(tiny)) < 0.5
+    for before, after in zip(chains, tiny.persistent_chains_, strict=True):
+        np.testing.assert_array_equal(before, after)
+    given = _exact_samples(tiny, 30, 0)
+    copies = [g.copy() for g in given]
+    dbm_reverse_ais_log_partition(tiny, given, n_betas=10, random_state=0)
+    for before, after in zip(copies, given, strict=True):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_reverse_ais_names_bad_initial_states(tiny):
+    v, h1, h2 = _exact_samples(tiny, 5, 0)
+    with pytest.raises(ValueError, match=r"list of 3 arrays"):
+        dbm_reverse_ais_log_partition(tiny, [v, h1], n_betas=10)
+    with pytest.raises(ValueError, match=r"initial_states\[1\] must have shape \(n_runs, 3\)"):
+        dbm_reverse_ais_log_partition(tiny, [v, h1[:, :2], h2], n_betas=10)
+    with pytest.raises(ValueError, match=r"initial_states\[2\] must hold binary states"):
+        dbm_reverse_ais_log_partition(tiny, [v, h1, h2 * 0.5], n_betas=10)
+    with pytest.raises(ValueError, match="n_gibbs_sweeps"):
+        dbm_reverse_ais_log_partition(tiny, [v, h1, h2], n_betas=10, n_gibbs_sweeps=-1)
+    untrained = clone(tiny)
+    untrained.__dict__.update({k: v for k, v in tiny.__dict__.items() if k.endswith("_")})
+    del untrained.persistent_chains_
+    with pytest.raises(ValueError, match="no persistent_chains_"):
+        dbm_reverse_ais_log_partition(untrained, n_betas=10)
 
 
 # ------------------------------------------------------------------------------ mean field
