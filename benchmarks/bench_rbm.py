@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from _report import blas_info, limit_threads
@@ -356,12 +357,32 @@ def main(argv=None):
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads")
     parser.add_argument("--no-start", action="store_true", help="skip the cold/warm start timing")
+    parser.add_argument(
+        "--start-only", action="store_true", help="only the cold/warm start, in this interpreter"
+    )
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
     parser.add_argument("--contender", choices=sorted(CONTENDERS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.contender:  # child process of run(): time one epoch and print the seconds
         seconds_taken = _time_one(args.contender, args.n_samples, args.data_home, args.threads)
         print("none" if seconds_taken is None else f"{seconds_taken:.6f}")
+        return
+    if args.start_only:  # e.g. from a venv with dbn's core dependencies alone
+        import datetime
+        import platform
+
+        from _report import machine_info
+
+        results = {
+            "python": sys.executable,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "cpu": machine_info().get("cpu", platform.processor()),
+            "load_average": os.getloadavg(),
+            **time_cold_warm_start(),
+        }
+        print(json.dumps(results, indent=1))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
         return
     results = run(args.n_samples, args.repeats, args.data_home, not args.no_start, args.threads)
     print(format_table(results))

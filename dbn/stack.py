@@ -54,6 +54,22 @@ TO_MLP_DEFAULTS = {
     "early_stopping": False,
 }
 
+#: ``centering="auto"`` centres a layer whose inputs have a mean above this: more units on than
+#: off, the regime where plain CD collapsed on the data panel (inverted MNIST, mean 0.87; MNIST on
+#: a noise background, 0.54); 0.5 is where flipping the inputs would make them sparse.
+AUTO_CENTERING_MEAN = 0.5
+
+
+def resolve_auto_centering(rbm, input_mean):
+    """Set ``rbm.centering`` from the mean of its inputs if its DBN asked for ``"auto"``.
+
+    Every path that trains a DBN's layers calls this once a layer's inputs exist, before the
+    layer is initialised: in process, on the cluster and out of core.
+    """
+    if getattr(rbm, "_centering_auto", False):
+        rbm.set_params(centering=bool(float(np.mean(input_mean)) > AUTO_CENTERING_MEAN))
+
+
 #: The first layer's learning rate, when its visible units are Gaussian, is this times the DBN's
 #: ``learning_rate`` (unless ``layer_params`` sets it).
 GAUSSIAN_RATE_FACTOR = 0.1
@@ -97,12 +113,17 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         keeps Hinton's 100 and 0.5 rising to 0.9 after 5 epochs). They were chosen on validation
         data by ``benchmarks/panel_study.py`` (see Notes); :meth:`hinton_salakhutdinov_2006`
         gives the paper's recipe.
-    centering : bool, default=True
-        Centred RBMs (Melchior, Fischer & Wiskott 2016) in every layer with binary visible units:
+    centering : {"auto", True, False}, default="auto"
+        Centred RBMs (Melchior, Fischer & Wiskott 2016) in the layers with binary visible units:
         the energy is written in terms of ``v - mu`` and ``h - lambda``, with offsets that track
         the mean activities, which makes training invariant to which value of a unit is "on"
-        (see :class:`dbn.BernoulliRBM`). A Gaussian first layer (standardised data) and a top
-        layer with linear hidden units (``top_hidden_unit="gaussian"``) are not centred.
+        (see :class:`dbn.BernoulliRBM`). ``"auto"`` centres a layer whose inputs are on more than
+        half of the time (their mean above 0.5: inverted images, noisy backgrounds), where plain
+        CD was measured to collapse, and trains the others plain, in the sparse regime where plain
+        CD works and its features fine-tuned better on the data panel; each layer decides on its
+        own inputs, and its ``centering`` says what it chose. A Gaussian first layer
+        (standardised data) and a top layer with linear hidden units
+        (``top_hidden_unit="gaussian"``) are not centred.
     layer_params : list of dict or dict of int to dict, optional
         Per-layer overrides of any RBM parameter, e.g. ``{0: {"learning_rate": 0.01}}`` or a list
         with one dict (or ``None``) per layer.
@@ -171,7 +192,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         weight_decay=0.0002,
         init_std=0.01,
         monitor_size=1000,
-        centering=True,
+        centering="auto",
         layer_params=None,
         verbose=0,
         random_state=None,
@@ -274,6 +295,8 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         check_choice(self.top_hidden_unit, "top_hidden_unit", ("bernoulli", "gaussian"))
         if not isinstance(self.verbose, numbers.Integral):  # bools are integers too
             raise TypeError(f"verbose must be an int (0, 1 or 2) or a bool, got {self.verbose!r}.")
+        if not (isinstance(self.centering, bool | np.bool_) or self.centering == "auto"):
+            raise ValueError(f"centering must be 'auto', True or False, got {self.centering!r}.")
         seeds = _layer_seeds(self.random_state, len(sizes))
         shared = {name: getattr(self, name) for name in _SHARED_RBM_PARAMS}
         layers = []
@@ -281,6 +304,10 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             zip(sizes, self._layer_overrides(len(sizes)), strict=True)
         ):
             params = dict(shared, n_components=size, random_state=seeds[i])
+            # "auto" is decided per layer on its inputs, when they exist (resolve_auto_centering).
+            auto = params["centering"] == "auto" and "centering" not in override
+            if params["centering"] == "auto":
+                params["centering"] = False
             params["verbose"] = self.verbose
             params["hidden_unit"] = self.top_hidden_unit if i == len(sizes) - 1 else "bernoulli"
             if params["hidden_unit"] != "bernoulli":
@@ -306,6 +333,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             params.update(override)
             rbm = cls(**params)
             rbm.validate_params()
+            rbm._centering_auto = auto and "centering" in params
             layers.append(rbm)
         return layers
 
@@ -367,6 +395,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
                 self.layers_.append(rbm)
                 start = time.perf_counter()
                 if not hasattr(rbm, "components_"):  # not resumed from the checkpoint
+                    resolve_auto_centering(rbm, data.mean())
                     # A batch_size larger than the data is clipped, with a warning.
                     rbm.initialize(data, check_input=False, clip_batch_size=True)
                 if self.verbose:
@@ -651,6 +680,8 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             state, extra = rbm.training_state()
             for name, value in state.items():
                 arrays[f"layer{i}/{name}"] = value
+            if "centering" in rbm.get_params():  # what "auto" chose for this layer
+                extra = dict(extra, centering=bool(rbm.centering))
             layer_extra.append(extra)
         extra = {
             "n_features_in_": int(self.n_features_in_),
@@ -671,6 +702,9 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             state = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             if "components_" not in state:
                 raise io.ModelFileError(f"{source}: layer {i} has no weights.")
+            centering = extra["layers"][i].get("centering")
+            if centering is not None and "centering" in layers[i].get_params():
+                layers[i].set_params(centering=bool(centering))
             layers[i].restore_training_state(state, extra["layers"][i], f"{source} layer {i}")
             if layers[i].components_.shape[1] != previous:
                 raise io.ModelFileError(

@@ -175,3 +175,29 @@ def test_dbm_benchmark_runs_every_stage_and_reruns_one(monkeypatch, tmp_path):
     bench.main([*argv, "--stages", "reverse", "--reverse-gibbs-sweeps", "6"])
     again = __import__("json").loads((tmp_path / "results.json").read_text())
     assert again["likelihood"] == forward and again["reverse"]["gibbs_sweeps"] == 6
+
+
+def test_panel_study_never_chooses_a_candidate_whose_pretraining_collapsed():
+    panel_study = pytest.importorskip("panel_study")
+    names = list(panel_study.candidates())
+    cells = []
+    own = "DBN layer 1 of 2 (BernoulliRBM(500)) is not learning after 5 epochs: its error ..."
+    gaussian = "DBN layer 1 of 2 (GaussianBernoulliRBM(500)) is not learning after 5 epochs: ..."
+    consequence = (
+        "DBN layer 2 of 2 (BernoulliRBM(500)) is not learning after 5 epochs: its inputs, the "
+        "features of the layer below, hardly vary (mean variance 5.7e-05)"
+    )
+    for name, collapsed in (("wine", [gaussian, consequence]), ("mnist-inverted", [own])):
+        errors = dict.fromkeys(names, 0.5)
+        errors["b10 m0.5 / adam 1e-3"] = 0.1  # the best everywhere, but collapsed on one set
+        errors["b10 m0.5 auto / adam 1e-3"] = 0.2
+        pretrain = {
+            "b10 m0.5": {"collapse_warnings": collapsed},
+            "b10 m0.5 auto": {"collapse_warnings": [] if own in collapsed else collapsed},
+        }
+        cells.append(dict(set=name, seed=0, n_val=2000, errors=errors, pretrain=pretrain))
+    chosen, scores = panel_study.choose(cells)
+    assert chosen == "b10 m0.5 auto / adam 1e-3"
+    assert scores["b10 m0.5 / adam 1e-3"]["collapsed"] == ["mnist-inverted"]
+    assert scores["b10 m0.5 / adam 1e-3"]["worst"] < scores[chosen]["worst"]
+    assert scores["b10 m0.9 / sgd 0.1"]["collapsed"] is None  # not recorded: still eligible

@@ -197,6 +197,24 @@ def test_pretrain_paths_keep_every_layers_cd_options(client, binary_data, tmp_pa
         assert stack.layers_[1].training_state()[0]["tempered_chains_"].shape[0] == 1
 
 
+def test_pretrain_paths_decide_auto_centering_as_in_process(client, binary_data):
+    # centering="auto" is decided per layer on its inputs' mean, on every path: mostly-on data
+    # (1 - X) centre layer 1, sparse data do not.
+    X = binary_data[0]
+    settings = dict(n_iter=2, batch_size=20, random_state=0, centering="auto")
+    for data in (X, 1 - X):
+        in_process = dbn.DBN([16, 8], **settings).pretrain(data)
+        chunks = da.from_array(data, chunks=300)
+        cluster = dbn.dask.pretrain(client, dbn.DBN([16, 8], **settings), chunks)
+        out_of_core = dbn.dask.pretrain_out_of_core(dbn.DBN([16, 8], **settings), data)
+        expected = [layer.centering for layer in in_process.layers_]
+        assert expected[0] == (data.mean() > 0.5)
+        for stack in (cluster, out_of_core):
+            assert [layer.centering for layer in stack.layers_] == expected
+            for ours, theirs in zip(stack.layers_, in_process.layers_, strict=True):
+                assert sorted(ours.training_state()[0]) == sorted(theirs.training_state()[0])
+
+
 # A valid value, away from its default, of every option of the RBMs; a new option fails the walk
 # below until it is given one here, and is honoured by dbn.dask or refused by name.
 _OPTION_VALUES = dict(

@@ -60,12 +60,14 @@ def test_engine_hooks_are_not_public_api():
 
 
 def test_pretraining_defaults_chosen_by_the_defaults_study_reach_every_layer():
-    # benchmarks/panel_study.py: minibatches of 10, momentum 0.5 throughout, centred RBMs; the
-    # RBM keeps its own defaults (Hinton's 100, and 0.5 for five epochs rising to 0.9).
+    # benchmarks/panel_study.py: minibatches of 10, momentum 0.5 throughout, centring decided per
+    # layer on its inputs ("auto"); the RBM keeps its own defaults (Hinton's 100, and 0.5 for
+    # five epochs rising to 0.9).
+    assert DBN().centering == "auto"
     layers = DBN([6, 4])._make_layers()
     for rbm in layers:
         assert (rbm.batch_size, rbm.momentum, rbm.final_momentum) == (10, 0.5, 0.5)
-        assert rbm.centering
+        assert rbm._centering_auto and not rbm.centering  # until its inputs exist
         assert (rbm.learning_rate, rbm.k, rbm.persistent) == (0.1, 1, False)
     assert (BernoulliRBM().batch_size, BernoulliRBM().momentum) == (100, 0.5)
 
@@ -381,3 +383,52 @@ def test_checkpoint_refuses_other_data_of_the_same_width(tmp_path, data):
     assert not stale.exists()
     reference = DBN(**params).pretrain(X)
     np.testing.assert_array_equal(resumed.layers_[0].components_, reference.layers_[0].components_)
+
+
+def test_auto_centering_centres_the_layers_whose_inputs_are_mostly_on(data, tmp_path):
+    X, _ = data  # mean about 0.4: plain; 1 - X, about 0.6: centred
+    params = dict(hidden_layer_sizes=[12, 6], n_iter=2, batch_size=20, random_state=0)
+    sparse = DBN(centering="auto", **params).pretrain(X)
+    dense = DBN(centering="auto", **params).pretrain(1 - X)
+    assert not sparse.layers_[0].centering and dense.layers_[0].centering
+    # Each layer decides on its own inputs, the features of the layer below.
+    for stack in (sparse, dense):
+        features = stack.layers_[0].transform(X if stack is sparse else 1 - X)
+        assert stack.layers_[1].centering == (features.mean() > 0.5)
+    # "auto" trains what the fixed choice trains, layer by layer.
+    fixed = DBN(centering=True, **params).pretrain(1 - X)
+    if all(layer.centering for layer in dense.layers_):
+        np.testing.assert_array_equal(dense.transform(1 - X), fixed.transform(1 - X))
+    # A layer's own setting is kept; the DBN's parameter stays "auto" (clone, grid search).
+    pinned = DBN(centering="auto", layer_params={0: {"centering": False}}, **params)
+    assert not pinned.pretrain(1 - X).layers_[0].centering
+    assert dense.get_params()["centering"] == "auto"
+    # Model files and checkpoints keep each layer's choice.
+    dense.save(tmp_path / "dense.safetensors")
+    loaded = DBN.load(tmp_path / "dense.safetensors")
+    assert [r.centering for r in loaded.layers_] == [r.centering for r in dense.layers_]
+    np.testing.assert_array_equal(loaded.transform(1 - X), dense.transform(1 - X))
+    with pytest.raises(ValueError, match="centering must be 'auto', True or False"):
+        DBN(centering="yes", **params).pretrain(X)
+
+
+def test_auto_centering_resumes_bit_for_bit(data, tmp_path):
+    X, _ = data
+    params = dict(hidden_layer_sizes=[12, 6], n_iter=3, batch_size=20, random_state=0)
+    params["centering"] = "auto"
+    reference = DBN(**params).pretrain(1 - X)
+    assert reference.layers_[0].centering
+
+    class Crash(Exception):
+        pass
+
+    def crash(dbn, epoch, logs):
+        if logs["layer"] == 1 and epoch == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        DBN(**params).pretrain(1 - X, checkpoint_dir=tmp_path, callbacks=[crash])
+    resumed = DBN(**params).pretrain(1 - X, checkpoint_dir=tmp_path)
+    for a, b in zip(resumed.layers_, reference.layers_, strict=True):
+        assert a.centering == b.centering
+        np.testing.assert_array_equal(a.components_, b.components_)
