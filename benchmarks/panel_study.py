@@ -410,11 +410,10 @@ def markdown(cells, chosen, scores, check_rows):
         lines.append(f"| Xavier (reference) | {errs} | | | {secs:.1f} | |")
         lines += [
             "",
-            "Seconds are those of the machine each round ran on: the first two rounds on an AMD "
-            "EPYC shared with other studies, the later ones on an Intel Xeon, several times "
-            "faster. Collapse: the library's ConvergenceWarning during pretraining (recorded from "
-            "the fourth round on; a candidate whose pretraining collapsed anywhere is not "
-            "eligible).",
+            "Seconds: the first two rounds ran while other studies shared the 2 cores (several "
+            "times slower), the later ones alone. Collapse: the library's ConvergenceWarning "
+            "for a layer with binary visible units during pretraining (recorded from the fourth "
+            "round on); a candidate whose pretraining collapsed anywhere is not eligible.",
             "",
         ]
     if check_rows:
@@ -451,6 +450,10 @@ def markdown(cells, chosen, scores, check_rows):
             "",
             f"Mean gain of the chosen defaults over {len(check_rows)} sets: {mean_gain:+.2f} "
             f"points; worst set {worst}, {check_rows[worst]['gain_mean']['chosen']:+.2f}.",
+            "",
+            "Seconds: the previous defaults, the first round and Xavier ran while other studies "
+            "shared the 2 cores (several times slower), the fourth round's choice alone; compare "
+            "seconds within a column only.",
         ]
     return "\n".join(lines) + "\n"
 

@@ -181,9 +181,13 @@ def _pretraining_label(cell):
     momentum = f"{p['momentum']}" + (
         f" -> {p['final_momentum']}" if p["final_momentum"] != p["momentum"] else ""
     )
-    return (
-        f"batch {p['batch_size']}, momentum {momentum}, {'centred' if p['centering'] else 'plain'}"
+    centring = p["centering"]
+    centring = (
+        "centring per layer ('auto')"
+        if centring == "auto"
+        else ("centred" if centring else "plain")
     )
+    return f"batch {p['batch_size']}, momentum {momentum}, {centring}"
 
 
 def markdown(results, settings):

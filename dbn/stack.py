@@ -151,9 +151,10 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
 
     Notes
     -----
-    The pretraining defaults (minibatches of 10, momentum 0.5 throughout, centred RBMs)
-    and :meth:`to_mlp`'s fine-tuning defaults were chosen together on the validation splits of
-    the data panel (:func:`dbn.datasets.load_panel`), by the worst cell rather than the mean; the
+    The pretraining defaults (minibatches of 10, momentum 0.5 throughout, centring for the
+    layers whose inputs are mostly on) and :meth:`to_mlp`'s fine-tuning defaults were chosen
+    together on the validation splits of the data panel (:func:`dbn.datasets.load_panel`), by
+    the worst cell rather than the mean, among the candidates whose layers never collapsed; the
     user guide's data-panel page has the tables. Minibatches of 10 make an epoch about 2.5 times
     slower than minibatches of 100; :meth:`hinton_salakhutdinov_2006` gives the paper's recipe
     (minibatches of 100, momentum 0.5 rising to 0.9, no centring).
