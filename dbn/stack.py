@@ -334,7 +334,10 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             params.update(override)
             rbm = cls(**params)
             rbm.validate_params()
-            rbm._centering_auto = auto and "centering" in params
+            # Centring needs binary units on both sides (no Gaussian first or linear top layer).
+            rbm._centering_auto = (
+                auto and "centering" in params and params["hidden_unit"] == "bernoulli"
+            )
             layers.append(rbm)
         return layers
 

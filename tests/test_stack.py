@@ -399,6 +399,9 @@ def test_auto_centering_centres_the_layers_whose_inputs_are_mostly_on(data, tmp_
     fixed = DBN(centering=True, **params).pretrain(1 - X)
     if all(layer.centering for layer in dense.layers_):
         np.testing.assert_array_equal(dense.transform(1 - X), fixed.transform(1 - X))
+    # A linear top layer is never centred (centring needs binary hidden units).
+    linear_top = DBN(centering="auto", top_hidden_unit="gaussian", **params).pretrain(1 - X)
+    assert linear_top.layers_[0].centering and not linear_top.layers_[1].centering
     # A layer's own setting is kept; the DBN's parameter stays "auto" (clone, grid search).
     pinned = DBN(centering="auto", layer_params={0: {"centering": False}}, **params)
     assert not pinned.pretrain(1 - X).layers_[0].centering
