@@ -296,11 +296,11 @@ def dbm_ais_log_partition(
     """
     from . import evaluation
 
-    _read_dbm(dbm)
+    _, b = _read_dbm(dbm)
     betas = evaluation._check_betas(n_betas)
     check_scalar(n_runs, "n_runs", kind=numbers.Integral, low=1)
     log_weights, log_z_base = _annealing_runs(
-        dbm, betas, int(n_runs), None, data, base_rate, state_layers, random_state
+        dbm, b, betas, int(n_runs), None, data, base_rate, state_layers, random_state
     )
     return evaluation._summarise(log_weights, log_z_base, betas.size)
 
@@ -366,7 +366,7 @@ def dbm_reverse_ais_log_partition(
     """
     from . import evaluation
 
-    W, _ = _read_dbm(dbm)
+    W, b = _read_dbm(dbm)
     betas = evaluation._check_betas(n_betas)
     check_scalar(n_gibbs_sweeps, "n_gibbs_sweeps", kind=numbers.Integral, low=0)
     sizes = [W[0].shape[1], *(w.shape[0] for w in W)]
@@ -399,7 +399,7 @@ def dbm_reverse_ais_log_partition(
     for _ in range(int(n_gibbs_sweeps)):
         dbm.gibbs_sweep(states, rng)
     log_weights, log_z_base = _annealing_runs(
-        dbm, betas[::-1], states[0].shape[0], states, data, base_rate, state_layers, rng
+        dbm, b, betas[::-1], states[0].shape[0], states, data, base_rate, state_layers, rng
     )
     forward_like = evaluation._summarise(log_weights, 0.0, betas.size)  # log(Z_A / Z) estimate
     return evaluation.AISResult(
@@ -415,8 +415,9 @@ def dbm_reverse_ais_log_partition(
     )
 
 
-def _annealing_runs(dbm, betas, R, initial, data, base_rate, state_layers, random_state):
-    """Log weights of ``R`` annealing runs along ``betas`` and ``log Z_A``.
+def _annealing_runs(dbm, b, betas, R, initial, data, base_rate, state_layers, random_state):
+    """Log weights of ``R`` annealing runs along ``betas`` and ``log Z_A``; ``b`` holds the
+    DBM's biases in float64 (:func:`_read_dbm`).
 
     Forward (``initial`` None, ``betas`` from 0 to 1): the state starts as a sample of the base
     model. Reverse (``initial`` the states of every layer, ``betas`` from 1 to 0): it starts as
@@ -426,12 +427,10 @@ def _annealing_runs(dbm, betas, R, initial, data, base_rate, state_layers, rando
     from ._kernels import ais as ais_kernels
     from ._kernels import dbm as kernels
 
-    _, b = _read_dbm(dbm)
     if state_layers not in ("auto", "odd", "even"):
         raise ValueError(f"state_layers must be 'auto', 'odd' or 'even', got {state_layers!r}.")
-    W64 = dbm.components_
-    sizes = [W64[0].shape[1], *(w.shape[0] for w in W64)]
-    L = len(W64)
+    sizes = [dbm.components_[0].shape[1], *(w.shape[0] for w in dbm.components_)]
+    L = len(dbm.components_)
     if state_layers == "auto":
         parity = _smaller_parity(sizes, range(L + 1))
     else:
