@@ -33,7 +33,7 @@ from ._rbm_math import free_energy, hidden_input, hidden_mean, visible_mean
 from ._rbm_trainer import HISTORY_KEYS, RBMEpochTrainer
 from ._training.callbacks import CallbackList, zero_based_adapter
 from ._training.checkpoint import CheckpointFile
-from ._training.loop import run_epochs
+from ._training.loop import DeprecatedEpochCount, run_epochs
 from ._training.schedules import check_schedule, learning_rate_at, momentum_at
 from ._training.stacklevel import external_stacklevel
 from ._validation import (
@@ -51,7 +51,9 @@ __all__ = ["BaseRBM"]
 _SCHEDULES = ("constant", "exponential", "linear")
 
 
-class BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseRBM(
+    DeprecatedEpochCount, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """The RBM estimator; subclasses fix the visible unit type.
 
     A scikit-learn transformer (``get_params`` / ``set_params``, ``clone``, ``set_output``,
@@ -226,27 +228,6 @@ class BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _effective_batch_size(self):
         limit = getattr(self, "_batch_limit", None)
         return self.batch_size if limit is None else min(self.batch_size, limit)
-
-    @property
-    def n_epochs_(self):
-        """Deprecated alias of ``n_iter_``, the completed training epochs (scikit-learn's name)."""
-        warnings.warn(
-            f"{type(self).__name__}.n_epochs_ is deprecated and will be removed in dbn 0.4; use "
-            "n_iter_, the same count under scikit-learn's name.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return self.n_iter_
-
-    @n_epochs_.setter
-    def n_epochs_(self, value):
-        warnings.warn(
-            f"{type(self).__name__}.n_epochs_ is deprecated and will be removed in dbn 0.4; set "
-            "n_iter_, the same count under scikit-learn's name.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        self.n_iter_ = value
 
     @property
     def _n_features_out(self):

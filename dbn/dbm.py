@@ -37,9 +37,10 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from . import io
 from ._cd.samplers import hidden_units
 from ._kernels.rbm import momentum_step
+from ._rbm_trainer import report_epoch
 from ._training.callbacks import CallbackList
 from ._training.checkpoint import CheckpointFile, fingerprints
-from ._training.loop import EpochTrainer, run_epochs
+from ._training.loop import DeprecatedEpochCount, EpochTrainer, run_epochs
 from ._training.schedules import NAMED_SCHEDULES, check_schedule, learning_rate_at
 from ._validation import (
     DivergenceError,
@@ -68,7 +69,7 @@ def layer_factors(layer, n_layers):
     return (1.0 if layer == n_layers - 1 else 2.0), (1.0 if layer == 0 else 2.0)
 
 
-class DBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class DBM(DeprecatedEpochCount, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Deep Boltzmann Machine with binary units (Salakhutdinov & Hinton 2009).
 
     Parameters
@@ -101,10 +102,13 @@ default="linear"
         L2 cost on the weights (not the biases).
     init_std : float, default=0.01
         Standard deviation of the initial weights.
-    verbose : int, default=0
-        1 shows progress bars.
-    random_state : int or None
-        Seeds everything: the initial weights, the minibatch order and the samplers.
+    verbose : int or bool, default=0
+        From 1 on, one line per epoch on stdout in scikit-learn's form (``[DBM layer 1/2
+        pretraining] Iteration 3, reconstruction error = ...``, then ``[DBM] Iteration 3, ...``),
+        and a progress bar on stderr when it is a terminal.
+    random_state : int, numpy Generator, RandomState or None
+        Seeds everything: the initial weights, the minibatch order and the samplers. A
+        Generator is used as is (each fit advances it); a RandomState seeds a Generator.
 
     Attributes
     ----------
@@ -120,8 +124,9 @@ default="linear"
         ``reconstruction_error`` (mean over rows of ``|v - E[v | mu_1]|^2``, mean-field).
     pretrain_history_ : list of dict
         Each pretraining RBM's history (``reconstruction_error`` of CD-1).
-    n_epochs_ : int
-        Completed joint-training epochs.
+    n_iter_ : int
+        Completed joint-training epochs (scikit-learn's name; ``n_epochs_`` is a deprecated
+        alias).
     n_features_in_ : int
 
     Notes
@@ -206,11 +211,13 @@ default="linear"
             raise TypeError(f"verbose must be an int (0 or 1) or a bool, got {self.verbose!r}.")
         if self.random_state is not None and (
             isinstance(self.random_state, bool)
-            or not isinstance(self.random_state, numbers.Integral)
+            or not isinstance(
+                self.random_state, numbers.Integral | np.random.Generator | np.random.RandomState
+            )
         ):
             raise TypeError(
-                f"random_state of a DBM must be None or an int, got {self.random_state!r} "
-                f"({type(self.random_state).__name__})."
+                "random_state of a DBM must be None, an int, a numpy Generator or a RandomState, "
+                f"got {self.random_state!r} ({type(self.random_state).__name__})."
             )
         return sizes
 
@@ -426,7 +433,9 @@ default="linear"
             if layer >= len(rbms):
                 rbms.append(rbm)
                 history.append({key: [] for key in ("epoch", "time", "reconstruction_error")})
-            trainer = _PretrainTrainer(self, data, rbm, up, down)
+            trainer = _PretrainTrainer(
+                self, data, rbm, up, down, f"DBM layer {layer + 1}/{L} pretraining"
+            )
 
             def save(finished, layer=layer):
                 if checkpoint is not None:
@@ -517,7 +526,7 @@ default="linear"
             run_epochs(
                 self,
                 trainer,
-                range(self.n_epochs_, self.n_iter),
+                range(self.n_iter_, self.n_iter),
                 history=self.history_,
                 callbacks=callbacks,
                 save_checkpoint=save,
@@ -540,7 +549,7 @@ default="linear"
         for mu in self._recognition(chains[0]):
             chains.append((rng.random(mu.shape) < mu).astype(dtype))
         self.persistent_chains_ = chains
-        self.n_epochs_ = 0
+        self.n_iter_ = 0
         self.history_ = {key: [] for key in _HISTORY_KEYS}
 
     def learning_rate_at(self, epoch):
@@ -675,6 +684,8 @@ default="linear"
     def header_params(self):
         """``get_params(deep=False)`` as a JSON header stores it."""
         params = self.get_params(deep=False)
+        if not (params["random_state"] is None or isinstance(params["random_state"], int)):
+            params["random_state"] = None  # a generator's state is not a parameter to store
         params["hidden_layer_sizes"] = list(check_layer_sizes(self.hidden_layer_sizes, "sizes"))
         if callable(params["learning_rate_schedule"]):
             raise TypeError("a DBM with a callable learning_rate_schedule cannot be saved.")
@@ -692,7 +703,7 @@ default="linear"
             arrays[f"chains_{layer}"] = s
         extra = {
             "n_features_in_": int(self.n_features_in_),
-            "n_epochs_": int(getattr(self, "n_epochs_", 0)),
+            "n_iter_": int(getattr(self, "n_iter_", 0)),
             "history_": getattr(self, "history_", {}),
             "pretrain_history_": getattr(self, "pretrain_history_", []),
             "rng_state": self._rng.bit_generator.state if hasattr(self, "_rng") else None,
@@ -719,7 +730,8 @@ default="linear"
         if "chains_0" in arrays:
             self.persistent_chains_ = [np.array(arrays[f"chains_{i}"]) for i in range(L + 1)]
         self.n_features_in_ = int(extra["n_features_in_"])
-        self.n_epochs_ = int(extra.get("n_epochs_", 0))
+        # Files written before n_iter_ (dbn 0.2) store the count as n_epochs_.
+        self.n_iter_ = int(extra.get("n_iter_", extra.get("n_epochs_", 0)))
         self.history_ = {k: list(extra.get("history_", {}).get(k, [])) for k in _HISTORY_KEYS}
         self.pretrain_history_ = list(extra.get("pretrain_history_", []))
         self._rng = np.random.default_rng()
@@ -834,8 +846,8 @@ def cd1_step(rbm, v0, up, down, learning_rate, momentum, weight_decay, rng):
 class _PretrainTrainer(EpochTrainer):
     """Epochs of CD-1 on one doubled RBM of the greedy pretraining."""
 
-    def __init__(self, dbm, X, rbm, up, down):
-        self.dbm, self.rbm, self.up, self.down = dbm, rbm, up, down
+    def __init__(self, dbm, X, rbm, up, down, name):
+        self.dbm, self.rbm, self.up, self.down, self.name = dbm, rbm, up, down, name
         for name in ("W", "c", "b", "vW", "vc", "vb"):
             rbm[name] = np.ascontiguousarray(rbm[name], dtype=X.dtype)
         self.X = X
@@ -877,6 +889,9 @@ class _PretrainTrainer(EpochTrainer):
 
     def epoch_completed(self, completed, logs):
         self.rbm["epochs"] = completed
+
+    def report(self, completed, logs):
+        report_epoch(self.name, self.dbm.verbose, logs)
 
 
 class _JointTrainer(EpochTrainer):
@@ -921,7 +936,10 @@ class _JointTrainer(EpochTrainer):
         d._rng.bit_generator.state = state
 
     def epoch_completed(self, completed, logs):
-        self.dbm.n_epochs_ = completed
+        self.dbm.n_iter_ = completed
+
+    def report(self, completed, logs):
+        report_epoch("DBM", self.dbm.verbose, logs)
 
 
 class _LayerRelay:

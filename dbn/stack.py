@@ -146,6 +146,8 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         counts the layer's completed epochs from 1, ``time`` holds the epoch's own seconds). A
         layer's own history is ``layers_[i].history_``; ``history_[i]``, the list-style access of
         dbn 0.2, still returns it, with a FutureWarning.
+    n_iter_ : ndarray of int, shape (n_layers,)
+        Completed pretraining epochs of each layer (``layers_[i].n_iter_``).
     pretrain_time_ : list of float
         Seconds spent training each layer.
 
@@ -488,6 +490,13 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         """Every layer's per-epoch history in one table (see the class docstring)."""
         check_is_fitted(self, "layers_")
         return _StackHistory(self.layers_)
+
+    @property
+    def n_iter_(self):
+        """Completed pretraining epochs of each layer, bottom first (an array, as scikit-learn's
+        ``n_iter_`` of estimators fitted in parts); ``layers_[i].n_iter_`` is layer ``i``'s."""
+        check_is_fitted(self, "layers_")
+        return np.array([layer.n_iter_ for layer in self.layers_], dtype=np.int64)
 
     # ------------------------------------------------------------------ export
     def to_mlp(self, task="classification", *, activation="sigmoid", **mlp_params):

@@ -10,7 +10,7 @@ import pytest
 
 import dbn._training.loop
 import dbn._training.verbose
-from dbn import DBN, BernoulliRBM, Callback, GaussianBernoulliRBM
+from dbn import DBM, DBN, BernoulliRBM, Callback, GaussianBernoulliRBM
 
 # scikit-learn's line (sklearn/neural_network/tests/test_rbm.py::test_sparse_and_verbose).
 SKLEARN_LINE = r"\[BernoulliRBM\] Iteration {}, pseudo-likelihood = -?\d+\.\d\d, time = \d+\.\d\ds$"
@@ -159,3 +159,43 @@ def test_dbn_accepts_a_generator_or_random_state_as_random_state(X):
     assert a._header_params()["random_state"] is None  # a Generator is not stored in files
     with pytest.raises(TypeError, match="random_state of a DBN must be None or an int, got 2.5"):
         DBN([8], random_state=2.5).pretrain(X)
+
+
+def test_dbm_accepts_a_generator_or_random_state_as_random_state(X):
+    params = dict(n_iter=1, pretrain_n_iter=1, batch_size=20, n_chains=8)
+    a = DBM((8, 4), random_state=np.random.default_rng(0), **params).fit(X)
+    b = DBM((8, 4), random_state=np.random.default_rng(0), **params).fit(X)
+    for left, right in zip(a.components_, b.components_, strict=True):
+        np.testing.assert_array_equal(left, right)
+    # A fit draws from the Generator: a second fit gives another model.
+    first = a.components_[0].copy()
+    assert not np.array_equal(a.fit(X).components_[0], first)
+    legacy = DBM((8, 4), random_state=np.random.RandomState(0), **params).fit(X)
+    assert np.isfinite(legacy.components_[0]).all()
+    assert a.header_params()["random_state"] is None  # a Generator is not stored in files
+    with pytest.raises(TypeError, match="random_state of a DBM must be None, an int, a numpy"):
+        DBM((8, 4), random_state=2.5, **params).fit(X)
+
+
+def test_dbm_prints_a_line_per_epoch_and_counts_them_in_n_iter_(X, capsys):
+    dbm = DBM((8, 4), n_iter=2, pretrain_n_iter=1, batch_size=20, n_chains=8, verbose=1)
+    dbm.fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("]")[0] for line in lines] == [
+        "[DBM layer 1/2 pretraining",
+        "[DBM layer 2/2 pretraining",
+        "[DBM",
+        "[DBM",
+    ]
+    assert re.fullmatch(
+        r"\[DBM\] Iteration 2, reconstruction error = \d+\.\d\d, time = \d+\.\d\ds", lines[-1]
+    )
+    assert dbm.n_iter_ == 2 and dbm.history_["epoch"] == [1, 2]
+    with pytest.warns(FutureWarning, match="DBM.n_epochs_ is deprecated.*use n_iter_"):
+        assert dbm.n_epochs_ == 2
+
+
+def test_dbn_n_iter_counts_each_layers_epochs(X):
+    stack = DBN([8, 4], n_iter=2, batch_size=20, random_state=0).pretrain(X)
+    np.testing.assert_array_equal(stack.n_iter_, [2, 2])
+    assert [layer.n_iter_ for layer in stack.layers_] == [2, 2]

@@ -34,7 +34,7 @@ from .callbacks import CallbackList
 from .stacklevel import external_stacklevel
 from .verbose import progress_bar
 
-__all__ = ["EpochTrainer", "EarlyStopping", "LoopResult", "run_epochs"]
+__all__ = ["DeprecatedEpochCount", "EpochTrainer", "EarlyStopping", "LoopResult", "run_epochs"]
 
 
 class EpochTrainer:
@@ -269,3 +269,27 @@ def run_epochs(
         if bar is not None:
             bar.close()
     return result
+
+
+class DeprecatedEpochCount:
+    """Mixin: ``n_epochs_``, the deprecated alias of ``n_iter_`` (the completed training epochs,
+    scikit-learn's name), read and set with a FutureWarning."""
+
+    def _warn_n_epochs(self, verb):
+        warnings.warn(
+            f"{type(self).__name__}.n_epochs_ is deprecated and will be removed in dbn 0.4; "
+            f"{verb} n_iter_, the same count under scikit-learn's name.",
+            FutureWarning,
+            stacklevel=3,
+        )
+
+    @property
+    def n_epochs_(self):
+        """Deprecated alias of ``n_iter_``, the completed training epochs (scikit-learn's name)."""
+        self._warn_n_epochs("use")
+        return self.n_iter_
+
+    @n_epochs_.setter
+    def n_epochs_(self, value):
+        self._warn_n_epochs("set")
+        self.n_iter_ = value
