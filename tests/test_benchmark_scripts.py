@@ -201,3 +201,34 @@ def test_panel_study_never_chooses_a_candidate_whose_pretraining_collapsed():
     assert scores["b10 m0.5 / adam 1e-3"]["collapsed"] == ["mnist-inverted"]
     assert scores["b10 m0.5 / adam 1e-3"]["worst"] < scores[chosen]["worst"]
     assert scores["b10 m0.9 / sgd 0.1"]["collapsed"] is None  # not recorded: still eligible
+
+
+def test_panel_study_judges_a_set_by_its_mean_over_seeds():
+    panel_study = pytest.importorskip("panel_study")
+    names = list(panel_study.candidates())
+    steady, erratic = "b10 m0.5 auto / adam 1e-3", "b10 m0.5 auto / sgd 0.1 b20"
+    cells = []
+    # On one seed the erratic candidate is far worse; on the two others it is slightly better.
+    for seed, (steady_error, erratic_error) in enumerate(
+        [(0.10, 0.30), (0.10, 0.02), (0.10, 0.02)]
+    ):
+        errors = dict.fromkeys(names, 0.5)
+        errors[steady], errors[erratic] = steady_error, erratic_error
+        cells.append(dict(set="small", seed=seed, n_val=100, errors=errors, pretrain={}))
+    chosen, scores = panel_study.choose(cells)
+    # Means over the seeds: 0.10 against 0.113, so the steady one is best and the ratio of the
+    # erratic one is (0.113 + 0.02) / (0.10 + 0.02), not its worst seed's 0.32 / 0.12.
+    assert chosen == steady
+    assert scores[erratic]["worst"] == pytest.approx((0.34 / 3 + 0.02) / 0.12)
+
+
+def test_panel_study_runs_more_seeds_where_the_validation_split_is_small():
+    panel_study = pytest.importorskip("panel_study")
+    assert [len(panel_study.grid_seeds(n)) for n in (36, 114, 200, 400, 2000, 10000)] == [
+        10,
+        9,
+        5,
+        3,
+        1,
+        1,
+    ]

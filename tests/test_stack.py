@@ -144,14 +144,14 @@ def test_to_mlp_applies_its_fine_tuning_defaults_and_user_parameters_override_th
     X, y = data
     dbn = DBN([12, 6], n_iter=3, batch_size=50, random_state=0).pretrain(X)
     params = dbn.to_mlp().get_params()
-    assert TO_MLP_DEFAULTS  # the defaults chosen by benchmarks/defaults_study.py
+    assert TO_MLP_DEFAULTS  # the defaults chosen by benchmarks/panel_study.py
     for name, value in TO_MLP_DEFAULTS.items():
         assert params[name] == value, name
     # They come from TO_MLP_DEFAULTS, not from the MLP's own defaults (which they may equal).
     monkeypatch.setitem(TO_MLP_DEFAULTS, "learning_rate_init", 0.0123)
-    monkeypatch.setitem(TO_MLP_DEFAULTS, "solver", "sgd")
+    monkeypatch.setitem(TO_MLP_DEFAULTS, "batch_size", 7)
     params = dbn.to_mlp().get_params()
-    assert (params["learning_rate_init"], params["solver"]) == (0.0123, "sgd")
+    assert (params["learning_rate_init"], params["batch_size"]) == (0.0123, 7)
     # Any parameter the user passes wins, the others keep to_mlp's defaults.
     overrides = {"solver": "adam", "learning_rate_init": 0.003, "max_iter": 7, "alpha": 0.5}
     params = dbn.to_mlp(**overrides).get_params()
