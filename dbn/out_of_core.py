@@ -98,7 +98,7 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
     nets. Neural Computation 18(7).
     Hinton, G. E. (2010). A practical guide to training restricted Boltzmann machines.
     """
-    from .stack import DBN, resolve_auto_centering
+    from .stack import DBN, resolve_auto_centering, resolve_auto_epochs
 
     if not isinstance(dbn, DBN):
         raise TypeError(f"dbn must be a dbn.DBN, got {type(dbn).__name__}.")
@@ -145,6 +145,7 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
             gaussian = gaussian_visible(rbm)
             mean = _stream_summary(source, chunk_rows, dtype, None if gaussian else (0.0, 1.0))
             resolve_auto_centering(rbm, mean)  # centering="auto"
+            resolve_auto_epochs(rbm, source.n_rows)  # n_iter="auto"
             params = initial_rbm_parameters(rbm, mean, dtype)
             rng = np.random.default_rng(shard_seeds(rbm.random_state, 1)[0])
             trainer = _OutOfCoreRBM(rbm, source, chunk_rows, dtype, params, mean, rng)

@@ -155,9 +155,10 @@ def _train_rbm(
     (a DBN's once around its layers)."""
     gaussian = gaussian_visible(rbm)
     mean, fingerprint = summarise(client, shards, name, None if gaussian else (0.0, 1.0))
-    from ..stack import resolve_auto_centering  # (dbn.stack imports the estimators)
+    from ..stack import resolve_auto_centering, resolve_auto_epochs  # (stack imports us)
 
     resolve_auto_centering(rbm, mean)  # a DBN layer with centering="auto"
+    resolve_auto_epochs(rbm, shards.n_rows)  # and n_iter="auto"
     batch = per_shard_batch(batch_size, rbm.batch_size, len(shards), shards.n_rows)
     config = rbm_config(rbm, batch, len(shards))
     checkpoint = None
