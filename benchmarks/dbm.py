@@ -95,6 +95,15 @@ def parse_args(argv=None):
     parser.add_argument("--n-mean-field", type=int, default=10)
     parser.add_argument("--n-chains", type=int, default=100)
     parser.add_argument("--k", type=int, default=5, help="Gibbs sweeps per update (5)")
+    parser.add_argument(
+        "--n-temperatures",
+        type=int,
+        default=None,
+        help="parallel tempering of the persistent chains with this many temperatures",
+    )
+    parser.add_argument(
+        "--centering", action="store_true", help="joint training of the centred DBM"
+    )
     parser.add_argument("--learning-rate", type=float, default=0.005)
     parser.add_argument("--pretrain-learning-rate", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
@@ -151,6 +160,8 @@ def make_model(args):
         n_mean_field=args.n_mean_field,
         n_chains=args.n_chains,
         k=args.k,
+        n_temperatures=args.n_temperatures,
+        centering=args.centering,
         verbose=1,
         random_state=args.seed,
     )
@@ -163,7 +174,8 @@ def gemm_seconds(dbm, n_rows, repeats=1):
     dtype = dbm.components_[0].dtype
     W = dbm.components_
     sizes = [W[0].shape[1], *(w.shape[0] for w in W)]
-    L, B, M = len(W), dbm.batch_size, dbm.n_chains
+    # Tempered chains: one GEMM over every temperature's chains.
+    L, B, M = len(W), dbm.batch_size, dbm.n_chains * (dbm.n_temperatures or 1)
     data = [rng.random((B, n)).astype(dtype) for n in sizes]
     chains = [rng.random((M, n)).astype(dtype) for n in sizes]
     n_batches = -(-n_rows // B)
@@ -311,7 +323,14 @@ def markdown(record):
         f"Budget: {c['n_train']} training images, {c['pretrain_epochs']} CD-1 epochs per "
         f"pretraining RBM, {c['epochs']} joint epochs (batch 100, {c['n_mean_field']} mean-field "
         f"sweeps, {c['n_chains']} chains, {c['k']} Gibbs sweeps per update, learning rate "
-        f"{c['learning_rate']} decayed linearly to 0), seed {c['seed']}.",
+        f"{c['learning_rate']} decayed linearly to 0), seed {c['seed']}"
+        + (
+            f"; parallel tempering over {c['n_temperatures']} temperatures"
+            if c.get("n_temperatures")
+            else ""
+        )
+        + ("; centred joint training" if c.get("centering") else "")
+        + ".",
         f"Training time: {record.get('train_seconds') or 'n/a (loaded)'} s.",
         "",
         "| measure | this run | published |",
@@ -351,6 +370,9 @@ def markdown(record):
             f"| test error, % ({'dropout' if f['dropout'] else 'no dropout'}, {f['epochs']} "
             f"epochs) | {f['error_percent']:.2f} | {published} |"
         )
+    if record.get("swap_acceptance"):
+        rates = ", ".join(f"{r:.3f}" for r in record["swap_acceptance"])
+        lines.append(f"| swap acceptance, neighbouring temperatures from beta = 1 | {rates} | |")
     s = record.get("speed")
     if s:
         lines.append(
@@ -401,6 +423,9 @@ def main(argv=None):
             record["train_seconds"] = round(seconds, 1)
         record["pretrain_history"] = dbm.pretrain_history_
         record["history"] = dbm.history_
+        if dbm.n_temperatures is not None:
+            accepted, proposed = np.asarray(dbm.swap_counts_, dtype=float).T
+            record["swap_acceptance"] = (accepted / proposed).round(4).tolist()
         record["speed"] = epoch_and_gemm_seconds(dbm, X_train)
         write()
     if "likelihood" in args.stages:

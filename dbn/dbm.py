@@ -16,7 +16,9 @@ Unlike a DBN, every layer is undirected: the posterior of ``h1`` depends on ``h2
 2. **Joint training** (:meth:`DBM.fit`): the data-dependent statistics come from mean-field
    posteriors (``n_mean_field`` fixed-point sweeps, each layer updated in turn from the current
    values of its neighbours), the model's statistics from ``n_chains`` persistent Gibbs chains
-   (PCD, Tieleman 2008) advanced ``k`` full sweeps per update.
+   (PCD, Tieleman 2008) advanced ``k`` full sweeps per update. Optionally the chains are
+   tempered (``n_temperatures``: parallel tempering, Desjardins et al. 2010) and the update is
+   that of the centred DBM (``centering``: Montavon & Müller 2012).
 
 References
 ----------
@@ -25,6 +27,10 @@ Salakhutdinov, R., & Hinton, G. E. (2012). An efficient learning procedure for d
 machines. Neural Computation 24(8), 1967-2006.
 Tieleman, T. (2008). Training restricted Boltzmann machines using approximations to the likelihood
 gradient. ICML.
+Desjardins, G., Courville, A., Bengio, Y., Vincent, P., & Delalleau, O. (2010). Tempered Markov
+chain Monte Carlo for training of restricted Boltzmann machines. AISTATS.
+Montavon, G., & Müller, K.-R. (2012). Deep Boltzmann machines and the centering trick. Neural
+Networks: Tricks of the Trade, LNCS 7700.
 """
 
 from __future__ import annotations
@@ -35,8 +41,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
 from . import io
-from ._cd.samplers import hidden_units
-from ._kernels.rbm import momentum_step
+from ._cd.samplers import ParallelTempering, hidden_units
+from ._cd.transforms import OFFSET_ROWS, Centring
+from ._kernels.counter_random import draw_key
+from ._kernels.dbm import tempered_bernoulli_units
+from ._kernels.rbm import centre_weight_gradient, momentum_step
 from ._rbm_trainer import report_epoch
 from ._training.callbacks import CallbackList
 from ._training.checkpoint import CheckpointFile, fingerprints
@@ -54,6 +63,8 @@ from ._validation import (
 __all__ = ["DBM"]
 
 CHECKPOINT_NAME = "dbm-checkpoint.npz"
+#: Weight of each minibatch's mean-field means in the running hidden offsets of centring.
+_OFFSET_RATE = Centring().offset_rate
 _HISTORY_KEYS = ("epoch", "time", "learning_rate", "reconstruction_error")
 
 
@@ -96,6 +107,28 @@ default="linear"
         Persistent Gibbs chains of the negative phase (the paper's 100 "fantasy particles").
     k : int, default=5
         Full Gibbs sweeps of the chains per update (the paper's 5).
+    n_temperatures : int, optional
+        Parallel tempering of the persistent chains (Desjardins et al. 2010; for DBMs, Salakhutdinov
+        2010 tempers them by tempered transitions instead) with this many inverse temperatures
+        ``1 = beta_0 > ... > beta_(M-1) = 0``, evenly spaced as for the RBMs
+        (:class:`dbn._cd.samplers.ParallelTempering`). Each temperature runs ``n_chains`` chains
+        of the whole joint state ``(v, h1, h2, ...)`` in the model whose energy is scaled,
+        ``p_beta(x) ~ exp(-beta E(x))`` (weights and biases times ``beta``; at ``beta = 0`` every
+        unit is a fair coin). Scaling needs no base model and makes the swap test depend on the
+        energies alone. After every Gibbs sweep, neighbouring temperatures ``(m, m + 1)`` of one
+        parity (even and odd in turn) propose to swap their states, accepted with probability
+        ``min(1, exp((beta_m - beta_(m+1)) (E(x_m) - E(x_(m+1)))))``; the negative statistics
+        come from the ``beta = 1`` chains (``persistent_chains_``). Costs about
+        ``n_temperatures`` times PCD's negative phase. ``None``: plain persistent chains.
+    centering : bool, default=False
+        Joint training of the centred DBM (Montavon & Müller 2012; Melchior, Fischer & Wiskott
+        2016), ``E(x) = -sum_l (x_l - o_l)^T W_l (x_(l-1) - o_(l-1)) - sum_l c_l . (x_l - o_l)``:
+        the update is the gradient in ``(W, c)``, with offsets ``o_0`` the data's mean and ``o_l``
+        (hidden layers) a running mean (rate 0.01, as for the RBMs' :class:`dbn._cd.transforms.
+        Centring`) of the mean-field means, started from those of the first 1,000 rows. The step
+        is folded back into the usual biases (``b_l = c_l - W_l o_(l-1) - W_(l+1)^T o_(l+1)``), so
+        the model and its attributes keep the usual form and moving the offsets changes nothing
+        but the direction of later updates. Pretraining is not centred.
     momentum : float, default=0.9
         Momentum of every update (pretraining and joint).
     weight_decay : float, default=0.0002
@@ -119,6 +152,14 @@ default="linear"
         ``intercepts_[l]`` of shape ``(n_l,)``: the biases of layer ``l``, visible first.
     persistent_chains_ : list of ndarray
         The states of the ``n_chains`` persistent chains, one array per layer.
+    tempered_chains_ : list of ndarray
+        With ``n_temperatures``: one ``(n_temperatures - 1, n_chains, n_l)`` array per layer, the
+        chains at ``beta_1, ..., beta_(M-1)``.
+    swap_counts_ : ndarray of shape (n_temperatures - 1, 2)
+        With ``n_temperatures``: accepted and proposed swaps between temperatures ``m`` and
+        ``m + 1`` over joint training.
+    offsets_ : list of ndarray
+        With ``centering``: the offsets ``o_l`` of every layer, visible first.
     history_ : dict of str to list
         Per joint-training epoch: ``epoch``, ``time``, ``learning_rate`` and
         ``reconstruction_error`` (mean over rows of ``|v - E[v | mu_1]|^2``, mean-field).
@@ -137,7 +178,7 @@ default="linear"
     The mean field starts from the bottom-up pass with doubled weights (every layer but the top
     receives ``2 W_l x_(l-1)``), the recognition pass of the paper.
 
-    Not yet: parallel tempering and centring of the joint training.
+    Parallel tempering and centring change only joint training; pretraining is the same.
 
     Examples
     --------
@@ -154,6 +195,13 @@ default="linear"
     Salakhutdinov, R., & Hinton, G. E. (2009). Deep Boltzmann machines. AISTATS.
     Salakhutdinov, R., & Hinton, G. E. (2012). An efficient learning procedure for deep Boltzmann
     machines. Neural Computation 24(8).
+    Desjardins, G., Courville, A., Bengio, Y., Vincent, P., & Delalleau, O. (2010). Tempered Markov
+    chain Monte Carlo for training of restricted Boltzmann machines. AISTATS.
+    Salakhutdinov, R. (2010). Learning deep Boltzmann machines using adaptive MCMC. ICML.
+    Montavon, G., & Müller, K.-R. (2012). Deep Boltzmann machines and the centering trick. Neural
+    Networks: Tricks of the Trade, LNCS 7700.
+    Melchior, J., Fischer, A., & Wiskott, L. (2016). How to center deep Boltzmann machines. JMLR
+    17(99).
     """
 
     def __init__(
@@ -169,6 +217,8 @@ default="linear"
         n_mean_field=10,
         n_chains=100,
         k=5,
+        n_temperatures=None,
+        centering=False,
         momentum=0.9,
         weight_decay=0.0002,
         init_std=0.01,
@@ -185,6 +235,8 @@ default="linear"
         self.n_mean_field = n_mean_field
         self.n_chains = n_chains
         self.k = k
+        self.n_temperatures = n_temperatures
+        self.centering = centering
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.init_std = init_std
@@ -207,6 +259,13 @@ default="linear"
         ):
             check_scalar(getattr(self, name), name, kind=numbers.Integral, low=low)
         check_schedule(self.learning_rate_schedule, NAMED_SCHEDULES, owner="DBM")
+        if self.n_temperatures is not None:
+            check_scalar(self.n_temperatures, "n_temperatures", kind=numbers.Integral, low=2)
+        if not isinstance(self.centering, bool | np.bool_):
+            raise TypeError(
+                f"centering must be a bool (True or False), got {self.centering!r} "
+                f"({type(self.centering).__name__})."
+            )
         if not isinstance(self.verbose, numbers.Integral):
             raise TypeError(f"verbose must be an int (0 or 1) or a bool, got {self.verbose!r}.")
         if self.random_state is not None and (
@@ -549,8 +608,127 @@ default="linear"
         for mu in self._recognition(chains[0]):
             chains.append((rng.random(mu.shape) < mu).astype(dtype))
         self.persistent_chains_ = chains
+        for name in ("tempered_chains_", "swap_counts_", "offsets_", "_tempering_states"):
+            self.__dict__.pop(name, None)  # from an earlier fit with other settings
+        if self.n_temperatures is not None:
+            # Every temperature starts from the same states, as the RBMs' tempered chains do.
+            self._link_tempered([np.tile(c, (self.n_temperatures, 1)) for c in chains])
+            self.swap_counts_ = np.zeros((self.n_temperatures - 1, 2), dtype=np.int64)
+            self._swap_parity = 0
+        if self.centering:
+            self.offsets_ = self._start_offsets(X)
         self.n_iter_ = 0
         self.history_ = {key: [] for key in _HISTORY_KEYS}
+
+    # ------------------------------------------------------------------ parallel tempering
+    @property
+    def inverse_temperatures_(self):
+        """``beta_0 = 1 > ... > beta_(M-1) = 0`` of parallel tempering (``n_temperatures``)."""
+        return ParallelTempering(self.n_temperatures).inverse_temperatures
+
+    def _link_tempered(self, stacked):
+        """Hold the tempered chains as one ``(M * n_chains, n_l)`` array per layer, temperature
+        after temperature, so that a sweep of all of them is one GEMM per layer; the attributes
+        ``persistent_chains_`` (``beta = 1``) and ``tempered_chains_`` are views of it."""
+        M = self.n_temperatures
+        C = stacked[0].shape[0] // M
+        self._tempering_states = stacked
+        self.persistent_chains_ = [s[:C] for s in stacked]
+        self.tempered_chains_ = [s[C:].reshape(M - 1, C, s.shape[1]) for s in stacked]
+        dtype = stacked[0].dtype
+        self._beta_rows = np.repeat(self.inverse_temperatures_, C).astype(dtype)
+
+    def tempered_sweep(self, states, beta, rng):
+        """One full Gibbs sweep in place of chains at inverse temperatures ``beta`` (one per row)
+        in the model ``p_beta(x) ~ exp(-beta E(x))``; returns each chain's energy ``E(x)`` (of
+        the unscaled model, float64) at its new state.
+
+        The odd layers are sampled given the even ones, then the even ones given the odd ones,
+        whose inputs hold every weight term of the energy: ``E(x) = -sum_(l even) x_l . (input_l
+        + b_l) - sum_(l odd) b_l . x_l``.
+        """
+        W, b = self.components_, self.intercepts_
+        L = len(W)
+        energy = np.zeros(states[0].shape[0])
+        for parity in (1, 0):
+            for layer in range(parity, L + 1, 2):
+                pre = None
+                if layer > 0:
+                    pre = states[layer - 1] @ W[layer - 1].T
+                if layer < L:
+                    down = states[layer + 1] @ W[layer]
+                    pre = down if pre is None else pre + down
+                tempered_bernoulli_units(
+                    pre,
+                    b[layer],
+                    beta,
+                    draw_key(rng),
+                    states[layer],
+                    energy if parity == 0 else None,
+                )
+        for layer in range(1, L + 1, 2):
+            energy -= states[layer] @ b[layer]
+        return energy
+
+    def _negative_phase(self):
+        """``k`` sweeps of the persistent chains (with a swap round after each when tempered)."""
+        if self.n_temperatures is None:
+            for _ in range(self.k):
+                self.gibbs_sweep(self.persistent_chains_, self._rng)
+            return
+        betas = self.inverse_temperatures_
+        for _ in range(self.k):
+            energy = self.tempered_sweep(self._tempering_states, self._beta_rows, self._rng)
+            uniform = self._rng.random((self.n_temperatures - 1, self.n_chains))
+            self._swap_parity = swap_round(
+                self._tempering_states, energy, betas, self._swap_parity, uniform, self.swap_counts_
+            )
+
+    # ------------------------------------------------------------------ centring
+    def _start_offsets(self, X):
+        """``o_0``: the mean of ``X``; ``o_l``: the mean-field means of its first rows."""
+        mu = self.mean_field(np.ascontiguousarray(X[:OFFSET_ROWS]))
+        return [X.mean(axis=0).astype(X.dtype), *(m.mean(axis=0) for m in mu)]
+
+    def centre_gradient(self, gradients, offsets):
+        """Turn :meth:`gradient`'s output into the centred DBM's ascent direction, in place.
+
+        The weight directions become the data-minus-model difference of ``(x_l - o_l)
+        (x_(l-1) - o_(l-1))^T`` instead of ``x_l x_(l-1)^T``: ``dW_l - g_l o_(l-1)^T -
+        o_l g_(l-1)^T`` with ``g`` the bias directions, which are unchanged (they are the
+        gradient in the centred biases ``c``). Returns ``gradients``.
+        """
+        n_weights = len(self.components_)
+        biases = gradients[n_weights:]
+        for layer in range(n_weights):
+            # The RBM kernel, rows = layer + 1, columns = layer: g[i, j] -= o_up[i] g_low[j] +
+            # g_up[i] o_low[j].
+            centre_weight_gradient(
+                gradients[layer],
+                offsets[layer + 1],
+                biases[layer],
+                biases[layer + 1],
+                offsets[layer],
+            )
+        return gradients
+
+    def _fold_offsets(self, mu):
+        """After a step in the centred parameters ``(W, c)``: the usual biases' share of it
+        (``b_l = c_l - W_l o_(l-1) - W_(l+1)^T o_(l+1)``), then move the hidden offsets towards
+        the minibatch's mean-field means. Returns whether the biases stayed finite."""
+        n_weights = len(self.components_)
+        steps, offsets, b = self.velocities_[:n_weights], self.offsets_, self.intercepts_
+        finite = True
+        for layer in range(n_weights + 1):
+            if layer > 0:
+                b[layer] -= steps[layer - 1] @ offsets[layer - 1]
+            if layer < n_weights:
+                b[layer] -= offsets[layer + 1] @ steps[layer]
+            finite &= bool(np.isfinite(b[layer]).all())
+        rate = b[0].dtype.type(_OFFSET_RATE)
+        for layer in range(1, n_weights + 1):
+            offsets[layer] += rate * (mu[layer - 1].mean(axis=0) - offsets[layer])
+        return finite
 
     def learning_rate_at(self, epoch):
         """Joint learning rate of the 0-based ``epoch`` under ``learning_rate_schedule``."""
@@ -577,15 +755,18 @@ default="linear"
 
     def _joint_step(self, v, lr):
         mu = self.mean_field(v)
-        for _ in range(self.k):
-            self.gibbs_sweep(self.persistent_chains_, self._rng)
+        self._negative_phase()
         gradients = self.gradient(v, mu, self.persistent_chains_)
+        if self.centering:
+            self.centre_gradient(gradients, self.offsets_)
         params = [*self.components_, *self.intercepts_]
         n_weights = len(self.components_)
         finite = True
         for i, (p, vel, g) in enumerate(zip(params, self.velocities_, gradients, strict=True)):
             decay = self.weight_decay if i < n_weights else 0.0
             finite &= momentum_step(p, vel, np.ascontiguousarray(g), lr, self.momentum, decay)
+        if self.centering:
+            finite &= self._fold_offsets(mu)
         return mu, finite
 
     # ------------------------------------------------------------------ fine-tuning
@@ -701,12 +882,19 @@ default="linear"
             arrays[f"velocity_{i}"] = vel
         for layer, s in enumerate(getattr(self, "persistent_chains_", [])):
             arrays[f"chains_{layer}"] = s
+        for layer, s in enumerate(getattr(self, "tempered_chains_", [])):
+            arrays[f"tempered_chains_{layer}"] = s
+        if hasattr(self, "swap_counts_"):
+            arrays["swap_counts"] = self.swap_counts_
+        for layer, o in enumerate(getattr(self, "offsets_", [])):
+            arrays[f"offsets_{layer}"] = o
         extra = {
             "n_features_in_": int(self.n_features_in_),
             "n_iter_": int(getattr(self, "n_iter_", 0)),
             "history_": getattr(self, "history_", {}),
             "pretrain_history_": getattr(self, "pretrain_history_", []),
             "rng_state": self._rng.bit_generator.state if hasattr(self, "_rng") else None,
+            "swap_parity": int(getattr(self, "_swap_parity", 0)),
         }
         return arrays, extra
 
@@ -729,6 +917,20 @@ default="linear"
             self.velocities_ = [np.array(arrays[f"velocity_{i}"]) for i in range(n_velocities)]
         if "chains_0" in arrays:
             self.persistent_chains_ = [np.array(arrays[f"chains_{i}"]) for i in range(L + 1)]
+            for name in ("tempered_chains_", "swap_counts_", "offsets_", "_tempering_states"):
+                self.__dict__.pop(name, None)
+            if "tempered_chains_0" in arrays and self.n_temperatures is not None:
+                tempered = [np.asarray(arrays[f"tempered_chains_{i}"]) for i in range(L + 1)]
+                self._link_tempered(
+                    [
+                        np.concatenate([c, t.reshape(-1, c.shape[1])])
+                        for c, t in zip(self.persistent_chains_, tempered, strict=True)
+                    ]
+                )
+                self.swap_counts_ = np.array(arrays["swap_counts"], dtype=np.int64)
+                self._swap_parity = int(extra.get("swap_parity", 0))
+            if "offsets_0" in arrays and self.centering:
+                self.offsets_ = [np.array(arrays[f"offsets_{i}"]) for i in range(L + 1)]
         self.n_features_in_ = int(extra["n_features_in_"])
         # Files written before n_iter_ (dbn 0.2) store the count as n_epochs_.
         self.n_iter_ = int(extra.get("n_iter_", extra.get("n_epochs_", 0)))
@@ -894,6 +1096,35 @@ class _PretrainTrainer(EpochTrainer):
         report_epoch(self.name, self.dbm.verbose, logs)
 
 
+def swap_round(states, energy, betas, parity, uniform, swap_counts):
+    """One round of parallel tempering's swaps between neighbouring temperatures, in place.
+
+    ``states`` holds one ``(M * C, n_l)`` array per layer, the ``C`` chains of temperature ``m``
+    in rows ``m C`` to ``(m + 1) C``; ``energy`` (``M * C``) their energies ``E(x)``. The pairs
+    ``(m, m + 1)`` with ``m = parity, parity + 2, ...`` propose to exchange chain ``i``'s states,
+    accepted when ``uniform[m, i] < exp((beta_m - beta_(m+1)) (E(x_m) - E(x_(m+1))))``: the
+    Metropolis ratio ``p_beta_m(x_(m+1)) p_beta_(m+1)(x_m) / (p_beta_m(x_m) p_beta_(m+1)(x_(m+1)))``
+    of the product of the tempered models. ``swap_counts[m]`` gains the accepted and the
+    proposed swaps; returns the next parity.
+    """
+    M = len(betas)
+    C = states[0].shape[0] // M
+    E = energy.reshape(M, C)
+    for m in range(parity, M - 1, 2):
+        log_ratio = (betas[m] - betas[m + 1]) * (E[m] - E[m + 1])
+        accept = np.flatnonzero(uniform[m] < np.exp(np.minimum(log_ratio, 0.0)))
+        if accept.size:
+            low, high = m * C + accept, (m + 1) * C + accept
+            for s in states:
+                below = s[low]
+                s[low] = s[high]
+                s[high] = below
+            E[m, accept], E[m + 1, accept] = E[m + 1, accept], E[m, accept]
+        swap_counts[m, 0] += accept.size
+        swap_counts[m, 1] += C
+    return 1 - parity
+
+
 class _JointTrainer(EpochTrainer):
     """Epochs of the DBM's joint training (mean field + persistent chains)."""
 
@@ -918,21 +1149,28 @@ class _JointTrainer(EpochTrainer):
             error += float(np.sum((v - recon) ** 2))
         return {"reconstruction_error": error / n, "learning_rate": lr}
 
+    def _state(self):
+        """Every array joint training changes in place."""
+        d = self.dbm
+        chains = d._tempering_states if d.n_temperatures is not None else d.persistent_chains_
+        extra = [d.swap_counts_] if d.n_temperatures is not None else []
+        offsets = d.offsets_ if d.centering else []
+        return (*d.components_, *d.intercepts_, *d.velocities_, *chains, *extra, *offsets)
+
     def snapshot(self):
         d = self.dbm
         return (
-            [p.copy() for p in (*d.components_, *d.intercepts_, *d.velocities_)],
-            [s.copy() for s in d.persistent_chains_],
+            [p.copy() for p in self._state()],
+            getattr(d, "_swap_parity", 0),
             d._rng.bit_generator.state,
         )
 
     def restore(self, snapshot):
         d = self.dbm
-        arrays, chains, state = snapshot
-        for p, saved in zip((*d.components_, *d.intercepts_, *d.velocities_), arrays, strict=True):
+        arrays, parity, state = snapshot
+        for p, saved in zip(self._state(), arrays, strict=True):
             p[...] = saved
-        for s, saved in zip(d.persistent_chains_, chains, strict=True):
-            s[...] = saved
+        d._swap_parity = parity
         d._rng.bit_generator.state = state
 
     def epoch_completed(self, completed, logs):
