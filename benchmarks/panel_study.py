@@ -50,6 +50,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from dbn import DBN, DivergenceError, MLPClassifier  # noqa: E402
 from dbn.datasets import PANEL, load_panel  # noqa: E402
+from dbn.stack import AUTO_EPOCHS  # noqa: E402
 
 N_LABELS = 1000
 STACK = dict(hidden_layer_sizes=[500, 500], n_iter=5)
@@ -306,9 +307,11 @@ def run_grid(sets, seeds, log, output):
 # ----------------------------------------------------------------------------- cost at defaults
 #: What a new user runs: ``DBN(...)`` with nothing but the layer sizes (and the visible units of
 #: real-valued data), ``.pretrain(X_unlabelled).to_mlp().fit(X, y)``, against scikit-learn's
-#: ``MLPClassifier()`` at its defaults, on the same labels. ``None`` is the library's default.
+#: ``MLPClassifier()`` at its defaults, on the same labels. ``None`` is the library's default
+#: (``hidden_layer_sizes="auto"`` since the seventh round; the runs before it, at 500-500-2000,
+#: 10 epochs and the Gaussian layer at 0.1x, are in superseded_cost_before_auto.json).
 COST_ARMS = {
-    "DBN() (500, 500, 2000)": None,
+    "DBN()": None,
     "DBN((500, 500))": (500, 500),
 }
 
@@ -385,6 +388,27 @@ SMALL_DATA_CANDIDATES = {
 }
 SMALL_SETS = ("wine", "breast-cancer", "digits", "rectangles")
 
+#: Seventh round, at the library's defaults after the sixth (``n_iter="auto"``, Gaussian factor
+#: 0.03): layer widths that scale with the number of input features ``d``, as ``(floor,
+#: multiple)`` for ``min(w, max(floor, multiple * d))`` applied to each default width ``w`` of
+#: (500, 500, 2000); ``None`` keeps the default widths. On 784 inputs both rules give the
+#: default widths back, so rectangles and the MNIST sets are unaffected and not run.
+LAYER_SIZE_CANDIDATES = {
+    "500-500-2000": None,
+    "min(w, max(64, 4 d))": (64, 4),
+    "min(w, max(128, 8 d))": (128, 8),
+}
+LAYER_SIZE_SETS = ("wine", "breast-cancer", "digits")
+DEFAULT_WIDTHS = (500, 500, 2000)
+
+
+def scaled_widths(rule, n_features):
+    """The default widths under a ``(floor, multiple)`` rule of :data:`LAYER_SIZE_CANDIDATES`."""
+    if rule is None:
+        return DEFAULT_WIDTHS
+    floor, multiple = rule
+    return tuple(min(w, max(floor, multiple * n_features)) for w in DEFAULT_WIDTHS)
+
 
 def epochs_for(n_samples, batch_size, n_iter, min_updates):
     """``n_iter``, raised so that each layer gets at least ``min_updates`` minibatch updates."""
@@ -392,44 +416,72 @@ def epochs_for(n_samples, batch_size, n_iter, min_updates):
     return max(n_iter, -(-min_updates // per_epoch))
 
 
-def run_small_data(log, output):
-    """Validation error, seconds and collapse warnings of :data:`SMALL_DATA_CANDIDATES` with every
-    other setting at the library's defaults, on :data:`SMALL_SETS` (their ``grid_seeds``)."""
-    path = output / "small_data.json"
+def small_data_settings(d, candidate):
+    """``DBN`` keyword arguments of a sixth-round candidate on the panel set ``d``."""
+    factor, min_updates = SMALL_DATA_CANDIDATES[candidate]
+    defaults = DBN()
+    n_iter = epochs_for(len(unlabelled(d)), defaults.batch_size, AUTO_EPOCHS, min_updates)
+    layer_params = None
+    if d.visible_unit == "gaussian":
+        layer_params = {0: dict(learning_rate=factor * defaults.learning_rate)}
+    return dict(n_iter=n_iter, layer_params=layer_params)
+
+
+def layer_size_settings(d, candidate):
+    """``DBN`` keyword arguments of a seventh-round candidate on the panel set ``d``."""
+    return dict(
+        hidden_layer_sizes=scaled_widths(LAYER_SIZE_CANDIDATES[candidate], d.X_train.shape[1])
+    )
+
+
+#: The rounds run at the library's defaults: part name -> (file, candidates, sets, settings, title).
+DEFAULTS_ROUNDS = {
+    "small": (
+        "small_data.json",
+        SMALL_DATA_CANDIDATES,
+        SMALL_SETS,
+        small_data_settings,
+        "Small sets at the library's defaults: Gaussian rate and epochs (sixth round)",
+    ),
+    "sizes": (
+        "layer_sizes.json",
+        LAYER_SIZE_CANDIDATES,
+        LAYER_SIZE_SETS,
+        layer_size_settings,
+        "Layer widths that scale with the inputs, at the library's defaults (seventh round)",
+    ),
+}
+
+
+def run_defaults_round(part, log, output):
+    """Validation error, seconds and collapse warnings of a round's candidates with every other
+    setting at the library's defaults, on the round's sets (their ``grid_seeds``)."""
+    filename, candidates, sets, settings, _ = DEFAULTS_ROUNDS[part]
+    path = output / filename
     runs = json.loads(path.read_text())["runs"] if path.exists() else []
     done = {(r["set"], r["seed"], r["candidate"]) for r in runs}
-    for name in SMALL_SETS:
+    for name in sets:
         d = data(name, test=False)
         for seed in grid_seeds(len(d.y_val)):
             rows = balanced_subset(d.y_train, N_LABELS, seed)
             X, y = d.X_train[rows], d.y_train[rows]
-            for candidate, (factor, min_updates) in SMALL_DATA_CANDIDATES.items():
+            for candidate in candidates:
                 if (name, seed, candidate) in done:
                     continue
-                defaults = DBN()
-                X_unlabelled = unlabelled(d)
-                n_iter = epochs_for(
-                    len(X_unlabelled), defaults.batch_size, defaults.n_iter, min_updates
-                )
-                layer_params = None
-                if d.visible_unit == "gaussian":
-                    layer_params = {0: dict(learning_rate=factor * defaults.learning_rate)}
+                knobs = settings(d, candidate)
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", ConvergenceWarning)
                     start = time.perf_counter()
-                    stack = DBN(
-                        n_iter=n_iter,
-                        layer_params=layer_params,
-                        visible_unit=d.visible_unit,
-                        random_state=seed,
-                    ).pretrain(X_unlabelled)
+                    stack = DBN(visible_unit=d.visible_unit, random_state=seed, **knobs)
+                    stack.pretrain(unlabelled(d))
                     net = stack.to_mlp(random_state=seed).fit(X, y)
                     seconds = time.perf_counter() - start
                 run = dict(
                     set=name,
                     seed=seed,
                     candidate=candidate,
-                    n_iter=n_iter,
+                    n_iter=[int(rbm.n_iter) for rbm in stack.layers_],
+                    hidden_layer_sizes=[int(rbm.n_components) for rbm in stack.layers_],
                     val_error=error(net, d.X_val, d.y_val),
                     seconds=seconds,
                     collapse=[
@@ -440,9 +492,9 @@ def run_small_data(log, output):
                     ],
                 )
                 log(
-                    f"small {name} seed {seed} {candidate} ({n_iter} epochs): validation error "
-                    f"{100 * run['val_error']:.2f} %, {seconds:.1f} s, "
-                    f"{len(run['collapse'])} layer collapse warning(s)"
+                    f"{part} {name} seed {seed} {candidate} ({run['hidden_layer_sizes']}, "
+                    f"{run['n_iter']} epochs): validation error {100 * run['val_error']:.2f} %, "
+                    f"{seconds:.1f} s, {len(run['collapse'])} layer collapse warning(s)"
                 )
                 runs.append(run)
                 write(path, dict(machine=machine_info(), runs=runs))
@@ -455,43 +507,44 @@ def binary_or_gaussian_layer_collapsed(message):
     )
 
 
-def small_data_markdown(runs):
+def defaults_round_markdown(part, runs):
+    _, candidates, sets, _, title = DEFAULTS_ROUNDS[part]
     if not runs:
         return []
     lines = [
-        "## Small sets at the library's defaults: Gaussian rate and epochs (sixth round)",
+        f"## {title}",
         "",
-        "`DBN(n_iter=..., layer_params=...).pretrain(X).to_mlp().fit(X_1000, y_1000)`, "
-        "everything else at its default (`benchmarks/panel_study.py --parts small`): validation "
+        "`DBN(...).pretrain(X).to_mlp().fit(X_1000, y_1000)`, everything but the candidate's "
+        f"settings at its default (`benchmarks/panel_study.py --parts {part}`): validation "
         "error (%) averaged over the set's seeds, seconds per run, and the runs with a layer "
         "that collapsed.",
         "",
-        "| candidate | " + " | ".join(SMALL_SETS) + " | worst ratio | runs collapsed |",
-        "|---|" + "---:|" * (len(SMALL_SETS) + 2),
+        "| candidate | " + " | ".join(sets) + " | worst ratio | runs collapsed |",
+        "|---|" + "---:|" * (len(sets) + 2),
     ]
     table = {}
-    for candidate in SMALL_DATA_CANDIDATES:
+    for candidate in candidates:
         table[candidate] = {
             name: [r for r in runs if r["set"] == name and r["candidate"] == candidate]
-            for name in SMALL_SETS
+            for name in sets
         }
     means = {
-        c: {n: np.mean([r["val_error"] for r in rs]) for n, rs in sets.items() if rs}
-        for c, sets in table.items()
+        c: {n: np.mean([r["val_error"] for r in rs]) for n, rs in by_set.items() if rs}
+        for c, by_set in table.items()
     }
-    for candidate, sets in table.items():
-        if not all(sets.values()):
-            continue
+    complete = [c for c, by_set in table.items() if all(by_set.values())]
+    for candidate in complete:
+        by_set = table[candidate]
         worst = max(
-            (means[candidate][n] + RATIO_FLOOR) / (min(m[n] for m in means.values()) + RATIO_FLOOR)
-            for n in SMALL_SETS
+            (means[candidate][n] + RATIO_FLOOR) / (min(means[c][n] for c in complete) + RATIO_FLOOR)
+            for n in sets
         )
         cells = [
             f"{100 * means[candidate][n]:.2f} / {np.mean([r['seconds'] for r in rs]):.1f} s"
-            for n, rs in sets.items()
+            for n, rs in by_set.items()
         ]
-        collapsed = sum(bool(r["collapse"]) for rs in sets.values() for r in rs)
-        total = sum(len(rs) for rs in sets.values())
+        collapsed = sum(bool(r["collapse"]) for rs in by_set.values() for r in rs)
+        total = sum(len(rs) for rs in by_set.values())
         lines.append(
             f"| {candidate} | " + " | ".join(cells) + f" | {worst:.3f} | {collapsed} of {total} |"
         )
@@ -778,7 +831,7 @@ def write(path, payload):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", default="grid,check")
+    parser.add_argument("--parts", default="grid,check", help="grid, check, cost, small, sizes")
     parser.add_argument("--sets", default=",".join(PANEL))
     parser.add_argument("--grid-seeds", default="auto", help="comma-separated, or auto")
     parser.add_argument("--check-seeds", default="0,1,2")
@@ -822,16 +875,15 @@ def main(argv=None):
         cost = run_cost(sets, [0], log, output)
     elif (output / "cost.json").exists():
         cost = json.loads((output / "cost.json").read_text())["runs"]
-    small = []
-    if "small" in parts:
-        small = run_small_data(log, output)
-    elif (output / "small_data.json").exists():
-        small = json.loads((output / "small_data.json").read_text())["runs"]
-    text = (
-        markdown(cells, chosen, scores, check_rows)
-        + "\n".join(cost_markdown(cost))
-        + "\n".join(small_data_markdown(small))
-    )
+    text = markdown(cells, chosen, scores, check_rows) + "\n".join(cost_markdown(cost))
+    for part, (filename, *_) in DEFAULTS_ROUNDS.items():
+        if part in parts:
+            runs = run_defaults_round(part, log, output)
+        elif (output / filename).exists():
+            runs = json.loads((output / filename).read_text())["runs"]
+        else:
+            runs = []
+        text += "\n".join(defaults_round_markdown(part, runs))
     (output / "results.md").write_text(text)
     log(f"results in {output}")
 

@@ -108,7 +108,7 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
     elif np.dtype(dtype) not in (np.float32, np.float64):
         raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}.")
     dtype = np.dtype(dtype)
-    layers = dbn._make_layers()
+    layers = dbn._make_layers(source.shape[1])
     for rbm in layers:  # every layer's options, before the first trains
         check_options(rbm, "out of core")
     widest = max([source.shape[1]] + [rbm.n_components for rbm in layers[:-1]])

@@ -15,7 +15,7 @@ from dbn import (
     MLPRegressor,
 )
 from dbn.io import ModelFileError
-from dbn.stack import TO_MLP_DEFAULTS
+from dbn.stack import AUTO_WIDTHS, TO_MLP_DEFAULTS, auto_layer_sizes
 
 from . import naive
 
@@ -64,7 +64,7 @@ def test_pretraining_defaults_chosen_by_the_defaults_study_reach_every_layer():
     # layer on its inputs ("auto"); the RBM keeps its own defaults (Hinton's 100, and 0.5 for
     # five epochs rising to 0.9).
     assert DBN().centering == "auto"
-    layers = DBN([6, 4])._make_layers()
+    layers = DBN([6, 4])._make_layers(n_features=784)
     for rbm in layers:
         assert (rbm.batch_size, rbm.momentum, rbm.final_momentum) == (10, 0.5, 0.5)
         assert rbm._centering_auto and not rbm.centering  # until its inputs exist
@@ -100,8 +100,29 @@ def test_hinton_recipe_is_expressible():
     assert (dbn.n_iter, dbn.learning_rate, dbn.batch_size) == (50, 0.1, 100)
     assert (dbn.momentum, dbn.final_momentum, dbn.momentum_switch_epoch) == (0.5, 0.9, 5)
     assert (dbn.weight_decay, dbn.init_std, dbn.k) == (0.0002, 0.1, 1)
-    layers = dbn._make_layers()
+    layers = dbn._make_layers(n_features=784)
     assert all(rbm.init_std == 0.1 and rbm.n_iter == 50 for rbm in layers)
+
+
+def test_auto_layer_sizes_scale_with_the_inputs(tmp_path):
+    # Hinton's widths on MNIST-sized inputs; each width capped at max(128, 8 x inputs) below that
+    # (benchmarks/panel_study.py, seventh round).
+    assert DBN().hidden_layer_sizes == "auto"
+    assert auto_layer_sizes(784) == AUTO_WIDTHS == (500, 500, 2000)
+    assert auto_layer_sizes(200) == (500, 500, 1600)
+    assert auto_layer_sizes(64) == (500, 500, 512)
+    assert auto_layer_sizes(13) == (128, 128, 128)
+    X = (np.random.default_rng(0).random((60, 20)) < 0.3).astype(np.float64)
+    stack = DBN(n_iter=1, random_state=0).pretrain(X)
+    assert [rbm.n_components for rbm in stack.layers_] == [160, 160, 160]
+    assert stack.hidden_layer_sizes == "auto"  # the parameter is left as the user set it
+    assert stack.to_mlp().hidden_layer_sizes == (160, 160, 160)
+    stack.save(tmp_path / "auto.safetensors")
+    loaded = DBN.load(tmp_path / "auto.safetensors")
+    assert loaded.hidden_layer_sizes == "auto"
+    np.testing.assert_array_equal(loaded.transform(X), stack.transform(X))
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes must be 'auto' or a sequence"):
+        DBN("big", n_iter=1).pretrain(X)
 
 
 def test_gaussian_first_layer_for_real_valued_data():

@@ -497,10 +497,10 @@ def pretrain(
     client = resolve_client(client)
     sync_every = check_sync_every(sync_every)
     callbacks = CallbackList(callbacks)
-    layers = dbn._make_layers()
+    shards = shard_array(client, X, n_shards)
+    layers = dbn._make_layers(shards.n_features)
     for rbm in layers:  # every layer's options, before the first trains
         check_options(rbm, "cluster")
-    shards = shard_array(client, X, n_shards)
     dbn.n_features_in_ = shards.n_features
     dbn.layers_, dbn.pretrain_time_ = [], []
     callbacks.on_train_begin(dbn)
