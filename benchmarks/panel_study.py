@@ -831,8 +831,9 @@ def markdown(cells, chosen, scores, check_rows):
         lines += [
             "",
             "Seconds: the previous defaults, the first round and Xavier ran while other studies "
-            "shared the 2 cores (several times slower), the fourth and fifth rounds' choices alone; compare "
-            "seconds within a column only.",
+            "shared the 2 cores (several times slower), the fourth and fifth rounds' choices alone, the "
+            "auto-epochs arm beside a DBM study (up to 10 times slower); compare seconds within a "
+            "column only.",
         ]
     return "\n".join(lines) + "\n"
 
