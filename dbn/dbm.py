@@ -623,7 +623,10 @@ default="linear"
     # ------------------------------------------------------------------ parallel tempering
     @property
     def inverse_temperatures_(self):
-        """``beta_0 = 1 > ... > beta_(M-1) = 0`` of parallel tempering (``n_temperatures``)."""
+        """``beta_0 = 1 > ... > beta_(M-1) = 0`` of parallel tempering (``n_temperatures``), or
+        None without it."""
+        if self.n_temperatures is None:
+            return None
         return ParallelTempering(self.n_temperatures).inverse_temperatures
 
     def _link_tempered(self, stacked):
