@@ -124,8 +124,8 @@ default="linear"
         Joint training of the centred DBM (Montavon & Müller 2012; Melchior, Fischer & Wiskott
         2016), ``E(x) = -sum_l (x_l - o_l)^T W_l (x_(l-1) - o_(l-1)) - sum_l c_l . (x_l - o_l)``:
         the update is the gradient in ``(W, c)``, with offsets ``o_0`` the data's mean and ``o_l``
-        (hidden layers) a running mean (rate 0.01, as for the RBMs' :class:`dbn._cd.transforms.
-        Centring`) of the mean-field means, started from those of the first 1,000 rows. The step
+        (hidden layers) a running mean of the mean-field means (rate 0.01, as in the RBMs'
+        :class:`~dbn._cd.transforms.Centring`), started from those of the first 1,000 rows. The step
         is folded back into the usual biases (``b_l = c_l - W_l o_(l-1) - W_(l+1)^T o_(l+1)``), so
         the model and its attributes keep the usual form and moving the offsets changes nothing
         but the direction of later updates. Pretraining is not centred.
