@@ -424,7 +424,8 @@ def small_data_settings(d, candidate):
     layer_params = None
     if d.visible_unit == "gaussian":
         layer_params = {0: dict(learning_rate=factor * defaults.learning_rate)}
-    return dict(n_iter=n_iter, layer_params=layer_params)
+    # The widths it ran at, before the seventh round made them scale with the inputs.
+    return dict(hidden_layer_sizes=DEFAULT_WIDTHS, n_iter=n_iter, layer_params=layer_params)
 
 
 def layer_size_settings(d, candidate):
