@@ -343,6 +343,10 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
                 )
         return [dict(entry or {}) for entry in entries]
 
+    def _check_unit_choices(self):
+        check_choice(self.visible_unit, "visible_unit", ("bernoulli", "gaussian"))
+        check_choice(self.top_hidden_unit, "top_hidden_unit", ("bernoulli", "gaussian"))
+
     def _make_layers(self, n_features):
         """The untrained RBMs of the stack, one per layer, with their hyperparameters checked.
 
@@ -361,8 +365,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         layers : list of BernoulliRBM or GaussianBernoulliRBM
         """
         sizes = self._sizes(n_features)
-        check_choice(self.visible_unit, "visible_unit", ("bernoulli", "gaussian"))
-        check_choice(self.top_hidden_unit, "top_hidden_unit", ("bernoulli", "gaussian"))
+        self._check_unit_choices()
         if not isinstance(self.verbose, numbers.Integral):  # bools are integers too
             raise TypeError(f"verbose must be an int (0, 1 or 2) or a bool, got {self.verbose!r}.")
         if not (isinstance(self.centering, bool | np.bool_) or self.centering == "auto"):
@@ -449,6 +452,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         -------
         self
         """
+        self._check_unit_choices()  # before the input check, which reads visible_unit
         X = self._check_input(X, reset=True)
         layers = self._make_layers(X.shape[1])
         if X_val is not None:
