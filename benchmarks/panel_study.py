@@ -5,6 +5,9 @@ panel, by the worst case, on validation splits only; then check the choice on th
     python benchmarks/panel_study.py --parts check    # chosen and previous defaults vs Xavier, test
     python benchmarks/panel_study.py                  # both
     python benchmarks/panel_study.py --parts cost     # time and error at the library's defaults
+    python benchmarks/panel_study.py --parts small    # sixth round: Gaussian rate, epochs
+    python benchmarks/panel_study.py --parts sizes    # seventh round: widths that scale
+    python benchmarks/panel_study.py --parts batch    # eighth round: minibatches that scale
 
 The set-up is the one a new user writes, on every set of the panel (:func:`dbn.datasets.load_panel`):
 ``DBN([500, 500], n_iter=5, random_state=s).pretrain(X_unlabelled).to_mlp(max_iter=100)
@@ -28,8 +31,12 @@ digits: 1,000; breast-cancer: 341; wine: 106). Real-valued sets get ``visible_un
   splits, seeds ``--check-seeds``: test error, the gain over Xavier (mean and standard deviation),
   and seconds per run.
 
+- ``small``, ``sizes``, ``batch``: rounds at the library's own defaults (``DBN()``), each
+  varying one knob (:data:`DEFAULTS_ROUNDS`) on the sets where its candidates differ; the
+  validation error and seconds of each, scored by the same worst ratio.
+
 Outputs in ``--output`` (default ``benchmarks/results/panel``): ``grid.json``, ``check_<arm>.json``,
-``results.md`` and ``log.txt``, with machine information.
+the rounds' files, ``results.md`` and ``log.txt``, with machine information.
 """
 
 from __future__ import annotations
@@ -402,6 +409,47 @@ LAYER_SIZE_SETS = ("wine", "breast-cancer", "digits")
 DEFAULT_WIDTHS = (500, 500, 2000)
 
 
+#: Eighth round, at the library's defaults after the seventh: a pretraining minibatch that grows
+#: with the data, ``ceil(n / U)`` rows clipped to [10, 100] for about ``U`` updates per epoch, as
+#: ``(U, rate scaled)``; ``None`` keeps the fixed 10. ``rate scaled`` multiplies the learning rate
+#: by ``sqrt(batch / 10)``, since the averaged gradient of a larger minibatch takes the same step
+#: for more rows. Sets of at most 2,500 rows (wine, breast-cancer, digits, rectangles) keep
+#: minibatches of 10 under every rule and are not run.
+BATCH_SIZE_CANDIDATES = {
+    "fixed 10": None,
+    "n/500 in [10, 100]": (500, False),
+    "n/250 in [10, 100]": (250, False),
+    "n/250 in [10, 100], rate x sqrt(b/10)": (250, True),
+}
+BATCH_SIZE_SETS = (
+    "convex",
+    "mnist-basic",
+    "mnist-rot",
+    "mnist-back-rand",
+    "mnist-inverted",
+    "mnist",
+)
+BATCH_SIZE_FLOOR, BATCH_SIZE_CEILING = 10, 100
+
+
+def scaled_batch_size(rule, n_samples):
+    """The pretraining minibatch of an eighth-round ``(U, rate scaled)`` rule on ``n_samples``."""
+    if rule is None:
+        return BATCH_SIZE_FLOOR
+    updates, _ = rule
+    return int(min(BATCH_SIZE_CEILING, max(BATCH_SIZE_FLOOR, -(-n_samples // updates))))
+
+
+def batch_size_settings(d, candidate):
+    """``DBN`` keyword arguments of an eighth-round candidate on the panel set ``d``."""
+    rule = BATCH_SIZE_CANDIDATES[candidate]
+    batch_size = scaled_batch_size(rule, len(unlabelled(d)))
+    settings = dict(batch_size=batch_size)
+    if rule is not None and rule[1]:
+        settings["learning_rate"] = DBN().learning_rate * float(np.sqrt(batch_size / 10))
+    return settings
+
+
 def scaled_widths(rule, n_features):
     """The default widths under a ``(floor, multiple)`` rule of :data:`LAYER_SIZE_CANDIDATES`."""
     if rule is None:
@@ -451,6 +499,13 @@ DEFAULTS_ROUNDS = {
         layer_size_settings,
         "Layer widths that scale with the inputs, at the library's defaults (seventh round)",
     ),
+    "batch": (
+        "batch_sizes.json",
+        BATCH_SIZE_CANDIDATES,
+        BATCH_SIZE_SETS,
+        batch_size_settings,
+        "Pretraining minibatches that grow with the data, at the library's defaults (eighth round)",
+    ),
 }
 
 
@@ -483,6 +538,7 @@ def run_defaults_round(part, log, output):
                     candidate=candidate,
                     n_iter=[int(rbm.n_iter) for rbm in stack.layers_],
                     hidden_layer_sizes=[int(rbm.n_components) for rbm in stack.layers_],
+                    batch_size=[int(rbm.batch_size) for rbm in stack.layers_],
                     val_error=error(net, d.X_val, d.y_val),
                     seconds=seconds,
                     collapse=[
@@ -494,7 +550,7 @@ def run_defaults_round(part, log, output):
                 )
                 log(
                     f"{part} {name} seed {seed} {candidate} ({run['hidden_layer_sizes']}, "
-                    f"{run['n_iter']} epochs): validation error {100 * run['val_error']:.2f} %, "
+                    f"{run['n_iter']} epochs, minibatch {run['batch_size']}): validation error {100 * run['val_error']:.2f} %, "
                     f"{seconds:.1f} s, {len(run['collapse'])} layer collapse warning(s)"
                 )
                 runs.append(run)
@@ -846,7 +902,9 @@ def write(path, payload):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", default="grid,check", help="grid, check, cost, small, sizes")
+    parser.add_argument(
+        "--parts", default="grid,check", help="grid, check, cost, small, sizes, batch"
+    )
     parser.add_argument("--sets", default=",".join(PANEL))
     parser.add_argument("--grid-seeds", default="auto", help="comma-separated, or auto")
     parser.add_argument("--check-seeds", default="0,1,2")
