@@ -387,6 +387,17 @@ def markdown(record):
     return "\n".join(lines) + "\n"
 
 
+def same_config(recorded, config):
+    """Whether a recorded run's settings are ``config``'s. A setting added to this script after
+    the run was recorded counts as its default, so that a staged rerun keeps the record."""
+    if recorded is None:
+        return False
+    defaults = {k: v for k, v in vars(parse_args([])).items() if k in config}
+    return all(recorded.get(k, defaults.get(k)) == v for k, v in config.items()) and set(
+        recorded
+    ) <= set(config)
+
+
 def main(argv=None):
     args = parse_args(argv)
     output = Path(args.output)
@@ -400,7 +411,7 @@ def main(argv=None):
     # A rerun with the same settings keeps the stages it does not run (a resumed or staged run).
     path = output / "results.json"
     record = json.loads(path.read_text()) if path.exists() else {}
-    if record.get("config") != config:
+    if not same_config(record.get("config"), config):
         record = {}
     command = "python benchmarks/dbm.py " + " ".join(sys.argv[1:] if argv is None else argv)
     record.update(
