@@ -170,15 +170,17 @@ def gaussian_visible(rbm):
 
 
 def rbm_monitor(params, block, config, n_monitor):
-    """Summed squared reconstruction error of the first ``n_monitor`` rows of ``block``, and their
-    count."""
+    """Summed squared reconstruction error of the first ``n_monitor`` rows of ``block``, their
+    count, and their summed squared norm (the scale :func:`dbn._rbm_trainer.raise_if_blown_up`
+    compares the error with)."""
     v = block[:n_monitor]
     if v.shape[0] == 0:
-        return 0.0, 0
+        return 0.0, 0, 0.0
     W, sigma = params["components_"], _sigma(params)
     hidden = hidden_mean(v, W, params["intercept_hidden_"], config["hidden_unit"], sigma)
     top = visible_mean(hidden, W, params["intercept_visible_"], config["visible_unit"], sigma)
-    return float(np.sum((v - top) ** 2, dtype=np.float64)), int(v.shape[0])
+    error = float(np.sum((v - top) ** 2, dtype=np.float64))
+    return error, int(v.shape[0]), float(np.sum(np.square(v, dtype=np.float64)))
 
 
 def rbm_features(block, params, hidden_unit):

@@ -29,7 +29,37 @@ from ._training.stacklevel import external_stacklevel
 from ._training.verbose import epoch_line
 from ._validation import DivergenceError
 
-__all__ = ["HISTORY_KEYS", "RBMEpochTrainer", "report_epoch", "warn_if_collapsed"]
+__all__ = [
+    "BLOWUP_FACTOR",
+    "HISTORY_KEYS",
+    "RBMEpochTrainer",
+    "raise_if_blown_up",
+    "report_epoch",
+    "warn_if_collapsed",
+]
+
+#: A monitored reconstruction error this many times the rows' mean squared norm means the model
+#: has blown up (its reconstructions are about 1,000 times the data's size) even while its weights
+#: are still finite: a Gaussian RBM at too high a rate grows them geometrically, to 1e296 in
+#: 19 epochs on scikit-learn's wine, and only the last epochs overflow. Binary visible units
+#: cannot get there (their means lie in [0, 1]).
+BLOWUP_FACTOR = 1e6
+
+
+def raise_if_blown_up(name, error, scale, epoch, learning_rate, where=""):
+    """Raise a :class:`~dbn.DivergenceError` for an epoch whose monitored reconstruction error
+    ``error`` (per row) is not finite, or above ``BLOWUP_FACTOR`` times ``scale`` (the
+    monitored rows' mean squared norm; not compared when it is 0)."""
+    if np.isfinite(error) and not (scale > 0 and error > BLOWUP_FACTOR * scale):
+        return
+    ratio = f" ({error / scale:.3g} times the rows' mean squared norm)" if scale > 0 else ""
+    raise DivergenceError(
+        f"{name} diverged in epoch {epoch + 1}{where}: its reconstruction error reached "
+        f"{error:.3g}{ratio}. Use a smaller learning_rate (got {learning_rate:g}) or momentum, or "
+        f"standardise the data; the model keeps the parameters of the last completed epoch "
+        f"({epoch})."
+    )
+
 
 #: Keys of an RBM's ``history_``, one entry per completed epoch. ``epoch`` counts completed
 #: epochs from 1 and ``time`` holds each epoch's own seconds, as in every dbn estimator.
@@ -86,9 +116,11 @@ class RBMEpochTrainer(EpochTrainer):
         n_monitor = min(rbm.monitor_size, X.shape[0])
         rows = np.sort(self.monitor_rng.choice(X.shape[0], n_monitor, replace=False))
         self.X_monitor = dense_rows(X, rows, dtype) if n_monitor else None
-        self.mean_error = 0.0
+        self.mean_error = self.scale = 0.0
         if n_monitor:
             self.mean_error = float(self.X_monitor.var(axis=0, dtype=np.float64).sum())
+            squares = np.square(self.X_monitor, dtype=np.float64)
+            self.scale = float(squares.sum() / n_monitor)
         self.start_epoch = rbm.n_iter_
         if X_val is not None:
             n_val = X_val.shape[0] if X_val.shape[0] <= max(n_monitor, 1) else max(n_monitor, 1)
@@ -114,6 +146,9 @@ class RBMEpochTrainer(EpochTrainer):
             recon = rbm._visible_mean(rbm._hidden_mean(X_monitor))
             record["reconstruction_error"] = (
                 kernels.squared_error_sum(X_monitor, recon) / X_monitor.shape[0]
+            )
+            raise_if_blown_up(
+                self.name, record["reconstruction_error"], self.scale, epoch, logs["learning_rate"]
             )
             if rbm._visible_unit == "bernoulli":
                 record["pseudo_likelihood"] = float(

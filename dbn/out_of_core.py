@@ -39,7 +39,7 @@ from ._drivers import (
     shard_seeds,
     warn_out_of_range,
 )
-from ._rbm_trainer import report_epoch, warn_if_collapsed
+from ._rbm_trainer import raise_if_blown_up, report_epoch, warn_if_collapsed
 from ._training.callbacks import CallbackList
 from ._training.loop import EpochTrainer, run_epochs
 from ._validation import DivergenceError, check_scalar
@@ -241,8 +241,13 @@ class _OutOfCoreRBM(EpochTrainer):
                 )
         logs = {"learning_rate": lr, "momentum": momentum}
         if self.monitor is not None:
-            error, count = rbm_monitor(cd.parameters, self.monitor, self.config, len(self.monitor))
+            error, count, squares = rbm_monitor(
+                cd.parameters, self.monitor, self.config, len(self.monitor)
+            )
             logs["reconstruction_error"] = error / count
+            raise_if_blown_up(
+                self.label, error / count, squares / count, epoch, lr, " (out of core)"
+            )
         return logs
 
     def report(self, completed, logs):

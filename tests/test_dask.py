@@ -788,3 +788,18 @@ except ImportError as error:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "float64" in result.stdout
     assert "pip install 'deep-belief-nets[dask]'" in result.stdout
+
+
+def test_cluster_pretraining_raises_on_a_blow_up_with_finite_weights(client):
+    # As in process (tests/test_rbm.py): a Gaussian layer at rate 0.3 on standardised wine has a
+    # reconstruction error of about 1e30 after one epoch while its weights are still finite.
+    from sklearn.datasets import load_wine
+
+    data = load_wine().data
+    X = (data - data.mean(axis=0)) / data.std(axis=0)
+    stack = dbn.DBN(
+        [32, 16], visible_unit="gaussian", n_iter=5, layer_params={0: dict(learning_rate=0.3)},
+        random_state=0,
+    )  # fmt: skip
+    with pytest.raises(dbn.DivergenceError, match=r"epoch 1 on the cluster: its reconstruction"):
+        dbn.dask.pretrain(client, stack, da.from_array(X, chunks=60))

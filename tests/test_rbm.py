@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from dbn import (
+    DBN,
     BernoulliRBM,
     Callback,
     DataRangeWarning,
@@ -18,6 +19,7 @@ from dbn import (
 from dbn._cd import ContrastiveDivergence
 from dbn._kernels import activations
 from dbn._kernels import rbm as kernels
+from dbn.out_of_core import pretrain_out_of_core
 
 from . import naive
 
@@ -570,6 +572,47 @@ def test_divergence_stops_with_error_and_keeps_finite_parameters():
         model.fit(X)
     assert np.isfinite(model.components_).all()
     assert np.isfinite(model.intercept_visible_).all()
+
+
+def _wine_standardised():
+    from sklearn.datasets import load_wine
+
+    data = load_wine().data
+    return (data - data.mean(axis=0)) / data.std(axis=0)
+
+
+def test_blow_up_with_finite_weights_is_a_divergence():
+    """At learning rate 0.3 a Gaussian RBM's weights grow geometrically on wine (reconstruction
+    error 4e30 after one epoch, 1e283 after nine) and stay finite for nine epochs: the epoch
+    whose reconstruction error is that far above the data's size raises, and the model keeps the
+    epoch before it (here the initial one), instead of training on to 1e296 with a warning."""
+    X = _wine_standardised()
+    settings = dict(learning_rate=0.3, momentum=0.5, final_momentum=0.5, batch_size=10)
+    model = GaussianBernoulliRBM(64, n_iter=19, random_state=0, **settings)
+    with pytest.raises(DivergenceError, match=r"diverged in epoch 1: its reconstruction error "
+                       r"reached 4\.\d+e\+30 \(.* times the rows' mean squared norm\)"):  # fmt: skip
+        model.fit(X)
+    start = GaussianBernoulliRBM(64, n_iter=19, random_state=0, **settings).initialize(X)
+    assert model.n_iter_ == 0 and model.history_["epoch"] == []
+    np.testing.assert_array_equal(model.components_, start.components_)
+    # A healthy run is far below the threshold: reconstruction error below the data's variance.
+    settings["learning_rate"] = 0.1
+    healthy = GaussianBernoulliRBM(64, n_iter=10, random_state=0, **settings).fit(X)
+    assert max(healthy.history_["reconstruction_error"]) < 2 * X.shape[1]
+    assert healthy.history_["reconstruction_error"][-1] < 0.5 * X.shape[1]
+
+
+def test_blow_up_is_a_divergence_in_a_dbn_and_out_of_core(tmp_path):
+    X = _wine_standardised()
+    layer = {0: dict(learning_rate=0.3)}
+    stack = DBN([32, 16], visible_unit="gaussian", n_iter=5, layer_params=layer, random_state=0)
+    with pytest.raises(DivergenceError, match="diverged in epoch 1: its reconstruction error"):
+        stack.pretrain(X)
+    path = tmp_path / "wine.npy"
+    np.save(path, X)
+    stack = DBN([32, 16], visible_unit="gaussian", n_iter=5, layer_params=layer, random_state=0)
+    with pytest.raises(DivergenceError, match=r"diverged in epoch 1 \(out of core\): its recon"):
+        pretrain_out_of_core(stack, np.load(path, mmap_mode="r"), chunk_size=64)
 
 
 def test_keyboard_interrupt_keeps_last_completed_epoch(binary_data, monkeypatch):

@@ -24,7 +24,7 @@ from .._drivers import (
     set_rbm,
     shard_seeds,
 )
-from .._rbm_trainer import report_epoch, warn_if_collapsed
+from .._rbm_trainer import raise_if_blown_up, report_epoch, warn_if_collapsed
 from .._training.callbacks import CallbackList, zero_based_adapter
 from .._training.checkpoint import CheckpointFile, as_json
 from .._training.loop import EpochTrainer, run_epochs
@@ -380,8 +380,10 @@ class _DistributedRBM(EpochTrainer):
         logs = {"learning_rate": lr, "momentum": momentum}
         if monitored:
             total = sum(m[0] for m in monitored)
-            count = sum(m[1] for m in monitored)
-            logs["reconstruction_error"] = total / max(count, 1)
+            count = max(sum(m[1] for m in monitored), 1)
+            logs["reconstruction_error"] = total / count
+            squares = sum(m[2] for m in monitored) / count
+            raise_if_blown_up(self.label, total / count, squares, epoch, lr, " on the cluster")
         return logs
 
     def report(self, completed, logs):
