@@ -177,6 +177,37 @@ def test_dbm_benchmark_runs_every_stage_and_reruns_one(monkeypatch, tmp_path):
     assert again["likelihood"] == forward and again["reverse"]["gibbs_sweeps"] == 6
 
 
+def test_dbm_benchmark_keeps_a_record_from_before_a_setting_was_added(monkeypatch, tmp_path):
+    """A staged rerun keeps a record whose settings lack one added to the script later, when
+    the rerun leaves it at its default; another setting is refused by the model's checkpoint."""
+    import json
+
+    bench = _dbm_benchmark()
+    rng = np.random.default_rng(0)
+    images = {"train": rng.random((200, 12)), "test": rng.random((40, 12))}
+
+    def fake_load(subset, data_home=None, as_float=True):
+        return images[subset].copy(), rng.integers(0, 3, len(images[subset]))
+
+    monkeypatch.setattr(bench, "load_mnist", fake_load)
+    argv = [
+        "--n-train", "200", "--hidden", "5", "6", "--pretrain-epochs", "1", "--epochs", "1",
+        "--n-test", "40", "--ais-runs", "10", "--ais-betas", "20", "--output", str(tmp_path),
+    ]  # fmt: skip
+    bench.main([*argv, "--stages", "train", "likelihood"])
+    path = tmp_path / "results.json"
+    record = json.loads(path.read_text())
+    del record["config"]["centering"]  # as recorded before the option existed
+    path.write_text(json.dumps(record))
+    bench.main([*argv, "--stages", "reverse", "--reverse-gibbs-sweeps", "3"])
+    again = json.loads(path.read_text())
+    assert again["likelihood"] == record["likelihood"] and "reverse" in again
+    # Another model in the same folder: refused before anything saved there is overwritten.
+    with pytest.raises(ValueError, match=r"written by a DBM with other parameters"):
+        bench.main([*argv, "--centering", "--stages", "reverse"])
+    assert json.loads(path.read_text()) == again
+
+
 def test_panel_study_never_chooses_a_candidate_whose_pretraining_collapsed():
     panel_study = pytest.importorskip("panel_study")
     names = list(panel_study.candidates())
