@@ -96,7 +96,7 @@ default="linear"
         (Salakhutdinov & Hinton 2009, section 3.2).
     pretrain_learning_rate : float, default=0.02
         Learning rate of the greedy CD-1 pretraining. The paper's 0.05 (with momentum 0.9) left
-        57-99 % of the top RBM's hidden units constant across the data (its top-down input is
+        34-99 % of the top RBM's hidden units constant across the data (its top-down input is
         doubled; a plain RBM at 0.05 kept them all), and the DBM then fine-tuned to 27.9 %
         validation error on rectangles against 4.9 % at 0.02; chosen with ``centering`` on the
         validation splits of four panel sets by the worst case

@@ -148,15 +148,21 @@ def _dbm_benchmark():
     return module
 
 
-def test_dbm_benchmark_runs_every_stage_and_reruns_one(monkeypatch, tmp_path):
+def _dbm_benchmark_on_random_images(monkeypatch, n_train, n_test, n_features):
+    """The DBM benchmark with MNIST replaced by uniform random images and 3 random classes."""
     bench = _dbm_benchmark()
     rng = np.random.default_rng(0)
-    images = {"train": rng.random((300, 20)), "test": rng.random((60, 20))}
+    images = {"train": rng.random((n_train, n_features)), "test": rng.random((n_test, n_features))}
 
     def fake_load(subset, data_home=None, as_float=True):
         return images[subset].copy(), rng.integers(0, 3, len(images[subset]))
 
     monkeypatch.setattr(bench, "load_mnist", fake_load)
+    return bench
+
+
+def test_dbm_benchmark_runs_every_stage_and_reruns_one(monkeypatch, tmp_path):
+    bench = _dbm_benchmark_on_random_images(monkeypatch, 300, 60, 20)
     argv = [
         "--n-train", "300", "--hidden", "6", "8", "--pretrain-epochs", "1", "--epochs", "1",
         "--n-test", "60", "--ais-runs", "10", "--ais-betas", "50", "--finetune-epochs", "2",
@@ -182,14 +188,7 @@ def test_dbm_benchmark_keeps_a_record_from_before_a_setting_was_added(monkeypatc
     the rerun leaves it at its default; another setting is refused by the model's checkpoint."""
     import json
 
-    bench = _dbm_benchmark()
-    rng = np.random.default_rng(0)
-    images = {"train": rng.random((200, 12)), "test": rng.random((40, 12))}
-
-    def fake_load(subset, data_home=None, as_float=True):
-        return images[subset].copy(), rng.integers(0, 3, len(images[subset]))
-
-    monkeypatch.setattr(bench, "load_mnist", fake_load)
+    bench = _dbm_benchmark_on_random_images(monkeypatch, 200, 40, 12)
     argv = [
         "--n-train", "200", "--hidden", "5", "6", "--pretrain-epochs", "1", "--epochs", "1",
         "--n-test", "40", "--ais-runs", "10", "--ais-betas", "20", "--output", str(tmp_path),
