@@ -262,3 +262,32 @@ def test_panel_study_runs_more_seeds_where_the_validation_split_is_small():
         1,
         1,
     ]
+
+
+def test_panel_check_runs_more_seeds_where_the_test_split_is_small():
+    panel_study = pytest.importorskip("panel_study")
+    # wine (36 test examples), breast-cancer (114), digits (397), the Larochelle sets (50,000)
+    assert [len(panel_study.check_seeds(n)) for n in (36, 114, 397, 50_000)] == [10, 9, 3, 3]
+
+
+def test_panel_check_compares_each_arm_with_xavier_on_the_seeds_both_ran():
+    panel_study = pytest.importorskip("panel_study")
+    chosen = "b10 m0.5 auto / sgd 0.05 b20"
+
+    def run(arm, candidate, seed, error):
+        return dict(set="wine", seed=seed, arm=arm, candidate=candidate, test_error=error,
+                    seconds=1.0)  # fmt: skip
+
+    xavier = {0: 0.0, 1: 0.0, 2: 0.10, 3: 0.05, 4: 0.0}
+    runs = [run("xavier", None, s, e) for s, e in xavier.items()]
+    runs += [run("chosen", chosen, s, 0.02) for s in range(5)]
+    runs += [run("previous", panel_study.PREVIOUS, s, 0.50) for s in range(3)]
+    row = panel_study.summarise_check(runs, chosen)["wine"]
+    assert row["seeds"] == [0, 1, 2, 3, 4]
+    assert row["arm_seeds"]["previous"] == [0, 1, 2]
+    # chosen: Xavier's mean over five seeds (3 %) less 2 %; previous: over its three (3.33 %)
+    assert row["gain_mean"]["chosen"] == pytest.approx(1.0)
+    assert row["gain_mean"]["previous"] == pytest.approx(100 * (0.1 / 3 - 0.5))
+    assert "auto epochs" not in row["gain_mean"]
+    text = panel_study.markdown([], chosen, {}, {"wine": row})
+    assert "(3 seeds)" in text
