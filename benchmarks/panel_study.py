@@ -919,8 +919,8 @@ def markdown(cells, chosen, scores, check_rows):
             "",
             "Seconds: the previous defaults, the first round and Xavier ran while other studies "
             "shared the 2 cores (several times slower), the fourth and fifth rounds' choices alone, the "
-            "auto-epochs arm beside a DBM study (up to 10 times slower); compare seconds within a "
-            "column only.",
+            "auto-epochs arm beside a DBM study (up to 10 times slower), the seeds beyond 2 of wine and "
+            "breast-cancer beside a DBM fine-tuning run; compare seconds within a column only.",
         ]
     return "\n".join(lines) + "\n"
 
