@@ -291,3 +291,15 @@ def test_panel_check_compares_each_arm_with_xavier_on_the_seeds_both_ran():
     assert "auto epochs" not in row["gain_mean"]
     text = panel_study.markdown([], chosen, {}, {"wine": row})
     assert "(3 seeds)" in text
+
+
+def test_variations_pretraining_grid_scales_widths_and_epochs():
+    variations = pytest.importorskip("variations")
+    grid = variations.pretrain_grid("dbn3", 10, ["base", "longer", "wider"])
+    assert grid == {
+        "500-500-1000, 10 epochs": ([500, 500, 1000], 10),
+        "500-500-1000, 30 epochs": ([500, 500, 1000], 30),
+        "1000-1000-2000, 10 epochs": ([1000, 1000, 2000], 10),
+    }
+    with pytest.raises(SystemExit, match="unknown pretraining candidate 'deeper'"):
+        variations.pretrain_grid("dbn1", 10, ["deeper"])
