@@ -374,7 +374,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         if not (isinstance(self.centering, bool | np.bool_) or self.centering == "auto"):
             raise ValueError(f"centering must be 'auto', True or False, got {self.centering!r}.")
         if isinstance(self.n_iter, str) and self.n_iter != "auto":
-            raise ValueError(f"n_iter must be a positive int or 'auto', got {self.n_iter!r}.")
+            raise TypeError(f"n_iter must be a positive int or 'auto', got {self.n_iter!r}.")
         seeds = _layer_seeds(self.random_state, len(sizes))
         shared = {name: getattr(self, name) for name in _SHARED_RBM_PARAMS}
         layers = []

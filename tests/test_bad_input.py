@@ -1031,3 +1031,11 @@ def test_callbacks_that_are_neither_callable_nor_a_list(make):
         TypeError, match="callbacks must be a callable, a dbn.Callback, or a list of them; got 1"
     ):
         make()
+
+
+@pytest.mark.parametrize("value", ["1", "Auto", ""])
+def test_dbn_n_iter_string_other_than_auto_is_the_wrong_type(value):
+    # A string is the wrong type for an epoch count, as for every integer hyperparameter; only
+    # the word "auto" is a value. Found by the property test above drawing "1".
+    with pytest.raises(TypeError, match=rf"n_iter must be a positive int or 'auto', got {value!r}"):
+        DBN([3], n_iter=value).pretrain(_data())
