@@ -17,7 +17,7 @@ validation split, as the paper did, and then scored once on the test split:
   ``FINETUNE_GRID`` are tried, the lowest validation error wins.
 - ``nnet``: one hidden layer, Xavier initialisation, Adam 1e-3, the width in ``NNET_WIDTHS``
   chosen on validation, same epochs and early stopping.
-- ``svm``: ``sklearn.svm.SVC`` with an RBF kernel, ``C`` and ``gamma`` from ``SVM_GRID`` chosen on
+- ``svm``: ``sklearn.svm.SVC`` with an RBF kernel, ``C`` and ``gamma`` from :func:`svm_grid` chosen on
   validation, then retrained on training + validation data (as the paper did for its SVMs).
 
 Beside them, the paper's own test errors (``PAPER``). The budget is stated in the output: the
@@ -85,7 +85,14 @@ FINETUNE_GRID = {
 
 NNET_WIDTHS = (500, 1000)
 
-SVM_GRID = [dict(C=C, gamma_factor=g) for C in (1.0, 10.0) for g in (1.0, 3.0)]
+SVM_C = (1.0, 10.0)
+#: ``gamma`` as multiples of scikit-learn's ``"scale"``, ``1 / (n_features * Var(X))``.
+SVM_GAMMA_FACTORS = (1.0, 3.0)
+
+
+def svm_grid(Cs=SVM_C, gamma_factors=SVM_GAMMA_FACTORS):
+    """The SVM's candidates: every ``C`` with every ``gamma`` factor (``--svm-c``, ``--svm-gamma``)."""
+    return [dict(C=C, gamma_factor=g) for C in Cs for g in gamma_factors]
 
 
 def error(model, X, y):
@@ -193,7 +200,7 @@ def run_svm(d, args, seed, log):
     # gamma relative to scikit-learn's "scale": 1 / (n_features * Var(X)).
     scale = 1.0 / (d.X_train.shape[1] * d.X_train.var())
     best, candidates, total = None, {}, 0.0
-    for point in SVM_GRID:
+    for point in svm_grid(args.svm_c, args.svm_gamma):
         start = time.perf_counter()
         svm = SVC(C=point["C"], gamma=scale * point["gamma_factor"], cache_size=1000)
         svm.fit(d.X_train, d.y_train)
@@ -274,6 +281,17 @@ def main(argv=None):
     )
     parser.add_argument("--finetune-epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+
+    def floats(text):
+        return tuple(float(v) for v in text.split(","))
+
+    parser.add_argument("--svm-c", type=floats, default=SVM_C, help="comma-separated C values")
+    parser.add_argument(
+        "--svm-gamma",
+        type=floats,
+        default=SVM_GAMMA_FACTORS,
+        help="comma-separated gamma values, as multiples of scikit-learn's 'scale'",
+    )
     parser.add_argument(
         "--redo", default="", help="models to measure again even if results.json has them"
     )

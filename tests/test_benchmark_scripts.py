@@ -303,3 +303,14 @@ def test_variations_pretraining_grid_scales_widths_and_epochs():
     }
     with pytest.raises(SystemExit, match="unknown pretraining candidate 'deeper'"):
         variations.pretrain_grid("dbn1", 10, ["deeper"])
+
+
+def test_variations_svm_grid_crosses_every_c_with_every_gamma():
+    variations = pytest.importorskip("variations")
+    assert variations.svm_grid() == [
+        dict(C=1.0, gamma_factor=1.0),
+        dict(C=1.0, gamma_factor=3.0),
+        dict(C=10.0, gamma_factor=1.0),
+        dict(C=10.0, gamma_factor=3.0),
+    ]
+    assert len(variations.svm_grid((1.0, 10.0, 100.0), (0.3, 1.0, 3.0))) == 9
