@@ -1,6 +1,7 @@
 """The benchmark scripts' data handling (the scripts themselves run in CI's smoke runs)."""
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -314,3 +315,35 @@ def test_variations_svm_grid_crosses_every_c_with_every_gamma():
         dict(C=10.0, gamma_factor=3.0),
     ]
     assert len(variations.svm_grid((1.0, 10.0, 100.0), (0.3, 1.0, 3.0))) == 9
+
+
+def test_variations_runs_only_the_candidates_a_stored_cell_lacks():
+    variations = pytest.importorskip("variations")
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    X = (rng.random((60, 12)) < 0.3).astype(np.float32)
+    y = np.arange(60) % 2
+    d = SimpleNamespace(X_train=X[:40], y_train=y[:40], X_val=X[40:50], y_val=y[40:50],
+                        X_test=X[50:], y_test=y[50:])  # fmt: skip
+    lines = []
+
+    def args(grid):
+        return SimpleNamespace(pretrain_epochs=1, finetune_epochs=2, pretrain_grid=grid)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = variations.run_dbn(d, "dbn1", args("base"), 0, lines.append)
+        n_first = len(lines)
+        grown = variations.run_dbn(d, "dbn1", args("base,longer"), 0, lines.append, previous=first)
+    # Only the added pretraining ran: one pretraining line and one line per fine-tuning setting.
+    assert len(lines) - n_first == 1 + len(variations.FINETUNE_GRID)
+    assert "1000, 3 epochs" in lines[n_first]
+    assert set(grown["candidates"]) == set(variations.dbn_candidates("dbn1", args("base,longer")))
+    assert {k: first["candidates"][k] for k in first["candidates"]}.items() <= grown[
+        "candidates"
+    ].items()
+    best = min(grown["candidates"], key=lambda k: grown["candidates"][k]["validation_error"])
+    assert grown["validation_error"] == grown["candidates"][best]["validation_error"]
+    if grown["chosen"] == first["chosen"]:
+        assert grown["test_error"] == first["test_error"]
