@@ -11,14 +11,16 @@ from the paper are documented there). Columns, each with its hyperparameters cho
 validation split, as the paper did, and then scored once on the test split:
 
 - ``dbn1`` / ``dbn3``: ``DBN([1000])`` / ``DBN([500, 500, 1000])`` pretrained on the training
-  split with dbn's defaults and ``--pretrain-epochs`` epochs per layer, fine-tuned by
-  ``to_mlp()`` on the training labels for at most ``--finetune-epochs`` epochs with early
-  stopping on the validation split (the epoch is chosen on it); the fine-tuning settings in
-  ``FINETUNE_GRID`` are tried, the lowest validation error wins.
+  split with dbn's defaults, each pretraining candidate of ``PRETRAIN_GRID`` (``--pretrain-grid``:
+  the architecture at ``--pretrain-epochs`` epochs per layer, at 3x and 5x the epochs, at 2x the
+  widths), fine-tuned by ``to_mlp()`` on the training labels with each setting of
+  ``FINETUNE_GRID`` for at most ``--finetune-epochs`` epochs with early stopping on the
+  validation split (the epoch is chosen on it); the lowest validation error wins. A stored cell
+  keeps its candidates: a grown grid runs only what the cell lacks.
 - ``nnet``: one hidden layer, Xavier initialisation, Adam 1e-3, the width in ``NNET_WIDTHS``
   chosen on validation, same epochs and early stopping.
-- ``svm``: ``sklearn.svm.SVC`` with an RBF kernel, ``C`` and ``gamma`` from :func:`svm_grid` chosen on
-  validation, then retrained on training + validation data (as the paper did for its SVMs).
+- ``svm``: ``sklearn.svm.SVC`` with an RBF kernel, ``C`` and ``gamma`` from :func:`svm_grid`
+  (``--svm-c``, ``--svm-gamma``) chosen on validation, then retrained on training + validation data (as the paper did for its SVMs).
 
 Beside them, the paper's own test errors (``PAPER``). The budget is stated in the output: the
 paper searched far larger grids (DBN-3 layers of up to 6,000 units) on a cluster; here every
