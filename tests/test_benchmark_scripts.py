@@ -306,6 +306,17 @@ def test_variations_pretraining_grid_scales_widths_and_epochs():
         variations.pretrain_grid("dbn1", 10, ["deeper"])
 
 
+def test_variations_describes_every_pretraining_candidate_from_its_scale():
+    variations = pytest.importorskip("variations")
+    described = {n: variations.describe_candidate(n) for n in variations.PRETRAIN_GRID}
+    assert described["base"] == "base: the architecture at --pretrain-epochs"
+    assert described["longer"] == "longer: 3x the epochs"
+    assert described["wider"] == "wider: 2x the widths"
+    assert described["tenfold"] == "tenfold: 10x the epochs"
+    grid = variations.pretrain_grid("dbn1", 10, list(variations.PRETRAIN_GRID))
+    assert grid["1000, 100 epochs"] == ([1000], 100)  # tenfold
+
+
 def test_variations_svm_grid_crosses_every_c_with_every_gamma():
     variations = pytest.importorskip("variations")
     assert variations.svm_grid() == [
@@ -347,3 +358,24 @@ def test_variations_runs_only_the_candidates_a_stored_cell_lacks():
     assert grown["validation_error"] == grown["candidates"][best]["validation_error"]
     if grown["chosen"] == first["chosen"]:
         assert grown["test_error"] == first["test_error"]
+
+
+def test_small_sets_rescaling_lifts_each_pre_activation_to_unit_spread_and_keeps_its_mean():
+    small_sets = pytest.importorskip("small_sets")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 6))
+    # The first unit's pre-activation already varies (kept as is), the others barely do.
+    W1 = np.full((6, 3), 0.01)
+    W1[:, 0] = 1.0
+    layers = [(W1, np.array([0.5, -1.0, 2.0])), (np.full((3, 2), 0.02), np.zeros(2))]
+    scaled = small_sets.rescale_to_unit_preactivation(layers, X)
+    h = X
+    for (W, b), (W_new, b_new) in zip(layers, scaled, strict=True):
+        z, z_new = h @ W + b, h @ W_new + b_new
+        assert np.all(z_new.std(axis=0) >= 1.0 - 1e-9)
+        np.testing.assert_allclose(z_new.mean(axis=0), z.mean(axis=0), atol=1e-9)
+        kept = z.std(axis=0) >= 1.0
+        np.testing.assert_array_equal(W_new[:, kept], W[:, kept])
+        h = 1.0 / (1.0 + np.exp(-z_new))
+    assert kept.sum() == 0 and scaled[0][0][0, 0] == 1.0
+    assert layers[0][0][0, 1] == 0.01  # the caller's weights are not touched
