@@ -89,7 +89,8 @@ def markdown(rows, args):
         f"logistic regression on the frozen top features ({PROBE_LABELS} labels; Xavier's row: "
         "on the pixels).",
         "",
-        "| model | validation error (%) | probe error (%) | final training loss (with the L2 term) | pretraining s "
+        "| model | validation error (%) | probe error (%) | final training loss (with the L2 term) "
+        "| unsupervised training s (DBM: pretraining and joint) "
         "| fine-tuning s |",
         "|---|---:|---:|---:|---:|---:|",
     ]
