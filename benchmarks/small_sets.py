@@ -2,6 +2,7 @@
 
     python benchmarks/small_sets.py                       # wine, breast-cancer, digits
     python benchmarks/small_sets.py --sets breast-cancer --epochs 5
+    python benchmarks/small_sets.py --widths auto --output benchmarks/results/small-sets-auto-widths
 
 On breast-cancer and wine the DBN-initialised net loses to Xavier by about half a test example
 per seed (``benchmarks/panel_study.py --parts check``). This study looks at the nets at
@@ -12,7 +13,8 @@ saturated sigmoid outputs, and the spread of the back-propagated gradient ``dLos
 (:func:`dbn.diagnostics.layer_statistics`). Then it fine-tunes each net and scores it on the
 **validation** split, for the panel study's set-up (``DBN([500, 500], visible_unit="gaussian")``,
 the chosen pretraining and ``to_mlp()``'s defaults, 100 epochs, 1,000 labels or the whole
-split) and for remedies of :data:`VARIANTS`:
+split; ``--widths auto``: the library's default widths, for both nets) and for remedies of
+:data:`VARIANTS`:
 
 - ``centre layer 2``: the second RBM centred (Melchior et al. 2016), since its inputs, the
   Gaussian layer's features, vary little around 0.5;
@@ -50,9 +52,17 @@ from _report import machine_info, write_report  # noqa: E402
 
 from dbn import DBN, MLPClassifier  # noqa: E402
 from dbn.diagnostics import layer_statistics  # noqa: E402
+from dbn.stack import auto_layer_sizes  # noqa: E402
 
 SETS = ("wine", "breast-cancer", "digits")
 WIDTHS = [500, 500]
+
+
+def widths_for(widths, n_features):
+    """The hidden widths of both nets: ``widths``, or the library's ``"auto"`` for
+    ``n_features`` inputs (:func:`dbn.stack.auto_layer_sizes`)."""
+    return list(auto_layer_sizes(n_features)) if widths == "auto" else list(widths)
+
 
 #: Remedies, as ``DBN`` keyword arguments (``rescaled``: the chosen pretraining, post-processed).
 VARIANTS = {
@@ -101,9 +111,10 @@ def describe_init(net, X, y):
     ]
 
 
-def run_set(name, epochs, log):
+def run_set(name, epochs, log, widths=WIDTHS):
     d = panel_study.data(name, test=False)
-    stack_params = dict(hidden_layer_sizes=WIDTHS, n_iter=epochs)
+    sizes = widths_for(widths, d.X_train.shape[1])
+    stack_params = dict(hidden_layer_sizes=sizes, n_iter=epochs)
     knobs = panel_study.PRETRAIN_CANDIDATES[panel_study.ROUND5_PRETRAINING]
     fine = panel_study.FINETUNE_ROUND5["sgd 0.05 b20"]
     runs = []
@@ -121,7 +132,7 @@ def run_set(name, epochs, log):
                 net.set_params(pretrained_layers=layers)
             runs.append(finish(name, seed, variant, net, X, y, d, start, log))
         net = MLPClassifier(
-            WIDTHS,
+            sizes,
             init="xavier_uniform",
             max_iter=panel_study.FINETUNE_EPOCHS,
             random_state=seed,
@@ -151,19 +162,22 @@ def finish(name, seed, variant, net, X, y, d, start, log):
     return run
 
 
-def markdown(runs, epochs):
+def markdown(runs, epochs, widths=WIDTHS):
     variants = [*VARIANTS, "Xavier"]
     lines = [
-        "# Small real-valued sets: the nets at initialisation, and remedies (validation)",
+        "# Small real-valued sets: the nets at initialisation, and remedies (validation)"
+        + ("" if widths == WIDTHS else f", widths {widths!r}"),
         "",
-        f"`python benchmarks/small_sets.py --epochs {epochs}`: DBN({WIDTHS}, n_iter={epochs!r}) "
+        f"`python benchmarks/small_sets.py --epochs {epochs}"
+        + ("" if widths == WIDTHS else f" --widths {widths}")
+        + f"`: DBN({widths!r}, n_iter={epochs!r}) "
         "with the panel's chosen pretraining, `to_mlp()` defaults, 100 epochs; mean over the "
         "panel grid's seeds. Unit std: the standard deviation of a hidden unit over the examples, "
         "averaged over the layer's units; saturated: sigmoid outputs below 0.01 or above 0.99; "
         "gradient: std of dLoss/dZ at initialisation.",
         "",
-        "| set | seeds | variant | validation error (%) | unit std, layer 1 / 2 | saturated, "
-        "layer 1 / 2 | gradient std, layer 1 / 2 | s per run |",
+        "| set | seeds | variant | validation error (%) | unit std per layer | saturated per "
+        "layer | gradient std per layer | s per run |",
         "|---|---:|---|---:|---|---|---|---:|",
     ]
     for name in dict.fromkeys(r["set"] for r in runs):
@@ -195,6 +209,13 @@ def main(argv=None):
         type=lambda text: text if text == "auto" else int(text),
         help="pretraining epochs per layer ('auto': the library's default)",
     )
+    parser.add_argument(
+        "--widths",
+        default=WIDTHS,
+        type=lambda text: text if text == "auto" else [int(w) for w in text.split(",")],
+        help="hidden widths of both nets, e.g. 500,500 (the panel's set-up), or 'auto': "
+        "the library's default widths for the set's inputs",
+    )
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "small-sets"))
     args = parser.parse_args(argv)
     output = Path(args.output)
@@ -205,9 +226,9 @@ def main(argv=None):
 
     runs = []
     for name in args.sets.split(","):
-        runs += run_set(name, args.epochs, log)
-    results = dict(machine=machine_info(), epochs=args.epochs, widths=WIDTHS, runs=runs)
-    write_report(output, results, markdown(runs, args.epochs))
+        runs += run_set(name, args.epochs, log, args.widths)
+    results = dict(machine=machine_info(), epochs=args.epochs, widths=args.widths, runs=runs)
+    write_report(output, results, markdown(runs, args.epochs, args.widths))
 
 
 if __name__ == "__main__":

@@ -379,3 +379,29 @@ def test_small_sets_rescaling_lifts_each_pre_activation_to_unit_spread_and_keeps
         h = 1.0 / (1.0 + np.exp(-z_new))
     assert kept.sum() == 0 and scaled[0][0][0, 0] == 1.0
     assert layers[0][0][0, 1] == 0.01  # the caller's weights are not touched
+
+
+def test_small_sets_widths_are_the_set_up_s_or_the_library_s_default():
+    small_sets = pytest.importorskip("small_sets")
+    assert small_sets.widths_for([500, 500], 30) == [500, 500]
+    assert small_sets.widths_for("auto", 13) == [128, 128, 128]  # wine's 13 inputs
+    assert small_sets.widths_for("auto", 784) == [500, 500, 2000]
+
+
+def test_dbm_classifier_table_names_every_row_and_the_command():
+    from argparse import Namespace
+
+    dbm_classifier = pytest.importorskip("dbm_classifier")
+    row = dict(val_error=0.015, probe_error=0.0436, final_loss=0.05, finetune_seconds=166.0)
+    rows = [
+        dict(row, model="DBM, 60 joint epochs", pretrain_seconds=1133.0),
+        dict(row, model="Xavier", pretrain_seconds=0.0, val_error=0.0179),
+    ]
+    args = Namespace(
+        n_train=60000, pretrain_epochs=20, joint_epochs="30,60", finetune_epochs=30,
+        no_baselines=True,
+    )  # fmt: skip
+    table = dbm_classifier.markdown(rows, args)
+    assert "--joint-epochs 30,60 --finetune-epochs 30 --no-baselines`" in table
+    assert "| DBM, 60 joint epochs | 1.50 | 4.36 | 0.0500 | 1133 | 166 |" in table
+    assert "| Xavier | 1.79 |" in table
