@@ -111,17 +111,23 @@ def describe_init(net, X, y):
     ]
 
 
-def run_set(name, epochs, log, widths=WIDTHS):
-    d = panel_study.data(name, test=False)
+def run_set(name, epochs, log, widths=WIDTHS, split="validation", variants=tuple(VARIANTS)):
+    """Every run of ``variants`` and Xavier on the set ``name``, scored on ``split``: the
+    validation split with the grid's seeds, or the test split with the check's."""
+    test = split == "test"
+    d = panel_study.data(name, test=test)
+    X_eval, y_eval = (d.X_test, d.y_test) if test else (d.X_val, d.y_val)
+    seeds = panel_study.check_seeds(len(y_eval)) if test else panel_study.grid_seeds(len(y_eval))
     sizes = widths_for(widths, d.X_train.shape[1])
     stack_params = dict(hidden_layer_sizes=sizes, n_iter=epochs)
     knobs = panel_study.PRETRAIN_CANDIDATES[panel_study.ROUND5_PRETRAINING]
     fine = panel_study.FINETUNE_ROUND5["sgd 0.05 b20"]
     runs = []
-    for seed in panel_study.grid_seeds(len(d.y_val)):
+    for seed in seeds:
         rows = panel_study.balanced_subset(d.y_train, panel_study.N_LABELS, seed)
         X, y = d.X_train[rows], d.y_train[rows]
-        for variant, extra in VARIANTS.items():
+        for variant in variants:
+            extra = VARIANTS[variant]
             if variant == "Gaussian rate 0.1x" and d.visible_unit != "gaussian":
                 continue  # it would slow a Bernoulli first layer instead
             start = time.perf_counter()
@@ -130,19 +136,21 @@ def run_set(name, epochs, log, widths=WIDTHS):
             if variant == "rescaled":
                 layers = rescale_to_unit_preactivation(net.pretrained_layers, X)
                 net.set_params(pretrained_layers=layers)
-            runs.append(finish(name, seed, variant, net, X, y, d, start, log))
+            runs.append(finish(name, seed, variant, net, X, y, (X_eval, y_eval), start, log))
         net = MLPClassifier(
             sizes,
             init="xavier_uniform",
             max_iter=panel_study.FINETUNE_EPOCHS,
             random_state=seed,
         )
-        runs.append(finish(name, seed, "Xavier", net, X, y, d, time.perf_counter(), log))
+        start = time.perf_counter()
+        runs.append(finish(name, seed, "Xavier", net, X, y, (X_eval, y_eval), start, log))
     return runs
 
 
-def finish(name, seed, variant, net, X, y, d, start, log):
-    """Statistics of ``net`` at initialisation, then its validation error after fine-tuning."""
+def finish(name, seed, variant, net, X, y, evaluation, start, log):
+    """Statistics of ``net`` at initialisation, then its error on ``evaluation`` (``(X, y)`` of
+    the validation or the test split) after fine-tuning."""
     init = describe_init(net.initialize(X, y), X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the panel study records convergence separately
@@ -152,31 +160,34 @@ def finish(name, seed, variant, net, X, y, d, start, log):
         seed=seed,
         variant=variant,
         init=init,
-        val_error=panel_study.error(net, d.X_val, d.y_val),
+        error=panel_study.error(net, *evaluation),
         seconds=time.perf_counter() - start,
     )
     log(
-        f"{name} seed {seed} {variant}: validation error {100 * run['val_error']:.2f} %, "
+        f"{name} seed {seed} {variant}: error {100 * run['error']:.2f} %, "
         "unit std per layer " + ", ".join(f"{layer['unit_std']:.3f}" for layer in init)
     )
     return run
 
 
-def markdown(runs, epochs, widths=WIDTHS):
+def markdown(runs, epochs, widths=WIDTHS, split="validation"):
     variants = [*VARIANTS, "Xavier"]
+    options = ("" if widths == WIDTHS else f" --widths {widths}") + (
+        " --split test --variants chosen" if split == "test" else ""
+    )
+    seeds = "the check's seeds" if split == "test" else "the panel grid's seeds"
     lines = [
-        "# Small real-valued sets: the nets at initialisation, and remedies (validation)"
+        f"# Small real-valued sets: the nets at initialisation, and remedies ({split})"
         + ("" if widths == WIDTHS else f", widths {widths!r}"),
         "",
-        f"`python benchmarks/small_sets.py --epochs {epochs}"
-        + ("" if widths == WIDTHS else f" --widths {widths}")
-        + f"`: DBN({widths!r}, n_iter={epochs!r}) "
-        "with the panel's chosen pretraining, `to_mlp()` defaults, 100 epochs; mean over the "
-        "panel grid's seeds. Unit std: the standard deviation of a hidden unit over the examples, "
+        f"`python benchmarks/small_sets.py --epochs {epochs}{options}`: "
+        f"DBN({widths!r}, n_iter={epochs!r}) "
+        "with the panel's chosen pretraining, `to_mlp()` defaults, 100 epochs; mean over "
+        f"{seeds}. Unit std: the standard deviation of a hidden unit over the examples, "
         "averaged over the layer's units; saturated: sigmoid outputs below 0.01 or above 0.99; "
         "gradient: std of dLoss/dZ at initialisation.",
         "",
-        "| set | seeds | variant | validation error (%) | unit std per layer | saturated per "
+        f"| set | seeds | variant | {split} error (%) | unit std per layer | saturated per "
         "layer | gradient std per layer | s per run |",
         "|---|---:|---|---:|---|---|---|---:|",
     ]
@@ -192,7 +203,7 @@ def markdown(runs, epochs, widths=WIDTHS):
 
             lines.append(
                 f"| {name} | {len(mine)} | {variant} | "
-                f"{100 * np.mean([r['val_error'] for r in mine]):.2f} | "
+                f"{100 * np.mean([r.get('error', r.get('val_error')) for r in mine]):.2f} | "
                 f"{per_layer('unit_std', '.3f')} | {per_layer('saturated', '.2f')} | "
                 f"{per_layer('gradient_std', '.2g')} | "
                 f"{np.mean([r['seconds'] for r in mine]):.1f} |"
@@ -216,6 +227,15 @@ def main(argv=None):
         help="hidden widths of both nets, e.g. 500,500 (the panel's set-up), or 'auto': "
         "the library's default widths for the set's inputs",
     )
+    parser.add_argument(
+        "--split",
+        choices=("validation", "test"),
+        default="validation",
+        help="where the nets are scored: 'test' measures, with the panel check's seeds, and "
+        "should run the chosen pretraining only (--variants chosen): remedies are compared on "
+        "validation",
+    )
+    parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "small-sets"))
     args = parser.parse_args(argv)
     output = Path(args.output)
@@ -226,9 +246,11 @@ def main(argv=None):
 
     runs = []
     for name in args.sets.split(","):
-        runs += run_set(name, args.epochs, log, args.widths)
-    results = dict(machine=machine_info(), epochs=args.epochs, widths=args.widths, runs=runs)
-    write_report(output, results, markdown(runs, args.epochs, args.widths))
+        runs += run_set(name, args.epochs, log, args.widths, args.split, args.variants.split(","))
+    results = dict(
+        machine=machine_info(), epochs=args.epochs, widths=args.widths, split=args.split, runs=runs
+    )
+    write_report(output, results, markdown(runs, args.epochs, args.widths, args.split))
 
 
 if __name__ == "__main__":

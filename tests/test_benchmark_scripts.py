@@ -405,3 +405,19 @@ def test_dbm_classifier_table_names_every_row_and_the_command():
     assert "--joint-epochs 30,60 --finetune-epochs 30 --no-baselines`" in table
     assert "| DBM, 60 joint epochs | 1.50 | 4.36 | 0.0500 | 1133 | 166 |" in table
     assert "| Xavier | 1.79 |" in table
+
+
+def test_small_sets_table_names_the_split_it_scored_and_the_command():
+    small_sets = pytest.importorskip("small_sets")
+    layer = dict(unit_std=0.1, saturated=0.0, gradient_std=0.001)
+    runs = [
+        dict(set="wine", seed=0, variant="chosen", init=[layer], error=0.05, seconds=1.0),
+        dict(set="wine", seed=0, variant="Xavier", init=[layer], error=0.02, seconds=0.1),
+    ]
+    table = small_sets.markdown(runs, "auto", "auto", "test")
+    assert "--widths auto --split test --variants chosen`" in table
+    assert "| test error (%) |" in table and "check's seeds" in table
+    assert "| wine | 1 | chosen | 5.00 |" in table and "| wine | 1 | Xavier | 2.00 |" in table
+    # Runs stored before the split was recorded carry their validation error as val_error.
+    old = [dict(r, val_error=r.pop("error")) for r in runs]
+    assert "| validation error (%) |" in small_sets.markdown(old, "auto")
