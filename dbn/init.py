@@ -42,6 +42,7 @@ __all__ = [
     "standard",
     "xavier_uniform",
     "xavier_normal",
+    "xavier_std",
     "he_uniform",
     "he_normal",
     "orthogonal",
@@ -239,8 +240,32 @@ def xavier_normal(fan_in, fan_out, *, random_state=None, dtype=np.float32, gain=
     """
     fan_in, fan_out = _check_fans(fan_in, fan_out)
     check_scalar(gain, "gain", low=0, low_inclusive=False)
-    std = gain * np.sqrt(2.0 / (fan_in + fan_out))
+    std = gain * xavier_std(fan_in, fan_out)
     return _normal(fan_in, fan_out, std, random_state, _check_dtype(dtype))
+
+
+def xavier_std(fan_in, fan_out):
+    """Standard deviation of Glorot & Bengio's initialisation, ``sqrt(2 / (fan_in + fan_out))``.
+
+    The variance that keeps activations and back-propagated gradients of the same spread in both
+    directions through a layer (the compromise between ``1 / fan_in`` and ``1 / fan_out``). Used
+    by :func:`xavier_normal` and by the RBMs' ``init_std="xavier"``.
+
+    Parameters
+    ----------
+    fan_in, fan_out : int
+
+    Returns
+    -------
+    std : float
+
+    References
+    ----------
+    Glorot, X. and Bengio, Y. (2010). Understanding the difficulty of training deep feedforward
+    neural networks. AISTATS, JMLR W&CP 9, 249-256.
+    """
+    fan_in, fan_out = _check_fans(fan_in, fan_out)
+    return float(np.sqrt(2.0 / (fan_in + fan_out)))
 
 
 def he_uniform(fan_in, fan_out, *, random_state=None, dtype=np.float32):

@@ -87,9 +87,11 @@ class BernoulliRBM(BaseRBM):
     hidden_unit : {"bernoulli", "gaussian"}, default="bernoulli"
         ``"gaussian"`` gives linear hidden units with unit-variance Gaussian noise, as in the code
         layer of Hinton & Salakhutdinov (2006); use a small learning rate (about 0.001) with them.
-    init_std : float, default=0.01
+    init_std : float or "xavier", default=0.01
         Standard deviation of the initial Gaussian weights (Hinton 2010 uses 0.01; Hinton &
-        Salakhutdinov 2006 used 0.1).
+        Salakhutdinov 2006 used 0.1). ``"xavier"``: Glorot & Bengio's (2010)
+        ``sqrt(2 / (n_visible + n_components))`` (:func:`dbn.init.xavier_std`), the default of
+        :class:`dbn.DBN`'s layers.
     monitor_size : int, default=1000
         Number of training examples on which the reconstruction error, pseudo-likelihood and free
         energy are monitored after each epoch.

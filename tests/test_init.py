@@ -159,3 +159,12 @@ def test_bad_arguments(kwargs, error, match):
 def test_negative_std_refused():
     with pytest.raises(ValueError, match="std"):
         init.normal(3, 3, std=-1.0)
+
+
+@pytest.mark.parametrize("fans", [(784, 500), (13, 128), (500, 2000)])
+def test_xavier_std_is_the_standard_deviation_of_xavier_normal(fans):
+    fan_in, fan_out = fans
+    assert init.xavier_std(fan_in, fan_out) == np.sqrt(2.0 / (fan_in + fan_out))
+    W = init.xavier_normal(fan_in, fan_out, random_state=0, dtype=np.float64)
+    scaled = init.normal(fan_in, fan_out, random_state=0, dtype=np.float64, std=1.0)
+    np.testing.assert_allclose(W, init.xavier_std(fan_in, fan_out) * scaled, rtol=1e-12)

@@ -705,3 +705,21 @@ def test_centred_and_tempered_rbms_train_save_and_resume_exactly(binary_data, tm
 def test_centring_and_tempering_options_are_checked(binary_data, options, error, match):
     with pytest.raises(error, match=match):
         BernoulliRBM(4, batch_size=20, n_iter=1, **options).fit(binary_data)
+
+
+@pytest.mark.parametrize("cls", [BernoulliRBM, GaussianBernoulliRBM])
+def test_xavier_init_std_is_glorot_scale_for_the_layer(cls, binary_data):
+    """``init_std="xavier"`` draws the same weights as the float sqrt(2 / (visible + hidden))."""
+    n_hidden = 37
+    X = binary_data.astype(np.float64)
+    by_name = cls(n_hidden, init_std="xavier", random_state=3).initialize(X)
+    std = np.sqrt(2.0 / (X.shape[1] + n_hidden))
+    by_value = cls(n_hidden, init_std=std, random_state=3).initialize(X)
+    np.testing.assert_array_equal(by_name.components_, by_value.components_)
+    assert by_name.init_std == "xavier"  # the parameter is kept as given (sklearn's contract)
+
+
+@pytest.mark.parametrize("value", ["he", "Xavier", "0.1"])
+def test_init_std_names_the_one_accepted_string(value, binary_data):
+    with pytest.raises(TypeError, match=r"init_std must be a float >= 0 or 'xavier', got"):
+        BernoulliRBM(4, init_std=value).fit(binary_data)
