@@ -31,7 +31,7 @@ from dbn import DBN  # noqa: E402
 from dbn.datasets import load_panel  # noqa: E402
 
 PREVIOUS = (
-    dict(centering=False),
+    dict(centering=False, init_std=0.01),
     dict(solver="sgd", learning_rate_init=0.1, momentum=0.9),
 )
 CURRENT = ({}, {})

@@ -68,6 +68,21 @@ _OFFSET_RATE = Centring().offset_rate
 _HISTORY_KEYS = ("epoch", "time", "learning_rate", "reconstruction_error")
 
 
+#: :meth:`DBM.to_mlp`'s fine-tuning rate: the DBN's defaults (``dbn.stack.TO_MLP_DEFAULTS``)
+#: with the rate they had when the DBM's nets were measured (``benchmarks/dbm.py``,
+#: ``benchmarks/dbm_classifier.py``). The DBN's rose to 0.1 in the tenth round of the panel
+#: study, which fine-tuned DBN nets only.
+DBM_FINETUNE_RATE = 0.05
+
+
+def dbm_to_mlp_defaults():
+    """Fine-tuning defaults of :meth:`DBM.to_mlp` for classification: the DBN's, at
+    :data:`DBM_FINETUNE_RATE`."""
+    from .stack import TO_MLP_DEFAULTS
+
+    return TO_MLP_DEFAULTS | {"learning_rate_init": DBM_FINETUNE_RATE}
+
+
 def layer_factors(layer, n_layers):
     """``(up, down)``: how many times a pretraining RBM counts its bottom-up and top-down input.
 
@@ -793,7 +808,10 @@ default="linear"
         ----------
         task : {"classification", "regression"}
         **mlp_params
-            Any :class:`dbn.MLPClassifier` / :class:`dbn.MLPRegressor` parameter.
+            Any :class:`dbn.MLPClassifier` / :class:`dbn.MLPRegressor` parameter. For
+            classification, those not given take :meth:`dbn.DBN.to_mlp`'s defaults, with the
+            learning rate at 0.05 (``dbn.dbm.DBM_FINETUNE_RATE``, the rate the DBM's nets were
+            measured with).
 
         Returns
         -------
@@ -806,7 +824,6 @@ default="linear"
         if fixed:
             raise TypeError(f"to_mlp() sets {' and '.join(fixed)} from the DBM's layers.")
         from .mlp import MLPClassifier, MLPRegressor
-        from .stack import TO_MLP_DEFAULTS
 
         W, b = self.components_, self.intercepts_
         first = W[0].T if len(W) < 2 else np.vstack([W[0].T, W[1]])
@@ -814,7 +831,7 @@ default="linear"
         for layer in range(1, len(W)):
             pretrained.append((np.array(W[layer].T, order="C"), b[layer + 1].copy()))
         if task == "classification":
-            mlp_params = TO_MLP_DEFAULTS | mlp_params
+            mlp_params = dbm_to_mlp_defaults() | mlp_params
         mlp_params.setdefault("random_state", self.random_state)
         mlp_params.setdefault("dtype", W[0].dtype)
         cls = MLPClassifier if task == "classification" else MLPRegressor

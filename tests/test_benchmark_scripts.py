@@ -421,3 +421,42 @@ def test_small_sets_table_names_the_split_it_scored_and_the_command():
     # Runs stored before the split was recorded carry their validation error as val_error.
     old = [dict(r, val_error=r.pop("error")) for r in runs]
     assert "| validation error (%) |" in small_sets.markdown(old, "auto")
+
+
+def test_panel_collapse_counts_only_after_the_library_s_floor_of_updates():
+    panel_study = pytest.importorskip("panel_study")
+    pre = panel_study.ROUND9_PRETRAINING
+    # Five epochs in minibatches of 10: wine's 106 rows are 55 updates, MNIST's 30,000 are 15,000.
+    assert panel_study.grid_updates("wine", pre) == 55
+    assert panel_study.grid_updates("mnist", pre) == 15_000
+    warning = "DBN layer 2 of 2 (BernoulliRBM(500)) is not learning after 5 epochs"
+    cells = [
+        dict(set=name, seed=0, pretrain={pre: dict(collapse_warnings=[warning])})
+        for name in ("wine", "mnist")
+    ]
+    assert panel_study.collapsed_cells(cells, f"{pre} / sgd 0.05 b20") == ["mnist"]
+
+
+def test_small_sets_cv_folds_hold_out_every_row_once_per_repeat():
+    small_sets = pytest.importorskip("small_sets")
+    y = np.repeat([0, 1, 2], [50, 60, 32])  # wine's 142 pooled rows, three classes
+    folds = small_sets.cv_folds(y)
+    assert len(folds) == 5 * 8  # ceil(1000 / 142) = 8 repeats of 5 folds
+    for repeat in range(8):
+        held_out = np.concatenate([h for _, h in folds[5 * repeat : 5 * repeat + 5]])
+        assert sorted(held_out) == list(range(len(y)))
+    for train, held_out in folds:
+        assert not set(train) & set(held_out)
+        assert set(y[held_out]) == {0, 1, 2}  # stratified
+
+
+def test_small_sets_gain_is_paired_seed_by_seed():
+    small_sets = pytest.importorskip("small_sets")
+    runs = [
+        dict(set="wine", seed=s, variant=v, error=e)
+        for s, (x, c) in enumerate([(0.10, 0.05), (0.00, 0.05), (0.20, 0.10)])
+        for v, e in (("Xavier", x), ("chosen", c))
+    ]
+    # gains 5, -5 and 10 points: mean 3.33, standard error std(ddof=1) / sqrt(3) = 4.41
+    assert small_sets.paired_gain(runs, "wine", "chosen") == "+3.33 ± 4.41"
+    assert small_sets.paired_gain(runs, "wine", "Xavier") == ""

@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dbn import DBM
 from dbn._dbm_likelihood import _log_marginal
-from dbn.dbm import cd1_step, layer_factors
+from dbn.dbm import DBM_FINETUNE_RATE, cd1_step, layer_factors
 from dbn.evaluation import (
     dbm_ais_log_partition,
     dbm_exact_log_partition,
@@ -480,6 +480,18 @@ def test_to_mlp_reproduces_the_mean_field_posteriors():
     y = (X[:, 0] > 0).astype(int)
     assert mlp.fit(augmented, y).predict(augmented).shape == (60,)
     assert h2.shape == (60, 3)
+
+
+def test_to_mlp_fine_tunes_with_the_dbn_defaults_at_the_dbm_s_measured_rate():
+    from dbn.stack import TO_MLP_DEFAULTS
+
+    dbm = DBM((4, 3), **SMALL).fit(_data())
+    params = dbm.to_mlp().get_params()
+    assert params["learning_rate_init"] == DBM_FINETUNE_RATE == 0.05
+    for name, value in TO_MLP_DEFAULTS.items():
+        if name != "learning_rate_init":
+            assert params[name] == value, name
+    assert dbm.to_mlp(learning_rate_init=0.2).get_params()["learning_rate_init"] == 0.2
 
 
 def test_to_torch_computes_transform():

@@ -61,15 +61,17 @@ def test_engine_hooks_are_not_public_api():
 
 def test_pretraining_defaults_chosen_by_the_defaults_study_reach_every_layer():
     # benchmarks/panel_study.py: minibatches of 10, momentum 0.5 throughout, centring decided per
-    # layer on its inputs ("auto"); the RBM keeps its own defaults (Hinton's 100, and 0.5 for
-    # five epochs rising to 0.9).
+    # layer on its inputs ("auto"), initial weights at Glorot & Bengio's scale; the RBM keeps its
+    # own defaults (Hinton's 100, 0.5 for five epochs rising to 0.9, and 0.01).
     assert DBN().centering == "auto"
     layers = DBN([6, 4])._make_layers(n_features=784)
     for rbm in layers:
         assert (rbm.batch_size, rbm.momentum, rbm.final_momentum) == (10, 0.5, 0.5)
         assert rbm._centering_auto and not rbm.centering  # until its inputs exist
         assert (rbm.learning_rate, rbm.k, rbm.persistent) == (0.1, 1, False)
+        assert rbm.init_std == "xavier"  # ninth round
     assert (BernoulliRBM().batch_size, BernoulliRBM().momentum) == (100, 0.5)
+    assert BernoulliRBM().init_std == 0.01
 
 
 def test_shared_defaults_and_per_layer_overrides(data):
@@ -456,3 +458,17 @@ def test_auto_centering_resumes_bit_for_bit(data, tmp_path):
     for a, b in zip(resumed.layers_, reference.layers_, strict=True):
         assert a.centering == b.centering
         np.testing.assert_array_equal(a.components_, b.components_)
+
+
+def test_xavier_init_std_scales_each_layer_by_its_own_fans(data):
+    """``DBN(init_std="xavier")``: every layer draws at sqrt(2 / (its inputs + its units)), as
+    if each had been given that float."""
+    data, _ = data
+    sizes = [16, 8]
+    by_name = DBN(sizes, init_std="xavier", n_iter=1, random_state=0)
+    fans = [data.shape[1], *sizes]
+    stds = {i: dict(init_std=float(np.sqrt(2.0 / (fans[i] + fans[i + 1])))) for i in range(2)}
+    by_value = DBN(sizes, layer_params=stds, n_iter=1, random_state=0)
+    for a, b in zip(by_name.pretrain(data).layers_, by_value.pretrain(data).layers_, strict=True):
+        np.testing.assert_array_equal(a.components_, b.components_)
+        assert a.init_std == "xavier"
