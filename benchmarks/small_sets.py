@@ -26,9 +26,13 @@ split; ``--widths auto``: the library's default widths, for both nets) and for r
   (in the spirit of LSUV, Mishkin & Matas 2016; scaling only up);
 - ``xavier init``: each RBM starts from weights at Glorot & Bengio's scale,
   ``sqrt(2 / (n_visible + n_hidden))``, instead of 0.01 (``init_std="xavier"``): the ninth panel
-  round's choice; ``xavier init, SGD 0.1``: the same fine-tuned by SGD 0.1 instead of 0.05, the
+  round's choice; ``xavier init + SGD 0.1``: the same fine-tuned by SGD 0.1 instead of 0.05, the
   tenth round's choice and the library's defaults since. ``chosen`` is the fifth round's
-  pretraining and fine-tuning, the defaults when this study was written.
+  pretraining and fine-tuning, the defaults when this study was written;
+- ``defaults + ...``: the library's defaults with one knob changed: the Gaussian layer's rate
+  (0.1x or 0.01x ``learning_rate`` instead of 0.03x) or minibatch (100 instead of 10), or 10
+  epochs per layer instead of ``n_iter="auto"``'s floor of 2,000 updates, or fine-tuning as the
+  Xavier net's (Adam 1e-3 on minibatches of ``min(200, n)``, ``MLPClassifier``'s defaults).
 
 Seeds: the panel grid's (:func:`panel_study.grid_seeds`). ``--split cv`` scores on held-out folds
 of the training and validation rows pooled instead (:func:`cv_folds`: about 1,000 held-out
@@ -85,10 +89,31 @@ VARIANTS = {
     # The ninth panel round's pretraining: each RBM's initial weights at Glorot & Bengio's scale
     # instead of 0.01; with the tenth round's fine-tuning (SGD 0.1), the library's defaults.
     "xavier init": dict(init_std="xavier"),
-    "xavier init, SGD 0.1": dict(
+    "xavier init + SGD 0.1": dict(
         init_std="xavier", finetune=panel_study.FINETUNE_ROUND5["sgd 0.1 b20"]
     ),
 }
+#: The library's defaults since the tenth round, and knobs of their Gaussian first layer tried
+#: on top of them (real-valued sets only).
+DEFAULTS = VARIANTS["xavier init + SGD 0.1"]
+VARIANTS |= {
+    "defaults + Gaussian rate 0.1x": DEFAULTS
+    | dict(layer_params={0: dict(learning_rate=0.1 * DBN().learning_rate)}),
+    "defaults + Gaussian rate 0.01x": DEFAULTS
+    | dict(layer_params={0: dict(learning_rate=0.01 * DBN().learning_rate)}),
+    "defaults + Gaussian minibatch 100": DEFAULTS | dict(layer_params={0: dict(batch_size=100)}),
+    "defaults + 10 epochs": DEFAULTS | dict(n_iter=10),
+    # Fine-tuned as the Xavier net is (MLPClassifier's defaults): Adam 1e-3, minibatches of
+    # min(200, n).
+    "defaults + Adam": DEFAULTS
+    | dict(finetune=dict(solver="adam", learning_rate_init=1e-3, batch_size="auto")),
+}
+#: What runs without ``--variants``: the study's first remedies.
+DEFAULT_VARIANTS = ("chosen", "centre layer 2", "Gaussian rate 0.1x", "rescaled")
+GAUSSIAN_ONLY = (
+    "Gaussian rate 0.1x",
+    *(v for v in VARIANTS if v.startswith("defaults + Gaussian")),
+)
 
 
 def rescale_to_unit_preactivation(layers, X):
@@ -165,7 +190,7 @@ def runs_of(d, split):
         yield seed, d, d.X_train[rows], d.y_train[rows], X_eval, y_eval
 
 
-def run_set(name, epochs, log, widths=WIDTHS, split="validation", variants=tuple(VARIANTS)):
+def run_set(name, epochs, log, widths=WIDTHS, split="validation", variants=DEFAULT_VARIANTS):
     """Every run of ``variants`` and Xavier on the set ``name``, scored on ``split``: the
     validation split with the grid's seeds, the test split with the check's, or held-out folds
     of the training and validation splits pooled (:func:`cv_folds`)."""
@@ -178,8 +203,8 @@ def run_set(name, epochs, log, widths=WIDTHS, split="validation", variants=tuple
     for seed, d_train, X, y, X_eval, y_eval in runs_of(d, split):
         for variant in variants:
             extra = VARIANTS[variant]
-            if variant == "Gaussian rate 0.1x" and d.visible_unit != "gaussian":
-                continue  # it would slow a Bernoulli first layer instead
+            if variant in GAUSSIAN_ONLY and d.visible_unit != "gaussian":
+                continue  # it would change a Bernoulli first layer instead
             start = time.perf_counter()
             # A variant's pretraining knobs replace the chosen ones; the rest go to the DBN.
             # "finetune" replaces the fine-tuning knobs.
@@ -257,7 +282,7 @@ def markdown(runs, epochs, widths=WIDTHS, split="validation"):
     options = (
         ("" if widths == WIDTHS else f" --widths {widths}")
         + ("" if split == "validation" else f" --split {split}")
-        + ("" if ran == list(VARIANTS) else f" --variants {shlex.quote(','.join(ran))}")
+        + ("" if ran == list(DEFAULT_VARIANTS) else f" --variants {shlex.quote(','.join(ran))}")
     )
     seeds = {
         "test": "the check's seeds",
@@ -271,7 +296,8 @@ def markdown(runs, epochs, widths=WIDTHS, split="validation"):
         "",
         f"`python benchmarks/small_sets.py --epochs {epochs}{options}`: "
         f"DBN({widths!r}, n_iter={epochs!r}) "
-        "with the panel's chosen pretraining, `to_mlp()` defaults, 100 epochs; mean over "
+        "with each variant's pretraining and fine-tuning (chosen: the fifth panel round's), "
+        "100 fine-tuning epochs; mean over "
         f"{seeds}. Unit std: the standard deviation of a hidden unit over the examples, "
         "averaged over the layer's units; saturated: sigmoid outputs below 0.01 or above 0.99; "
         "gradient: std of dLoss/dZ at initialisation. Gain: Xavier's error less the "
@@ -327,7 +353,11 @@ def main(argv=None):
         "validation; 'cv': held-out folds of the training and validation rows pooled, for "
         "splits too small to rank candidates (wine's 36 validation examples)",
     )
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument(
+        "--variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help=f"comma-separated, of: {'; '.join(VARIANTS)}",
+    )
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "small-sets"))
     args = parser.parse_args(argv)
     output = Path(args.output)

@@ -298,10 +298,12 @@ def test_variations_pretraining_grid_scales_widths_and_epochs():
     variations = pytest.importorskip("variations")
     grid = variations.pretrain_grid("dbn3", 10, ["base", "longer", "wider"])
     assert grid == {
-        "500-500-1000, 10 epochs": ([500, 500, 1000], 10),
-        "500-500-1000, 30 epochs": ([500, 500, 1000], 30),
-        "1000-1000-2000, 10 epochs": ([1000, 1000, 2000], 10),
+        "500-500-1000, 10 epochs": ([500, 500, 1000], 10, 0.01),
+        "500-500-1000, 30 epochs": ([500, 500, 1000], 30, 0.01),
+        "1000-1000-2000, 10 epochs": ([1000, 1000, 2000], 10, 0.01),
     }
+    xavier = variations.pretrain_grid("dbn3", 10, ["longest xavier"])
+    assert xavier == {"500-500-1000, 50 epochs, xavier init": ([500, 500, 1000], 50, "xavier")}
     with pytest.raises(SystemExit, match="unknown pretraining candidate 'deeper'"):
         variations.pretrain_grid("dbn1", 10, ["deeper"])
 
@@ -313,8 +315,11 @@ def test_variations_describes_every_pretraining_candidate_from_its_scale():
     assert described["longer"] == "longer: 3x the epochs"
     assert described["wider"] == "wider: 2x the widths"
     assert described["tenfold"] == "tenfold: 10x the epochs"
+    assert described["longest xavier"] == (
+        "longest xavier: 5x the epochs, initial weights at Glorot & Bengio's scale"
+    )
     grid = variations.pretrain_grid("dbn1", 10, list(variations.PRETRAIN_GRID))
-    assert grid["1000, 100 epochs"] == ([1000], 100)  # tenfold
+    assert grid["1000, 100 epochs"] == ([1000], 100, 0.01)  # tenfold
 
 
 def test_variations_svm_grid_crosses_every_c_with_every_gamma():
@@ -460,3 +465,9 @@ def test_small_sets_gain_is_paired_seed_by_seed():
     # gains 5, -5 and 10 points: mean 3.33, standard error std(ddof=1) / sqrt(3) = 4.41
     assert small_sets.paired_gain(runs, "wine", "chosen") == "+3.33 ± 4.41"
     assert small_sets.paired_gain(runs, "wine", "Xavier") == ""
+
+
+def test_small_sets_variant_names_survive_the_comma_separated_option():
+    small_sets = pytest.importorskip("small_sets")
+    assert all("," not in name for name in small_sets.VARIANTS)
+    assert set(small_sets.DEFAULT_VARIANTS) <= set(small_sets.VARIANTS)
