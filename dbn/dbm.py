@@ -59,6 +59,7 @@ from ._validation import (
     check_scalar,
     validate_input,
 )
+from .init import xavier_std
 
 __all__ = ["DBM"]
 
@@ -156,8 +157,10 @@ default="linear"
         Momentum of every update (pretraining and joint).
     weight_decay : float, default=0.0002
         L2 cost on the weights (not the biases).
-    init_std : float, default=0.01
-        Standard deviation of the initial weights.
+    init_std : float or "xavier", default=0.01
+        Standard deviation of the pretraining RBMs' initial weights; ``"xavier"``: Glorot &
+        Bengio's ``sqrt(2 / (n_visible + n_hidden))`` for each (:func:`dbn.init.xavier_std`), as
+        :class:`dbn.DBN`'s default. The DBM's own studies ran at 0.01.
     verbose : int or bool, default=0
         From 1 on, one line per epoch on stdout in scikit-learn's form (``[DBM layer 1/2
         pretraining] Iteration 3, reconstruction error = ...``, then ``[DBM] Iteration 3, ...``),
@@ -269,8 +272,15 @@ default="linear"
     # ------------------------------------------------------------------ configuration
     def _validate_params(self):
         sizes = check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
-        for name in ("learning_rate", "pretrain_learning_rate", "weight_decay", "init_std"):
+        for name in ("learning_rate", "pretrain_learning_rate", "weight_decay"):
             check_scalar(getattr(self, name), name, low=0.0)
+        if isinstance(self.init_std, str):
+            if self.init_std != "xavier":
+                raise TypeError(
+                    f"init_std must be a float >= 0 or 'xavier', got {self.init_std!r}."
+                )
+        else:
+            check_scalar(self.init_std, "init_std", low=0.0)
         check_scalar(self.momentum, "momentum", low=0.0, high=1.0, high_inclusive=False)
         for name, low in (
             ("batch_size", 1),
@@ -1029,7 +1039,8 @@ def _new_rbm(data, n_hidden, dbm):
     pixels left the visible biases far from their values and the hidden units made up for it.
     """
     n_visible = data.shape[1]
-    W = dbm.init_std * dbm._rng.standard_normal((n_hidden, n_visible))
+    std = xavier_std(n_visible, n_hidden) if dbm.init_std == "xavier" else dbm.init_std
+    W = std * dbm._rng.standard_normal((n_hidden, n_visible))
     p = np.clip(np.asarray(data.mean(axis=0), dtype=np.float64), 1e-3, 1 - 1e-3)
     rbm = {"W": W, "c": np.zeros(n_hidden), "b": np.log(p) - np.log1p(-p), "epochs": 0}
     for name in ("W", "c", "b"):

@@ -494,6 +494,20 @@ def test_to_mlp_fine_tunes_with_the_dbn_defaults_at_the_dbm_s_measured_rate():
     assert dbm.to_mlp(learning_rate_init=0.2).get_params()["learning_rate_init"] == 0.2
 
 
+def test_xavier_init_std_draws_each_pretraining_rbm_at_its_own_scale():
+    X = _data()
+    sizes = (4, 3)
+    fans = [X.shape[1], *sizes]
+    by_name = DBM(sizes, **(SMALL | dict(init_std="xavier", pretrain_n_iter=0, n_iter=0)))
+    by_name.fit(X)
+    first = DBM(sizes, **(SMALL | dict(init_std=float(np.sqrt(2.0 / (fans[0] + fans[1]))))))
+    first.set_params(pretrain_n_iter=0, n_iter=0).fit(X)
+    # With no training the first layer's weights are the initial draw.
+    np.testing.assert_array_equal(by_name.components_[0], first.components_[0])
+    with pytest.raises(TypeError, match="init_std must be a float >= 0 or 'xavier'"):
+        DBM(sizes, init_std="he").fit(X)
+
+
 def test_to_torch_computes_transform():
     torch = pytest.importorskip("torch")
     X = _data()
