@@ -45,7 +45,7 @@ from ._validation import (
     check_scalar,
     validate_input,
 )
-from .init import xavier_std
+from .init import check_init_std, resolve_init_std
 
 __all__ = ["BaseRBM"]
 
@@ -186,13 +186,7 @@ class BaseRBM(
         )
         check_choice(self.positive_hidden, "positive_hidden", ("probabilities", "samples"))
         check_choice(self.hidden_unit, "hidden_unit", ("bernoulli", "gaussian"))
-        if isinstance(self.init_std, str):
-            if self.init_std != "xavier":
-                raise TypeError(
-                    f"init_std must be a float >= 0 or 'xavier', got {self.init_std!r}."
-                )
-        else:
-            check_scalar(self.init_std, "init_std", kind=R, low=0)
+        check_init_std(self.init_std)
         check_scalar(self.monitor_size, "monitor_size", kind=I, low=0)
         # Centring and parallel tempering are BernoulliRBM's (binary units only).
         centering = getattr(self, "centering", False)
@@ -652,7 +646,7 @@ class BaseRBM(
         self.n_features_in_ = n_visible
         # Small random weights, zero hidden biases (Hinton 2010, section 8).
         self.components_ = np.asfortranarray(
-            self._initial_weight_std(n_visible)
+            resolve_init_std(self.init_std, n_visible, self.n_components)
             * self._rng.standard_normal((self.n_components, n_visible)),
             dtype=dtype,
         )
@@ -664,12 +658,6 @@ class BaseRBM(
         self._contrastive_divergence(X)  # fresh velocities; starts the persistent chains
         self.n_iter_ = 0
         self.history_ = {key: [] for key in HISTORY_KEYS}
-
-    def _initial_weight_std(self, n_visible):
-        """``init_std``, with ``"xavier"`` resolved for this layer's fans (Glorot & Bengio 2010)."""
-        if isinstance(self.init_std, str):
-            return xavier_std(n_visible, self.n_components)
-        return self.init_std
 
     def _initial_visible_bias(self, X):
         # Hinton (2010, section 8.1): log(p / (1 - p)) makes the initial reconstruction the mean image.

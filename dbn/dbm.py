@@ -59,7 +59,7 @@ from ._validation import (
     check_scalar,
     validate_input,
 )
-from .init import xavier_std
+from .init import check_init_std, resolve_init_std
 
 __all__ = ["DBM"]
 
@@ -274,13 +274,7 @@ default="linear"
         sizes = check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
         for name in ("learning_rate", "pretrain_learning_rate", "weight_decay"):
             check_scalar(getattr(self, name), name, low=0.0)
-        if isinstance(self.init_std, str):
-            if self.init_std != "xavier":
-                raise TypeError(
-                    f"init_std must be a float >= 0 or 'xavier', got {self.init_std!r}."
-                )
-        else:
-            check_scalar(self.init_std, "init_std", low=0.0)
+        check_init_std(self.init_std)
         check_scalar(self.momentum, "momentum", low=0.0, high=1.0, high_inclusive=False)
         for name, low in (
             ("batch_size", 1),
@@ -1039,7 +1033,7 @@ def _new_rbm(data, n_hidden, dbm):
     pixels left the visible biases far from their values and the hidden units made up for it.
     """
     n_visible = data.shape[1]
-    std = xavier_std(n_visible, n_hidden) if dbm.init_std == "xavier" else dbm.init_std
+    std = resolve_init_std(dbm.init_std, n_visible, n_hidden)
     W = std * dbm._rng.standard_normal((n_hidden, n_visible))
     p = np.clip(np.asarray(data.mean(axis=0), dtype=np.float64), 1e-3, 1 - 1e-3)
     rbm = {"W": W, "c": np.zeros(n_hidden), "b": np.log(p) - np.log1p(-p), "epochs": 0}

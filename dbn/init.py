@@ -268,6 +268,21 @@ def xavier_std(fan_in, fan_out):
     return float(np.sqrt(2.0 / (fan_in + fan_out)))
 
 
+def check_init_std(init_std):
+    """Raise unless ``init_std`` (of an RBM or a DBM) is a float >= 0 or ``"xavier"``."""
+    if isinstance(init_std, str):
+        if init_std != "xavier":
+            raise TypeError(f"init_std must be a float >= 0 or 'xavier', got {init_std!r}.")
+    else:
+        check_scalar(init_std, "init_std", kind=numbers.Real, low=0)
+
+
+def resolve_init_std(init_std, n_visible, n_hidden):
+    """The standard deviation of an RBM's initial weights that ``init_std`` asks for: the float
+    itself, or ``"xavier"`` resolved for the layer's fans (:func:`xavier_std`)."""
+    return xavier_std(n_visible, n_hidden) if isinstance(init_std, str) else init_std
+
+
 def he_uniform(fan_in, fan_out, *, random_state=None, dtype=np.float32):
     """He (MSRA) initialisation, uniform form: ``W ~ U(-sqrt(6/fan_in), sqrt(6/fan_in))``.
 

@@ -167,8 +167,8 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         RBM keeps Hinton's 100 and 0.5 rising to 0.9 after 5 epochs) and ``init_std="xavier"``
         (each layer's initial weights at Glorot & Bengio's scale, ``sqrt(2 / (n_visible +
         n_hidden))``, instead of Hinton's 0.01, so that a layer that trains briefly, as on a few
-        hundred rows, still hands the net weights of a working scale; ninth round). They were chosen on validation
-        data by ``benchmarks/panel_study.py`` (see Notes); :meth:`hinton_salakhutdinov_2006`
+        hundred rows, still hands the net weights of a working scale; ninth round). They were
+        chosen on validation data by ``benchmarks/panel_study.py`` (see Notes); :meth:`hinton_salakhutdinov_2006`
         gives the paper's recipe. The minibatch does not grow with the data: minibatches of 20
         to 100 on the panel's larger sets were 2-2.5 times faster and worse on five of six
         (MNIST 8.3 against 6.0 % validation error; eighth round), so pass a larger
