@@ -32,7 +32,10 @@ split; ``--widths auto``: the library's default widths, for both nets) and for r
 - ``defaults + ...``: the library's defaults with one knob changed: the Gaussian layer's rate
   (0.1x or 0.01x ``learning_rate`` instead of 0.03x) or minibatch (100 instead of 10), or 10
   epochs per layer instead of ``n_iter="auto"``'s floor of 2,000 updates, or fine-tuning as the
-  Xavier net's (Adam 1e-3 on minibatches of ``min(200, n)``, ``MLPClassifier``'s defaults).
+  Xavier net's (Adam 1e-3 on minibatches of ``min(200, n)``, ``MLPClassifier``'s defaults) or
+  by SGD at a fifth of the rate (0.02, the eleventh panel round's candidate);
+- ``Xavier net + SGD 0.1``: no pretraining, the Xavier net fine-tuned by the library's recipe
+  instead of its own, to tell what the pretraining costs from what the recipe costs.
 
 Seeds: the panel grid's (:func:`panel_study.grid_seeds`). ``--split cv`` scores on held-out folds
 of the training and validation rows pooled instead (:func:`cv_folds`: about 1,000 held-out
@@ -107,6 +110,11 @@ VARIANTS |= {
     # min(200, n).
     "defaults + Adam": DEFAULTS
     | dict(finetune=dict(solver="adam", learning_rate_init=1e-3, batch_size="auto")),
+    # The eleventh panel round's other fine-tuning candidate: SGD at a fifth of the rate.
+    "defaults + SGD 0.02": DEFAULTS | dict(finetune=panel_study.FINETUNE_ROUND11["sgd 0.02 b20"]),
+    # No pretraining: the Xavier net fine-tuned by the DBN's recipe instead of its own (Adam),
+    # to tell what the pretraining costs from what the recipe costs.
+    "Xavier net + SGD 0.1": dict(xavier_net=True, finetune=DEFAULTS["finetune"]),
 }
 #: What runs without ``--variants``: the study's first remedies.
 DEFAULT_VARIANTS = ("chosen", "centre layer 2", "Gaussian rate 0.1x", "rescaled")
@@ -206,6 +214,16 @@ def run_set(name, epochs, log, widths=WIDTHS, split="validation", variants=DEFAU
             if variant in GAUSSIAN_ONLY and d.visible_unit != "gaussian":
                 continue  # it would change a Bernoulli first layer instead
             start = time.perf_counter()
+            if extra.get("xavier_net"):
+                net = MLPClassifier(
+                    sizes,
+                    init="xavier_uniform",
+                    max_iter=panel_study.FINETUNE_EPOCHS,
+                    random_state=seed,
+                    **extra["finetune"],
+                )
+                runs.append(finish(name, seed, variant, net, X, y, (X_eval, y_eval), start, log))
+                continue
             # A variant's pretraining knobs replace the chosen ones; the rest go to the DBN.
             # "finetune" replaces the fine-tuning knobs.
             pre = knobs | {k: v for k, v in extra.items() if k in knobs}

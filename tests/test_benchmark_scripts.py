@@ -471,3 +471,19 @@ def test_small_sets_variant_names_survive_the_comma_separated_option():
     small_sets = pytest.importorskip("small_sets")
     assert all("," not in name for name in small_sets.VARIANTS)
     assert set(small_sets.DEFAULT_VARIANTS) <= set(small_sets.VARIANTS)
+
+
+def test_small_sets_xavier_net_variant_changes_the_recipe_not_the_start():
+    small_sets = pytest.importorskip("small_sets")
+    runs = small_sets.run_set(
+        "wine", 1, lambda message: None, widths=[8], variants=["Xavier net + SGD 0.1"]
+    )
+    seed0 = {r["variant"]: r for r in runs if r["seed"] == 0}
+    recipe, own = seed0["Xavier net + SGD 0.1"], seed0["Xavier"]
+    # The same initial net (no pretraining), statistic for statistic ...
+    assert recipe["init"] == own["init"]
+    # ... fine-tuned by the library's recipe (to_mlp()'s defaults) instead of Adam.
+    from dbn.stack import TO_MLP_DEFAULTS
+
+    recipe_knobs = small_sets.VARIANTS["Xavier net + SGD 0.1"]["finetune"]
+    assert recipe_knobs == {name: TO_MLP_DEFAULTS[name] for name in recipe_knobs}
