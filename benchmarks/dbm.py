@@ -2,8 +2,9 @@
 
 Trains a :class:`dbn.DBM` (784-500-1000 by default) on MNIST binarised by sampling (each pixel drawn
 once from Bernoulli(pixel / 255) with a fixed seed, as the published likelihoods assume; the same
-draws as ``benchmarks/likelihood.py --binarise sample`` for the same ``--n-train`` and seed), then
-reports:
+draws as ``benchmarks/likelihood.py --binarise sample`` for the same ``--n-train`` and seed;
+``--train-draws k`` trains on k independent draws of each training image, as that script's option
+does, while the test set stays the one draw), then reports:
 
 - the test log-likelihood bound: the mean-field variational lower bound of each test image minus an
   AIS estimate of ``log Z`` (:func:`dbn.evaluation.dbm_ais_log_partition`, base rate from the
@@ -109,6 +110,13 @@ def parse_args(argv=None):
     parser.add_argument("--learning-rate", type=float, default=0.005)
     parser.add_argument("--pretrain-learning-rate", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--train-draws",
+        type=int,
+        default=1,
+        help="train on this many independent binarisations of each training image (the test "
+        "set stays one draw; as benchmarks/likelihood.py --train-draws)",
+    )
     parser.add_argument("--no-dropout", action="store_true", help="skip the dropout fine-tuning")
     parser.add_argument("--output", default=None, help="results folder")
     parser.add_argument(
@@ -140,16 +148,19 @@ def parse_args(argv=None):
     return args
 
 
-def load_data(data_home, n_train, seed):
-    """Sampled-binarised MNIST: training subset (with labels) and the 10,000 test images."""
+def load_data(data_home, n_train, seed, train_draws=1):
+    """Sampled-binarised MNIST: training subset (with labels) and the 10,000 test images, drawn as
+    ``benchmarks/likelihood.py --binarise sample`` draws them; with ``train_draws`` > 1 the
+    training images are stacked that many times, each an independent draw (the first block is
+    the single-draw set, and ``y_train`` labels it)."""
+    from likelihood import sample_binarised
+
     X_train, y_train = load_mnist("train", data_home=data_home, as_float=True)
     X_test, y_test = load_mnist("test", data_home=data_home, as_float=True)
     if n_train < X_train.shape[0]:
         rows = np.sort(np.random.default_rng(seed).choice(X_train.shape[0], n_train, replace=False))
         X_train, y_train = X_train[rows], y_train[rows]
-    rng = np.random.default_rng(12345)  # benchmarks/likelihood.py's draws
-    train = (rng.random(X_train.shape) < X_train).astype(np.float32)
-    test = (rng.random(X_test.shape) < X_test).astype(np.float32)
+    train, test = sample_binarised(X_train, X_test, train_draws)
     return train, y_train, test, y_test
 
 
@@ -377,6 +388,12 @@ def markdown(record):
             else ""
         )
         + ("; centred joint training" if c.get("centering") else "")
+        + (
+            f"; trained on {c['train_draws']} independent binarisations of each training image "
+            "(the test set is one draw)"
+            if c.get("train_draws", 1) > 1
+            else ""
+        )
         + ".",
         f"Training time: {record.get('train_seconds') or 'n/a (loaded)'} s.",
         "",
@@ -482,7 +499,9 @@ def main(argv=None):
         (output / "results.md").write_text(markdown(record))
 
     start = time.perf_counter()
-    X_train, y_train, X_test, y_test = load_data(args.data_home, args.n_train, args.seed)
+    X_train, y_train, X_test, y_test = load_data(
+        args.data_home, args.n_train, args.seed, args.train_draws
+    )
     dbm, seconds = train(args, X_train, output)
     if "train" in args.stages:
         if seconds is not None:
@@ -503,7 +522,8 @@ def main(argv=None):
     if "finetune" in args.stages:
         record["finetune"] = []
         for dropout in (False,) if args.no_dropout else (False, True):
-            result = finetune(args, dbm, X_train, y_train, X_test, y_test, dropout)
+            # One draw of each training image, the one its label goes with.
+            result = finetune(args, dbm, X_train[: len(y_train)], y_train, X_test, y_test, dropout)
             record["finetune"].append(result)
             write()
     if "record" in args.stages:

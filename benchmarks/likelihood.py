@@ -143,6 +143,24 @@ def parse_args(argv=None):
     return args
 
 
+def sample_binarised(X_train, X_test, train_draws=1):
+    """``(train, test)``: each pixel drawn once from Bernoulli(``pixel``) with a fixed seed
+    (float32), the training images ``train_draws`` times, stacked.
+
+    The further draws of the training images are data augmentation against the 3-nat gap between
+    the training and test log-likelihood of one draw. They are drawn after the test set, so the
+    first block and the test set are the single-draw data sets bit for bit, whatever
+    ``train_draws`` is. ``benchmarks/dbm.py`` draws its data here too.
+    """
+    rng = np.random.default_rng(12345)
+    train = (rng.random(X_train.shape) < X_train).astype(np.float32)
+    test = (rng.random(X_test.shape) < X_test).astype(np.float32)
+    extra = [
+        (rng.random(X_train.shape) < X_train).astype(np.float32) for _ in range(train_draws - 1)
+    ]
+    return (np.concatenate([train, *extra]) if extra else train), test
+
+
 def load_binarised(data_home, n_train, seed, binarise="threshold", train_draws=1):
     X_train, _ = load_mnist("train", data_home=data_home, as_float=True)
     X_test, _ = load_mnist("test", data_home=data_home, as_float=True)
@@ -150,17 +168,7 @@ def load_binarised(data_home, n_train, seed, binarise="threshold", train_draws=1
         rows = np.random.default_rng(seed).choice(X_train.shape[0], n_train, replace=False)
         X_train = X_train[np.sort(rows)]
     if binarise == "sample":
-        # One draw per pixel, fixed once (the models never see another draw), float32.
-        rng = np.random.default_rng(12345)
-        train = (rng.random(X_train.shape) < X_train).astype(np.float32)
-        test = (rng.random(X_test.shape) < X_test).astype(np.float32)
-        # Further draws of the training images (data augmentation against the 3-nat gap between
-        # training and test log-likelihood of one draw); drawn after the test set, so the first
-        # block and the test set are the single-draw data sets bit for bit.
-        extra = [
-            (rng.random(X_train.shape) < X_train).astype(np.float32) for _ in range(train_draws - 1)
-        ]
-        return (np.concatenate([train, *extra]) if extra else train), test
+        return sample_binarised(X_train, X_test, train_draws)
     # Fixed binarisation at 0.5, float32 so that training runs in single precision.
     return (X_train > 0.5).astype(np.float32), (X_test > 0.5).astype(np.float32)
 

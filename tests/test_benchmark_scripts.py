@@ -208,6 +208,33 @@ def test_dbm_benchmark_keeps_a_record_from_before_a_setting_was_added(monkeypatc
     assert json.loads(path.read_text()) == again
 
 
+def test_dbm_benchmark_trains_on_extra_draws_and_fine_tunes_on_the_labelled_one(
+    monkeypatch, tmp_path
+):
+    import json
+
+    bench = _dbm_benchmark_on_random_images(monkeypatch, 100, 30, 12)
+    train1, y1, test1, _ = bench.load_data(None, 100, 0)
+    train3, y3, test3, _ = bench.load_data(None, 100, 0, train_draws=3)
+    # The draws of benchmarks/likelihood.py: the first block and the test set are the
+    # single-draw sets; the further blocks are other draws of the same images.
+    assert train3.shape == (300, 12) and len(y3) == 100
+    np.testing.assert_array_equal(train3[:100], train1)
+    np.testing.assert_array_equal(test3, test1)
+    assert not np.array_equal(train3[100:200], train1)
+    argv = [
+        "--n-train", "100", "--hidden", "5", "6", "--pretrain-epochs", "1", "--epochs", "1",
+        "--n-test", "30", "--ais-runs", "10", "--ais-betas", "20", "--finetune-epochs", "1",
+        "--no-dropout", "--train-draws", "3", "--stages", "train", "finetune",
+        "--output", str(tmp_path),
+    ]  # fmt: skip
+    bench.main(argv)
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["config"]["train_draws"] == 3
+    assert "3 independent binarisations" in (tmp_path / "results.md").read_text()
+    assert 0 <= record["finetune"][0]["error_percent"] <= 100
+
+
 def test_panel_study_never_chooses_a_candidate_whose_pretraining_collapsed():
     panel_study = pytest.importorskip("panel_study")
     names = list(panel_study.candidates())
