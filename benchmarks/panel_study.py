@@ -190,7 +190,7 @@ def candidates():
         pre = ROUND5_PRETRAINING
         table[f"{pre} / {fine}"] = (PRETRAIN_CANDIDATES[pre], fine_knobs)
     # The ninth round crossed its pretraining with the fifth round's fine-tuning; the tenth, with
-    # the fifth round's other fine-tuning candidates.
+    # the fifth round's other fine-tuning candidates; the eleventh, with FINETUNE_ROUND11.
     for fine, fine_knobs in (FINETUNE_ROUND5 | FINETUNE_ROUND11).items():
         pre = ROUND9_PRETRAINING
         table[f"{pre} / {fine}"] = (PRETRAIN_CANDIDATES[pre], fine_knobs)

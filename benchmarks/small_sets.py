@@ -198,6 +198,18 @@ def runs_of(d, split):
         yield seed, d, d.X_train[rows], d.y_train[rows], X_eval, y_eval
 
 
+def xavier_net(sizes, seed, **finetune):
+    """The reference net: Xavier's initialisation, fine-tuned by ``MLPClassifier``'s own recipe
+    or by the knobs of ``finetune``."""
+    return MLPClassifier(
+        sizes,
+        init="xavier_uniform",
+        max_iter=panel_study.FINETUNE_EPOCHS,
+        random_state=seed,
+        **finetune,
+    )
+
+
 def run_set(name, epochs, log, widths=WIDTHS, split="validation", variants=DEFAULT_VARIANTS):
     """Every run of ``variants`` and Xavier on the set ``name``, scored on ``split``: the
     validation split with the grid's seeds, the test split with the check's, or held-out folds
@@ -215,13 +227,7 @@ def run_set(name, epochs, log, widths=WIDTHS, split="validation", variants=DEFAU
                 continue  # it would change a Bernoulli first layer instead
             start = time.perf_counter()
             if extra.get("xavier_net"):
-                net = MLPClassifier(
-                    sizes,
-                    init="xavier_uniform",
-                    max_iter=panel_study.FINETUNE_EPOCHS,
-                    random_state=seed,
-                    **extra["finetune"],
-                )
+                net = xavier_net(sizes, seed, **extra["finetune"])
                 runs.append(finish(name, seed, variant, net, X, y, (X_eval, y_eval), start, log))
                 continue
             # A variant's pretraining knobs replace the chosen ones; the rest go to the DBN.
@@ -238,12 +244,7 @@ def run_set(name, epochs, log, widths=WIDTHS, split="validation", variants=DEFAU
                 layers = rescale_to_unit_preactivation(net.pretrained_layers, X)
                 net.set_params(pretrained_layers=layers)
             runs.append(finish(name, seed, variant, net, X, y, (X_eval, y_eval), start, log))
-        net = MLPClassifier(
-            sizes,
-            init="xavier_uniform",
-            max_iter=panel_study.FINETUNE_EPOCHS,
-            random_state=seed,
-        )
+        net = xavier_net(sizes, seed)
         start = time.perf_counter()
         runs.append(finish(name, seed, "Xavier", net, X, y, (X_eval, y_eval), start, log))
     return runs
