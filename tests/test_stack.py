@@ -15,7 +15,13 @@ from dbn import (
     MLPRegressor,
 )
 from dbn.io import ModelFileError
-from dbn.stack import AUTO_WIDTHS, TO_MLP_DEFAULTS, auto_layer_sizes
+from dbn.stack import (
+    AUTO_WIDTHS,
+    GAUSSIAN_RATE_FACTOR,
+    LINEAR_TOP_RATE_FACTOR,
+    TO_MLP_DEFAULTS,
+    auto_layer_sizes,
+)
 
 from . import naive
 
@@ -86,7 +92,8 @@ def test_shared_defaults_and_per_layer_overrides(data):
         random_state=0,
     ).pretrain(X)
     rates = [rbm.learning_rate for rbm in dbn.layers_]
-    assert rates == [0.05, 0.01, 0.05]
+    # The linear top layer learns at LINEAR_TOP_RATE_FACTOR times the shared rate.
+    assert rates == [0.05, 0.01, 0.05 * LINEAR_TOP_RATE_FACTOR]
     assert dbn.layers_[1].k == 2 and dbn.layers_[0].k == 1
     assert dbn.layers_[-1].hidden_unit == "gaussian"
     assert dbn.layers_[0].hidden_unit == "bernoulli"
@@ -94,6 +101,23 @@ def test_shared_defaults_and_per_layer_overrides(data):
         DBN([4], layer_params=[{"bogus": 1}]).pretrain(X)
     with pytest.raises(ValueError, match="one entry per layer"):
         DBN([4, 3], layer_params=[{}]).pretrain(X)
+
+
+def test_linear_top_layer_learns_at_a_smaller_rate_unless_told(data):
+    X, _ = data
+    params = dict(n_iter=1, batch_size=50, learning_rate=0.1, random_state=0)
+    top = DBN([6, 3], top_hidden_unit="gaussian", **params)._make_layers(X.shape[1])
+    assert [rbm.learning_rate for rbm in top] == [0.1, 0.1 * LINEAR_TOP_RATE_FACTOR]
+    pinned = DBN(
+        [6, 3], top_hidden_unit="gaussian", layer_params={1: {"learning_rate": 0.02}}, **params
+    )
+    assert [rbm.learning_rate for rbm in pinned._make_layers(X.shape[1])] == [0.1, 0.02]
+    # One layer with real-valued inputs and linear hidden units: both reasons apply.
+    (both,) = DBN([3], visible_unit="gaussian", top_hidden_unit="gaussian", **params)._make_layers(
+        X.shape[1]
+    )
+    assert both.learning_rate == pytest.approx(0.1 * GAUSSIAN_RATE_FACTOR * LINEAR_TOP_RATE_FACTOR)
+    assert DBN([6, 3], **params)._make_layers(X.shape[1])[1].learning_rate == 0.1
 
 
 def test_hinton_recipe_is_expressible():
