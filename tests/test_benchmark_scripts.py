@@ -514,3 +514,26 @@ def test_small_sets_xavier_net_variant_changes_the_recipe_not_the_start():
 
     recipe_knobs = small_sets.VARIANTS["Xavier net + SGD 0.1"]["finetune"]
     assert recipe_knobs == {name: TO_MLP_DEFAULTS[name] for name in recipe_knobs}
+
+
+def test_heldout_check_runs_every_arm_on_plain_and_inverted_images(monkeypatch, tmp_path):
+    heldout = pytest.importorskip("heldout")
+    rng = np.random.default_rng(0)
+    n = heldout.N_TEST + 60
+    y = np.arange(n) % 3
+    X = (rng.random((n, 784)) * 255).astype(np.uint8)
+    X[:, :3] = np.eye(3, dtype=np.uint8)[y] * 255  # a learnable signal
+    np.savez(tmp_path / "set.npz", X=X, y=y)
+    tiny = (dict(hidden_layer_sizes=[6], n_iter=1), dict(max_iter=3))
+    monkeypatch.setattr(heldout, "ARMS", {"issue": tiny, "defaults": tiny})
+    monkeypatch.setattr(heldout, "STACK", dict(hidden_layer_sizes=[6]))
+    out = tmp_path / "out"
+    heldout.main(["--npz", str(tmp_path / "set.npz"), "--seeds", "0", "--output", str(out)])
+    table = (out / "results.md").read_text()
+    for row in ("| plain | issue | 0 |", "| plain | defaults | 0 |", "| inverted | issue | 0 |"):
+        assert row in table
+    with pytest.raises(SystemExit, match="--arms: unknown"):
+        heldout.main(["--npz", str(tmp_path / "set.npz"), "--arms", "nope"])
+    np.savez(tmp_path / "bad.npz", X=X[:, :10], y=y)
+    with pytest.raises(ValueError, match=r"must have shape \(n, 784\)"):
+        heldout.load_npz(tmp_path / "bad.npz")
