@@ -537,3 +537,30 @@ def test_heldout_check_runs_every_arm_on_plain_and_inverted_images(monkeypatch, 
     np.savez(tmp_path / "bad.npz", X=X[:, :10], y=y)
     with pytest.raises(ValueError, match=r"must have shape \(n, 784\)"):
         heldout.load_npz(tmp_path / "bad.npz")
+
+
+def test_dbm_record_variant_is_stored_beside_the_record_not_over_it(monkeypatch, tmp_path):
+    import json
+
+    bench = _dbm_benchmark_on_random_images(monkeypatch, 100, 30, 12)
+    calls = []
+
+    def fake_record(args, dbm, dropout=None, dropout_input=None, retrain=True):
+        calls.append((dropout, dropout_input, retrain))
+        result = dict(chosen_epochs=7, validation_epochs=9, best_val_error_percent=1.5)
+        return result | ({"test_error_percent": 1.25} if retrain else {})
+
+    monkeypatch.setattr(bench, "finetune_record", fake_record)
+    argv = [
+        "--n-train", "100", "--hidden", "5", "6", "--pretrain-epochs", "1", "--epochs", "1",
+        "--output", str(tmp_path),
+    ]  # fmt: skip
+    bench.main([*argv, "--stages", "train", "record"])
+    bench.main([*argv, "--stages", "record", "--record-dropout", "0.5", "0.2",
+                "--record-validation-only"])  # fmt: skip
+    assert calls == [(None, None, True), (0.5, 0.2, False)]
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["finetune_record"]["test_error_percent"] == 1.25  # kept
+    assert record["finetune_record_variants"]["0.5/0.2"]["best_val_error_percent"] == 1.5
+    table = (tmp_path / "results.md").read_text()
+    assert "dropout 0.5/0.2 (hidden/input)" in table and "| 1.50; not run |" in table
