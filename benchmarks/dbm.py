@@ -577,7 +577,10 @@ def main(argv=None):
         )
         record.setdefault("finetune_record_variants", {})[f"{hidden:g}/{inputs:g}"] = variant
         write()
-    record.setdefault("stage_seconds", {})[" ".join(args.stages)] = time.perf_counter() - start
+    stages = " ".join(args.stages)
+    if args.record_dropout is not None and "record" in args.stages:
+        stages += f" (dropout {args.record_dropout[0]:g}/{args.record_dropout[1]:g})"
+    record.setdefault("stage_seconds", {})[stages] = time.perf_counter() - start
     write()
     print(markdown(record))
 
