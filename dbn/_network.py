@@ -535,7 +535,7 @@ class BackpropEstimator(NetworkState, BaseEstimator):
                 stacklevel=external_stacklevel(),
             )
         elif check and n_epochs > 0:
-            self._check_convergence(result, X if y is None else y, P)
+            self._check_convergence(result, X if y is None else y, P, monitored=monitor)
 
     def _evaluate_weighted(self, X, y, sample_weight):
         """:meth:`_evaluate` on a validation set, weighted when ``sample_weight`` is given."""
@@ -543,7 +543,7 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             return self._evaluate(X, y)
         return self._evaluate(X, y, sample_weight=sample_weight)
 
-    def _check_convergence(self, result, target, P):
+    def _check_convergence(self, result, target, P, monitored=False):
         """Warn (ConvergenceWarning) when ``fit`` ended unconverged or without having learnt.
 
         Only for a run that the ``n_iter_no_change`` rule or ``max_iter`` ended, not a callback
@@ -570,6 +570,9 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
             loss=P["loss"],
+            # With a validation split the best epoch's weights are kept: a swing does not matter.
+            best_loss=None if monitored else float(np.min(self.loss_curve_)),
+            momentum=getattr(self, "momentum", None),
         )
         if message is not None:
             warnings.warn(message, ConvergenceWarning, stacklevel=external_stacklevel())

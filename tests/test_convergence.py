@@ -202,6 +202,46 @@ def test_high_loss_threshold_is_measured_from_the_constant_prediction():
     assert "alpha" not in message  # alpha=1e-4 cannot hold the loss up
 
 
+def test_oscillation_is_measured_against_the_best_epoch_and_the_constant_prediction():
+    common = dict(
+        n_iter=35,
+        max_iter=200,
+        reached_max_iter=False,
+        baseline=2.3,
+        floor=0.0,
+        solver="sgd",
+        learning_rate_init=0.1,
+        alpha=1e-4,
+        tol=1e-4,
+        n_iter_no_change=10,
+        loss="softmax_cross_entropy",
+        momentum=0.9,
+    )
+    # The Fashion-MNIST case: 0.197 at the end against a best epoch of 0.128.
+    message = backprop_convergence_message("M", final_loss=0.197, best_loss=0.128, **common)
+    assert "1.54 times its best epoch's (0.128): the loss oscillates" in message
+    assert "lower learning_rate_init (now 0.1) or momentum (now 0.9)" in message
+    assert "pass X_val and y_val" in message
+    # Within the ratio, or a large ratio of tiny losses, or a validation split: no warning.
+    for final, best in ((0.15, 0.128), (0.014, 0.010)):
+        assert backprop_convergence_message("M", final_loss=final, best_loss=best, **common) is None
+    assert backprop_convergence_message("M", final_loss=0.197, best_loss=None, **common) is None
+
+
+def test_sgd_whose_loss_swings_up_when_it_stops_warns():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:500] / 16.0, y[:500]
+    params = dict(solver="sgd", learning_rate_init=1.0, momentum=0.95, batch_size=20)
+    net = MLPClassifier((64,), random_state=0, **params)
+    messages = _convergence_messages(lambda: net.fit(X, y))
+    assert net.loss_curve_[-1] > 1.25 * min(net.loss_curve_)  # the case, not a converged run
+    assert len(messages) == 1 and "the loss oscillates" in messages[0]
+    # With a validation split the best epoch is kept, and the swing is not reported.
+    monitored = MLPClassifier((64,), random_state=0, early_stopping=True, **params)
+    messages = _convergence_messages(lambda: monitored.fit(X, y, X_val=X[:100], y_val=y[:100]))
+    assert not any("oscillates" in m for m in messages)
+
+
 # ------------------------------------------------------------------------------ RBM collapse
 
 
