@@ -567,19 +567,19 @@ def main(argv=None):
             result = finetune(args, dbm, X_train[: len(y_train)], y_train, X_test, y_test, dropout)
             record["finetune"].append(result)
             write()
+    stages = " ".join(args.stages)
     if "record" in args.stages and args.record_dropout is None:
         record["finetune_record"] = finetune_record(args, dbm)
         write()
     elif "record" in args.stages:
         hidden, inputs = args.record_dropout
+        rates = f"{hidden:g}/{inputs:g}"
         variant = finetune_record(
             args, dbm, hidden, inputs, retrain=not args.record_validation_only
         )
-        record.setdefault("finetune_record_variants", {})[f"{hidden:g}/{inputs:g}"] = variant
+        record.setdefault("finetune_record_variants", {})[rates] = variant
+        stages += f" (dropout {rates})"  # its time beside the record's, not over it
         write()
-    stages = " ".join(args.stages)
-    if args.record_dropout is not None and "record" in args.stages:
-        stages += f" (dropout {args.record_dropout[0]:g}/{args.record_dropout[1]:g})"
     record.setdefault("stage_seconds", {})[stages] = time.perf_counter() - start
     write()
     print(markdown(record))

@@ -181,20 +181,28 @@ def test_constant_prediction_loss_is_that_of_the_best_constant():
     assert baseline == pytest.approx(2 * np.log(2)) and floor == pytest.approx(np.log(2))
 
 
-def test_high_loss_threshold_is_measured_from_the_constant_prediction():
-    common = dict(
-        n_iter=30,
-        max_iter=200,
-        reached_max_iter=False,
-        baseline=2.0,
-        floor=0.0,
-        solver="adam",
-        learning_rate_init=1e-3,
-        alpha=1e-4,
-        tol=1e-4,
-        n_iter_no_change=10,
-        loss="softmax_cross_entropy",
+def _message_params(**params):
+    """backprop_convergence_message's arguments for a run the stopping rule ended."""
+    return (
+        dict(
+            n_iter=30,
+            max_iter=200,
+            reached_max_iter=False,
+            baseline=2.0,
+            floor=0.0,
+            solver="adam",
+            learning_rate_init=1e-3,
+            alpha=1e-4,
+            tol=1e-4,
+            n_iter_no_change=10,
+            loss="softmax_cross_entropy",
+        )
+        | params
     )
+
+
+def test_high_loss_threshold_is_measured_from_the_constant_prediction():
+    common = _message_params()
     below = (BACKPROP_HIGH_LOSS - 0.01) * 2.0
     assert backprop_convergence_message("M", final_loss=below, **common) is None
     message = backprop_convergence_message("M", final_loss=2.0, **common)
@@ -203,19 +211,8 @@ def test_high_loss_threshold_is_measured_from_the_constant_prediction():
 
 
 def test_oscillation_is_measured_against_the_best_epoch_and_the_constant_prediction():
-    common = dict(
-        n_iter=35,
-        max_iter=200,
-        reached_max_iter=False,
-        baseline=2.3,
-        floor=0.0,
-        solver="sgd",
-        learning_rate_init=0.1,
-        alpha=1e-4,
-        tol=1e-4,
-        n_iter_no_change=10,
-        loss="softmax_cross_entropy",
-        momentum=0.9,
+    common = _message_params(
+        n_iter=35, baseline=2.3, solver="sgd", learning_rate_init=0.1, momentum=0.9
     )
     # The Fashion-MNIST case: 0.197 at the end against a best epoch of 0.128.
     message = backprop_convergence_message("M", final_loss=0.197, best_loss=0.128, **common)

@@ -29,7 +29,8 @@ after ``partial_fit``, a callback's stop, an interrupt or the resume of a finish
   hard problem from a slow optimiser, so a slow run that is still improving is caught by the
   first sign instead (the case of 0.318 after 100 SGD epochs).
 - Oscillating (only without a validation split, whose best epoch the estimator keeps): the final
-  training loss is at least :data:`BACKPROP_OSCILLATION` (1.25) times the best epoch's, and above
+  training loss is at least :data:`BACKPROP_OSCILLATION` (1.25) times the best epoch's (both
+  counted above the least possible loss, zero for a classifier), and above
   it by at least :data:`BACKPROP_OSCILLATION_SHARE` (2 %) of the constant prediction's loss. The
   stopping rule fires on a loss that has not improved for ``n_iter_no_change`` epochs, so a loss
   that swings up and down stops in whatever state its last epoch left, and the net keeps those
