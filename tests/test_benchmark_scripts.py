@@ -292,6 +292,45 @@ def test_panel_study_runs_more_seeds_where_the_validation_split_is_small():
     ]
 
 
+def test_panel_tiebreak_runs_new_seeds_after_the_grids():
+    panel_study = pytest.importorskip("panel_study")
+    # wine (36 validation examples, 10 grid seeds), rectangles (200, 5), a Larochelle set (2,000, 1)
+    assert panel_study.tiebreak_seeds(36) == list(range(10, 20))
+    assert panel_study.tiebreak_seeds(200) == [5, 6, 7, 8, 9]
+    assert panel_study.tiebreak_seeds(2000) == [1, 2]
+
+
+def test_panel_tiebreak_only_between_close_finalists_and_decided_over_all_seeds():
+    panel_study = pytest.importorskip("panel_study")
+    first, second, third = "a", "b", "c"
+    scores = {
+        first: dict(worst=1.254, mean=1.09, collapsed=[]),
+        second: dict(worst=1.260, mean=1.10, collapsed=[]),
+        third: dict(worst=1.20, mean=1.0, collapsed=["mnist"]),  # best, but not eligible
+    }
+    assert panel_study.finalists(scores) == (first, second)
+    scores[second]["worst"] = 1.30
+    assert panel_study.finalists(scores) is None
+
+    def cell(name, seed, n_val, a, b):
+        return dict(set=name, seed=seed, n_val=n_val, errors={first: a, second: b})
+
+    # On the grid's seed the first finalist wins on "big"; the new seeds turn the set round.
+    grid = [cell("big", 0, 2000, 0.10, 0.11), cell("small", 0, 100, 0.02, 0.02)]
+    new = [cell("big", 1, 2000, 0.14, 0.11), cell("big", 2, 2000, 0.14, 0.11)]
+    winner, rows = panel_study.decide_tiebreak(grid, new, (first, second))
+    assert winner == second
+    assert rows["big"]["seeds"] == [0, 1, 2]
+    assert rows["big"]["mean"][first] == pytest.approx(0.38 / 3)
+    # the grid's floor: one point, or two validation examples (0.02 of 100) on the small set
+    assert rows["big"]["ratio"][first] == pytest.approx((0.38 / 3 + 0.01) / (0.11 + 0.01))
+    assert rows["small"]["ratio"] == {first: 1.0, second: 1.0}
+    text = "\n".join(panel_study.tiebreak_markdown((first, second), winner, rows))
+    assert "| big | 0-2 | 12.67 | 11.00 |" in text
+    assert f"Winner: **{second}**" in text
+    assert all(line.count("|") == 7 for line in text.splitlines() if line.startswith("|"))
+
+
 def test_panel_check_runs_more_seeds_where_the_test_split_is_small():
     panel_study = pytest.importorskip("panel_study")
     # wine (36 test examples), breast-cancer (114), digits (397), the Larochelle sets (50,000)
