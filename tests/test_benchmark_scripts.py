@@ -331,6 +331,19 @@ def test_panel_tiebreak_only_between_close_finalists_and_decided_over_all_seeds(
     assert all(line.count("|") == 7 for line in text.splitlines() if line.startswith("|"))
 
 
+def test_panel_warmup_rises_linearly_to_the_base_rate_and_clones():
+    panel_study = pytest.importorskip("panel_study")
+    from sklearn.base import clone
+
+    from dbn import MLPClassifier
+
+    warmup = panel_study.LinearWarmup(5)
+    rates = [warmup(epoch, 0.1) for epoch in range(7)]
+    assert rates == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1, 0.1, 0.1])
+    net = clone(MLPClassifier(learning_rate_schedule=warmup))
+    assert repr(net.learning_rate_schedule) == "LinearWarmup(5)"
+
+
 def test_panel_check_runs_more_seeds_where_the_test_split_is_small():
     panel_study = pytest.importorskip("panel_study")
     # wine (36 test examples), breast-cancer (114), digits (397), the Larochelle sets (50,000)
@@ -384,8 +397,10 @@ def test_variations_describes_every_pretraining_candidate_from_its_scale():
     assert described["longest xavier"] == (
         "longest xavier: 5x the epochs, initial weights at Glorot & Bengio's scale"
     )
+    assert described["wider longest"] == "wider longest: 5x the epochs, 2x the widths"
     grid = variations.pretrain_grid("dbn1", 10, list(variations.PRETRAIN_GRID))
     assert grid["1000, 100 epochs"] == ([1000], 100, 0.01)  # tenfold
+    assert grid["2000, 50 epochs"] == ([2000], 50, 0.01)  # wider longest
 
 
 def test_variations_svm_grid_crosses_every_c_with_every_gamma():
