@@ -952,19 +952,36 @@ def tiebreak_seeds(n_val):
 
 def finalists(scores):
     """The grid's two best eligible candidates when their worst ratios are within
-    :data:`TIEBREAK_MARGIN`, best first; None when the grid's choice is clear."""
+    :data:`TIEBREAK_MARGIN`, best first; None when the grid's choice is clear (or has no rival)."""
     eligible = [n for n in scores if not scores[n]["collapsed"]]
+    if len(eligible) < 2:
+        return None
     first, second = sorted(eligible, key=lambda n: (scores[n]["worst"], scores[n]["mean"]))[:2]
     if scores[second]["worst"] - scores[first]["worst"] > TIEBREAK_MARGIN:
         return None
     return first, second
 
 
+def stored_tiebreak(output, pair):
+    """The stored tie-break cells of ``pair`` ([] when none are stored), or None when
+    ``tiebreak.json`` holds a tie-break between other candidates (the grid's finalists changed)."""
+    path = output / "tiebreak.json"
+    if not path.exists():
+        return []
+    stored = json.loads(path.read_text())
+    return stored["cells"] if set(stored["pair"]) == set(pair) else None
+
+
 def run_tiebreak(sets, pair, log, output):
     """The validation errors of both candidates of ``pair`` on the tie-break's new seeds of each
     set; both fine-tune one pretraining per set and seed (they share their pretraining)."""
     path = output / "tiebreak.json"
-    cells = json.loads(path.read_text())["cells"] if path.exists() else []
+    cells = stored_tiebreak(output, pair)
+    if cells is None:
+        raise SystemExit(
+            f"{path} holds a tie-break between other candidates than the grid's finalists "
+            f"{list(pair)}; move it aside to run this one"
+        )
     done = {(c["set"], c["seed"]) for c in cells}
     table = candidates()
     if len({repr(table[n][0]) for n in pair}) != 1:
@@ -1355,10 +1372,11 @@ def main(argv=None):
     if pair is not None:
         if "tiebreak" in parts:
             tiebreak_cells = run_tiebreak(sets, pair, log, output)
-        elif (output / "tiebreak.json").exists():
-            tiebreak_cells = json.loads((output / "tiebreak.json").read_text())["cells"]
         else:
-            tiebreak_cells = []
+            tiebreak_cells = stored_tiebreak(output, pair)
+            if tiebreak_cells is None:
+                log(f"tiebreak.json is between other candidates than the finalists {list(pair)}")
+                tiebreak_cells = []
         if tiebreak_cells:
             chosen, rows = decide_tiebreak(cells, tiebreak_cells, pair)
             tiebreak_text = tiebreak_markdown(pair, chosen, rows)

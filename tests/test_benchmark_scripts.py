@@ -1,5 +1,6 @@
 """The benchmark scripts' data handling (the scripts themselves run in CI's smoke runs)."""
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -311,6 +312,7 @@ def test_panel_tiebreak_only_between_close_finalists_and_decided_over_all_seeds(
     assert panel_study.finalists(scores) == (first, second)
     scores[second]["worst"] = 1.30
     assert panel_study.finalists(scores) is None
+    assert panel_study.finalists({first: scores[first], third: scores[third]}) is None
 
     def cell(name, seed, n_val, a, b):
         return dict(set=name, seed=seed, n_val=n_val, errors={first: a, second: b})
@@ -342,6 +344,17 @@ def test_panel_warmup_rises_linearly_to_the_base_rate_and_clones():
     assert rates == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1, 0.1, 0.1])
     net = clone(MLPClassifier(learning_rate_schedule=warmup))
     assert repr(net.learning_rate_schedule) == "LinearWarmup(5)"
+
+
+def test_panel_tiebreak_ignores_a_stored_tiebreak_of_other_finalists(tmp_path):
+    panel_study = pytest.importorskip("panel_study")
+    assert panel_study.stored_tiebreak(tmp_path, ("a", "b")) == []
+    cells = [dict(set="wine", seed=10, n_val=36, errors={"a": 0.0, "b": 0.0})]
+    (tmp_path / "tiebreak.json").write_text(json.dumps(dict(pair=["a", "b"], cells=cells)))
+    assert panel_study.stored_tiebreak(tmp_path, ("b", "a")) == cells
+    assert panel_study.stored_tiebreak(tmp_path, ("a", "c")) is None
+    with pytest.raises(SystemExit, match="other candidates"):
+        panel_study.run_tiebreak(["wine"], ("a", "c"), print, tmp_path)
 
 
 def test_panel_check_runs_more_seeds_where_the_test_split_is_small():
