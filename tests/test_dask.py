@@ -607,6 +607,34 @@ def test_stop_on_error_then_resume_from_checkpoint_loses_nothing(client, binary_
         )
 
 
+def test_resume_keeps_the_checkpoints_shards_whatever_the_workers_now(
+    client, binary_data, tmp_path
+):
+    # Three shards on two workers: the default count (one per worker thread) would be two, as
+    # after a worker died and the cluster shrank. Resuming exactly needs the checkpoint's split.
+    X = binary_data[0]
+    params = dict(n_components=16, batch_size=30, n_iter=4, random_state=3)
+    Xd = da.from_array(X, chunks=300)
+    reference = dbn.dask.fit_rbm(client, dbn.BernoulliRBM(**params), Xd, n_shards=3)
+    with pytest.raises(_Crash):
+        dbn.dask.fit_rbm(
+            client,
+            dbn.BernoulliRBM(**params),
+            Xd,
+            n_shards=3,
+            checkpoint_dir=tmp_path,
+            callbacks=_CrashAfter(2),
+        )
+    resumed = dbn.dask.fit_rbm(client, dbn.BernoulliRBM(**params), Xd, checkpoint_dir=tmp_path)
+    assert resumed.n_iter_ == 4
+    np.testing.assert_array_equal(resumed.components_, reference.components_)
+    # An explicit count that differs from the checkpoint's is still refused, with the reason.
+    with pytest.raises(ValueError, match="n_shards=3"):
+        dbn.dask.fit_rbm(
+            client, dbn.BernoulliRBM(**params), Xd, n_shards=2, checkpoint_dir=tmp_path
+        )
+
+
 def test_unrecoverable_failure_stops_with_a_clear_error_then_resumes(client, tmp_path):
     # With allowed-failures=0 the scheduler gives up on a task whose worker dies while running
     # it (KilledWorker): training must stop with DaskTrainingError and resume exactly.

@@ -4,12 +4,14 @@ the layers of a DBN (see :mod:`dbn.dask` for the algorithm)."""
 from __future__ import annotations
 
 import math
+import os
 import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 
+from .. import io
 from .._cd import OFFSET_ROWS, SHARED_STATE, ContrastiveDivergence, merge_states
 from .._drivers import (
     LayerCallbacks,
@@ -88,7 +90,9 @@ def fit_rbm(
         Rows of each shard's minibatch; default ``rbm.batch_size // n_shards``, so that the combined
         minibatch equals the in-process one.
     n_shards : int, optional
-        Number of row blocks trained in parallel; default one per worker thread.
+        Number of row blocks trained in parallel; default one per worker thread, or, when
+        ``checkpoint_dir`` holds a checkpoint to resume, the checkpoint's (a cluster that lost a
+        worker since still resumes exactly: shards share the workers left).
     callbacks : callable, dbn.Callback or list of them, optional
         Called after every epoch, as by ``rbm.fit``: ``Callback.on_epoch_end(rbm, epoch, logs)``
         with ``epoch`` counted from 1, a plain function ``callback(rbm, epoch, logs)`` with the
@@ -127,6 +131,8 @@ def fit_rbm(
     rbm.validate_params()
     check_options(rbm, "cluster")
     callbacks = CallbackList(callbacks, adapt_function=zero_based_adapter(type(rbm).__name__))
+    if n_shards is None and checkpoint_dir is not None:
+        n_shards = _checkpointed_shards(checkpoint_dir, rbm)
     shards = shard_array(client, X, n_shards)
     callbacks.on_train_begin(rbm)
     try:
@@ -135,6 +141,24 @@ def fit_rbm(
         callbacks.on_train_end(rbm)
     _warn_if_collapsed(client, rbm, shards, run)
     return rbm
+
+
+#: The file ``fit_rbm`` checkpoints to, in ``checkpoint_dir``.
+RBM_CHECKPOINT = "dask-rbm-checkpoint.safetensors"
+
+
+def _checkpointed_shards(checkpoint_dir, rbm):
+    """The shard count of the checkpoint ``fit_rbm`` would resume from ``checkpoint_dir``; None
+    when there is none. Resuming exactly needs the same split of the rows, while the default
+    count follows the workers alive now: after a worker died, the cluster can be smaller until
+    its nanny restarts it."""
+    if not isinstance(checkpoint_dir, str | os.PathLike):
+        return None  # CheckpointFile names the bad argument
+    path = Path(checkpoint_dir) / RBM_CHECKPOINT
+    if not path.exists():
+        return None
+    header, _ = io.load_arrays(path, kind=f"dask-{type(rbm).__name__}-checkpoint")
+    return header["params"].get("n_shards")
 
 
 def _check_rbm(rbm, name):
@@ -165,7 +189,7 @@ def _train_rbm(
     if checkpoint_dir is not None:
         checkpoint = CheckpointFile(
             checkpoint_dir,
-            "dask-rbm-checkpoint.safetensors",
+            RBM_CHECKPOINT,
             f"dask-{type(rbm).__name__}-checkpoint",
             {},
         )
