@@ -635,6 +635,36 @@ def test_resume_keeps_the_checkpoints_shards_whatever_the_workers_now(
         )
 
 
+class _CrashInLayer(dbn.Callback):
+    """Raises after epoch ``epoch`` of the DBN's layer ``layer`` (0-based)."""
+
+    def __init__(self, layer, epoch):
+        self.layer, self.epoch = layer, epoch
+
+    def on_epoch_end(self, model, epoch, logs):
+        if logs["layer"] == self.layer and epoch == self.epoch:
+            raise _Crash("the client went away")
+
+
+def test_pretrain_resumes_on_the_checkpoints_shards(client, binary_data, tmp_path):
+    X = binary_data[0]
+    settings = dict(n_iter=2, batch_size=30, random_state=5)
+    Xd = da.from_array(X, chunks=300)
+    reference = dbn.dask.pretrain(client, dbn.DBN([12, 6], **settings), Xd, n_shards=3)
+    with pytest.raises(_Crash):
+        dbn.dask.pretrain(
+            client,
+            dbn.DBN([12, 6], **settings),
+            Xd,
+            n_shards=3,
+            checkpoint_dir=tmp_path,
+            callbacks=_CrashInLayer(1, 1),
+        )
+    resumed = dbn.dask.pretrain(client, dbn.DBN([12, 6], **settings), Xd, checkpoint_dir=tmp_path)
+    for mine, theirs in zip(resumed.layers_, reference.layers_, strict=True):
+        np.testing.assert_array_equal(mine.components_, theirs.components_)
+
+
 def test_unrecoverable_failure_stops_with_a_clear_error_then_resumes(client, tmp_path):
     # With allowed-failures=0 the scheduler gives up on a task whose worker dies while running
     # it (KilledWorker): training must stop with DaskTrainingError and resume exactly.

@@ -132,7 +132,7 @@ def fit_rbm(
     check_options(rbm, "cluster")
     callbacks = CallbackList(callbacks, adapt_function=zero_based_adapter(type(rbm).__name__))
     if n_shards is None and checkpoint_dir is not None:
-        n_shards = _checkpointed_shards(checkpoint_dir, rbm)
+        n_shards = _checkpointed_shards(checkpoint_dir)
     shards = shard_array(client, X, n_shards)
     callbacks.on_train_begin(rbm)
     try:
@@ -147,17 +147,20 @@ def fit_rbm(
 RBM_CHECKPOINT = "dask-rbm-checkpoint.safetensors"
 
 
-def _checkpointed_shards(checkpoint_dir, rbm):
-    """The shard count of the checkpoint ``fit_rbm`` would resume from ``checkpoint_dir``; None
+def _checkpointed_shards(checkpoint_dir, layer=None):
+    """The shard count of the checkpoint ``fit_rbm`` would resume from ``checkpoint_dir`` (with
+    ``layer``, that of :func:`pretrain`'s layer ``layer``, whose layers share one split); None
     when there is none. Resuming exactly needs the same split of the rows, while the default
     count follows the workers alive now: after a worker died, the cluster can be smaller until
-    its nanny restarts it."""
+    its nanny restarts it. The checkpoint's own checks (its kind, parameters and data) come
+    later, when the run loads it."""
     if not isinstance(checkpoint_dir, str | os.PathLike):
         return None  # CheckpointFile names the bad argument
-    path = Path(checkpoint_dir) / RBM_CHECKPOINT
+    folder = Path(checkpoint_dir) if layer is None else Path(checkpoint_dir) / f"layer{layer}"
+    path = folder / RBM_CHECKPOINT
     if not path.exists():
         return None
-    header, _ = io.load_arrays(path, kind=f"dask-{type(rbm).__name__}-checkpoint")
+    header, _ = io.load_arrays(path)
     return header["params"].get("n_shards")
 
 
@@ -503,7 +506,8 @@ def pretrain(
         ``on_train_begin(dbn)`` and ``on_train_end(dbn)`` are called once, around all layers.
     checkpoint_dir : str or os.PathLike, optional
         One checkpoint per layer (``layer<i>/``); calling again resumes: finished layers are loaded,
-        the unfinished one continues from its last epoch.
+        the unfinished one continues from its last epoch, on the checkpoint's shards unless
+        ``n_shards`` says otherwise.
 
     Returns
     -------
@@ -523,6 +527,8 @@ def pretrain(
     client = resolve_client(client)
     sync_every = check_sync_every(sync_every)
     callbacks = CallbackList(callbacks)
+    if n_shards is None and checkpoint_dir is not None:
+        n_shards = _checkpointed_shards(checkpoint_dir, layer=0)  # as fit_rbm
     shards = shard_array(client, X, n_shards)
     layers = dbn._make_layers(shards.n_features)
     for rbm in layers:  # every layer's options, before the first trains
