@@ -907,6 +907,15 @@ def cells_by_set(cells):
     return by_set
 
 
+def set_ratios(cells_of_set, names):
+    """``(mean, ratio)`` of one set: each candidate's validation error averaged over the set's
+    cells, and its ratio to the best of ``names`` there, both errors raised by the floor."""
+    mean = {n: float(np.mean([c["errors"][n] for c in cells_of_set])) for n in names}
+    best = min(mean.values())
+    floor = ratio_floor(cells_of_set[0]["n_val"])
+    return mean, {n: (mean[n] + floor) / (best + floor) for n in names}
+
+
 def choose(cells):
     """The candidate with the lowest worst ratio (ties: the lower mean ratio) among those whose
     pretraining never raised the collapse warning. A set's ratio compares the candidates' mean
@@ -921,11 +930,9 @@ def choose(cells):
     names = list(candidates())
     ratios = {name: [] for name in names}
     for cells_of_set in cells_by_set(cells).values():
-        mean = {n: float(np.mean([c["errors"][n] for c in cells_of_set])) for n in names}
-        best = min(mean.values())
-        floor = ratio_floor(cells_of_set[0]["n_val"])
+        _, ratio = set_ratios(cells_of_set, names)
         for n in names:
-            ratios[n].append((mean[n] + floor) / (best + floor))
+            ratios[n].append(ratio[n])
     scores = {n: dict(worst=max(r), mean=float(np.mean(r))) for n, r in ratios.items()}
     for n in names:
         scores[n]["collapsed"] = collapsed_cells(cells, n)
@@ -1026,23 +1033,22 @@ def decide_tiebreak(grid_cells, tiebreak_cells, pair):
     mean errors and ratios. Ties go to the lower mean ratio, then to the grid's first."""
     rows = {}
     for name, cells_of_set in cells_by_set(list(grid_cells) + list(tiebreak_cells)).items():
-        mean = {n: float(np.mean([c["errors"][n] for c in cells_of_set])) for n in pair}
-        best = min(mean.values())
-        floor = ratio_floor(cells_of_set[0]["n_val"])
-        rows[name] = dict(
-            seeds=sorted(c["seed"] for c in cells_of_set),
-            mean=mean,
-            ratio={n: (mean[n] + floor) / (best + floor) for n in pair},
-        )
-    score = {
+        mean, ratio = set_ratios(cells_of_set, pair)
+        rows[name] = dict(seeds=sorted(c["seed"] for c in cells_of_set), mean=mean, ratio=ratio)
+    score = tiebreak_scores(pair, rows)
+    winner = min(pair, key=lambda n: score[n])
+    return winner, rows
+
+
+def tiebreak_scores(pair, rows):
+    """``{candidate: (worst ratio, mean ratio)}`` over the tie-break's ``rows``."""
+    return {
         n: (
             max(r["ratio"][n] for r in rows.values()),
             float(np.mean([r["ratio"][n] for r in rows.values()])),
         )
         for n in pair
     }
-    winner = min(pair, key=lambda n: score[n])
-    return winner, rows
 
 
 def tiebreak_markdown(pair, winner, rows):
@@ -1072,10 +1078,9 @@ def tiebreak_markdown(pair, winner, rows):
             + " | ".join(f"{row['ratio'][n]:.3f}" for n in pair)
             + " |"
         )
-    worst = {n: max(r["ratio"][n] for r in rows.values()) for n in pair}
-    mean = {n: float(np.mean([r["ratio"][n] for r in rows.values()])) for n in pair}
+    score = tiebreak_scores(pair, rows)
     cells = ["**worst (mean)**", ""] + [""] * len(pair)
-    cells += [f"**{worst[n]:.3f}** ({mean[n]:.3f})" for n in pair]
+    cells += [f"**{score[n][0]:.3f}** ({score[n][1]:.3f})" for n in pair]
     lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Winner: **{winner}**.", ""]
     return lines

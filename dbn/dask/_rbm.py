@@ -147,6 +147,11 @@ def fit_rbm(
 RBM_CHECKPOINT = "dask-rbm-checkpoint.safetensors"
 
 
+def layer_checkpoint_dir(checkpoint_dir, layer):
+    """The folder of :func:`pretrain`'s checkpoint of the 0-based ``layer``."""
+    return Path(checkpoint_dir) / f"layer{layer}"
+
+
 def _checkpointed_shards(checkpoint_dir, layer=None):
     """The shard count of the checkpoint ``fit_rbm`` would resume from ``checkpoint_dir`` (with
     ``layer``, that of :func:`pretrain`'s layer ``layer``, whose layers share one split); None
@@ -156,7 +161,7 @@ def _checkpointed_shards(checkpoint_dir, layer=None):
     later, when the run loads it."""
     if not isinstance(checkpoint_dir, str | os.PathLike):
         return None  # CheckpointFile names the bad argument
-    folder = Path(checkpoint_dir) if layer is None else Path(checkpoint_dir) / f"layer{layer}"
+    folder = Path(checkpoint_dir) if layer is None else layer_checkpoint_dir(checkpoint_dir, layer)
     path = folder / RBM_CHECKPOINT
     if not path.exists():
         return None
@@ -551,7 +556,7 @@ def _pretrain_layers(
     data = shards
     for i, rbm in enumerate(layers):
         start = time.perf_counter()
-        folder = None if checkpoint_dir is None else Path(checkpoint_dir) / f"layer{i}"
+        folder = None if checkpoint_dir is None else layer_checkpoint_dir(checkpoint_dir, i)
         layer_callback = LayerCallbacks(dbn, i, callbacks)
         run = _train_rbm(
             client,
