@@ -612,8 +612,8 @@ def test_dbm_record_variant_is_stored_beside_the_record_not_over_it(monkeypatch,
     bench = _dbm_benchmark_on_random_images(monkeypatch, 100, 30, 12)
     calls = []
 
-    def fake_record(args, dbm, dropout=None, dropout_input=None, retrain=True):
-        calls.append((dropout, dropout_input, retrain))
+    def fake_record(args, dbm, dropout=None, dropout_input=None, retrain=True, solver="sgd"):
+        calls.append((dropout, dropout_input, retrain, solver))
         result = dict(chosen_epochs=7, validation_epochs=9, best_val_error_percent=1.5)
         return result | ({"test_error_percent": 1.25} if retrain else {})
 
@@ -625,9 +625,48 @@ def test_dbm_record_variant_is_stored_beside_the_record_not_over_it(monkeypatch,
     bench.main([*argv, "--stages", "train", "record"])
     bench.main([*argv, "--stages", "record", "--record-dropout", "0.5", "0.2",
                 "--record-validation-only"])  # fmt: skip
-    assert calls == [(None, None, True), (0.5, 0.2, False)]
+    bench.main([*argv, "--stages", "record", "--record-solver", "cg"])
+    assert calls == [(None, None, True, "sgd"), (0.5, 0.2, False, "sgd"), (None, None, True, "cg")]
     record = json.loads((tmp_path / "results.json").read_text())
     assert record["finetune_record"]["test_error_percent"] == 1.25  # kept
     assert record["finetune_record_variants"]["0.5/0.2"]["best_val_error_percent"] == 1.5
     table = (tmp_path / "results.md").read_text()
     assert "dropout 0.5/0.2 (hidden/input)" in table and "| 1.50; not run |" in table
+    assert set(record["finetune_record_variants"]) == {"0.5/0.2", "cg"}
+    assert "| the paper's CG fine-tuning, no dropout: validation error" in table
+    assert "| 1.50; 1.25 |" in table
+
+
+def test_dbm_record_cg_variant_fine_tunes_by_conjugate_gradient_without_dropout(monkeypatch):
+    """The CG variant of stage record runs for real on tiny splits: the validation run's epochs
+    pick the retrained net's, and the nets are CG ones with no dropout or weight decay."""
+    bench = _dbm_benchmark_on_random_images(monkeypatch, 120, 40, 12)
+    import mnist as record_protocol
+
+    rng = np.random.default_rng(1)
+    X, y = rng.random((200, 12)), np.arange(200) % 3
+    X[:, :3] = np.eye(3)[y]  # a learnable signal
+    splits = {"train": (X[:120], y[:120]), "val": (X[120:160], y[120:160]),
+              "test": (X[160:], y[160:])}  # fmt: skip
+    monkeypatch.setattr(record_protocol, "load_splits", lambda data_home=None: splits)
+    monkeypatch.setattr(bench, "CG_RECORD_EPOCHS", 4)
+    nets = []
+    real_to_mlp = bench.DBM.to_mlp
+
+    def spy(self, *args, **kwargs):
+        nets.append(real_to_mlp(self, *args, **kwargs))
+        return nets[-1]
+
+    monkeypatch.setattr(bench.DBM, "to_mlp", spy)
+    dbm = bench.DBM(hidden_layer_sizes=[5, 6], pretrain_n_iter=1, n_iter=1, random_state=0)
+    dbm.fit(X[:120])
+    args = bench.parse_args(["--n-train", "120", "--hidden", "5", "6"])
+    result = bench.finetune_record(args, dbm, solver="cg")
+    assert result["solver"] == "cg" and result["validation_epochs"] == 4
+    assert 1 <= result["chosen_epochs"] <= 4 and 0 <= result["test_error_percent"] <= 100
+    validation, retrained = nets
+    for net in nets:
+        assert net.solver == "cg" and net.alpha == 0.0
+        assert net.dropout_hidden == 0.0 and net.dropout_input == 0.0
+    assert validation.n_iter_ == 4  # every epoch ran: the validation error picks afterwards
+    assert retrained.n_iter_ == result["chosen_epochs"]
