@@ -59,10 +59,8 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
-from sklearn.model_selection import RepeatedStratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -164,38 +162,9 @@ def describe_init(net, X, y):
 
 #: ``--split cv``: folds of the training and validation splits pooled, repeated until about
 #: this many held-out predictions (at most ``CV_MAX_REPEATS`` repeats).
-CV_FOLDS = 5
-CV_PREDICTIONS = 1000
-CV_MAX_REPEATS = 10
-
-
-def cv_folds(y, seed=0):
-    """``(train, held_out)`` index pairs of repeated stratified ``CV_FOLDS``-fold splits of
-    ``y``: about ``CV_PREDICTIONS`` held-out predictions in all (wine's 142 pooled rows: 8
-    repeats, 40 folds; breast-cancer's 455: 3 repeats)."""
-    repeats = min(CV_MAX_REPEATS, -(-CV_PREDICTIONS // len(y)))
-    splitter = RepeatedStratifiedKFold(n_splits=CV_FOLDS, n_repeats=repeats, random_state=seed)
-    return list(splitter.split(np.zeros((len(y), 1)), y))
-
-
-def runs_of(d, split):
-    """``(seed, d_train, X, y, X_eval, y_eval)`` per run: the panel's splits with the grid's
-    seeds (validation) or the check's (test), or the folds of :func:`cv_folds` (cv), whose
-    training rows are both the unlabelled and the labelled data."""
-    if split == "cv":
-        X_pool = np.vstack([d.X_train, d.X_val])
-        y_pool = np.concatenate([d.y_train, d.y_val])
-        for seed, (train, held_out) in enumerate(cv_folds(y_pool)):
-            d_train = SimpleNamespace(X_train=X_pool[train], visible_unit=d.visible_unit)
-            rows = train[panel_study.balanced_subset(y_pool[train], panel_study.N_LABELS, seed)]
-            yield seed, d_train, X_pool[rows], y_pool[rows], X_pool[held_out], y_pool[held_out]
-        return
-    test = split == "test"
-    X_eval, y_eval = (d.X_test, d.y_test) if test else (d.X_val, d.y_val)
-    seeds = panel_study.check_seeds(len(y_eval)) if test else panel_study.grid_seeds(len(y_eval))
-    for seed in seeds:
-        rows = panel_study.balanced_subset(d.y_train, panel_study.N_LABELS, seed)
-        yield seed, d, d.X_train[rows], d.y_train[rows], X_eval, y_eval
+#: Scored on held-out folds with ``--split cv`` (the panel study's, one definition for both).
+cv_folds = panel_study.cv_folds
+runs_of = panel_study.evaluation_runs
 
 
 def xavier_net(sizes, seed, **finetune):
@@ -306,7 +275,7 @@ def markdown(runs, epochs, widths=WIDTHS, split="validation"):
     seeds = {
         "test": "the check's seeds",
         "validation": "the panel grid's seeds",
-        "cv": f"repeated stratified {CV_FOLDS}-fold splits of the training and validation rows "
+        "cv": f"repeated stratified {panel_study.CV_FOLDS}-fold splits of the training and validation rows "
         "pooled (each fold's training rows pretrain and fine-tune, its held-out rows score)",
     }[split]
     lines = [

@@ -670,3 +670,115 @@ def test_dbm_record_cg_variant_fine_tunes_by_conjugate_gradient_without_dropout(
         assert net.dropout_hidden == 0.0 and net.dropout_input == 0.0
     assert validation.n_iter_ == 4  # every epoch ran: the validation error picks afterwards
     assert retrained.n_iter_ == result["chosen_epochs"]
+
+
+def _write_rdatasets_csv(path, header, rows):
+    """A CSV as the Rdatasets collection exports R's data frames: a first, unnamed column of row
+    names, quoted strings."""
+    lines = [",".join(f'"{h}"' for h in ["", *header])]
+    for i, row in enumerate(rows, 1):
+        cells = [f'"{v}"' if isinstance(v, str) and v != "NA" else str(v) for v in row]
+        lines.append(",".join([f'"{i}"', *cells]))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_heldout_tabular_reads_mass_tables_and_scores_every_arm_against_xavier(
+    monkeypatch, tmp_path
+):
+    import functools
+    import json
+
+    heldout_tabular = pytest.importorskip("heldout_tabular")
+    rng = np.random.default_rng(0)
+    # crabs: a label of two columns, a row-number column dropped, 4 balanced classes.
+    crabs = []
+    for i in range(40):
+        sp, sex = "BO"[i % 2], "FM"[(i // 2) % 2]
+        signal = 3.0 * (i % 2) + 1.5 * ((i // 2) % 2)
+        crabs.append([sp, sex, i, *(signal + rng.normal(size=5)).round(3)])
+    _write_rdatasets_csv(
+        tmp_path / "crabs.csv", ["sp", "sex", "index", "FL", "RW", "CL", "CW", "BD"], crabs
+    )
+    # biopsy: integer scores with missing values, which drop their rows.
+    biopsy = [[1000 + i, *rng.integers(1, 11, 9).tolist(), ("benign", "malignant")[i % 2]]
+              for i in range(30)]  # fmt: skip
+    biopsy[3][6] = "NA"
+    _write_rdatasets_csv(
+        tmp_path / "biopsy.csv", ["ID", *(f"V{k}" for k in range(1, 10)), "class"], biopsy
+    )
+    X, y = heldout_tabular.load_table(tmp_path, "crabs")
+    assert X.shape == (40, 5) and sorted(set(y)) == ["B:F", "B:M", "O:F", "O:M"]
+    X, y = heldout_tabular.load_table(tmp_path, "biopsy")
+    assert X.shape == (29, 9) and X.dtype == float  # the row with NA dropped, ID not a feature
+    with pytest.raises(FileNotFoundError, match="--data-dir must be the folder"):
+        heldout_tabular.load_table(tmp_path, "fgl")
+    # Each fold standardised by its own training rows.
+    X_train, X_held_out = heldout_tabular.standardised(X[:20], X[20:])
+    np.testing.assert_allclose(X_train.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(X_train.std(axis=0), 1)
+
+    tiny_dbn = functools.partial(heldout_tabular.DBN, hidden_layer_sizes=[4], n_iter=1)
+    monkeypatch.setattr(heldout_tabular, "DBN", tiny_dbn)
+    monkeypatch.setattr(heldout_tabular, "STACK", dict(hidden_layer_sizes=[4]))
+    monkeypatch.setattr(heldout_tabular, "FINETUNE_EPOCHS", 2)
+    folds = heldout_tabular.cv_folds
+    monkeypatch.setattr(heldout_tabular, "cv_folds", lambda y: folds(y)[:2])
+    monkeypatch.setattr(
+        heldout_tabular, "ARMS", dict(heldout_tabular.ARMS, defaults=dict(max_iter=2))
+    )
+    out = tmp_path / "out"
+    heldout_tabular.main(["--data-dir", str(tmp_path), "--sets", "crabs", "--output", str(out)])
+    record = json.loads((out / "results.json").read_text())
+    runs = record["results"]["crabs"]
+    assert len(runs) == 2 and all(r["n_train"] + r["n_held_out"] == 40 for r in runs)
+    for arm in ("defaults", "rate 0.1", "Xavier"):
+        assert all(0 <= r[arm] <= 100 for r in runs)
+    table = (out / "results.md").read_text()
+    assert "| crabs | 40 x 5, 4 | 2 | defaults |" in table
+    assert "| crabs | 40 x 5, 4 | 2 | rate 0.1 |" in table
+    with pytest.raises(SystemExit, match="--sets: unknown"):
+        heldout_tabular.main(["--data-dir", str(tmp_path), "--sets", "iris"])
+
+
+def test_panel_defaults_round_scores_validation_and_cv_folds_and_decides_on_the_last(
+    monkeypatch, tmp_path
+):
+    """A round with ``ROUND_SPLITS`` runs each candidate on the validation seeds and on the
+    cross-validation folds of the pooled training and validation rows; a rerun does not repeat a
+    stored run, and the table's worst ratio is over the deciding split's columns only."""
+    import json
+
+    panel_study = pytest.importorskip("panel_study")
+    candidates = {"fast": dict(learning_rate_init=0.1), "slow": dict(learning_rate_init=0.01)}
+
+    def settings(d, candidate):
+        return dict(
+            hidden_layer_sizes=[4], n_iter=1, to_mlp=candidates[candidate] | {"max_iter": 2}
+        )
+
+    monkeypatch.setitem(
+        panel_study.DEFAULTS_ROUNDS, "tiny", ("tiny.json", candidates, ("wine",), settings, "Tiny")
+    )
+    monkeypatch.setitem(panel_study.ROUND_SPLITS, "tiny", ("validation", "cv"))
+    monkeypatch.setattr(panel_study, "grid_seeds", lambda n_val: [0])
+    folds = panel_study.cv_folds
+    monkeypatch.setattr(panel_study, "cv_folds", lambda y: folds(y)[:2])
+    runs = panel_study.run_defaults_round("tiny", lambda message: None, tmp_path)
+    assert sorted((r["split"], r["seed"], r["candidate"]) for r in runs) == [
+        ("cv", 0, "fast"), ("cv", 0, "slow"), ("cv", 1, "fast"), ("cv", 1, "slow"),
+        ("validation", 0, "fast"), ("validation", 0, "slow"),
+    ]  # fmt: skip
+    stored = json.loads((tmp_path / "tiny.json").read_text())["runs"]
+    assert panel_study.run_defaults_round("tiny", lambda message: None, tmp_path) == stored
+    # The deciding split: make the validation column disagree with the cv columns.
+    for r in stored:
+        r["val_error"] = {("validation", "fast"): 0.5, ("validation", "slow"): 0.0}.get(
+            (r["split"], r["candidate"]), 0.1 if r["candidate"] == "fast" else 0.2
+        )
+    table = "\n".join(panel_study.defaults_round_markdown("tiny", stored))
+    assert "| candidate | wine (validation) | wine (cv) | worst ratio |" in table
+    assert "| fast | 50.00 / " in table and " | 1.000 | " in table.split("| fast |")[1]
+    worst_slow = (0.2 + panel_study.RATIO_FLOOR) / (0.1 + panel_study.RATIO_FLOOR)
+    assert f" | {worst_slow:.3f} | " in table.split("| slow |")[1]
+    # Runs stored before splits were recorded count as validation runs.
+    assert panel_study.run_split({"set": "wine"}) == "validation"
