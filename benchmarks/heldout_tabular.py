@@ -56,9 +56,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import machine_info, write_report  # noqa: E402
-from panel_study import FINETUNE_EPOCHS, STACK, cv_folds  # noqa: E402
+from panel_study import cv_folds  # noqa: E402
+from panel_study import xavier as panel_xavier  # noqa: E402
 
-from dbn import DBN, MLPClassifier  # noqa: E402
+from dbn import DBN  # noqa: E402
 
 #: ``name: (files, label columns, feature columns dropped)``. The label of ``crabs`` joins two
 #: columns (species and sex); ``biopsy``'s ``ID`` and ``crabs``' ``index`` are row numbers.
@@ -122,15 +123,8 @@ def run_set(name, X, y, arms, log):
                 net = stack.to_mlp(random_state=seed, **ARMS[arm]).fit(X_train, y_train)
                 run[arm] = 100 * (1.0 - net.score(X_test, y_test))
                 run[f"{arm} seconds"] = pretrain_seconds + time.perf_counter() - start
-            start = time.perf_counter()
-            xavier = MLPClassifier(
-                STACK["hidden_layer_sizes"],
-                init="xavier_uniform",
-                max_iter=FINETUNE_EPOCHS,
-                random_state=seed,
-            ).fit(X_train, y_train)
+            xavier, run["Xavier seconds"] = panel_xavier(X_train, y_train, seed)
             run["Xavier"] = 100 * (1.0 - xavier.score(X_test, y_test))
-            run["Xavier seconds"] = time.perf_counter() - start
         log(f"{name} fold {seed}: " + ", ".join(f"{a} {run[a]:.2f} %" for a in (*arms, "Xavier")))
         runs.append(run)
     return runs

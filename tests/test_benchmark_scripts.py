@@ -719,8 +719,9 @@ def test_heldout_tabular_reads_mass_tables_and_scores_every_arm_against_xavier(
 
     tiny_dbn = functools.partial(heldout_tabular.DBN, hidden_layer_sizes=[4], n_iter=1)
     monkeypatch.setattr(heldout_tabular, "DBN", tiny_dbn)
-    monkeypatch.setattr(heldout_tabular, "STACK", dict(hidden_layer_sizes=[4]))
-    monkeypatch.setattr(heldout_tabular, "FINETUNE_EPOCHS", 2)
+    panel_study = pytest.importorskip("panel_study")
+    monkeypatch.setattr(panel_study, "STACK", dict(hidden_layer_sizes=[4]))
+    monkeypatch.setattr(panel_study, "FINETUNE_EPOCHS", 2)
     folds = heldout_tabular.cv_folds
     monkeypatch.setattr(heldout_tabular, "cv_folds", lambda y: folds(y)[:2])
     monkeypatch.setattr(
