@@ -48,11 +48,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 import time
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -138,10 +141,21 @@ def gain(runs, arm):
     return gains.mean(), gains.std(ddof=1) / np.sqrt(len(gains)) if len(gains) > 1 else 0.0
 
 
-def markdown(results, arms, shapes):
+def markdown(results, arms, shapes, run=None):
+    """The report; ``run`` (``results.json``'s ``date``, ``command``, ``machine`` and
+    ``threads``) adds the line that says where and how it ran."""
     lines = [
         "# The defaults on small real-valued tables no study used (cross-validation)",
         "",
+    ]
+    if run:
+        lines += [
+            f"Run {run['date']} on {run['machine'].get('cpu', '?')} "
+            f"({run['machine']['cpu_count']} cores, {run['threads']} Numba thread(s) per "
+            f"process): `python {run['command']}`.",
+            "",
+        ]
+    lines += [
         "Four sets of R's MASS package (`benchmarks/heldout_tabular.py`); repeated stratified "
         "5-fold cross-validation, about 1,000 held-out predictions per set, each fold's training "
         "rows standardised, unlabelled and labelled. Gain: Xavier's error minus the arm's, fold "
@@ -171,7 +185,18 @@ def main(argv=None):
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--output", default="benchmarks/results/heldout-tabular")
+    parser.add_argument(
+        "--report", action="store_true", help="only rewrite results.md from results.json"
+    )
     args = parser.parse_args(argv)
+    output = Path(args.output)
+    if args.report:
+        record = json.loads((output / "results.json").read_text())
+        arms = [a for a in ARMS if a in next(iter(record["results"].values()))[0]]
+        text = markdown(record["results"], arms, record["shapes"], record)
+        (output / "results.md").write_text(text + "\n")
+        print(text)
+        return
     sets, arms = args.sets.split(","), args.arms.split(",")
     for option, chosen, allowed in (("--sets", sets, SETS), ("--arms", arms, ARMS)):
         unknown = set(chosen) - set(allowed)
@@ -184,13 +209,18 @@ def main(argv=None):
         X, y = load_table(args.data_dir, name)
         shapes[name] = f"{X.shape[0]} x {X.shape[1]}, {len(np.unique(y))}"
         results[name] = run_set(name, X, y, arms, lambda message: print(message, flush=True))
-    output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    write_report(
-        output,
-        dict(machine=machine_info(), command=" ".join(sys.argv), shapes=shapes, results=results),
-        markdown(results, arms, shapes),
+    record = dict(
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        machine=machine_info(),
+        threads=numba.get_num_threads(),
+        command=" ".join(
+            ["benchmarks/heldout_tabular.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
+        shapes=shapes,
+        results=results,
     )
+    write_report(output, record, markdown(results, arms, shapes, record))
 
 
 if __name__ == "__main__":

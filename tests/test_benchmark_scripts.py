@@ -737,6 +737,10 @@ def test_heldout_tabular_reads_mass_tables_and_scores_every_arm_against_xavier(
     table = (out / "results.md").read_text()
     assert "| crabs | 40 x 5, 4 | 2 | defaults |" in table
     assert "| crabs | 40 x 5, 4 | 2 | SGD 0.01 |" in table
+    assert record["threads"] >= 1 and "Numba thread(s) per process" in table
+    (out / "results.md").unlink()
+    heldout_tabular.main(["--data-dir", "unused", "--report", "--output", str(out)])
+    assert (out / "results.md").read_text().rstrip("\n") == table.rstrip("\n")
     with pytest.raises(SystemExit, match="--sets: unknown"):
         heldout_tabular.main(["--data-dir", str(tmp_path), "--sets", "iris"])
 
