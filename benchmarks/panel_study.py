@@ -13,6 +13,7 @@ panel, by the worst case, on validation splits only; then check the choice on th
     python benchmarks/panel_study.py --parts tiebreak # fourteenth: the grid's two best, new seeds
     python benchmarks/panel_study.py --parts warmup   # fifteenth round: fine-tuning rate warm-up
     python benchmarks/panel_study.py --parts realvalued # sixteenth: rate on real-valued inputs
+    python benchmarks/panel_study.py --parts realvalued-solver # seventeenth: their solver
 
 The set-up is the one a new user writes, on every set of the panel (:func:`dbn.datasets.load_panel`):
 ``DBN([500, 500], n_iter=5, random_state=s).pretrain(X_unlabelled).to_mlp(max_iter=100)
@@ -718,6 +719,22 @@ REAL_VALUED_RATE_CANDIDATES["SGD 0.01, 400 epochs"] = dict(learning_rate_init=0.
 #: convergence, so it was not adopted and ``to_mlp()`` keeps 0.1 (docs/guide/panel.md).
 REAL_VALUED_SETS = ("wine", "breast-cancer")
 
+#: Seventeenth round, as the sixteenth: the fine-tuning's solver on real-valued inputs. On
+#: crabs, a table of the after-the-fact check (``benchmarks/heldout_tabular.py``), SGD 0.1 stopped
+#: with the training loss at a third of chance in some folds (held-out error up to 35 %), where
+#: Adam 1e-3 fitted; Adam's step adapts to the scale of each weight's gradient, which
+#: standardised, unbounded inputs set. The candidate came from that check, so its later run
+#: there is not blind for it. Written before the run: the folds decide by the worst ratio, and a
+#: candidate whose fine-tuning ends at ``max_iter`` with the warning in more than half of a
+#: set's runs is not eligible as a default (the sixteenth round's lesson).
+REAL_VALUED_SOLVER_CANDIDATES = {
+    "SGD 0.1": dict(solver="sgd", learning_rate_init=0.1, momentum=0.9, batch_size=20),
+    "Adam 1e-3": dict(solver="adam", learning_rate_init=1e-3, batch_size="auto"),
+    "Adam 1e-3, 500 epochs": dict(
+        solver="adam", learning_rate_init=1e-3, batch_size="auto", max_iter=500
+    ),
+}
+
 
 def finetune_only(candidates):
     """The settings function of a round whose ``candidates`` are ``to_mlp`` keyword arguments:
@@ -777,11 +794,19 @@ DEFAULTS_ROUNDS = {
         "The fine-tuning rate of nets on real-valued inputs, at the library's defaults "
         "(sixteenth round)",
     ),
+    "realvalued-solver": (
+        "finetune_real_valued_solver.json",
+        REAL_VALUED_SOLVER_CANDIDATES,
+        REAL_VALUED_SETS,
+        finetune_only(REAL_VALUED_SOLVER_CANDIDATES),
+        "The fine-tuning solver of nets on real-valued inputs, at the library's defaults "
+        "(seventeenth round)",
+    ),
 }
 #: The splits a round scores on, the last deciding (``"validation"`` unless given here). The
 #: real-valued sets' validation splits hold 36 and 114 examples, where one mistake is 2.8 and
 #: 0.9 points; their cross-validation folds hold about 1,000 predictions each.
-ROUND_SPLITS = {"realvalued": ("validation", "cv")}
+ROUND_SPLITS = {"realvalued": ("validation", "cv"), "realvalued-solver": ("validation", "cv")}
 
 
 def round_splits(part):
@@ -1450,7 +1475,7 @@ def main(argv=None):
         "--parts",
         default="grid,check",
         help="grid, tiebreak, check, cost, small, sizes, batch, schedule, momentum, warmup, "
-        "realvalued",
+        "realvalued, realvalued-solver",
     )
     parser.add_argument("--sets", default=",".join(PANEL))
     parser.add_argument("--grid-seeds", default="auto", help="comma-separated, or auto")
