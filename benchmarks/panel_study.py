@@ -918,8 +918,11 @@ def defaults_round_markdown(part, runs):
         f"settings at its default (`benchmarks/panel_study.py --parts {part}`): {how}, "
         "seconds per run, and the runs with a layer that collapsed.",
         "",
-        "| candidate | " + " | ".join(labels) + " | worst ratio | runs collapsed |",
-        "|---|" + "---:|" * (len(columns) + 2),
+        "| candidate | "
+        + " | ".join(labels)
+        + " | worst ratio | runs collapsed |"
+        + (" runs at max_iter with the warning, per set |" if len(splits) > 1 else ""),
+        "|---|" + "---:|" * (len(columns) + 2 + (len(splits) > 1)),
     ]
     table = {
         candidate: {
@@ -950,11 +953,27 @@ def defaults_round_markdown(part, runs):
         ]
         collapsed = sum(bool(r["collapse"]) for rs in by_col.values() for r in rs)
         total = sum(len(rs) for rs in by_col.values())
-        lines.append(
-            f"| {candidate} | " + " | ".join(cells) + f" | {worst:.3f} | {collapsed} of {total} |"
-        )
+        row = f"| {candidate} | " + " | ".join(cells) + f" | {worst:.3f} | {collapsed} of {total} |"
+        if len(splits) > 1:
+            row += (
+                " "
+                + ", ".join(
+                    f"{sum(map(ended_at_max_iter, by_set))} of {len(by_set)}"
+                    for by_set in (
+                        [r for col, rs in by_col.items() if col[0] == name for r in rs]
+                        for name in sets
+                    )
+                )
+                + " |"
+            )
+        lines.append(row)
     lines.append("")
     return lines
+
+
+def ended_at_max_iter(run):
+    """Whether a defaults-round run's fine-tuning ran to ``max_iter`` and warned so."""
+    return any("Maximum iterations" in message for message in run.get("finetune_warnings", []))
 
 
 def cost_markdown(runs):

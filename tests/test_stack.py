@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from dbn import (
     DBN,
@@ -19,6 +22,7 @@ from dbn.stack import (
     AUTO_WIDTHS,
     GAUSSIAN_RATE_FACTOR,
     LINEAR_TOP_RATE_FACTOR,
+    REAL_VALUED_TO_MLP_DEFAULTS,
     TO_MLP_DEFAULTS,
     auto_layer_sizes,
 )
@@ -183,6 +187,35 @@ def test_to_mlp_preserves_features(data, dtype):
     assert mlp.coefs_[-1].shape == (6, 5)
     assert mlp.score(X, y) > 0.9
     assert isinstance(dbn.to_mlp("regression"), MLPRegressor)
+
+
+def test_to_mlp_of_a_real_valued_dbn_fine_tunes_by_adam_unless_told_otherwise():
+    """A DBN on real-valued inputs gets the seventeenth panel round's fine-tuning (Adam 1e-3,
+    minibatches of min(200, n), at most 500 epochs); a binary one keeps SGD; user values win."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+    gaussian = DBN([6], visible_unit="gaussian", n_iter=2, random_state=0).pretrain(X)
+    params = gaussian.to_mlp().get_params()
+    assert (params["solver"], params["learning_rate_init"]) == ("adam", 1e-3)
+    assert (params["batch_size"], params["max_iter"]) == ("auto", 500)
+    for name, value in REAL_VALUED_TO_MLP_DEFAULTS.items():
+        assert params[name] == value, name
+    # Only the solver's settings differ from a binary DBN's defaults.
+    changed = {k for k in TO_MLP_DEFAULTS if TO_MLP_DEFAULTS[k] != REAL_VALUED_TO_MLP_DEFAULTS[k]}
+    assert changed == {"solver", "learning_rate_init", "batch_size", "max_iter"}
+    binary = DBN([6], n_iter=2, random_state=0).pretrain((X > 0).astype(float))
+    assert binary.to_mlp().get_params()["solver"] == "sgd"
+    params = gaussian.to_mlp(solver="sgd", learning_rate_init=0.1, max_iter=9).get_params()
+    assert (params["solver"], params["learning_rate_init"], params["max_iter"]) == ("sgd", 0.1, 9)
+    # At the library's defaults throughout (widths, epochs), the net learns the linear rule
+    # without a convergence warning.
+    defaults = DBN(visible_unit="gaussian", random_state=0).pretrain(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        mlp = defaults.to_mlp().fit(X, y)
+    assert mlp.score(X, y) > 0.95 and mlp.n_iter_ < 500
+    assert gaussian.to_mlp("regression").get_params()["solver"] == "adam"  # MLPRegressor's own
 
 
 def test_to_mlp_applies_its_fine_tuning_defaults_and_user_parameters_override_them(
