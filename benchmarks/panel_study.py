@@ -14,6 +14,7 @@ panel, by the worst case, on validation splits only; then check the choice on th
     python benchmarks/panel_study.py --parts warmup   # fifteenth round: fine-tuning rate warm-up
     python benchmarks/panel_study.py --parts realvalued # sixteenth: rate on real-valued inputs
     python benchmarks/panel_study.py --parts realvalued-solver # seventeenth: their solver
+    python benchmarks/panel_study.py --parts realvalued-test # their test splits at the defaults
 
 The set-up is the one a new user writes, on every set of the panel (:func:`dbn.datasets.load_panel`):
 ``DBN([500, 500], n_iter=5, random_state=s).pretrain(X_unlabelled).to_mlp(max_iter=100)
@@ -76,7 +77,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold  # noqa: E402
 
 from dbn import DBN, DivergenceError, MLPClassifier  # noqa: E402
 from dbn.datasets import PANEL, load_panel  # noqa: E402
-from dbn.stack import AUTO_EPOCHS, AUTO_MIN_UPDATES  # noqa: E402
+from dbn.stack import AUTO_EPOCHS, AUTO_MIN_UPDATES, TO_MLP_DEFAULTS  # noqa: E402
 
 N_LABELS = 1000
 STACK = dict(hidden_layer_sizes=[500, 500], n_iter=5)
@@ -734,6 +735,88 @@ REAL_VALUED_SOLVER_CANDIDATES = {
         solver="adam", learning_rate_init=1e-3, batch_size="auto", max_iter=500
     ),
 }
+
+
+#: ``--parts realvalued-test``: the real-valued sets' test splits at the library's defaults,
+#: ``DBN(visible_unit="gaussian").pretrain(X).to_mlp().fit(X, y)``, after the seventeenth round
+#: changed ``to_mlp()``'s defaults for them, against the previous defaults (the same DBN
+#: fine-tuned by ``TO_MLP_DEFAULTS``) and the check's Xavier net, seeds :func:`check_seeds`.
+#: Nothing is chosen on it.
+REAL_VALUED_TEST_ARMS = {"defaults": {}, "previous (SGD 0.1)": dict(TO_MLP_DEFAULTS)}
+
+
+def run_realvalued_test(log, output):
+    path = output / "realvalued_test.json"
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    done = {(r["set"], r["seed"], r["arm"]) for r in runs}
+    for name in REAL_VALUED_SETS:
+        d = data(name, test=True)
+        for seed, _, X, y, X_test, y_test in evaluation_runs(d, "test"):
+            stack = None
+            for arm in (*REAL_VALUED_TEST_ARMS, "xavier"):
+                if (name, seed, arm) in done:
+                    continue
+                start = time.perf_counter()
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", ConvergenceWarning)
+                    if arm == "xavier":
+                        net, _ = xavier(X, y, seed)
+                    else:
+                        if stack is None:
+                            stack = DBN(visible_unit=d.visible_unit, random_state=seed)
+                            stack.pretrain(unlabelled(d))
+                        net = stack.to_mlp(random_state=seed, **REAL_VALUED_TEST_ARMS[arm])
+                        net.fit(X, y)
+                run = dict(
+                    set=name,
+                    seed=seed,
+                    arm=arm,
+                    test_error=error(net, X_test, y_test),
+                    seconds=time.perf_counter() - start,
+                    finetune_epochs=int(net.n_iter_),
+                    warnings=[str(w.message)[:160] for w in caught if "MLP" in str(w.message)],
+                )
+                log(f"realvalued-test {name} seed {seed} {arm}: {100 * run['test_error']:.2f} %")
+                runs.append(run)
+                write(path, dict(machine=machine_info(), runs=runs))
+    return runs
+
+
+def realvalued_test_markdown(runs):
+    if not runs:
+        return []
+    lines = [
+        "## The real-valued sets' test splits at the library's defaults",
+        "",
+        '`DBN(visible_unit="gaussian").pretrain(X).to_mlp().fit(X, y)` with `to_mlp()`\'s '
+        "defaults for real-valued inputs since the seventeenth round, and with the previous ones "
+        "(`TO_MLP_DEFAULTS`, SGD 0.1), against the check's Xavier net "
+        "(`benchmarks/panel_study.py --parts realvalued-test`; test error, %, mean over the "
+        "check's seeds; gain: Xavier's error minus the arm's, seed by seed, mean ± std).",
+        "",
+        "| set | seeds | arm | test error (%) | Xavier (%) | gain | runs with a fine-tuning warning |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for name in REAL_VALUED_SETS:
+        xavier_errors = {
+            r["seed"]: r["test_error"] for r in runs if r["set"] == name and r["arm"] == "xavier"
+        }
+        for arm in REAL_VALUED_TEST_ARMS:
+            rs = [
+                r
+                for r in runs
+                if r["set"] == name and r["arm"] == arm and r["seed"] in xavier_errors
+            ]
+            if not rs:
+                continue
+            gains = np.array([100 * (xavier_errors[r["seed"]] - r["test_error"]) for r in rs])
+            lines.append(
+                f"| {name} | {len(rs)} | {arm} | {100 * np.mean([r['test_error'] for r in rs]):.2f} | "
+                f"{100 * np.mean([xavier_errors[r['seed']] for r in rs]):.2f} | "
+                f"{gains.mean():+.2f} ± {gains.std():.2f} | {sum(bool(r['warnings']) for r in rs)} |"
+            )
+    lines.append("")
+    return lines
 
 
 def finetune_only(candidates):
@@ -1494,7 +1577,7 @@ def main(argv=None):
         "--parts",
         default="grid,check",
         help="grid, tiebreak, check, cost, small, sizes, batch, schedule, momentum, warmup, "
-        "realvalued, realvalued-solver",
+        "realvalued, realvalued-solver, realvalued-test",
     )
     parser.add_argument("--sets", default=",".join(PANEL))
     parser.add_argument("--grid-seeds", default="auto", help="comma-separated, or auto")
@@ -1564,6 +1647,13 @@ def main(argv=None):
         else:
             runs = []
         text += "\n".join(defaults_round_markdown(part, runs))
+    if "realvalued-test" in parts:
+        realvalued_test = run_realvalued_test(log, output)
+    elif (output / "realvalued_test.json").exists():
+        realvalued_test = json.loads((output / "realvalued_test.json").read_text())["runs"]
+    else:
+        realvalued_test = []
+    text += "\n".join(realvalued_test_markdown(realvalued_test))
     (output / "results.md").write_text(text)
     log(f"results in {output}")
 

@@ -732,11 +732,11 @@ def test_heldout_tabular_reads_mass_tables_and_scores_every_arm_against_xavier(
     record = json.loads((out / "results.json").read_text())
     runs = record["results"]["crabs"]
     assert len(runs) == 2 and all(r["n_train"] + r["n_held_out"] == 40 for r in runs)
-    for arm in ("defaults", "SGD 0.01", "Xavier"):
+    for arm in ("defaults", "SGD 0.1", "Xavier"):
         assert all(0 <= r[arm] <= 100 for r in runs)
     table = (out / "results.md").read_text()
     assert "| crabs | 40 x 5, 4 | 2 | defaults |" in table
-    assert "| crabs | 40 x 5, 4 | 2 | SGD 0.01 |" in table
+    assert "| crabs | 40 x 5, 4 | 2 | SGD 0.1 |" in table
     assert record["threads"] >= 1 and "Numba thread(s) per process" in table
     (out / "results.md").unlink()
     heldout_tabular.main(["--data-dir", "unused", "--report", "--output", str(out)])
