@@ -787,3 +787,41 @@ def test_panel_defaults_round_scores_validation_and_cv_folds_and_decides_on_the_
     assert f" | {worst_slow:.3f} | " in table.split("| slow |")[1]
     # Runs stored before splits were recorded count as validation runs.
     assert panel_study.run_split({"set": "wine"}) == "validation"
+
+
+def test_panel_realvalued_test_runs_the_library_defaults_and_the_previous_ones_on_test(
+    monkeypatch, tmp_path
+):
+    import json
+
+    panel_study = pytest.importorskip("panel_study")
+    from dbn.stack import REAL_VALUED_TO_MLP_DEFAULTS
+
+    monkeypatch.setattr(panel_study, "REAL_VALUED_SETS", ("wine",))
+    monkeypatch.setattr(panel_study, "check_seeds", lambda n_test: [0])
+    nets = []
+    real_fit = panel_study.MLPClassifier.fit
+
+    def spy(self, *args, **kwargs):
+        nets.append(self)
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(panel_study.MLPClassifier, "fit", spy)
+    runs = panel_study.run_realvalued_test(lambda message: None, tmp_path)
+    assert [r["arm"] for r in runs] == ["defaults", "previous (SGD 0.1)", "xavier"]
+    defaults, previous, _ = nets
+    assert defaults.solver == REAL_VALUED_TO_MLP_DEFAULTS["solver"] == "adam"
+    assert previous.solver == "sgd" and previous.learning_rate_init == 0.1
+    # Both fine-tune one pretraining: the same initial hidden layers.
+    pairs = zip(defaults.pretrained_layers, previous.pretrained_layers, strict=True)
+    for (W_a, b_a), (W_b, b_b) in pairs:
+        np.testing.assert_array_equal(W_a, W_b)
+        np.testing.assert_array_equal(b_a, b_b)
+    wine = panel_study.data("wine", test=True)
+    assert all(r["set"] == "wine" and r["seed"] == 0 for r in runs)
+    errors = {r["arm"]: r["test_error"] for r in runs}
+    assert errors["defaults"] == panel_study.error(defaults, wine.X_test, wine.y_test)
+    stored = json.loads((tmp_path / "realvalued_test.json").read_text())["runs"]
+    assert panel_study.run_realvalued_test(lambda message: None, tmp_path) == stored
+    table = "\n".join(panel_study.realvalued_test_markdown(stored))
+    assert "| wine | 1 | defaults |" in table and "| wine | 1 | previous (SGD 0.1) |" in table
