@@ -808,8 +808,11 @@ def test_panel_realvalued_test_runs_the_library_defaults_and_the_previous_ones_o
 
     monkeypatch.setattr(panel_study.MLPClassifier, "fit", spy)
     runs = panel_study.run_realvalued_test(lambda message: None, tmp_path)
-    assert [r["arm"] for r in runs] == ["defaults", "previous (SGD 0.1)", "xavier"]
-    defaults, previous, _ = nets
+    assert [r["arm"] for r in runs] == ["defaults", "previous (SGD 0.1)", "issue set-up", "xavier"]
+    defaults, previous, issue, _ = nets
+    # The issue's set-up: its own widths and epochs, fine-tuned by today's real-valued defaults.
+    assert issue.hidden_layer_sizes == (500, 500) and issue.solver == "adam"
+    assert issue.max_iter == panel_study.FINETUNE_EPOCHS
     assert defaults.solver == REAL_VALUED_TO_MLP_DEFAULTS["solver"] == "adam"
     assert previous.solver == "sgd" and previous.learning_rate_init == 0.1
     # Both fine-tune one pretraining: the same initial hidden layers.
@@ -825,3 +828,4 @@ def test_panel_realvalued_test_runs_the_library_defaults_and_the_previous_ones_o
     assert panel_study.run_realvalued_test(lambda message: None, tmp_path) == stored
     table = "\n".join(panel_study.realvalued_test_markdown(stored))
     assert "| wine | 1 | defaults |" in table and "| wine | 1 | previous (SGD 0.1) |" in table
+    assert "| wine | 1 | issue set-up |" in table
