@@ -186,12 +186,14 @@ def markdown(results, arms, shapes, run=None):
         "",
     ]
     if run:
+        commands = "; ".join(
+            f"`python {c['command']}` ({c['date']}, {c['threads']} Numba thread(s))"
+            # results.json of a single run before runs were merged: one command at top level
+            for c in run.get("commands") or [run]
+        )
         lines += [
-            f"Run {run['date']} on {run['machine'].get('cpu', '?')} "
-            f"({run['machine']['cpu_count']} cores, {run['threads']} Numba thread(s) per "
-            "process): "
-            + "; ".join(f"`python {c}`" for c in run.get("commands", [run.get("command")]))
-            + ".",
+            f"Run on {run['machine'].get('cpu', '?')} ({run['machine']['cpu_count']} cores): "
+            f"{commands}.",
             "",
         ]
     lines += [
@@ -254,20 +256,23 @@ def main(argv=None):
     if stored_arms != arms:
         stored = {}
     results, shapes = dict(stored.get("results", {})), dict(stored.get("shapes", {}))
-    commands = stored.get("commands", [stored["command"]] if "command" in stored else [])
+    commands = stored.get("commands", [])
     for name in sets:
         X, y = load_table(args.data_dir, name)
         shapes[name] = f"{X.shape[0]} x {X.shape[1]}, {len(np.unique(y))}"
         results[name] = run_set(name, X, y, arms, lambda message: print(message, flush=True))
     output.mkdir(parents=True, exist_ok=True)
-    record = dict(
+    this_run = dict(
+        command=" ".join(
+            ["benchmarks/heldout_tabular.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
         date=datetime.now(UTC).isoformat(timespec="seconds"),
-        machine=machine_info(),
         threads=numba.get_num_threads(),
-        commands=[
-            *commands,
-            " ".join(["benchmarks/heldout_tabular.py", *(sys.argv[1:] if argv is None else argv)]),
-        ],
+        sets=sets,
+    )
+    record = dict(
+        machine=machine_info(),
+        commands=[*commands, this_run],
         shapes=shapes,
         results=results,
     )

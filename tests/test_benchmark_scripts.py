@@ -743,7 +743,7 @@ def test_heldout_tabular_reads_mass_tables_and_scores_every_arm_against_xavier(
     table = (out / "results.md").read_text()
     assert "| crabs | 40 x 5, 4 | 2 | defaults |" in table and "| runs |" in table
     assert "| crabs | 40 x 5, 4 | 2 | SGD 0.1 |" in table
-    assert record["threads"] >= 1 and "Numba thread(s) per process" in table
+    assert record["commands"][-1]["threads"] >= 1 and "Numba thread(s))" in table
     (out / "results.md").unlink()
     heldout_tabular.main(["--data-dir", "unused", "--report", "--output", str(out)])
     assert (out / "results.md").read_text().rstrip("\n") == table.rstrip("\n")
