@@ -44,6 +44,7 @@ from ._validation import (
     check_random_state,
     check_scalar,
     validate_input,
+    warn_if_not_standardised,
 )
 from .init import check_init_std, resolve_init_std
 
@@ -207,11 +208,13 @@ class BaseRBM(
 
     def _check_input(self, X, name="X", *, reset=False):
         """scikit-learn's checks (``validate_data`` for ``X``), then dbn's: finite values, and a
-        :class:`dbn.DataRangeWarning` for Bernoulli visible units outside [0, 1]."""
+        :class:`dbn.DataRangeWarning` for Bernoulli visible units outside [0, 1], or, when
+        ``fit`` starts, for Gaussian ones of fixed unit variance on unscaled features."""
         value_range = (0.0, 1.0) if self._visible_unit == "bernoulli" else None
-        return validate_input(
-            self, X, name, reset=reset, accept_sparse=True, value_range=value_range
-        )
+        X = validate_input(self, X, name, reset=reset, accept_sparse=True, value_range=value_range)
+        if reset and self._visible_unit == "gaussian" and not self._learns_variance():
+            warn_if_not_standardised(self, X)
+        return X
 
     def _clip_batch_size(self, n_samples):
         """Clip ``batch_size`` to ``n_samples`` with a warning when the data are fewer, as sklearn's

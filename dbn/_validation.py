@@ -60,6 +60,39 @@ class DataRangeWarning(UserWarning):
     """
 
 
+#: A feature whose standard deviation exceeds this is not on the unit scale that Gaussian visible
+#: units of fixed variance model (sigma = 1): raw measurements such as prices (ggplot2's diamonds,
+#: std 3,989) made every unit of the first RBM constant, and the net did not learn.
+STANDARDISED_STD_LIMIT = 10.0
+
+
+def warn_if_not_standardised(estimator, X, variance_option="learn_variance=True"):
+    """One :class:`DataRangeWarning` when a feature of ``X`` varies far beyond unit scale, for
+    Gaussian visible units with ``sigma = 1`` (Hinton 2010, section 13.2: standardise first).
+    ``variance_option`` is how the estimator learns the variances instead, named in the advice."""
+    if X.shape[0] < 2:
+        return
+    if hasattr(X, "toarray"):  # sparse: the variance from the first two moments
+        mean = np.asarray(X.mean(axis=0)).ravel()
+        std = np.sqrt(np.maximum(np.asarray(X.multiply(X).mean(axis=0)).ravel() - mean**2, 0))
+    else:
+        std = X.std(axis=0, dtype=np.float64)
+    worst = int(np.argmax(std))
+    if not std[worst] > STANDARDISED_STD_LIMIT:
+        return
+    n_wide = int(np.sum(std > STANDARDISED_STD_LIMIT))
+    warnings.warn(
+        f"{type(estimator).__name__}'s Gaussian visible units model features of unit variance "
+        f"(sigma = 1), but {n_wide} of the {X.shape[1]} features of X "
+        f"{'has' if n_wide == 1 else 'have'} a standard deviation above "
+        f"{STANDARDISED_STD_LIMIT:g} (feature {worst}: {std[worst]:.4g}). Standardise X first "
+        "(zero mean, unit variance per feature: sklearn.preprocessing.StandardScaler), or "
+        f"learn the variances ({variance_option}).",
+        DataRangeWarning,
+        stacklevel=external_stacklevel(),
+    )
+
+
 def _describe(value):
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"

@@ -161,7 +161,10 @@ class GaussianBernoulliRBM(BaseRBM):
     - c.h``. Standardise each feature to zero mean and unit variance first (e.g. with
     ``sklearn.preprocessing.StandardScaler``) and keep ``sigma = 1``, as Hinton (2010, section 13.2)
     advises, or set ``learn_variance=True`` to learn ``log sigma_i^2`` too (Cho, Ilin & Raiko 2011).
-    Use a learning rate one or two orders of magnitude below the binary RBM's.
+    Use a learning rate one or two orders of magnitude below the binary RBM's. With
+    ``learn_variance=False``, ``fit`` raises a :class:`dbn.DataRangeWarning` when a feature's
+    standard deviation is above 10 (``dbn._validation.STANDARDISED_STD_LIMIT``): on raw
+    measurements (prices in the thousands) every hidden unit was constant and nothing was learnt.
 
     Parameters
     ----------

@@ -36,6 +36,7 @@ from ._validation import (
     check_random_state,
     check_scalar,
     validate_input,
+    warn_if_not_standardised,
 )
 from .rbm import BernoulliRBM, GaussianBernoulliRBM
 
@@ -174,7 +175,8 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Units of the first layer's visible layer: ``"gaussian"`` for real-valued (standardised)
         data; the layers above always see probabilities in [0, 1]. A Gaussian first layer
         learns at 0.03 times ``learning_rate`` (Hinton 2010, section 13.2: one to two orders of
-        magnitude smaller) unless ``layer_params`` sets its rate.
+        magnitude smaller) unless ``layer_params`` sets its rate. ``pretrain`` warns
+        (:class:`dbn.DataRangeWarning`) when a feature's standard deviation is above 10.
     top_hidden_unit : {"bernoulli", "gaussian"}, default="bernoulli"
         ``"gaussian"`` makes the top layer's hidden units linear, as in the code layer of the
         Hinton & Salakhutdinov (2006) autoencoder. That layer learns at 0.01 times
@@ -493,6 +495,8 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         self._check_unit_choices()  # before the input check, which reads visible_unit
         X = self._check_input(X, reset=True)
         layers = self._make_layers(X.shape[1])
+        if self.visible_unit == "gaussian" and not layers[0]._learns_variance():
+            warn_if_not_standardised(self, X, "layer_params={0: {'learn_variance': True}}")
         if X_val is not None:
             X_val = self._check_input(X_val, "X_val")
         callbacks = CallbackList(callbacks, adapt_function=_adapt_layer_function)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -1039,3 +1040,64 @@ def test_dbn_n_iter_string_other_than_auto_is_the_wrong_type(value):
     # the word "auto" is a value. Found by the property test above drawing "1".
     with pytest.raises(TypeError, match=rf"n_iter must be a positive int or 'auto', got {value!r}"):
         DBN([3], n_iter=value).pretrain(_data())
+
+
+def _unscaled(n=60):
+    """Standard normal features, one of them on a raw scale (std 500, as a price column)."""
+    X = np.random.default_rng(0).normal(size=(n, D))
+    X[:, 3] *= 500.0
+    return X
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_gaussian_visible_units_warn_once_on_unscaled_features_and_name_the_remedy():
+    """Gaussian visible units of fixed unit variance warn when fit starts on features far off unit
+    scale (naming the feature, StandardScaler and the learnt-variance option); standardised data,
+    learnt variances and Bernoulli units do not warn; the data are not changed."""
+    X = _unscaled()
+    original = X.copy()
+    with pytest.warns(
+        DataRangeWarning, match=r"1 of the 6 features of X has .* \(feature 3: "
+    ) as w:
+        try:
+            GaussianBernoulliRBM(4, n_iter=1, random_state=0).fit(X)
+        except Exception:  # an unscaled fit may diverge: the warning came first
+            pass
+    scale_warnings = [x for x in w if "Standardise X first" in str(x.message)]
+    assert len(scale_warnings) == 1 and "learn_variance=True" in str(scale_warnings[0].message)
+    np.testing.assert_array_equal(X, original)
+    with pytest.warns(DataRangeWarning, match=r"layer_params=\{0: \{'learn_variance': True\}\}"):
+        try:
+            DBN([4], visible_unit="gaussian", n_iter=1, random_state=0).pretrain(X)
+        except Exception:
+            pass
+    standardised = (X - X.mean(axis=0)) / X.std(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataRangeWarning)
+        GaussianBernoulliRBM(4, n_iter=1, random_state=0).fit(standardised)
+        DBN([4], visible_unit="gaussian", n_iter=1, random_state=0).pretrain(standardised)
+        # Learnt variances take the scale into the model.
+        GaussianBernoulliRBM(
+            4,
+            n_iter=1,
+            learn_variance=True,
+            sample_visible=True,
+            learning_rate=1e-6,
+            random_state=0,
+        ).fit(X)
+        # transform of a fitted model does not re-check the scale
+        GaussianBernoulliRBM(4, n_iter=1, random_state=0).fit(standardised).transform(X)
+
+
+def test_the_scale_check_reads_sparse_input_as_dense():
+    from dbn._validation import warn_if_not_standardised
+
+    X = _unscaled()
+    X[np.abs(X) < 0.5] = 0.0
+    for data in (X, sp.csr_matrix(X)):
+        with pytest.warns(DataRangeWarning, match=r"feature 3: "):
+            warn_if_not_standardised(GaussianBernoulliRBM(), data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataRangeWarning)
+        warn_if_not_standardised(GaussianBernoulliRBM(), sp.csr_matrix(X[:, :3]))
