@@ -20,9 +20,10 @@ import numpy as np
 
 from ._rbm_math import hidden_mean, visible_mean
 from ._training.loop import EpochTrainer
-from ._validation import check_values
+from ._validation import check_values, warn_on_feature_scale
 
 __all__ = [
+    "DBN_VARIANCE_OPTION",
     "DRIVER_PARAMS",
     "REFUSED",
     "LayerCallbacks",
@@ -37,6 +38,7 @@ __all__ = [
     "rbm_monitor",
     "set_rbm",
     "shard_seeds",
+    "warn_if_unscaled",
     "warn_out_of_range",
 ]
 
@@ -160,6 +162,22 @@ def warn_out_of_range(name, low, high, value_range):
 def float_dtype(dtype):
     """``dtype`` if it is float32 or float64, else float64: the dtype of a model of such data."""
     return np.dtype(dtype) if np.dtype(dtype) in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+#: How a DBN learns its first layer's variances, named in the scale warning of a DBN's layer.
+DBN_VARIANCE_OPTION = "layer_params={0: {'learn_variance': True}}"
+
+
+def warn_if_unscaled(rbm, std, name, in_dbn=False):
+    """The in-process fit's scale warning (:func:`dbn._validation.warn_if_not_standardised`)
+    for ``rbm`` on data whose features have the standard deviations ``std``, on the paths that
+    compute them in their own pass over the data (cluster, out of core); ``in_dbn``: ``rbm`` is
+    a DBN's first layer, and the warning names the DBN, as ``DBN.pretrain`` does."""
+    if gaussian_visible(rbm) and not rbm._learns_variance():
+        if in_dbn:
+            warn_on_feature_scale("DBN", std, DBN_VARIANCE_OPTION, name=name)
+        else:
+            warn_on_feature_scale(type(rbm).__name__, std, name=name)
 
 
 def gaussian_visible(rbm):

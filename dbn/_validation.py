@@ -66,26 +66,35 @@ class DataRangeWarning(UserWarning):
 STANDARDISED_STD_LIMIT = 10.0
 
 
+def feature_std(X):
+    """Per-feature standard deviation of a dense array or a scipy.sparse matrix, in float64."""
+    if hasattr(X, "toarray"):  # sparse: the variance from the first two moments
+        mean = np.asarray(X.mean(axis=0)).ravel()
+        return np.sqrt(np.maximum(np.asarray(X.multiply(X).mean(axis=0)).ravel() - mean**2, 0))
+    return X.std(axis=0, dtype=np.float64)
+
+
 def warn_if_not_standardised(estimator, X, variance_option="learn_variance=True"):
     """One :class:`DataRangeWarning` when a feature of ``X`` varies far beyond unit scale, for
     Gaussian visible units with ``sigma = 1`` (Hinton 2010, section 13.2: standardise first).
     ``variance_option`` is how the estimator learns the variances instead, named in the advice."""
-    if X.shape[0] < 2:
-        return
-    if hasattr(X, "toarray"):  # sparse: the variance from the first two moments
-        mean = np.asarray(X.mean(axis=0)).ravel()
-        std = np.sqrt(np.maximum(np.asarray(X.multiply(X).mean(axis=0)).ravel() - mean**2, 0))
-    else:
-        std = X.std(axis=0, dtype=np.float64)
+    if X.shape[0] >= 2:
+        warn_on_feature_scale(type(estimator).__name__, feature_std(X), variance_option)
+
+
+def warn_on_feature_scale(owner, std, variance_option="learn_variance=True", name="X"):
+    """The warning of :func:`warn_if_not_standardised` from the features' standard deviations
+    ``std`` (the cluster and out-of-core paths compute them in their pass over the data)."""
+    std = np.asarray(std, dtype=np.float64)
     worst = int(np.argmax(std))
     if not std[worst] > STANDARDISED_STD_LIMIT:
         return
     n_wide = int(np.sum(std > STANDARDISED_STD_LIMIT))
     warnings.warn(
-        f"{type(estimator).__name__}'s Gaussian visible units model features of unit variance "
-        f"(sigma = 1), but {n_wide} of the {X.shape[1]} features of X "
+        f"{owner}'s Gaussian visible units model features of unit variance "
+        f"(sigma = 1), but {n_wide} of the {std.size} features of {name} "
         f"{'has' if n_wide == 1 else 'have'} a standard deviation above "
-        f"{STANDARDISED_STD_LIMIT:g} (feature {worst}: {std[worst]:.4g}). Standardise X first "
+        f"{STANDARDISED_STD_LIMIT:g} (feature {worst}: {std[worst]:.4g}). Standardise {name} first "
         "(zero mean, unit variance per feature: sklearn.preprocessing.StandardScaler), or "
         f"learn the variances ({variance_option}).",
         DataRangeWarning,

@@ -37,6 +37,7 @@ from ._drivers import (
     rbm_monitor,
     set_rbm,
     shard_seeds,
+    warn_if_unscaled,
     warn_out_of_range,
 )
 from ._rbm_trainer import raise_if_blown_up, report_epoch, warn_if_collapsed
@@ -143,7 +144,8 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
                     f"samples ({source.n_rows})."
                 )
             gaussian = gaussian_visible(rbm)
-            mean = _stream_summary(source, chunk_rows, dtype, None if gaussian else (0.0, 1.0))
+            mean, std = _stream_summary(source, chunk_rows, dtype, None if gaussian else (0, 1))
+            warn_if_unscaled(rbm, std, source.name, in_dbn=True)
             resolve_auto_centering(rbm, mean)  # centering="auto"
             resolve_auto_epochs(rbm, source.n_rows)  # n_iter="auto"
             params = initial_rbm_parameters(rbm, mean, dtype)
@@ -404,8 +406,10 @@ def _chunk_starts(n_rows, chunk_rows):
 
 
 def _stream_summary(source, chunk_rows, dtype, value_range):
-    """One pass over the chunks: column means, and the checks ``check_array`` does in memory."""
+    """One pass over the chunks: column means and standard deviations, and the checks
+    ``check_array`` does in memory."""
     total = np.zeros(source.shape[1], np.float64)
+    squares = np.zeros(source.shape[1], np.float64)
     low, high = np.inf, -np.inf
     for start in _chunk_starts(source.n_rows, chunk_rows):
         block = source.read(start, min(start + chunk_rows, source.n_rows), dtype)
@@ -413,6 +417,8 @@ def _stream_summary(source, chunk_rows, dtype, value_range):
             raise ValueError(f"{source.name} contains NaN or infinity (rows {start} onwards).")
         low, high = min(low, float(block.min())), max(high, float(block.max()))
         total += block.sum(axis=0, dtype=np.float64)
+        squares += np.einsum("ij,ij->j", block, block, dtype=np.float64)
     if value_range is not None:
         warn_out_of_range(source.name, low, high, value_range)
-    return total / source.n_rows
+    mean = total / source.n_rows
+    return mean, np.sqrt(np.maximum(squares / source.n_rows - mean**2, 0.0))

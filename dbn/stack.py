@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
 from . import io
+from ._drivers import DBN_VARIANCE_OPTION
 from ._training.callbacks import Callback, CallbackList
 from ._training.checkpoint import CheckpointFile
 from ._training.loop import run_epochs
@@ -496,7 +497,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         X = self._check_input(X, reset=True)
         layers = self._make_layers(X.shape[1])
         if self.visible_unit == "gaussian" and not layers[0]._learns_variance():
-            warn_if_not_standardised(self, X, "layer_params={0: {'learn_variance': True}}")
+            warn_if_not_standardised(self, X, DBN_VARIANCE_OPTION)
         if X_val is not None:
             X_val = self._check_input(X_val, "X_val")
         callbacks = CallbackList(callbacks, adapt_function=_adapt_layer_function)

@@ -764,6 +764,38 @@ def test_out_of_range_data_warn_as_in_process(client, binary_data, tmp_path):
         assert sum(issubclass(w.category, dbn.DataRangeWarning) for w in record) == 1
 
 
+def test_unscaled_gaussian_data_warn_as_in_process(client, tmp_path):
+    # The scale check of Gaussian visible units of unit variance, from the cluster's and the
+    # out-of-core pass over the data: the in-process warning, once per call.
+    X = np.random.default_rng(0).normal(size=(600, 5))
+    X[:, 2] *= 300.0
+    match = r"1 of the 5 features of X has a standard deviation above 10 \(feature 2: 2\d\d\.\d"
+    params = dict(batch_size=10, n_iter=1, learning_rate=1e-7, random_state=0)
+    with pytest.warns(dbn.DataRangeWarning, match=match):
+        dbn.GaussianBernoulliRBM(4, **params).fit(X)
+    with pytest.warns(dbn.DataRangeWarning, match=match) as cluster:
+        dbn.dask.fit_rbm(
+            client, dbn.GaussianBernoulliRBM(4, **params), da.from_array(X, chunks=200)
+        )
+    np.save(tmp_path / "X.npy", X)
+    stack = dbn.DBN([4], visible_unit="gaussian", layer_params={0: params}, n_iter=1)
+    with pytest.warns(dbn.DataRangeWarning, match=match) as ooc:
+        dbn.out_of_core.pretrain_out_of_core(stack, tmp_path / "X.npy")
+    for record in (cluster, ooc):
+        assert sum("Standardise" in str(w.message) for w in record) == 1
+    # A DBN's first layer is named as DBN.pretrain names it, with the DBN's variance option.
+    assert any(
+        str(w.message).startswith("DBN's Gaussian") and "layer_params" in str(w.message)
+        for w in ooc
+    )
+    standardised = (X - X.mean(axis=0)) / X.std(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dbn.DataRangeWarning)
+        dbn.dask.fit_rbm(
+            client, dbn.GaussianBernoulliRBM(4, **params), da.from_array(standardised, chunks=200)
+        )
+
+
 _CAPPED = """
 import resource, sys
 cap = int(sys.argv[2])

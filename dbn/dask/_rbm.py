@@ -25,6 +25,7 @@ from .._drivers import (
     rbm_monitor,
     set_rbm,
     shard_seeds,
+    warn_if_unscaled,
 )
 from .._rbm_trainer import raise_if_blown_up, report_epoch, warn_if_collapsed
 from .._training.callbacks import CallbackList, zero_based_adapter
@@ -186,7 +187,8 @@ def _train_rbm(
     left nothing to train) and the epoch it started from. The caller calls the callbacks' ``on_train_begin`` / ``on_train_end``
     (a DBN's once around its layers)."""
     gaussian = gaussian_visible(rbm)
-    mean, fingerprint = summarise(client, shards, name, None if gaussian else (0.0, 1.0))
+    mean, std, fingerprint = summarise(client, shards, name, None if gaussian else (0.0, 1.0))
+    warn_if_unscaled(rbm, std, name, in_dbn=label is not None)
     from ..stack import resolve_auto_centering, resolve_auto_epochs  # (stack imports us)
 
     resolve_auto_centering(rbm, mean)  # a DBN layer with centering="auto"

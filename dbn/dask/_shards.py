@@ -231,10 +231,12 @@ def shard_pairs(client, X, y, n_shards):
 
 
 def _summary(block):
-    """Column sums, min, max and CRC-32 of a block: validation, initial biases, fingerprint."""
+    """Column sums (and of squares), min, max and CRC-32 of a block: validation, initial biases,
+    the features' scale, fingerprint."""
     finite = bool(np.isfinite(block).all())
     return {
         "sum": block.sum(axis=0, dtype=np.float64),
+        "sum_squares": np.einsum("ij,ij->j", block, block, dtype=np.float64),
         "min": float(block.min()) if finite else float("nan"),
         "max": float(block.max()) if finite else float("nan"),
         "finite": finite,
@@ -244,7 +246,8 @@ def _summary(block):
 
 
 def summarise(client, shards, name, value_range):
-    """Validate the shards on the workers; returns the column means and a data fingerprint.
+    """Validate the shards on the workers; returns the column means, their standard deviations
+    and a data fingerprint.
 
     Non-finite values are refused; values outside ``value_range`` are used as given, with the
     :class:`dbn.DataRangeWarning` of an in-process fit (one data-range policy on every path)."""
@@ -259,11 +262,13 @@ def summarise(client, shards, name, value_range):
     if value_range is not None:
         warn_out_of_range(name, low, high, value_range)
     mean = sum(s["sum"] for s in summaries) / shards.n_samples
+    second_moment = sum(s["sum_squares"] for s in summaries) / shards.n_samples
+    std = np.sqrt(np.maximum(second_moment - mean**2, 0.0))
     crc = 0
     for s in summaries:
         crc = zlib.crc32(np.array([s["crc"], s["rows"]], np.int64).tobytes(), crc)
     fingerprint = [[shards.n_samples, shards.n_features], shards.dtype.str, crc]
-    return mean, fingerprint
+    return mean, std, fingerprint
 
 
 def check_sync_every(sync_every):
