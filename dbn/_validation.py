@@ -66,12 +66,26 @@ class DataRangeWarning(UserWarning):
 STANDARDISED_STD_LIMIT = 10.0
 
 
-def feature_std(X):
-    """Per-feature standard deviation of a dense array or a scipy.sparse matrix, in float64."""
-    if hasattr(X, "toarray"):  # sparse: the variance from the first two moments
-        mean = np.asarray(X.mean(axis=0)).ravel()
-        return np.sqrt(np.maximum(np.asarray(X.multiply(X).mean(axis=0)).ravel() - mean**2, 0))
-    return X.std(axis=0, dtype=np.float64)
+def std_from_moments(mean, mean_of_squares):
+    """Standard deviations from the first two moments (the one-pass form every path uses: the
+    cluster's and the out-of-core pass accumulate both moments)."""
+    return np.sqrt(np.maximum(mean_of_squares - mean**2, 0.0))
+
+
+def feature_std(X, block_rows=8192):
+    """Per-feature standard deviation of a dense array or a scipy.sparse matrix, in float64,
+    from moments summed over row blocks (no float64 copy of the whole array)."""
+    if hasattr(X, "toarray"):
+        mean = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
+        squares = np.asarray(X.multiply(X).mean(axis=0, dtype=np.float64)).ravel()
+        return std_from_moments(mean, squares)
+    total = np.zeros(X.shape[1], np.float64)
+    squares = np.zeros(X.shape[1], np.float64)
+    for start in range(0, X.shape[0], block_rows):
+        block = np.asarray(X[start : start + block_rows], dtype=np.float64)
+        total += block.sum(axis=0)
+        squares += np.einsum("ij,ij->j", block, block)
+    return std_from_moments(total / X.shape[0], squares / X.shape[0])
 
 
 def warn_if_not_standardised(estimator, X, variance_option="learn_variance=True"):

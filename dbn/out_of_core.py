@@ -43,7 +43,7 @@ from ._drivers import (
 from ._rbm_trainer import raise_if_blown_up, report_epoch, warn_if_collapsed
 from ._training.callbacks import CallbackList
 from ._training.loop import EpochTrainer, run_epochs
-from ._validation import DivergenceError, check_scalar
+from ._validation import DivergenceError, check_scalar, std_from_moments
 
 __all__ = ["pretrain_out_of_core"]
 
@@ -421,4 +421,4 @@ def _stream_summary(source, chunk_rows, dtype, value_range):
     if value_range is not None:
         warn_out_of_range(source.name, low, high, value_range)
     mean = total / source.n_rows
-    return mean, np.sqrt(np.maximum(squares / source.n_rows - mean**2, 0.0))
+    return mean, std_from_moments(mean, squares / source.n_rows)

@@ -1101,3 +1101,13 @@ def test_the_scale_check_reads_sparse_input_as_dense():
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataRangeWarning)
         warn_if_not_standardised(GaussianBernoulliRBM(), sp.csr_matrix(X[:, :3]))
+
+
+def test_feature_std_sums_row_blocks_to_numpys_std_dense_and_sparse():
+    from dbn._validation import feature_std
+
+    X = np.random.default_rng(1).normal(3.0, 5.0, size=(1001, 4)).astype(np.float32)
+    X[X < 0] = 0.0
+    expected = X.astype(np.float64).std(axis=0)
+    np.testing.assert_allclose(feature_std(X, block_rows=100), expected, rtol=1e-10)
+    np.testing.assert_allclose(feature_std(sp.csr_matrix(X)), expected, rtol=1e-6)

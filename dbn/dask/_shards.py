@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 
 from .._drivers import float_dtype, warn_out_of_range
-from .._validation import check_scalar
+from .._validation import check_scalar, std_from_moments
 
 __all__ = [
     "DaskTrainingError",
@@ -262,8 +262,7 @@ def summarise(client, shards, name, value_range):
     if value_range is not None:
         warn_out_of_range(name, low, high, value_range)
     mean = sum(s["sum"] for s in summaries) / shards.n_samples
-    second_moment = sum(s["sum_squares"] for s in summaries) / shards.n_samples
-    std = np.sqrt(np.maximum(second_moment - mean**2, 0.0))
+    std = std_from_moments(mean, sum(s["sum_squares"] for s in summaries) / shards.n_samples)
     crc = 0
     for s in summaries:
         crc = zlib.crc32(np.array([s["crc"], s["rows"]], np.int64).tobytes(), crc)
