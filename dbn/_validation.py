@@ -75,9 +75,12 @@ def std_from_moments(mean, mean_of_squares):
 def feature_std(X, block_rows=8192):
     """Per-feature standard deviation of a dense array or a scipy.sparse matrix, in float64,
     from moments summed over row blocks (no float64 copy of the whole array)."""
-    if hasattr(X, "toarray"):
-        mean = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
-        squares = np.asarray(X.multiply(X).mean(axis=0, dtype=np.float64)).ravel()
+    if hasattr(X, "toarray"):  # the stored values, per column, squared in float64
+        X = X.tocsr()
+        values = X.data.astype(np.float64)
+        n, d = X.shape
+        mean = np.bincount(X.indices, weights=values, minlength=d) / n
+        squares = np.bincount(X.indices, weights=values**2, minlength=d) / n
         return std_from_moments(mean, squares)
     total = np.zeros(X.shape[1], np.float64)
     squares = np.zeros(X.shape[1], np.float64)
