@@ -144,7 +144,8 @@ def pretrain_out_of_core(dbn, X, *, chunk_size=None, feature_dir=None, dtype=Non
                     f"samples ({source.n_rows})."
                 )
             gaussian = gaussian_visible(rbm)
-            mean, std = _stream_summary(source, chunk_rows, dtype, None if gaussian else (0, 1))
+            value_range = None if gaussian else (0.0, 1.0)
+            mean, std = _stream_summary(source, chunk_rows, dtype, value_range)
             warn_if_unscaled(rbm, std, source.name, in_dbn=True)
             resolve_auto_centering(rbm, mean)  # centering="auto"
             resolve_auto_epochs(rbm, source.n_rows)  # n_iter="auto"
