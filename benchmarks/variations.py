@@ -161,6 +161,31 @@ def dbn_candidates(model, args):
     return [f"{p} / {f}" for p in grid for f in FINETUNE_GRID]
 
 
+#: The fine-tuning cap of the candidates stored before each recorded its own (``max_iter``).
+STORED_FINETUNE_EPOCHS = 50
+
+
+def ran_into_cap(candidate, finetune_epochs):
+    """Whether a stored ``candidate`` stopped at its fine-tuning cap, below ``finetune_epochs``.
+
+    Such a run did not stop by its early-stopping rule: it is run again with the larger cap.
+    Nothing in fine-tuning depends on the cap (no schedule reads it), so the first epochs
+    repeat and only the later ones are new."""
+    cap = candidate.get("max_iter", STORED_FINETUNE_EPOCHS)
+    return candidate["epochs"] >= cap and finetune_epochs > cap
+
+
+def pending_candidates(model, args, cell):
+    """The candidates of ``model`` that ``args`` asks for and the stored ``cell`` lacks, or holds
+    from a run that ran into a smaller fine-tuning cap than ``--finetune-epochs``."""
+    stored = {} if cell is None else cell["candidates"]
+    return [
+        name
+        for name in dbn_candidates(model, args)
+        if name not in stored or ran_into_cap(stored[name], args.finetune_epochs)
+    ]
+
+
 def run_dbn(d, model, args, seed, log, previous=None):
     """Pretrain, fine-tune and score every candidate of ``model``'s grid; choose on validation.
 
@@ -174,18 +199,23 @@ def run_dbn(d, model, args, seed, log, previous=None):
         candidates = dict(previous["candidates"])
         total = previous["seconds"]
         best = (previous["chosen"], previous["validation_error"], None, None)
+    pending = set(pending_candidates(model, args, previous))
     for pretraining, (sizes, epochs, init_std) in pretrain_grid(
         model, args.pretrain_epochs, args.pretrain_grid.split(",")
     ).items():
-        if all(f"{pretraining} / {f}" in candidates for f in FINETUNE_GRID):
+        finetunings = [f for f in FINETUNE_GRID if f"{pretraining} / {f}" in pending]
+        if not finetunings:
             continue
         start = time.perf_counter()
         stack = DBN(sizes, n_iter=epochs, init_std=init_std, random_state=seed)
         stack.pretrain(d.X_train)
         pretrain_seconds = time.perf_counter() - start
-        total += pretrain_seconds
+        # A stack pretrained again only to fine-tune longer was paid for in the stored total.
+        if not all(f"{pretraining} / {f}" in candidates for f in FINETUNE_GRID):
+            total += pretrain_seconds
         log(f"  {model} {pretraining}: pretrained in {pretrain_seconds:.0f} s")
-        for finetuning, knobs in FINETUNE_GRID.items():
+        for finetuning in finetunings:
+            knobs = FINETUNE_GRID[finetuning]
             start = time.perf_counter()
             net = stack.to_mlp(
                 max_iter=args.finetune_epochs, early_stopping=True, random_state=seed, **knobs
@@ -195,10 +225,14 @@ def run_dbn(d, model, args, seed, log, previous=None):
             total += seconds
             val = error(net, d.X_val, d.y_val)
             name = f"{pretraining} / {finetuning}"
+            if name in candidates:  # run again with a larger cap: its first run's time is spent
+                total -= candidates[name]["seconds"]
+                log(f"    (was {100 * candidates[name]['validation_error']:.2f} % at the cap)")
             candidates[name] = dict(
                 validation_error=val,
                 seconds=seconds,
                 epochs=int(net.n_iter_),
+                max_iter=args.finetune_epochs,
                 pretrain_seconds=pretrain_seconds,
             )
             log(
@@ -300,6 +334,27 @@ def _pretraining_label(cell):
     return f"batch {p['batch_size']}, momentum {momentum}, {centring}"
 
 
+def finetune_caps(results):
+    """The fine-tuning caps of the DBN cells, in words: the stored one, and the larger ones that
+    the candidates which had run into it were run again with, per set."""
+    raised = {}
+    for name, row in results.items():
+        for model in ARCHITECTURES:
+            for c in row.get(model, {}).get("candidates", {}).values():
+                cap = c.get("max_iter", STORED_FINETUNE_EPOCHS)
+                if cap > STORED_FINETUNE_EPOCHS:
+                    raised.setdefault(cap, set()).add(
+                        f"{name} {model.upper().replace('DBN', 'DBN-')}"
+                    )
+    text = f"fine-tuning at most {STORED_FINETUNE_EPOCHS} epochs with early stopping on validation"
+    for cap, cells in sorted(raised.items()):
+        text += (
+            f" ({cap} for the candidates of {', '.join(sorted(cells))} that had run into "
+            f"{STORED_FINETUNE_EPOCHS}: run again, the early-stopping rule deciding)"
+        )
+    return text
+
+
 def markdown(results, settings):
     lines = [
         "# Larochelle et al. (2007) re-measured: test error (%)",
@@ -374,8 +429,7 @@ def main(argv=None):
         f"DBN pretraining candidates {args.pretrain_grid} (--pretrain-epochs "
         f"{args.pretrain_epochs}; "
         + "; ".join(describe_candidate(n) for n in args.pretrain_grid.split(","))
-        + "), fine-tuning at most "
-        f"{args.finetune_epochs} epochs with early stopping on validation, seed {args.seed}"
+        + "), "
     )
     for name in [s for s in args.sets.split(",") if s]:
         d = load_panel(name)
@@ -384,8 +438,7 @@ def main(argv=None):
         for model in [m for m in args.models.split(",") if m]:
             stored = row.get(model) if model not in args.redo.split(",") else None
             if stored is not None and (
-                model not in ARCHITECTURES
-                or set(dbn_candidates(model, args)) <= set(stored["candidates"])
+                model not in ARCHITECTURES or not pending_candidates(model, args, stored)
             ):
                 continue
             if model in ARCHITECTURES:
@@ -401,9 +454,12 @@ def main(argv=None):
                 f"  {name} {model}: test error {100 * r['test_error']:.2f} % "
                 f"(paper {PAPER[name][model]:.2f} %), chosen {r['chosen']}, {r['seconds']:.0f} s"
             )
-            payload = dict(machine=machine_info(), settings=settings, paper=PAPER, results=results)
+            full_settings = settings + finetune_caps(results) + f", seed {args.seed}"
+            payload = dict(
+                machine=machine_info(), settings=full_settings, paper=PAPER, results=results
+            )
             path.write_text(json.dumps(payload, indent=1))
-            (output / "results.md").write_text(markdown(results, settings))
+            (output / "results.md").write_text(markdown(results, full_settings))
     log(f"results in {output}")
 
 

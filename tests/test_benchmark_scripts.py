@@ -459,6 +459,56 @@ def test_variations_runs_only_the_candidates_a_stored_cell_lacks():
         assert grown["test_error"] == first["test_error"]
 
 
+def test_variations_runs_again_only_the_candidates_that_ran_into_a_smaller_cap():
+    variations = pytest.importorskip("variations")
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(1)
+    X = (rng.random((60, 12)) < 0.3).astype(np.float32)
+    y = np.arange(60) % 2
+    d = SimpleNamespace(X_train=X[:40], y_train=y[:40], X_val=X[40:50], y_val=y[40:50],
+                        X_test=X[50:], y_test=y[50:])  # fmt: skip
+    lines = []
+
+    def args(cap):
+        return SimpleNamespace(pretrain_epochs=1, finetune_epochs=cap, pretrain_grid="base")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = variations.run_dbn(d, "dbn1", args(2), 0, lines.append)
+    # A stored candidate that stopped before its cap is done; one that hit it is pending.
+    capped = dict(first, candidates=dict(first["candidates"]))
+    names = sorted(capped["candidates"])
+    for name in names:
+        capped["candidates"][name] = dict(capped["candidates"][name], epochs=2, max_iter=2)
+    capped["candidates"][names[0]] = dict(capped["candidates"][names[0]], epochs=1)
+    assert variations.pending_candidates("dbn1", args(2), capped) == []
+    assert set(variations.pending_candidates("dbn1", args(5), capped)) == set(names[1:])
+    # Candidates stored without their cap were measured at the old one, 50 epochs.
+    old = dict(first["candidates"][names[1]], epochs=50)
+    del old["max_iter"]
+    assert variations.ran_into_cap(old, 200) and not variations.ran_into_cap(old, 50)
+
+    n_first = len(lines)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        longer = variations.run_dbn(d, "dbn1", args(5), 0, lines.append, previous=capped)
+    # One pretraining again, and only the capped fine-tunings, each with its old figure logged.
+    assert len(lines) - n_first == 1 + 2 * (len(names) - 1)
+    assert longer["candidates"][names[0]] == capped["candidates"][names[0]]
+    assert all(longer["candidates"][n]["max_iter"] == 5 for n in names[1:])
+    # The pretraining was paid for in the stored total: only the fine-tunings are added.
+    added = sum(longer["candidates"][n]["seconds"] - capped["candidates"][n]["seconds"]
+                for n in names[1:])  # fmt: skip
+    assert longer["seconds"] == pytest.approx(capped["seconds"] + added)
+    # The table's settings name the cells whose capped candidates ran again at a larger cap.
+    raised = {"a": dict(longer["candidates"][names[1]], max_iter=200)}
+    text = variations.finetune_caps({"rectangles": {"dbn3": {"candidates": raised}}})
+    assert text.startswith("fine-tuning at most 50 epochs")
+    assert "(200 for the candidates of rectangles DBN-3 that had run into 50" in text
+    assert variations.finetune_caps({"rectangles": {"dbn1": first}}).endswith("on validation")
+
+
 def test_small_sets_rescaling_lifts_each_pre_activation_to_unit_spread_and_keeps_its_mean():
     small_sets = pytest.importorskip("small_sets")
     rng = np.random.default_rng(0)
