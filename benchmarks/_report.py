@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -67,6 +69,22 @@ def limit_threads(n_threads):
     except ImportError:
         return None
     return threadpool_limits(n_threads)
+
+
+def open_log(output):
+    """A ``log(message)`` that prints each line with the time of day and appends it to
+    ``output/log.txt`` (``output`` is created), so that a long study leaves its trace."""
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    log_file = (output / "log.txt").open("a")
+
+    def log(message):
+        line = f"[{time.strftime('%H:%M:%S')}] {message}"
+        print(line, flush=True)
+        log_file.write(line + "\n")
+        log_file.flush()
+
+    return log
 
 
 def write_report(output, results, table):

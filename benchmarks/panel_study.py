@@ -71,7 +71,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_info  # noqa: E402
+from _report import machine_info, open_log  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import RepeatedStratifiedKFold  # noqa: E402
 
@@ -1602,13 +1602,7 @@ def main(argv=None):
     output.mkdir(parents=True, exist_ok=True)
     sets = [s for s in args.sets.split(",") if s]
     parts = set(args.parts.split(","))
-    log_file = (output / "log.txt").open("a")
-
-    def log(message):
-        line = f"[{time.strftime('%H:%M:%S')}] {message}"
-        print(line, flush=True)
-        log_file.write(line + "\n")
-        log_file.flush()
+    log = open_log(output)
 
     cells = []
     if "grid" in parts:

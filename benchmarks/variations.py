@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_info  # noqa: E402
+from _report import machine_info, open_log  # noqa: E402
 
 from dbn import DBN, MLPClassifier  # noqa: E402
 from dbn._panel import LAROCHELLE_SETS  # noqa: E402
@@ -414,13 +414,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    log_file = (output / "log.txt").open("a")
-
-    def log(message):
-        line = f"[{time.strftime('%H:%M:%S')}] {message}"
-        print(line, flush=True)
-        log_file.write(line + "\n")
-        log_file.flush()
+    log = open_log(output)
 
     path = output / "results.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
