@@ -161,6 +161,15 @@ def fires(run, ratio, share):
     return run["stopped_by_rule"] and run["ratio"] >= ratio and run["share"] >= share
 
 
+def threshold_rows(counts):
+    """Table rows ``| ratio | share | counts(ratio, share)... |`` over the thresholds tried."""
+    return [
+        f"| {ratio} | {share} | " + " | ".join(map(str, counts(ratio, share))) + " |"
+        for ratio in (1.05, 1.1, 1.15, 1.2, 1.25)
+        for share in (0.01, 0.02, 0.025, 0.03, 0.05)
+    ]
+
+
 def markdown(runs, settings):
     ruled = sorted(
         (r for r in runs if r["stopped_by_rule"]), key=lambda r: (-r["cost"], -r["ratio"])
@@ -192,10 +201,7 @@ def markdown(runs, settings):
         "| final / best | share | caught | missed | false alarms |",
         "|---:|---:|---:|---:|---:|",
     ]
-    for ratio in (1.05, 1.1, 1.15, 1.2, 1.25):
-        for share in (0.01, 0.02, 0.025, 0.03, 0.05):
-            caught, missed, false = verdicts(runs, ratio, share, 2.0)
-            lines.append(f"| {ratio} | {share} | {caught} | {missed} | {false} |")
+    lines += threshold_rows(lambda ratio, share: verdicts(runs, ratio, share, 2.0))
     stuck = stalled(runs, STALL_MARGIN)
     lines += [
         "",
@@ -209,11 +215,12 @@ def markdown(runs, settings):
         "| final / best | share | stalled, reported | stalled, not reported | others reported |",
         "|---:|---:|---:|---:|---:|",
     ]
-    for ratio in (1.05, 1.1, 1.15, 1.2, 1.25):
-        for share in (0.01, 0.02, 0.025, 0.03, 0.05):
-            hit = sum(fires(r, ratio, share) for r in stuck)
-            others = sum(fires(r, ratio, share) for r in runs if r not in stuck)
-            lines.append(f"| {ratio} | {share} | {hit} | {len(stuck) - hit} | {others} |")
+
+    def against_stalled(ratio, share):
+        hit = sum(fires(r, ratio, share) for r in stuck)
+        return hit, len(stuck) - hit, sum(fires(r, ratio, share) for r in runs if r not in stuck)
+
+    lines += threshold_rows(against_stalled)
     return "\n".join(lines) + "\n"
 
 
