@@ -47,7 +47,11 @@ from heldout_tabular import load_table, standardised  # noqa: E402
 from panel_study import cv_folds  # noqa: E402
 
 from dbn import DBN  # noqa: E402
-from dbn._training.convergence import constant_prediction_loss  # noqa: E402
+from dbn._training.convergence import (  # noqa: E402
+    BACKPROP_OSCILLATION,
+    BACKPROP_OSCILLATION_SHARE,
+    constant_prediction_loss,
+)
 from dbn.datasets import load_panel  # noqa: E402
 from dbn.stack import TO_MLP_DEFAULTS  # noqa: E402
 
@@ -170,7 +174,7 @@ def threshold_rows(counts):
     ]
 
 
-def markdown(runs, settings):
+def markdown(runs, settings, thresholds=(BACKPROP_OSCILLATION, BACKPROP_OSCILLATION_SHARE)):
     ruled = sorted(
         (r for r in runs if r["stopped_by_rule"]), key=lambda r: (-r["cost"], -r["ratio"])
     )
@@ -183,7 +187,8 @@ def markdown(runs, settings):
         "to `max_iter`). Those, by what stopping on the last epoch cost:",
         "",
         "| set | fold | arm | epochs | final / best loss | (final - best) / chance | final / "
-        "chance | held-out error, final | at the best loss's epoch | cost (points) | warned |",
+        "chance | held-out error, final | at the best loss's epoch | cost (points) | warned "
+        f"(at {thresholds[0]:g} and {100 * thresholds[1]:g} %, the thresholds of the runs) |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in ruled:
@@ -252,9 +257,10 @@ def main(argv=None):
         "fine-tuning at the library's defaults, or explicit SGD 0.1 (`TO_MLP_DEFAULTS`); no "
         "validation split. Held-out error after every epoch."
     )
-    payload = dict(machine=machine_info(), settings=settings, runs=runs)
+    thresholds = (BACKPROP_OSCILLATION, BACKPROP_OSCILLATION_SHARE)
+    payload = dict(machine=machine_info(), settings=settings, thresholds=thresholds, runs=runs)
     (output / "results.json").write_text(json.dumps(payload, indent=1))
-    (output / "results.md").write_text(markdown(runs, settings))
+    (output / "results.md").write_text(markdown(runs, settings, thresholds))
     log(f"results in {output}")
 
 
