@@ -273,7 +273,9 @@ def run_nnet(d, args, seed, log):
         seconds = time.perf_counter() - start
         total += seconds
         val = error(net, d.X_val, d.y_val)
-        candidates[str(width)] = dict(validation_error=val, seconds=seconds)
+        candidates[str(width)] = dict(
+            validation_error=val, seconds=seconds, epochs=int(net.n_iter_)
+        )
         log(f"  nnet {width}: validation {100 * val:.2f} %, {seconds:.0f} s")
         if best is None or val < best[1]:
             best = (str(width), val, net)
@@ -284,6 +286,7 @@ def run_nnet(d, args, seed, log):
         test_error=error(net, d.X_test, d.y_test),
         candidates=candidates,
         seconds=total,
+        max_iter=args.finetune_epochs,
     )
 
 
@@ -352,6 +355,10 @@ def finetune_caps(results):
             f" ({cap} for the candidates of {', '.join(sorted(cells))} that had run into "
             f"{STORED_FINETUNE_EPOCHS}: run again, the early-stopping rule deciding)"
         )
+    nnet_caps = {row["nnet"].get("max_iter", STORED_FINETUNE_EPOCHS) for row in results.values()
+                 if "nnet" in row}  # fmt: skip
+    if nnet_caps - {STORED_FINETUNE_EPOCHS}:
+        text += f"; NNet at most {'/'.join(map(str, sorted(nnet_caps)))} epochs, the same rule"
     return text
 
 
