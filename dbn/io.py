@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ModelFileError", "atomic_write", "load_arrays", "save_arrays"]
+__all__ = ["ModelFileError", "atomic_write", "load_arrays", "load_header", "save_arrays"]
 
 FORMAT_NAME = "dbn"
 FORMAT_VERSION = 1
@@ -205,6 +205,24 @@ def load_arrays(path, kind=None):
         If the file is not a dbn model file, is of a newer format version, holds another
         ``kind``, is truncated or damaged, or holds anything that could unpickle.
     """
+    path, loader = _model_file_loader(path)
+    return loader(path, kind)
+
+
+def load_header(path, kind=None):
+    """The header of a model file, checked as :func:`load_arrays` checks it, without reading the
+    arrays: what a caller needs to decide before it loads a large checkpoint.
+
+    Parameters and errors as :func:`load_arrays`, which returns the same ``header``; the arrays'
+    shapes and dtypes are checked against the file's size, their bytes are not read.
+    """
+    path, loader = _model_file_loader(path)
+    return loader(path, kind, header_only=True)[0]
+
+
+def _model_file_loader(path):
+    """``(Path, loader)`` for a model file: the safetensors or ``.npz`` reader, told apart by the
+    file's first bytes; pickles and missing files are refused here."""
     path = _check_path(path)
     if path.is_dir():
         raise IsADirectoryError(f"model file {str(path)!r} is a folder, not a file.")
@@ -213,13 +231,13 @@ def load_arrays(path, kind=None):
     with open(path, "rb") as handle:
         magic = handle.read(8)
     if magic.startswith(_ZIP_MAGIC):
-        return _load_npz(path, kind)
+        return path, _load_npz
     if magic[:1] == b"\x80" and magic[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         raise ModelFileError(
             f"{path}: is a pickle, refused to load without running it; dbn model files never "
             f"contain pickled objects."
         )
-    return _load_safetensors(path, kind)
+    return path, _load_safetensors
 
 
 # --------------------------------------------------------------------------------------------------
@@ -258,20 +276,26 @@ def _safetensors_header(header, arrays):
     return struct.pack("<Q", len(text)) + text, [arrays[name] for name in names]
 
 
-def _load_safetensors(path, kind):
+def _load_safetensors(path, kind, header_only=False):
     def damaged(problem):
         return ModelFileError(f"{path}: unreadable or truncated model file ({problem}).")
 
     size = path.stat().st_size
-    buffer = bytearray(size)
-    with open(path, "rb") as handle:
-        if handle.readinto(buffer) != size:
-            raise damaged("the file changed while it was read")
     if size < 8:
         raise damaged(f"{size} bytes, fewer than the 8 of a safetensors length prefix")
-    (n_header,) = struct.unpack_from("<Q", buffer)
-    if n_header > min(size - 8, _MAX_HEADER):
-        raise damaged(f"the header claims {n_header} bytes, the file holds {size - 8} after 8")
+    with open(path, "rb") as handle:
+        (n_header,) = struct.unpack("<Q", handle.read(8))
+        if n_header > min(size - 8, _MAX_HEADER):
+            raise damaged(f"the header claims {n_header} bytes, the file holds {size - 8} after 8")
+        if header_only:  # the length prefix and the JSON, not the arrays' bytes
+            buffer = bytearray(8) + handle.read(n_header)
+            if len(buffer) != 8 + n_header:
+                raise damaged("the file changed while it was read")
+        else:
+            handle.seek(0)
+            buffer = bytearray(size)
+            if handle.readinto(buffer) != size:
+                raise damaged("the file changed while it was read")
     try:
         table = json.loads(bytes(buffer[8 : 8 + n_header]).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -333,6 +357,9 @@ def _load_safetensors(path, kind):
             raise damaged(
                 f"truncated: array {name!r} ends at byte {data_start + end}, the file has {size}"
             )
+        header["arrays"][name] = [list(shape), dtype.name]
+        if header_only:
+            continue
         count = math.prod(shape)
         little = dtype.newbyteorder("<")
         arrays[name] = (
@@ -340,7 +367,6 @@ def _load_safetensors(path, kind):
             if count
             else np.empty(0, dtype=little)
         ).reshape(shape)
-        header["arrays"][name] = [list(shape), dtype.name]
     # The arrays must tile the buffer exactly: no gap, no overlap, nothing missing or left over.
     position = 0
     for begin, end, name in sorted(spans):
@@ -368,7 +394,7 @@ def _is_int_list(value):
 # --------------------------------------------------------------------------------------------------
 
 
-def _load_npz(path, kind):
+def _load_npz(path, kind, header_only=False):
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)
@@ -383,7 +409,8 @@ def _load_npz(path, kind):
                     f"{sorted(expected)}; the file was tampered with or is damaged."
                 )
             arrays = {}
-            for name, (shape, dtype) in expected.items():
+            # np.load reads a member only when it is indexed: the header alone reads no array.
+            for name, (shape, dtype) in ({} if header_only else expected).items():
                 a = archive[name]
                 if list(a.shape) != list(shape) or a.dtype.name != dtype:
                     raise ModelFileError(

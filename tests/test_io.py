@@ -24,7 +24,7 @@ from dbn import (
     MLPClassifier,
     MLPRegressor,
 )
-from dbn.io import FORMAT_VERSION, ModelFileError, load_arrays, save_arrays
+from dbn.io import FORMAT_VERSION, ModelFileError, load_arrays, load_header, save_arrays
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -82,6 +82,64 @@ def test_round_trip_is_exact_and_input_untouched(tmp_path, suffix):
     assert np.isnan(header["extra"]["history_"]["loss"][2])
     assert header["arrays"]["W"] == [[5, 3], "float32"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"m{suffix}"]  # no temporary file
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_the_header_alone_is_the_full_loads_header_and_reads_no_array(
+    tmp_path, suffix, monkeypatch
+):
+    import dbn.io
+
+    path = _save(tmp_path / f"m{suffix}")
+    header, _ = load_arrays(path, kind="Thing")
+    assert load_header(path, kind="Thing") == header
+    with pytest.raises(ModelFileError, match="holds a 'Thing', expected DBN"):
+        load_header(path, kind="DBN")
+    if suffix == ".npz":
+        return
+    # Only the length prefix and the JSON are read: count the bytes the reader asks for.
+    (n,) = struct.unpack("<Q", path.read_bytes()[:8])
+    read = []
+
+    class Counting:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def read(self, size=-1):
+            data = self.handle.read(size)
+            read.append(len(data))
+            return data
+
+        def readinto(self, buffer):
+            read.append(self.handle.readinto(buffer))
+            return read[-1]
+
+        def seek(self, offset):
+            return self.handle.seek(offset)
+
+    monkeypatch.setattr(dbn.io, "open", lambda *a: Counting(open(*a)), raising=False)
+    assert load_header(path) == header
+    assert sum(read) <= 8 + 8 + n < path.stat().st_size  # the format check's 8, then the header
+    read.clear()
+    load_arrays(path)
+    assert sum(read) >= path.stat().st_size
+
+
+def test_the_header_alone_refuses_what_the_full_load_refuses(tmp_path):
+    raw = _save(tmp_path / "m.safetensors").read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    for n in (0, 7, 20, len(raw) - 1):  # truncated: the arrays' spans exceed the file
+        cut.write_bytes(raw[:n])
+        with pytest.raises(ModelFileError, match="unreadable or truncated|not a dbn model file"):
+            load_header(cut)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_header(tmp_path / "missing.safetensors")
 
 
 def test_the_format_is_chosen_by_suffix(tmp_path):

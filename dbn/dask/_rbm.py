@@ -166,8 +166,7 @@ def _checkpointed_shards(checkpoint_dir, layer=None):
     path = folder / RBM_CHECKPOINT
     if not path.exists():
         return None
-    header, _ = io.load_arrays(path)
-    return header["params"].get("n_shards")
+    return io.load_header(path)["params"].get("n_shards")
 
 
 def _check_rbm(rbm, name):
