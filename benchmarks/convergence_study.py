@@ -142,11 +142,10 @@ def runs_of(name, X, y, visible_unit, folds, log, label_noise=0.0):
 def verdicts(runs, ratio, share, cost):
     """The runs stopped by the rule that a sign at (``ratio``, ``share``) reports, and those
     whose swing cost at least ``cost`` points: (caught, missed, false alarms)."""
-    ruled = [r for r in runs if r["stopped_by_rule"]]
-    fires = [r for r in ruled if r["ratio"] >= ratio and r["share"] >= share]
-    costly = [r for r in ruled if r["cost"] >= cost]
-    caught = [r for r in costly if r in fires]
-    return len(caught), len(costly) - len(caught), len([r for r in fires if r["cost"] < cost])
+    reported = [r for r in runs if fires(r, ratio, share)]
+    costly = [r for r in runs if r["stopped_by_rule"] and r["cost"] >= cost]
+    caught = [r for r in costly if r in reported]
+    return len(caught), len(costly) - len(caught), len([r for r in reported if r["cost"] < cost])
 
 
 def stalled(runs, margin):
@@ -236,8 +235,7 @@ def main(argv=None):
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "convergence"))
     args = parser.parse_args(argv)
     output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    log = open_log(output)
+    log = open_log(output)  # creates the folder
 
     runs = []
     for name in (*BINARY_SETS, *REAL_SETS):

@@ -427,15 +427,22 @@ def test_variations_svm_grid_crosses_every_c_with_every_gamma():
     assert len(variations.svm_grid((1.0, 10.0, 100.0), (0.3, 1.0, 3.0))) == 9
 
 
+def _tiny_split(seed):
+    """Train / validation / test splits of 60 random binary rows, for the table's runners."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(seed)
+    X = (rng.random((60, 12)) < 0.3).astype(np.float32)
+    y = np.arange(60) % 2
+    return SimpleNamespace(X_train=X[:40], y_train=y[:40], X_val=X[40:50], y_val=y[40:50],
+                           X_test=X[50:], y_test=y[50:])  # fmt: skip
+
+
 def test_variations_runs_only_the_candidates_a_stored_cell_lacks():
     variations = pytest.importorskip("variations")
     from types import SimpleNamespace
 
-    rng = np.random.default_rng(0)
-    X = (rng.random((60, 12)) < 0.3).astype(np.float32)
-    y = np.arange(60) % 2
-    d = SimpleNamespace(X_train=X[:40], y_train=y[:40], X_val=X[40:50], y_val=y[40:50],
-                        X_test=X[50:], y_test=y[50:])  # fmt: skip
+    d = _tiny_split(seed=0)
     lines = []
 
     def args(grid):
@@ -463,11 +470,7 @@ def test_variations_runs_again_only_the_candidates_that_ran_into_a_smaller_cap()
     variations = pytest.importorskip("variations")
     from types import SimpleNamespace
 
-    rng = np.random.default_rng(1)
-    X = (rng.random((60, 12)) < 0.3).astype(np.float32)
-    y = np.arange(60) % 2
-    d = SimpleNamespace(X_train=X[:40], y_train=y[:40], X_val=X[40:50], y_val=y[40:50],
-                        X_test=X[50:], y_test=y[50:])  # fmt: skip
+    d = _tiny_split(seed=1)
     lines = []
 
     def args(cap):
