@@ -22,7 +22,9 @@ distribution on PyPI):
 - ``crabs``: 200 crabs, 5 body measurements, 4 classes (species x sex);
 - ``diamonds`` (ggplot2, added after the first four ran): 53,940 diamonds, the cut (5 grades,
   from Fair to Ideal) from 7 measurements (carat, depth, table, price, x, y, z), a larger table
-  scored as the panel scores its large sets (:data:`LARGE_SET_ROWS`).
+  scored as the panel scores its large sets (:data:`LARGE_SET_ROWS`);
+- ``iris`` (scikit-learn's copy, no file needed; added after a one-off check of the defaults
+  on it): 150 flowers, 4 measurements, 3 species (Fisher 1936).
 
 Protocol, per set of at most 5,000 rows: repeated stratified 5-fold cross-validation with about
 1,000 held-out predictions (:func:`panel_study.cv_folds`). Each fold's training rows are
@@ -33,6 +35,9 @@ the unlabelled data of the pretraining, and are all labelled. Larger sets: the p
 
 - ``defaults``: ``DBN(visible_unit="gaussian").pretrain(X).to_mlp().fit(X, y)``, every setting
   at the library's default;
+- ``Adam batch=auto``: the same fine-tuned by Adam on minibatches of ``min(200, n_samples)``,
+  the defaults for real-valued inputs from the seventeenth panel round to the eighteenth (which
+  chose minibatches of 32);
 - ``SGD 0.1``: the same fine-tuned by ``to_mlp()``'s SGD defaults for binary inputs
   (``dbn.stack.TO_MLP_DEFAULTS``), the defaults for real-valued inputs too until the seventeenth
   panel round (their run, with the sixteenth round's unadopted SGD 0.01 beside them, is kept in
@@ -47,6 +52,8 @@ Outputs in ``--output`` (default ``benchmarks/results/heldout-tabular``): ``resu
 References
 ----------
 Venables, W. N. & Ripley, B. D. (2002). Modern Applied Statistics with S, 4th ed. Springer.
+Fisher, R. A. (1936). The use of multiple measurements in taxonomic problems. Annals of Eugenics
+7, 179-188.
 Wolberg, W. H. & Mangasarian, O. L. (1990). Multisurface method of pattern separation for
 medical diagnosis applied to breast cytology. PNAS 87, 9193-9196.
 """
@@ -84,6 +91,8 @@ SETS = {
     "Pima": ("MASS", ("Pima.tr.csv", "Pima.te.csv"), ("type",), ()),
     "crabs": ("MASS", ("crabs.csv",), ("sp", "sex"), ("index",)),
     "diamonds": ("ggplot2", ("diamonds.csv",), ("cut",), ("color", "clarity")),
+    # Shipped with scikit-learn (no file in --data-dir); added after a one-off check.
+    "iris": ("sklearn", (), ("species",), ()),
 }
 
 #: Sets with more rows than this are scored as the panel scores its large sets, not by
@@ -97,6 +106,7 @@ LARGE_SEEDS = 3
 #: ``name: to_mlp() parameters`` of the pretrained arms; Xavier's net runs beside them.
 ARMS = {
     "defaults": {},
+    "Adam batch=auto": dict(batch_size="auto"),
     "SGD 0.1": dict(TO_MLP_DEFAULTS),
 }
 
@@ -105,6 +115,11 @@ def load_table(data_dir, name):
     """``(X, y)`` of the set ``name``: float features and string labels, rows with a missing
     value (``NA``) dropped. The first, unnamed column of an Rdatasets CSV is the row name."""
     package, files, label_columns, dropped = SETS[name]
+    if package == "sklearn":
+        from sklearn.datasets import load_iris
+
+        iris = load_iris()
+        return iris.data.astype(np.float64), iris.target_names[iris.target]
     rows = []
     for filename in files:
         # The file itself in --data-dir, or in its package's folder (Rdatasets' csv/ layout).

@@ -791,7 +791,7 @@ def test_heldout_tabular_reads_mass_tables_and_scores_every_arm_against_xavier(
     record = json.loads((out / "results.json").read_text())
     runs = record["results"]["crabs"]
     assert len(runs) == 2 and all(r["n_train"] + r["n_held_out"] == 40 for r in runs)
-    for arm in ("defaults", "SGD 0.1", "Xavier"):
+    for arm in ("defaults", "Adam batch=auto", "SGD 0.1", "Xavier"):
         assert all(0 <= r[arm] <= 100 for r in runs)
     table = (out / "results.md").read_text()
     assert "| crabs | 40 x 5, 4 | 2 | defaults |" in table and "| runs |" in table
@@ -806,18 +806,15 @@ def test_heldout_tabular_reads_mass_tables_and_scores_every_arm_against_xavier(
     assert set(record["results"]) == {"crabs", "biopsy"} and len(record["commands"]) == 2
     assert "--sets crabs" in (out / "results.md").read_text()
     with pytest.raises(SystemExit, match="--sets: unknown"):
-        heldout_tabular.main(["--data-dir", str(tmp_path), "--sets", "iris"])
+        heldout_tabular.main(["--data-dir", str(tmp_path), "--sets", "no-such-set"])
+    # iris comes with scikit-learn: no file needed.
+    X, y = heldout_tabular.load_table(tmp_path / "empty", "iris")
+    assert X.shape == (150, 4) and sorted(set(y)) == ["setosa", "versicolor", "virginica"]
 
 
-def test_panel_defaults_round_scores_validation_and_cv_folds_and_decides_on_the_last(
-    monkeypatch, tmp_path
-):
-    """A round with ``ROUND_SPLITS`` runs each candidate on the validation seeds and on the
-    cross-validation folds of the pooled training and validation rows; a rerun does not repeat a
-    stored run, and the table's worst ratio is over the deciding split's columns only."""
-    import json
-
-    panel_study = pytest.importorskip("panel_study")
+def _tiny_round(monkeypatch, panel_study):
+    """Register a defaults round "tiny" on wine: two fine-tuning candidates, "fast" and "slow",
+    of a one-layer DBN, scored on the validation split and the cross-validation folds."""
     candidates = {"fast": dict(learning_rate_init=0.1), "slow": dict(learning_rate_init=0.01)}
 
     def settings(d, candidate):
@@ -829,6 +826,18 @@ def test_panel_defaults_round_scores_validation_and_cv_folds_and_decides_on_the_
         panel_study.DEFAULTS_ROUNDS, "tiny", ("tiny.json", candidates, ("wine",), settings, "Tiny")
     )
     monkeypatch.setitem(panel_study.ROUND_SPLITS, "tiny", ("validation", "cv"))
+
+
+def test_panel_defaults_round_scores_validation_and_cv_folds_and_decides_on_the_last(
+    monkeypatch, tmp_path
+):
+    """A round with ``ROUND_SPLITS`` runs each candidate on the validation seeds and on the
+    cross-validation folds of the pooled training and validation rows; a rerun does not repeat a
+    stored run, and the table's worst ratio is over the deciding split's columns only."""
+    import json
+
+    panel_study = pytest.importorskip("panel_study")
+    _tiny_round(monkeypatch, panel_study)
     monkeypatch.setattr(panel_study, "grid_seeds", lambda n_val: [0])
     folds = panel_study.cv_folds
     monkeypatch.setattr(panel_study, "cv_folds", lambda y: folds(y)[:2])
@@ -851,6 +860,39 @@ def test_panel_defaults_round_scores_validation_and_cv_folds_and_decides_on_the_
     assert f" | {worst_slow:.3f} | " in table.split("| slow |")[1]
     # Runs stored before splits were recorded count as validation runs.
     assert panel_study.run_split({"set": "wine"}) == "validation"
+
+
+def test_panel_round_reference_runs_xavier_on_each_run_and_does_not_set_the_best(
+    monkeypatch, tmp_path
+):
+    """A round in ``ROUND_REFERENCES`` also runs the check's Xavier net on every split and seed;
+    its row is scored against the candidates' best but never becomes the best itself."""
+    panel_study = pytest.importorskip("panel_study")
+    _tiny_round(monkeypatch, panel_study)
+    monkeypatch.setattr(panel_study, "ROUND_REFERENCES", ("tiny",))
+    monkeypatch.setattr(panel_study, "STACK", dict(hidden_layer_sizes=[4]))
+    monkeypatch.setattr(panel_study, "FINETUNE_EPOCHS", 2)
+    monkeypatch.setattr(panel_study, "grid_seeds", lambda n_val: [0])
+    folds = panel_study.cv_folds
+    monkeypatch.setattr(panel_study, "cv_folds", lambda y: folds(y)[:1])
+    runs = panel_study.run_defaults_round("tiny", lambda message: None, tmp_path)
+    reference = panel_study.XAVIER_REFERENCE
+    assert sorted((r["split"], r["candidate"]) for r in runs) == sorted(
+        (split, c) for split in ("validation", "cv") for c in ("fast", "slow", reference)
+    )
+    wine = panel_study.data("wine", test=False)
+    rows = panel_study.balanced_subset(wine.y_train, panel_study.N_LABELS, 0)
+    X, y = wine.X_train[rows], wine.y_train[rows]
+    net, _ = panel_study.xavier(X, y, 0)
+    (stored,) = [r for r in runs if r["candidate"] == reference and r["split"] == "validation"]
+    assert stored["val_error"] == panel_study.error(net, wine.X_val, wine.y_val)
+    # A reference better than every candidate: the candidates' ratios stay against their best.
+    for r in runs:
+        r["val_error"] = {"fast": 0.1, "slow": 0.2, reference: 0.0}[r["candidate"]]
+    table = "\n".join(panel_study.defaults_round_markdown("tiny", runs))
+    assert " | 1.000 | " in table.split("| fast |")[1]
+    floor = panel_study.RATIO_FLOOR
+    assert f" | {floor / (0.1 + floor):.3f} | " in table.split(f"| {reference} |")[1]
 
 
 def test_panel_realvalued_test_runs_the_library_defaults_and_the_previous_ones_on_test(

@@ -190,15 +190,15 @@ def test_to_mlp_preserves_features(data, dtype):
 
 
 def test_to_mlp_of_a_real_valued_dbn_fine_tunes_by_adam_unless_told_otherwise():
-    """A DBN on real-valued inputs gets the seventeenth panel round's fine-tuning (Adam 1e-3,
-    minibatches of min(200, n), at most 500 epochs); a binary one keeps SGD; user values win."""
+    """A DBN on real-valued inputs gets the seventeenth and eighteenth panel rounds' fine-tuning
+    (Adam 1e-3, minibatches of 32, at most 500 epochs); a binary one keeps SGD; user values win."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 5))
     y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
     gaussian = DBN([6], visible_unit="gaussian", n_iter=2, random_state=0).pretrain(X)
     params = gaussian.to_mlp().get_params()
     assert (params["solver"], params["learning_rate_init"]) == ("adam", 1e-3)
-    assert (params["batch_size"], params["max_iter"]) == ("auto", 500)
+    assert (params["batch_size"], params["max_iter"]) == (32, 500)
     for name, value in REAL_VALUED_TO_MLP_DEFAULTS.items():
         assert params[name] == value, name
     # Only the solver's settings differ from a binary DBN's defaults.
