@@ -63,8 +63,9 @@ REAL_SETS = ("wine", "breast-cancer")
 #: Share of the digits' training labels replaced at random in a second, hard variant of the set:
 #: the loss of a healthy run stays high there (the sign must not fire on it).
 DIGITS_LABEL_NOISE = 0.5
-#: Tables of :mod:`heldout_tabular` read with ``--data-dir`` (diamonds is too large for folds).
-MASS_TABLES = tuple(t for t in TABLES if t != "diamonds")
+#: Tables of :mod:`heldout_tabular` read with ``--data-dir``: the MASS package's (diamonds is
+#: too large for folds; iris, added to that script later, was not in this study).
+MASS_TABLES = tuple(name for name, (package, *_) in TABLES.items() if package == "MASS")
 
 
 #: An SGD run whose held-out error is this many points above Adam's on the same fold stalled.
@@ -101,12 +102,29 @@ def measure(net, callback, y_train):
     )
 
 
-def runs_of(name, X, y, visible_unit, folds, log, label_noise=0.0):
-    """Every arm on the first ``folds`` splits of ``(X, y)``; with ``label_noise``, that share
-    of the training labels is replaced by labels drawn at random (the held-out ones stay)."""
-    out = []
-    # For binary inputs the library's default is SGD 0.1 itself: one arm.
-    arms = ARMS if visible_unit == "gaussian" else {"defaults": ARMS["defaults"]}
+def study_sets(data_dir=None):
+    """``(name, X, y, visible_unit, label_noise)`` of every set of the study: the panel's
+    digits (and the digits with :data:`DIGITS_LABEL_NOISE` of the labels at random), rectangles,
+    wine and breast-cancer (training and validation rows pooled), and with ``data_dir`` the
+    MASS tables."""
+    for name in (*BINARY_SETS, *REAL_SETS):
+        d = load_panel(name)
+        X = np.vstack([d.X_train, d.X_val])
+        y = np.concatenate([d.y_train, d.y_val])
+        yield name, X, y, d.visible_unit, 0.0
+        if name == "digits":  # a hard problem whose loss cannot fall far: noisy labels
+            noisy = f"digits, {100 * DIGITS_LABEL_NOISE:.0f} % labels at random"
+            yield noisy, X, y, d.visible_unit, DIGITS_LABEL_NOISE
+    if data_dir:
+        for name in MASS_TABLES:
+            yield (name, *load_table(data_dir, name), "gaussian", 0.0)
+
+
+def study_folds(X, y, visible_unit, folds, label_noise=0.0):
+    """``(fold, stack, X_train, y_train, X_test, y_test)`` on the first ``folds`` splits of
+    :func:`panel_study.cv_folds`: ``stack`` is ``DBN()`` pretrained on the fold's training rows
+    (standardised by their own statistics for real-valued inputs); with ``label_noise``, that
+    share of the training labels is replaced by labels drawn at random (the held-out ones stay)."""
     for fold, (train, held_out) in enumerate(cv_folds(y)[:folds]):
         X_train, X_test = X[train], X[held_out]
         y_train = y[train].copy()
@@ -120,8 +138,18 @@ def runs_of(name, X, y, visible_unit, folds, log, label_noise=0.0):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             stack.pretrain(X_train)
+        yield fold, stack, X_train, y_train, X_test, y[held_out]
+
+
+def runs_of(name, X, y, visible_unit, folds, log, label_noise=0.0):
+    """Every arm on the first ``folds`` splits of ``(X, y)`` (:func:`study_folds`)."""
+    out = []
+    # For binary inputs the library's default is SGD 0.1 itself: one arm.
+    arms = ARMS if visible_unit == "gaussian" else {"defaults": ARMS["defaults"]}
+    splits = study_folds(X, y, visible_unit, folds, label_noise)
+    for fold, stack, X_train, y_train, X_test, y_test in splits:
         for arm, knobs in arms.items():
-            callback = HeldOutError(X_test, y[held_out])
+            callback = HeldOutError(X_test, y_test)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 net = stack.to_mlp(random_state=fold, **knobs)
@@ -238,18 +266,8 @@ def main(argv=None):
     log = open_log(output)  # creates the folder
 
     runs = []
-    for name in (*BINARY_SETS, *REAL_SETS):
-        d = load_panel(name)
-        X = np.vstack([d.X_train, d.X_val])
-        y = np.concatenate([d.y_train, d.y_val])
-        runs += runs_of(name, X, y, d.visible_unit, args.folds, log)
-        if name == "digits":  # a hard problem whose loss cannot fall far: noisy labels
-            noisy = f"digits, {100 * DIGITS_LABEL_NOISE:.0f} % labels at random"
-            runs += runs_of(noisy, X, y, d.visible_unit, args.folds, log, DIGITS_LABEL_NOISE)
-    if args.data_dir:
-        for name in MASS_TABLES:
-            X, y = load_table(args.data_dir, name)
-            runs += runs_of(name, X, y, "gaussian", args.folds, log)
+    for name, X, y, visible_unit, label_noise in study_sets(args.data_dir):
+        runs += runs_of(name, X, y, visible_unit, args.folds, log, label_noise)
     settings = (
         f"Folds: the first {args.folds} of `panel_study.cv_folds` per set; pretraining and "
         "fine-tuning at the library's defaults, or explicit SGD 0.1 (`TO_MLP_DEFAULTS`); no "

@@ -535,7 +535,13 @@ class BackpropEstimator(NetworkState, BaseEstimator):
                 stacklevel=external_stacklevel(),
             )
         elif check and n_epochs > 0:
-            self._check_convergence(result, X if y is None else y, P, monitored=monitor)
+            self._check_convergence(
+                result,
+                X if y is None else y,
+                P,
+                monitored=monitor,
+                validation_rows=len(X_val) if monitor else None,
+            )
 
     def _evaluate_weighted(self, X, y, sample_weight):
         """:meth:`_evaluate` on a validation set, weighted when ``sample_weight`` is given."""
@@ -543,12 +549,31 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             return self._evaluate(X, y)
         return self._evaluate(X, y, sample_weight=sample_weight)
 
-    def _check_convergence(self, result, target, P, monitored=False):
+    def _validation_stop(self, result, validation_rows):
+        """The keywords of the "cut short" sign, for a run that early stopping on a validation
+        split of ``validation_rows`` rows ended: the kept epoch, and the validation loss there
+        and at the last epoch."""
+        scores = getattr(self, "validation_scores_", None)
+        if validation_rows is None or not result.stopped_early or not scores:
+            return {}
+        losses = self.history_.get("val_loss", [])[-len(scores) :]
+        kept = int(np.argmax(scores))  # the first best score: the one restore_best put back
+        if len(losses) != len(scores) or not np.all(np.isfinite([losses[kept], losses[-1]])):
+            return {}
+        return dict(
+            kept_epoch=len(self.loss_curve_) - len(scores) + kept + 1,
+            kept_validation_loss=float(losses[kept]),
+            final_validation_loss=float(losses[-1]),
+            validation_rows=validation_rows,
+        )
+
+    def _check_convergence(self, result, target, P, monitored=False, validation_rows=None):
         """Warn (ConvergenceWarning) when ``fit`` ended unconverged or without having learnt.
 
         Only for a run that the ``n_iter_no_change`` rule or ``max_iter`` ended, not a callback
         or an interrupt; ``target`` is what the net learns to output (``y``, or ``X`` for an
-        autoencoder). The rule and its thresholds: :mod:`dbn._training.convergence`.
+        autoencoder); ``validation_rows``: the rows of the monitored validation split. The rule
+        and its thresholds: :mod:`dbn._training.convergence`.
         """
         if result.stopped_by_callback or result.interrupted or not self.loss_curve_:
             return
@@ -573,6 +598,7 @@ class BackpropEstimator(NetworkState, BaseEstimator):
             # With a validation split the best epoch's weights are kept: a swing does not matter.
             best_loss=None if monitored else float(np.min(self.loss_curve_)),
             momentum=getattr(self, "momentum", None),
+            **self._validation_stop(result, validation_rows),
         )
         if message is not None:
             warnings.warn(message, ConvergenceWarning, stacklevel=external_stacklevel())

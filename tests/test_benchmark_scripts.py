@@ -958,3 +958,40 @@ def test_heldout_tabular_scores_a_large_set_as_the_panel_does(monkeypatch):
     small = list(heldout_tabular.evaluation_splits(y[:90]))
     assert all(np.array_equal(u, l) for _, u, l, _ in small)  # folds: every training row labelled
     assert len(small) == len(heldout_tabular.cv_folds(y[:90]))
+
+
+def test_early_stopping_study_measures_the_kept_epoch_and_scores_its_thresholds(monkeypatch):
+    """``early_stopping_study``: each run records the epoch early stopping kept and how far the
+    validation loss fell after it, as the library's sign measures it; the report counts, per
+    threshold, the runs cut short that the sign (or the high-loss sign) reports and the others."""
+    import functools
+
+    study = pytest.importorskip("early_stopping_study")
+    convergence_study = pytest.importorskip("convergence_study")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    y = (X[:, 0] > 0).astype(int)
+    tiny = functools.partial(convergence_study.DBN, hidden_layer_sizes=[6], n_iter=2)
+    monkeypatch.setattr(convergence_study, "DBN", tiny)
+    runs = study.runs_of("toy", X, y, "gaussian", 2, lambda message: None)
+    assert [(r["fold"], r["arm"]) for r in runs] == [(f, a) for f in (0, 1) for a in study.ARMS]
+    for run in runs:
+        kept = run["kept_epoch"] - 1
+        assert run["validation_scores"][kept] == max(run["validation_scores"])
+        losses = run["validation_loss"]
+        chance = np.log(2)  # balanced enough: the constant prediction's loss is close to ln 2
+        assert run["validation_drop"] == pytest.approx((losses[kept] - losses[-1]) / chance, 0.1)
+        assert run["n_validation"] == round(study.ARMS[run["arm"]]["validation_fraction"] * 96)
+
+    # The threshold table on hand-made runs: one cut short with a large drop, one cut short that
+    # only the high-loss sign reports, one healthy.
+    def made(name, error, drop, last):
+        return dict(set=name, arm="a", error=error, reference=0.0, validation_drop=drop,
+                    last_over_chance=last, kept_over_chance=last, n_iter=5, updates=5,
+                    warnings=[])  # fmt: skip
+
+    made_runs = [made("wine", 10.0, 0.1, 0.2), made("crabs", 60.0, 0.0, 1.0),
+                 made("digits", 1.0, 0.04, 0.02)]  # fmt: skip
+    table = study.markdown(made_runs, "settings")
+    assert "| 0.03 | 2 | 0 | 1 | 1 |" in table  # the healthy digits run too
+    assert "| 0.1 | 2 | 0 | 0 | 0 |" in table and "| 0.125 | 1 | 1 | 0 | 0 |" in table

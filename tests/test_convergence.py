@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_digits, load_wine
 from sklearn.exceptions import ConvergenceWarning
 
 from dbn import (
@@ -24,6 +24,7 @@ from dbn import (
 )
 from dbn._training.convergence import (
     BACKPROP_HIGH_LOSS,
+    EARLY_STOP_STILL_LEARNING,
     RBM_WEIGHT_LIMIT,
     backprop_convergence_message,
     constant_prediction_loss,
@@ -257,6 +258,64 @@ def test_sgd_stalled_in_a_swing_on_a_small_table_warns():
     adam = _message_params(n_iter=53, baseline=chance)
     message = backprop_convergence_message("M", final_loss=final, best_loss=final / 1.23, **adam)
     assert "the loss oscillates" in message and "solver=" not in message
+
+
+def test_early_stopping_cut_short_is_measured_from_the_constant_prediction():
+    """The "cut short" sign: early stopping after which the validation loss still fell, from the
+    kept epoch to the last, by EARLY_STOP_STILL_LEARNING of the constant prediction's loss. Its
+    message names the kept epoch, the validation rows and the remedies."""
+    common = _message_params(baseline=2.0, validation_rows=12, kept_epoch=7, final_loss=0.4)
+    drop = EARLY_STOP_STILL_LEARNING * 2.0
+    below = dict(kept_validation_loss=0.5 + 0.99 * drop, final_validation_loss=0.5)
+    assert backprop_convergence_message("M", **below, **common) is None
+    above = dict(kept_validation_loss=0.9, final_validation_loss=0.5)
+    message = backprop_convergence_message("M", **above, **common)
+    assert "kept the weights of epoch 7, its best validation score on 12 rows" in message
+    assert "falling after it, from 0.9 to 0.5 (20 % of the loss of always predicting" in message
+    assert "hold out more rows for validation" in message and "early_stopping=False" in message
+    # A validation loss that rose after the kept epoch (overfitting) is what early stopping is
+    # for; and max_iter has its own message.
+    rose = dict(kept_validation_loss=0.5, final_validation_loss=0.9)
+    assert backprop_convergence_message("M", **rose, **common) is None
+    at_max = common | dict(reached_max_iter=True, n_iter=200)
+    message = backprop_convergence_message("M", **above, **at_max)
+    assert "early stopping" not in message and "Maximum iterations" in message
+
+
+def test_early_stopping_on_a_few_rows_that_keeps_an_early_epoch_warns():
+    """The eighteenth panel round's case: wine, early stopping on a tenth of its rows (18) with
+    one Adam update per epoch. The validation accuracy reaches its best early and cannot improve
+    on 18 rows for 10 epochs while the validation loss still falls, and the weights of that early
+    epoch are kept (``benchmarks/early_stopping_study.py``). Without early stopping, the remedy,
+    nothing is reported and the net fits better."""
+    X, y = load_wine(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    stack = DBN(visible_unit="gaussian", random_state=0).pretrain(X)
+
+    def fit(**params):
+        net = stack.to_mlp(random_state=0, batch_size="auto", **params)
+        return net, _convergence_messages(lambda: net.fit(X, y))
+
+    net, messages = fit(early_stopping=True)
+    (message,) = messages
+    assert "early stopping ended training" in message and "on 18 rows" in message
+    kept = int(np.argmax(net.validation_scores_))
+    losses = net.history_["val_loss"]
+    assert losses[kept] - losses[-1] >= EARLY_STOP_STILL_LEARNING * np.log(3)
+    trained, messages = fit(early_stopping=False)
+    assert messages == [] and trained.score(X, y) > net.score(X, y)
+
+
+def test_healthy_early_stopping_does_not_warn(digits):
+    """Early stopping on the digits with the binary defaults' SGD: the validation accuracy stops
+    improving once the net has learnt, the epoch kept is near the end, and nothing is reported."""
+    X, y = digits
+    net = MLPClassifier(
+        (32,), solver="sgd", learning_rate_init=0.1, batch_size=20, early_stopping=True,
+        random_state=0,
+    )  # fmt: skip
+    assert _convergence_messages(lambda: net.fit(X, y)) == []
+    assert net.n_iter_ < net.max_iter and net.score(X, y) > 0.95
 
 
 def test_sgd_whose_loss_swings_up_when_it_stops_warns():
