@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -243,13 +244,19 @@ def main(argv=None):
     runs = []
     for name, X, y, visible_unit, label_noise in study_sets(args.data_dir):
         runs += runs_of(name, X, y, visible_unit, args.folds, log, label_noise)
+    machine = machine_info()
+    command = " ".join(
+        ["benchmarks/early_stopping_study.py", *(sys.argv[1:] if argv is None else argv)]
+    )
     settings = (
+        f"Run on {machine.get('cpu', '?')} ({machine['cpu_count']} cores), "
+        f"{time.strftime('%Y-%m-%d')}: `python {command}`. "
         f"Folds: the first {args.folds} of `panel_study.cv_folds` per set; pretraining and "
         "fine-tuning at the library's defaults, with `early_stopping=True` and the arm's "
         "`validation_fraction`; the reference is the same pretrained net fine-tuned without a "
         "validation split."
     )
-    payload = dict(machine=machine_info(), settings=settings, runs=runs)
+    payload = dict(machine=machine, settings=settings, runs=runs)
     (output / "results.json").write_text(json.dumps(payload, indent=1))
     (output / "results.md").write_text(markdown(runs, settings))
     log(f"results in {output}")
