@@ -791,7 +791,7 @@ def test_heldout_tabular_reads_mass_tables_and_scores_every_arm_against_xavier(
     record = json.loads((out / "results.json").read_text())
     runs = record["results"]["crabs"]
     assert len(runs) == 2 and all(r["n_train"] + r["n_held_out"] == 40 for r in runs)
-    for arm in ("defaults", "Adam batch=auto", "SGD 0.1", "Xavier"):
+    for arm in ("defaults", "Adam batch=auto", "SGD 0.1", "Xavier init same net", "Xavier"):
         assert all(0 <= r[arm] <= 100 for r in runs)
     table = (out / "results.md").read_text()
     assert "| crabs | 40 x 5, 4 | 2 | defaults |" in table and "| runs |" in table
