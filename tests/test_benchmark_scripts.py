@@ -995,3 +995,28 @@ def test_early_stopping_study_measures_the_kept_epoch_and_scores_its_thresholds(
     table = study.markdown(made_runs, "settings")
     assert "| 0.03 | 2 | 0 | 1 | 1 |" in table  # the healthy digits run too
     assert "| 0.1 | 2 | 0 | 0 | 0 |" in table and "| 0.125 | 1 | 1 | 0 | 0 |" in table
+
+
+def test_tabular_initialisation_measures_each_hidden_layer_at_the_start():
+    """``tabular_initialisation.start_of``: per hidden layer, the activations' standard deviation
+    across rows (checked against a forward pass by hand) and the saturated fraction; the first
+    layer's gradient; the report sorts the tables by the pretraining's share."""
+    study = pytest.importorskip("tabular_initialisation")
+    from scipy.special import expit
+
+    from dbn import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    net = MLPClassifier((5, 4), random_state=0)
+    start = study.start_of(net, X, y)
+    hidden = expit(X @ net.coefs_[0] + net.intercepts_[0])
+    assert start["row_std"][0] == pytest.approx(np.mean(np.std(hidden, axis=0)), rel=1e-4)
+    assert len(start["row_std"]) == len(start["saturated"]) == 2 and start["delta_std"] > 0
+    rows = [
+        dict(set=name, features=3, pretraining_share=share, pretrained=start, xavier=start)
+        for name, share in (("helps", 1.0), ("hurts", -2.0))
+    ]
+    table = study.markdown(rows, "cmd")
+    assert table.index("| hurts | 3 | -2.00 |") < table.index("| helps | 3 | +1.00 |")
