@@ -1020,3 +1020,25 @@ def test_tabular_initialisation_measures_each_hidden_layer_at_the_start():
     ]
     table = study.markdown(rows, "cmd")
     assert table.index("| hurts | 3 | -2.00 |") < table.index("| helps | 3 | +1.00 |")
+
+
+def test_panel_generated_tables_are_seeded_balanced_and_standardised():
+    """The nineteenth round's generated tables: the stated rows and features, stratified
+    60/20/20 splits, the training rows standardised, the same table on every call; its
+    candidates set only the epochs' update floor and the Gaussian layer's rate."""
+    panel_study = pytest.importorskip("panel_study")
+    for name, (rows, features, _, _, classes, _) in panel_study.GENERATED_SETS.items():
+        d = panel_study.generated_set(name)
+        assert d.X_train.shape == (0.6 * rows, features) and len(d.y_val) == len(d.y_test)
+        assert len(d.y_train) + len(d.y_val) + len(d.y_test) == rows
+        assert np.bincount(d.y_train).min() >= 0.6 * rows / classes - 2
+        np.testing.assert_allclose(d.X_train.mean(axis=0), 0, atol=1e-5)
+        np.testing.assert_allclose(d.X_train.std(axis=0), 1, atol=1e-5)
+        assert d.visible_unit == "gaussian"
+        np.testing.assert_array_equal(panel_study.generated_set(name).X_test, d.X_test)
+    d = panel_study.generated_set("generated-2")
+    settings = panel_study.real_valued_pretraining_settings
+    assert settings(d, "defaults (>= 2000 updates, Gaussian rate 0.03x)") == {}
+    assert settings(d, ">= 500 updates") == {"n_iter": 17}  # 500 updates of 30 per epoch
+    low = settings(d, "Gaussian rate 0.01x")["layer_params"][0]["learning_rate"]
+    assert low == pytest.approx(0.001)
