@@ -1027,7 +1027,8 @@ def test_panel_generated_tables_are_seeded_balanced_and_standardised():
     60/20/20 splits, the training rows standardised, the same table on every call; its
     candidates set only the epochs' update floor and the Gaussian layer's rate."""
     panel_study = pytest.importorskip("panel_study")
-    for name, (rows, features, _, _, classes, _) in panel_study.GENERATED_SETS.items():
+    for name, params in panel_study.GENERATED_SETS.items():
+        rows, features, classes = params["n_samples"], params["n_features"], params["n_classes"]
         d = panel_study.generated_set(name)
         assert d.X_train.shape == (0.6 * rows, features) and len(d.y_val) == len(d.y_test)
         assert len(d.y_train) + len(d.y_val) + len(d.y_test) == rows
