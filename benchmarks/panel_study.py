@@ -79,7 +79,13 @@ from sklearn.model_selection import RepeatedStratifiedKFold  # noqa: E402
 
 from dbn import DBN, DivergenceError, MLPClassifier  # noqa: E402
 from dbn.datasets import PANEL, load_panel  # noqa: E402
-from dbn.stack import AUTO_EPOCHS, AUTO_MIN_UPDATES, TO_MLP_DEFAULTS  # noqa: E402
+from dbn.stack import (  # noqa: E402
+    AUTO_EPOCHS,
+    AUTO_MIN_UPDATES,
+    REAL_VALUED_TO_MLP_DEFAULTS,
+    TO_MLP_DEFAULTS,
+    auto_layer_sizes,
+)
 
 N_LABELS = 1000
 STACK = dict(hidden_layer_sizes=[500, 500], n_iter=5)
@@ -1048,8 +1054,30 @@ ROUND_SPLITS = {
 }
 #: Rounds that also run the check's Xavier net on each of their runs, as a reference row that is
 #: not a candidate.
-ROUND_REFERENCES = ("realvalued-stopping", "realvalued-pretraining")
 XAVIER_REFERENCE = "Xavier net (reference, not a candidate)"
+#: A second reference: the net ``DBN()`` at the defaults builds (widths ``auto``) fine-tuned by
+#: ``to_mlp()``'s real-valued defaults, from Xavier's weights instead of the pretrained ones; it
+#: tells the pretraining's share from the net's and the recipe's (``heldout_tabular.py``'s
+#: ``Xavier init same net``). Added to the nineteenth round after its first runs.
+XAVIER_SAME_NET_REFERENCE = "the defaults' net from Xavier's weights (reference)"
+ROUND_REFERENCES = {
+    "realvalued-stopping": (XAVIER_REFERENCE,),
+    "realvalued-pretraining": (XAVIER_REFERENCE, XAVIER_SAME_NET_REFERENCE),
+}
+
+
+def reference_net(reference, X, y, seed):
+    """The fitted reference net of a round's run, and its seconds."""
+    if reference == XAVIER_REFERENCE:
+        return xavier(X, y, seed)
+    start = time.perf_counter()
+    net = MLPClassifier(
+        auto_layer_sizes(X.shape[1]),
+        init="xavier_uniform",
+        random_state=seed,
+        **REAL_VALUED_TO_MLP_DEFAULTS,
+    ).fit(X, y)
+    return net, time.perf_counter() - start
 
 
 def round_splits(part):
@@ -1124,16 +1152,18 @@ def run_defaults_round(part, log, output):
             )
             runs.append(run)
             write(path, dict(machine=machine_info(), runs=runs))
-        if part in ROUND_REFERENCES and (name, seed, XAVIER_REFERENCE, split) not in done:
+        for reference in ROUND_REFERENCES.get(part, ()):
+            if (name, seed, reference, split) in done:
+                continue
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
-                net, seconds = xavier(X, y, seed)
+                net, seconds = reference_net(reference, X, y, seed)
             run = dict(
                 set=name,
                 seed=seed,
                 split=split,
-                candidate=XAVIER_REFERENCE,
-                hidden_layer_sizes=list(STACK["hidden_layer_sizes"]),
+                candidate=reference,
+                hidden_layer_sizes=list(net.hidden_layer_sizes),
                 val_error=error(net, X_eval, y_eval),
                 seconds=seconds,
                 collapse=[],
@@ -1141,7 +1171,7 @@ def run_defaults_round(part, log, output):
                 finetune_seconds=seconds,
                 finetune_warnings=fine_tuning_warnings(caught, net),
             )
-            log(f"{part} {name} {split} seed {seed} Xavier net: {100 * run['val_error']:.2f} %")
+            log(f"{part} {name} {split} seed {seed} {reference}: {100 * run['val_error']:.2f} %")
             runs.append(run)
             write(path, dict(machine=machine_info(), runs=runs))
     return runs
@@ -1192,7 +1222,7 @@ def defaults_round_markdown(part, runs):
         + (" runs at max_iter with the warning, per set |" if len(splits) > 1 else ""),
         "|---|" + "---:|" * (len(columns) + 2 + (len(splits) > 1)),
     ]
-    references = [XAVIER_REFERENCE] if part in ROUND_REFERENCES else []
+    references = list(ROUND_REFERENCES.get(part, ()))
     table = {
         candidate: {
             column: [

@@ -869,7 +869,7 @@ def test_panel_round_reference_runs_xavier_on_each_run_and_does_not_set_the_best
     its row is scored against the candidates' best but never becomes the best itself."""
     panel_study = pytest.importorskip("panel_study")
     _tiny_round(monkeypatch, panel_study)
-    monkeypatch.setattr(panel_study, "ROUND_REFERENCES", ("tiny",))
+    monkeypatch.setattr(panel_study, "ROUND_REFERENCES", {"tiny": (panel_study.XAVIER_REFERENCE,)})
     monkeypatch.setattr(panel_study, "STACK", dict(hidden_layer_sizes=[4]))
     monkeypatch.setattr(panel_study, "FINETUNE_EPOCHS", 2)
     monkeypatch.setattr(panel_study, "grid_seeds", lambda n_val: [0])
@@ -1043,3 +1043,19 @@ def test_panel_generated_tables_are_seeded_balanced_and_standardised():
     assert settings(d, ">= 500 updates") == {"n_iter": 17}  # 500 updates of 30 per epoch
     low = settings(d, "Gaussian rate 0.01x")["layer_params"][0]["learning_rate"]
     assert low == pytest.approx(0.001)
+
+
+def test_panel_same_net_reference_is_the_defaults_net_from_xavier_weights():
+    """The nineteenth round's second reference: the widths DBN() builds for the inputs and
+    to_mlp()'s real-valued fine-tuning, from Xavier's initial weights, not pretrained."""
+    panel_study = pytest.importorskip("panel_study")
+    from dbn.stack import REAL_VALUED_TO_MLP_DEFAULTS, auto_layer_sizes
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    net, seconds = panel_study.reference_net(panel_study.XAVIER_SAME_NET_REFERENCE, X, y, 0)
+    assert tuple(net.hidden_layer_sizes) == auto_layer_sizes(3) and seconds > 0
+    assert net.init == "xavier_uniform" and net.pretrained_layers is None
+    for name, value in REAL_VALUED_TO_MLP_DEFAULTS.items():
+        assert net.get_params()[name] == value, name
