@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -85,6 +86,13 @@ def open_log(output):
         log_file.flush()
 
     return log
+
+
+def command_line(script, argv=None):
+    """How a benchmark was run, for its report: ``benchmarks/<script's name>`` and its arguments
+    (``argv``, or the process's own when None)."""
+    arguments = sys.argv[1:] if argv is None else argv
+    return " ".join([f"benchmarks/{Path(script).name}", *arguments])
 
 
 def write_report(output, results, table):

@@ -49,7 +49,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_info, open_log  # noqa: E402
+from _report import command_line, machine_info, open_log  # noqa: E402
 from convergence_study import DIGITS_LABEL_NOISE, study_folds, study_sets  # noqa: E402
 
 from dbn._training.convergence import (  # noqa: E402
@@ -245,9 +245,7 @@ def main(argv=None):
     for name, X, y, visible_unit, label_noise in study_sets(args.data_dir):
         runs += runs_of(name, X, y, visible_unit, args.folds, log, label_noise)
     machine = machine_info()
-    command = " ".join(
-        ["benchmarks/early_stopping_study.py", *(sys.argv[1:] if argv is None else argv)]
-    )
+    command = command_line(__file__, argv)
     settings = (
         f"Run on {machine.get('cpu', '?')} ({machine['cpu_count']} cores), "
         f"{time.strftime('%Y-%m-%d')}: `python {command}`. "

@@ -86,7 +86,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_info, write_report  # noqa: E402
+from _report import command_line, machine_info, write_report  # noqa: E402
 from panel_study import N_LABELS, UNLABELLED_ROWS, balanced_subset, cv_folds  # noqa: E402
 from panel_study import xavier as panel_xavier  # noqa: E402
 
@@ -313,9 +313,7 @@ def main(argv=None):
         results[name] = run_set(name, X, y, arms, lambda message: print(message, flush=True))
     output.mkdir(parents=True, exist_ok=True)
     this_run = dict(
-        command=" ".join(
-            ["benchmarks/heldout_tabular.py", *(sys.argv[1:] if argv is None else argv)]
-        ),
+        command=command_line(__file__, argv),
         date=datetime.now(UTC).isoformat(timespec="seconds"),
         threads=numba.get_num_threads(),
         sets=sets,

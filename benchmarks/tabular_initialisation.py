@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine_info  # noqa: E402
+from _report import command_line, machine_info  # noqa: E402
 from heldout_tabular import ARMS, SETS, XAVIER_SAME_NET, evaluation_splits, load_table, standardised  # noqa: E402  # noqa: E402
 
 from dbn import DBN, MLPClassifier  # noqa: E402
@@ -142,9 +142,7 @@ def main(argv=None):
         X, y = load_table(args.data_dir, name)
         rows.append(measure(name, X, y))
         print(name, rows[-1]["pretrained"], rows[-1]["xavier"], flush=True)
-    command = " ".join(
-        ["benchmarks/tabular_initialisation.py", *(sys.argv[1:] if argv is None else argv)]
-    )
+    command = command_line(__file__, argv)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     payload = dict(machine=machine_info(), command=command, rows=rows)
