@@ -87,11 +87,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import command_line, machine_info, write_report  # noqa: E402
-from panel_study import N_LABELS, UNLABELLED_ROWS, balanced_subset, cv_folds  # noqa: E402
+from panel_study import (  # noqa: E402  # noqa: E402
+    N_LABELS,
+    UNLABELLED_ROWS,
+    XAVIER_SAME_NET_REFERENCE,
+    balanced_subset,
+    cv_folds,
+    reference_net,
+)
 from panel_study import xavier as panel_xavier  # noqa: E402
 
-from dbn import DBN, MLPClassifier  # noqa: E402
-from dbn.stack import REAL_VALUED_TO_MLP_DEFAULTS, TO_MLP_DEFAULTS  # noqa: E402
+from dbn import DBN  # noqa: E402
+from dbn.stack import TO_MLP_DEFAULTS  # noqa: E402
 
 #: ``name: (Rdatasets package, files, label columns, columns dropped)``. The label of ``crabs``
 #: joins two columns (species and sex); ``biopsy``'s ``ID`` and ``crabs``' ``index`` are row
@@ -204,13 +211,9 @@ def run_set(name, X, y, arms, log):
             for arm in arms:
                 start = time.perf_counter()
                 if ARMS[arm] is None:  # the same widths and fine-tuning, not pretrained
-                    net = MLPClassifier(
-                        tuple(rbm.n_components for rbm in stack.layers_),
-                        init="xavier_uniform",
-                        random_state=seed,
-                        **REAL_VALUED_TO_MLP_DEFAULTS,
-                    ).fit(X_train, y_train)
-                    run[f"{arm} seconds"] = time.perf_counter() - start
+                    net, run[f"{arm} seconds"] = reference_net(
+                        XAVIER_SAME_NET_REFERENCE, X_train, y_train, seed
+                    )
                 else:
                     net = stack.to_mlp(random_state=seed, **ARMS[arm]).fit(X_train, y_train)
                     run[f"{arm} seconds"] = pretrain_seconds + time.perf_counter() - start
