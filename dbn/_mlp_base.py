@@ -52,6 +52,10 @@ LOSSES = {
 # scikit-learn's learning-rate schedules of solver='sgd' (see BackpropEstimator._epoch_learning_rate).
 _SKLEARN_SCHEDULES = ("constant", "invscaling", "adaptive")
 
+#: ``pretrained_scale``: the pretrained weights as given, or rescaled on the training rows
+#: (:func:`dbn.init.rescale_to_unit_variance`).
+PRETRAINED_SCALES = ("as_trained", "unit_variance")
+
 
 def forward_chunked(X, coefs, intercepts, activation, output, logits=False):
     """Last-layer output (or logits) of ``X``, computed a chunk of rows at a time."""
@@ -107,6 +111,7 @@ class BaseMLP(BackpropEstimator):
         dropout_hidden=0.0,
         max_norm=None,
         pretrained_layers=None,
+        pretrained_scale="as_trained",
         cg_batch_size=1000,
         cg_max_line_searches=3,
         cg_top_layer_epochs=0,
@@ -144,6 +149,7 @@ class BaseMLP(BackpropEstimator):
         self.dropout_hidden = dropout_hidden
         self.max_norm = max_norm
         self.pretrained_layers = pretrained_layers
+        self.pretrained_scale = pretrained_scale
         self.cg_batch_size = cg_batch_size
         self.cg_max_line_searches = cg_max_line_searches
         self.cg_top_layer_epochs = cg_top_layer_epochs
@@ -193,6 +199,9 @@ class BaseMLP(BackpropEstimator):
         P["cg_top_layer_epochs"] = self.cg_top_layer_epochs
         self._check_dtype_verbose(P)
         P["pretrained"] = self._validated_pretrained(P["hidden"], P["dtype"])
+        P["pretrained_scale"] = check_choice(
+            self.pretrained_scale, "pretrained_scale", PRETRAINED_SCALES
+        )
         self._set_output(P)
         return P
 
@@ -343,12 +352,20 @@ class BaseMLP(BackpropEstimator):
             coefs[i] = self._draw_weights(
                 function, sizes[i], sizes[i + 1], rng, dtype, activation, i
             )
+        rescale = bool(pretrained) and P["pretrained_scale"] == "unit_variance"
+        if rescale or lsuv_layers:
+            # One draw of rows serves both data-dependent steps.
+            rows = np.sort(rng.choice(X.shape[0], size=min(X.shape[0], 512), replace=False))
+        if rescale:
+            n = len(pretrained)
+            coefs[:n], intercepts[:n] = _init.rescale_to_unit_variance(
+                coefs[:n], intercepts[:n], X[rows], self.activation
+            )
         if lsuv_layers:
             fixed = [None if i in lsuv_layers else W for i, W in enumerate(coefs)]
-            rows = rng.choice(X.shape[0], size=min(X.shape[0], 512), replace=False)
             coefs, intercepts = _init.lsuv_init(
                 sizes,
-                X[np.sort(rows)],
+                X[rows],
                 self.activation,
                 coefs=fixed,
                 intercepts=intercepts,

@@ -280,6 +280,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Weights ``W`` of shape ``(n_in, n_out)`` and biases ``b`` of shape ``(n_out,)`` for the first
         hidden layers (``DBN.to_mlp()`` fills them from the RBMs); shapes must chain and match
         ``hidden_layer_sizes``. Copied, never modified.
+    pretrained_scale : {'as_trained', 'unit_variance'}, default='as_trained'
+        'unit_variance' rescales the pretrained layers when :meth:`fit` initialises, on up to 512
+        training rows, so that each layer's pre-activations vary with a standard deviation of 1
+        across the rows, keeping the units' mean inputs
+        (:func:`dbn.init.rescale_to_unit_variance`): for pretrained layers that pass too little
+        of their inputs' variation (an RBM on a few real-valued features). Not a default of
+        ``DBN.to_mlp()``: on the panel's real-valued sets it lost (twentieth round,
+        ``benchmarks/panel_study.py --parts realvalued-scale``).
     cg_batch_size : int, default=1000
         Minibatch size of the 'cg' solver.
     cg_max_line_searches : int, default=3
@@ -685,6 +693,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         dropout_hidden=0.0,
         max_norm=None,
         pretrained_layers=None,
+        pretrained_scale="as_trained",
         cg_batch_size=1000,
         cg_max_line_searches=3,
         cg_top_layer_epochs=0,
@@ -724,6 +733,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             dropout_hidden=dropout_hidden,
             max_norm=max_norm,
             pretrained_layers=pretrained_layers,
+            pretrained_scale=pretrained_scale,
             cg_batch_size=cg_batch_size,
             cg_max_line_searches=cg_max_line_searches,
             cg_top_layer_epochs=cg_top_layer_epochs,

@@ -123,6 +123,83 @@ def test_lsuv_keeps_given_layers():
     assert np.var(np.tanh(X @ fixed) @ coefs[1]) == pytest.approx(1.0, abs=0.06)
 
 
+def _naive_rescale(coefs, intercepts, X, activation):
+    """Unit by unit, row by row: each layer's factor from the mean over units of the spread."""
+    from tests.naive_mlp import activate
+
+    A, out_W, out_b = X, [], []
+    for W, b in zip(coefs, intercepts, strict=True):
+        n_rows, n_units = A.shape[0], W.shape[1]
+        signal = np.array([[sum(A[r, k] * W[k, j] for k in range(W.shape[0])) for j in range(n_units)]
+                           for r in range(n_rows)])  # fmt: skip
+        spreads = [
+            np.sqrt(np.mean((signal[:, j] - signal[:, j].mean()) ** 2)) for j in range(n_units)
+        ]
+        factor = 1.0 / np.mean(spreads)
+        new_W = W * factor
+        new_b = np.array([b[j] + (1.0 - factor) * signal[:, j].mean() for j in range(n_units)])
+        out_W.append(new_W)
+        out_b.append(new_b)
+        A = activate(A @ new_W + new_b, activation)
+    return out_W, out_b
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_rescale_to_unit_variance_matches_a_naive_loop(activation):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 4))
+    coefs = [0.05 * rng.standard_normal((4, 6)), 0.3 * rng.standard_normal((6, 5))]
+    intercepts = [rng.standard_normal(6), rng.standard_normal(5)]
+    given = [c.copy() for c in coefs], [b.copy() for b in intercepts]
+    W, b = init.rescale_to_unit_variance(coefs, intercepts, X, activation)
+    W_ref, b_ref = _naive_rescale(coefs, intercepts, X, activation)
+    for got, ref in zip([*W, *b], [*W_ref, *b_ref], strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+    # The inputs are not modified.
+    for got, ref in zip([*coefs, *intercepts], [*given[0], *given[1]], strict=True):
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_rescale_to_unit_variance_targets_the_spread_and_keeps_the_means():
+    from tests.naive_mlp import activate
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((200, 2))
+    coefs = [0.1 * rng.standard_normal((2, 16)), 0.1 * rng.standard_normal((16, 8))]
+    intercepts = [np.zeros(16), -0.3 * np.ones(8)]
+    W, b = init.rescale_to_unit_variance(coefs, intercepts, X, "sigmoid")
+    A_old = A_new = X
+    for i in range(2):
+        Z_old, Z_new = A_old @ coefs[i] + intercepts[i], A_new @ W[i] + b[i]
+        assert Z_new.std(axis=0).mean() == pytest.approx(1.0)
+        assert Z_old.std(axis=0).mean() < 0.5  # the small scale the rescaling is for
+        if i == 0:  # same inputs: every unit keeps its mean input and its direction
+            np.testing.assert_allclose(Z_new.mean(axis=0), Z_old.mean(axis=0), atol=1e-12)
+            np.testing.assert_allclose(
+                W[0] / np.linalg.norm(W[0]), coefs[0] / np.linalg.norm(coefs[0])
+            )
+        A_old, A_new = activate(Z_old, "sigmoid"), activate(Z_new, "sigmoid")
+
+
+def test_rescale_to_unit_variance_keeps_a_constant_layer_and_dtypes():
+    X = np.ones((5, 3))
+    W, b = np.full((3, 2), 0.5, dtype=np.float32), np.zeros(2, dtype=np.float32)
+    (W2,), (b2,) = init.rescale_to_unit_variance([W], [b], X)
+    np.testing.assert_array_equal(W2, W)
+    np.testing.assert_array_equal(b2, b)
+    assert W2.dtype == np.float32 and b2.dtype == np.float32
+
+
+def test_rescale_to_unit_variance_refuses_layers_that_do_not_chain():
+    X = np.random.default_rng(0).standard_normal((5, 3))
+    with pytest.raises(ValueError, match=r"coefs\[1\] of shape \(4, 2\).*do not chain from 2"):
+        init.rescale_to_unit_variance(
+            [np.ones((3, 2)), np.ones((4, 2))], [np.zeros(2), np.zeros(2)], X
+        )
+    with pytest.raises(ValueError, match="one array per layer, got 1 and 0"):
+        init.rescale_to_unit_variance([np.ones((3, 2))], [], X)
+
+
 def test_gain_values():
     assert init.gain("sigmoid") == init.gain("logistic") == 4.0
     assert init.gain("tanh") == 1.0

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from dbn import init
@@ -610,6 +611,46 @@ def test_pretrained_layers_are_validated(small, pre, match):
     X, y = small
     with pytest.raises(ValueError, match=match):
         MLPClassifier((5, 3), pretrained_layers=pre).fit(X, y)
+
+
+def test_pretrained_scale_unit_variance_rescales_on_the_training_rows(small):
+    from dbn.init import rescale_to_unit_variance
+
+    X, y = small
+    rng = np.random.default_rng(2)
+    pre = [
+        (0.05 * rng.standard_normal((6, 5)), np.zeros(5)),
+        (0.05 * rng.standard_normal((5, 4)), np.zeros(4)),
+    ]
+    given = [(W.copy(), b.copy()) for W, b in pre]
+    as_trained = MLPClassifier((5, 4), pretrained_layers=pre, dtype=np.float64, random_state=0)
+    scaled = clone(as_trained).set_params(pretrained_scale="unit_variance")
+    as_trained.initialize(X, y)
+    scaled.initialize(X, y)
+    np.testing.assert_array_equal(as_trained.coefs_[0], pre[0][0])
+    # At most 512 rows: all of the 120 here (in order), so the reference sees the same rows.
+    W, b = rescale_to_unit_variance([W for W, _ in pre], [b for _, b in pre], X)
+    for i in range(2):
+        np.testing.assert_allclose(scaled.coefs_[i], W[i], rtol=1e-12)
+        np.testing.assert_allclose(scaled.intercepts_[i], b[i], rtol=1e-12, atol=1e-14)
+    # The output layer is drawn as without rescaling; the pretrained arrays are not modified.
+    np.testing.assert_array_equal(scaled.coefs_[2].shape, as_trained.coefs_[2].shape)
+    for (W, b), (W0, b0) in zip(pre, given, strict=True):
+        np.testing.assert_array_equal(W, W0)
+        np.testing.assert_array_equal(b, b0)
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        scaled.set_params(max_iter=3).fit(X, y)
+    assert scaled.n_iter_ == 3
+
+
+def test_pretrained_scale_is_validated(small):
+    X, y = small
+    pre = [(np.ones((6, 5)), np.zeros(5))]
+    with pytest.raises(
+        ValueError,
+        match=r"pretrained_scale must be one of \['as_trained', 'unit_variance'\], got 'unit'",
+    ):
+        MLPClassifier((5,), pretrained_layers=pre, pretrained_scale="unit").fit(X, y)
 
 
 # ----------------------------------------------------------------------------- robustness
