@@ -383,6 +383,24 @@ def test_gaussian_rbm_healthy_and_exploding(binary_digits):
     )
 
 
+def test_a_quiet_layer_below_is_not_said_to_have_warned():
+    # Two standardised features (a table like MASS's synth): the Gaussian first layer passes
+    # its checks, but its features and the second layer's hardly vary, so only layer 3 warns.
+    from sklearn.datasets import make_classification
+
+    X, _ = make_classification(
+        n_samples=150, n_features=2, n_informative=2, n_redundant=0, class_sep=0.5,
+        random_state=2026,
+    )  # fmt: skip
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    messages = _convergence_messages(
+        lambda: DBN(visible_unit="gaussian", random_state=0).pretrain(X)
+    )
+    assert [m.split(" (")[0] for m in messages] == ["DBN layer 3 of 3"]
+    assert "Fix layer 2 first: its own warning, if it gave one" in messages[0]
+    assert "with none, it learnt too little to pass on" in messages[0]
+
+
 def test_dbn_collapse_names_the_layer(binary_digits):
     flipped = _convergence_messages(
         lambda: DBN([200, 50], centering=False, random_state=0, **COLLAPSE).pretrain(

@@ -499,5 +499,11 @@ def rbm_collapse_message(
         remedies.append(f"a lower momentum (now {momentum:g})")
     advice = "Try " + ", ".join(remedies[:-1]) + " or " + remedies[-1]
     if layer is not None and layer > 0 and any("layer below" in sign for sign in signs):
-        advice = f"Fix layer {layer} first (it has its own warning). " + advice
+        # The layer below may have passed every check of its own and still vary little: a
+        # Gaussian first layer on two or three standardised features (synth, kyphosis) does.
+        advice = (
+            f"Fix layer {layer} first: its own warning, if it gave one, names the remedy; with "
+            "none, it learnt too little to pass on (a Gaussian layer on a few standardised "
+            "features can). " + advice
+        )
     return f"{message} {advice}; if the error is still falling, more epochs (n_iter)."
