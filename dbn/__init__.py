@@ -6,6 +6,8 @@ The data flow is ``X -> RBM kernels -> DBN stack -> MLP``:
 - :class:`DBN` (``dbn.stack``): greedy stacking, ``pretrain(X).to_mlp()``, ``to_autoencoder()``.
 - :class:`DBM` (``dbn.dbm``): Deep Boltzmann Machines, pretrained with doubled RBMs, trained jointly.
 - :class:`MLPClassifier`, :class:`MLPRegressor` (``dbn.mlp``): backprop fine-tuning.
+- :class:`DBNClassifier` (``dbn.classifier``): pretraining and fine-tuning in one ``fit``, for
+  scikit-learn's model selection (or the same net from another initialiser, to compare).
 - ``dbn.init``, ``dbn.diagnostics``: initialisation schemes and per-layer statistics.
 - ``dbn.evaluation``, ``dbn.datasets``, ``dbn.io``, ``dbn.plot``.
 - ``dbn.out_of_core``, ``dbn.dask``: pretraining from disk, and training on a dask cluster.
@@ -30,6 +32,7 @@ _ATTRIBUTES = {
     "Callback": "dbn._training.callbacks",
     "GaussianBernoulliRBM": "dbn.rbm",
     "DBN": "dbn.stack",
+    "DBNClassifier": "dbn.classifier",
     "DBM": "dbn.dbm",
     "DeepAutoencoder": "dbn.autoencoder",
     "MLPClassifier": "dbn.mlp",
@@ -44,6 +47,7 @@ _SUBMODULES = {
     "stack",
     "dbm",
     "mlp",
+    "classifier",
     "init",
     "diagnostics",
     "evaluation",

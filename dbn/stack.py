@@ -697,21 +697,32 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
                 # Hidden input is (v / sigma) W^T: fold sigma into the exported weights.
                 W = W / rbm.sigma_[:, None]
             pretrained.append((np.array(W, order="C"), rbm.intercept_hidden_.copy()))
-        dtype = self.layers_[0].components_.dtype
         cls = MLPClassifier if task == "classification" else MLPRegressor
-        if task == "classification":
-            real_valued = self.visible_unit == "gaussian"
-            mlp_params = (
-                REAL_VALUED_TO_MLP_DEFAULTS if real_valued else TO_MLP_DEFAULTS
-            ) | mlp_params
-        mlp_params.setdefault("random_state", self.random_state)
-        mlp_params.setdefault("dtype", dtype)
+        mlp_params = (
+            self.finetune_params(task, dtype=self.layers_[0].components_.dtype) | mlp_params
+        )
         return cls(
             hidden_layer_sizes=tuple(rbm.n_components for rbm in self.layers_),
             activation=activation,
             pretrained_layers=pretrained,
             **mlp_params,
         )
+
+    def finetune_params(self, task="classification", **mlp_params):
+        """The MLP parameters :meth:`to_mlp` fine-tunes with: its defaults for this DBN's inputs
+        (``TO_MLP_DEFAULTS``, or ``REAL_VALUED_TO_MLP_DEFAULTS`` for ``visible_unit="gaussian"``;
+        none for regression) and the DBN's ``random_state``, overridden by ``mlp_params``.
+
+        Works before :meth:`pretrain`: a net of the same widths from another initialiser, given
+        these parameters, differs from the pretrained one only in its starting weights (see
+        :class:`dbn.DBNClassifier`'s ``init``).
+        """
+        check_choice(task, "task", ("classification", "regression"))
+        defaults = {}
+        if task == "classification":
+            real_valued = self.visible_unit == "gaussian"
+            defaults = dict(REAL_VALUED_TO_MLP_DEFAULTS if real_valued else TO_MLP_DEFAULTS)
+        return defaults | {"random_state": self.random_state} | mlp_params
 
     def to_torch(self):
         """The fitted stack (its :meth:`transform`) as a ``torch.nn.Module`` with the same outputs.

@@ -26,6 +26,7 @@ from dbn import (
     DBN,
     BernoulliRBM,
     DataRangeWarning,
+    DBNClassifier,
     DeepAutoencoder,
     GaussianBernoulliRBM,
     MLPClassifier,
@@ -40,6 +41,7 @@ ESTIMATORS = [
     MLPClassifier((10,), max_iter=100, learning_rate_init=0.01),
     MLPRegressor((10,), max_iter=100, learning_rate_init=0.01),
     DeepAutoencoder((4, 2), solver="adam", max_iter=5, batch_size=10),
+    DBNClassifier(DBN((10,), n_iter=3, batch_size=10), finetune=dict(max_iter=100)),
 ]
 
 # One line each: why a check does not apply, in words a user would accept.

@@ -1,0 +1,192 @@
+"""``DBNClassifier``: pretraining and fine-tuning in one ``fit``, as one scikit-learn classifier.
+
+``DBN(...).pretrain(X).to_mlp().fit(X, y)`` is three calls on two objects, which scikit-learn's
+model selection cannot see as one model: a cross-validation that pretrains once on all the rows
+and then scores the fine-tuned nets fold by fold lets the pretraining see the held-out rows.
+:class:`DBNClassifier` wraps the three calls, so that ``cross_val_score``, ``GridSearchCV`` and
+``Pipeline`` pretrain on each fold's training rows only; and its ``init`` builds the same net
+without pretraining, so that the same tools tell whether pretraining pays on the data at hand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+
+from ._validation import check_is_fitted, validate_input
+
+__all__ = ["DBNClassifier"]
+
+#: ``init``: the DBN's weights, or one of :mod:`dbn.init`'s initialisers for the same net.
+PRETRAINED = "pretrained"
+
+
+class DBNClassifier(ClassifierMixin, BaseEstimator):
+    """A DBN pretrained on the training rows, then fine-tuned on their labels, in one ``fit``.
+
+    ``DBNClassifier(stack).fit(X, y)`` is ``clone(stack).pretrain(X).to_mlp(**finetune).fit(X,
+    y)``. As one estimator, it lets scikit-learn's model selection pretrain on each fold's
+    training rows only. With another ``init`` it trains the same net (the widths ``stack`` would
+    build for ``X``, and ``to_mlp()``'s fine-tuning) from that initialiser instead of pretrained
+    weights: pretraining's own share, the comparison the data panel makes
+    (``benchmarks/heldout_tabular.py``'s ``Xavier init same net``). Pretraining does not always
+    pay: on small tables of a few real-valued features it lost to Xavier's weights on 6 of 11
+    tables no study used (``docs/guide/panel.md``), so choose between them on validation folds::
+
+        search = GridSearchCV(DBNClassifier(DBN(visible_unit="gaussian")),
+                              {"init": ["pretrained", "xavier_uniform"]}).fit(X, y)
+
+    Parameters
+    ----------
+    stack : DBN, optional
+        The pretraining's settings and the net's widths; cloned by :meth:`fit`, never fitted
+        itself. None: ``DBN()`` (binary inputs; pass ``DBN(visible_unit="gaussian")`` for
+        standardised real-valued ones).
+    init : str, default="pretrained"
+        ``"pretrained"``: the DBN's weights. Or the name of an initialiser of :mod:`dbn.init`
+        (``"xavier_uniform"``, ``"he_normal"``, ``"lsuv"``, ...) for the same net trained without
+        pretraining: then nothing is pretrained and ``stack_`` is None.
+    finetune : dict, optional
+        Parameters of the fine-tuned :class:`dbn.MLPClassifier` (``max_iter``, ``solver``,
+        ``learning_rate_init``, ``alpha``, ...), which override ``to_mlp()``'s defaults for the
+        stack's inputs (:meth:`dbn.DBN.finetune_params`); the same for every ``init``.
+
+    Attributes
+    ----------
+    stack_ : DBN or None
+        The pretrained stack (None when ``init`` is not ``"pretrained"``).
+    mlp_ : MLPClassifier
+        The fine-tuned net, whose ``history_``, ``loss_curve_`` and ``n_iter_`` tell how the
+        fine-tuning went.
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when ``X`` has string column names.
+
+    See Also
+    --------
+    dbn.DBN.to_mlp : the same fine-tuning from a stack pretrained once (for instance on more
+        unlabelled rows than any fold holds).
+
+    References
+    ----------
+    Hinton, G. E., Osindero, S. and Teh, Y.-W. (2006). A fast learning algorithm for deep belief
+    nets. Neural Computation, 18(7), 1527-1554.
+
+    Erhan, D., Bengio, Y., Courville, A., Manzagol, P.-A., Vincent, P. and Bengio, S. (2010).
+    Why does unsupervised pre-training help deep learning? JMLR 11, 625-660.
+    """
+
+    def __init__(self, stack=None, *, init=PRETRAINED, finetune=None, random_state=None):
+        self.stack = stack
+        self.init = init
+        self.finetune = finetune
+        self.random_state = random_state
+
+    def _checked_params(self):
+        """``(stack, finetune)``: a fresh clone of ``stack`` (``DBN()`` for None) and a copy of
+        ``finetune``, after checking every parameter."""
+        from . import init as initialisers
+        from .stack import DBN
+
+        if self.stack is None:
+            stack = DBN()
+        elif isinstance(self.stack, DBN):
+            stack = clone(self.stack)
+        else:
+            raise TypeError(f"stack must be a dbn.DBN or None, got {type(self.stack).__name__}.")
+        if self.random_state is not None:
+            stack.set_params(random_state=self.random_state)
+        if self.init != PRETRAINED:
+            if not isinstance(self.init, str) or self.init not in initialisers.INITIALIZERS:
+                raise ValueError(
+                    f"init must be {PRETRAINED!r} or an initialiser of dbn.init "
+                    f"({', '.join(sorted(initialisers.INITIALIZERS))}), got {self.init!r}."
+                )
+        finetune = {} if self.finetune is None else self.finetune
+        if not isinstance(finetune, dict):
+            raise TypeError(
+                f"finetune must be a dict of MLPClassifier parameters or None, got "
+                f"{type(finetune).__name__}."
+            )
+        fixed = sorted({"hidden_layer_sizes", "pretrained_layers", "init"} & set(finetune))
+        if fixed:
+            raise ValueError(
+                f"finetune must not set {', '.join(fixed)}: the stack sets the widths and "
+                "DBNClassifier's init the starting weights."
+            )
+        return stack, dict(finetune)
+
+    def fit(self, X, y, *, X_unlabelled=None):
+        """Pretrain on ``X`` (and ``X_unlabelled``), then fine-tune on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        X_unlabelled : array-like of shape (n_unlabelled, n_features), optional
+            More rows for the pretraining only (ignored when ``init`` is not
+            ``"pretrained"``). In a cross-validation, pass it through ``params``: rows of
+            another length than ``X`` reach every fold whole.
+
+        Returns
+        -------
+        self
+        """
+        from .mlp import MLPClassifier
+
+        stack, finetune = self._checked_params()
+        X = validate_input(self, X, "X", reset=True, accept_sparse=True)
+        if self.init == PRETRAINED:
+            rows = X
+            if X_unlabelled is not None:
+                extra = validate_input(
+                    self, X_unlabelled, "X_unlabelled", accept_sparse=True, n_features=X.shape[1]
+                )
+                rows = _stacked(X, extra)
+            self.stack_ = stack.pretrain(rows)
+            mlp = self.stack_.to_mlp(**finetune)
+        else:
+            self.stack_ = None
+            mlp = MLPClassifier(
+                stack._sizes(X.shape[1]),
+                activation="sigmoid",
+                init=self.init,
+                **stack.finetune_params(**finetune),
+            )
+        self.mlp_ = mlp.fit(X, y)
+        self.classes_ = self.mlp_.classes_
+        return self
+
+    def _checked_X(self, X):
+        check_is_fitted(self, "mlp_")
+        return validate_input(self, X, "X", accept_sparse=True)
+
+    def predict(self, X):
+        """The most probable class of each row."""
+        X = self._checked_X(X)  # before self.mlp_ is looked up: NotFittedError, not AttributeError
+        return self.mlp_.predict(X)
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``."""
+        X = self._checked_X(X)  # before self.mlp_ is looked up: NotFittedError, not AttributeError
+        return self.mlp_.predict_proba(X)
+
+    def predict_log_proba(self, X):
+        """Logarithms of :meth:`predict_proba`."""
+        X = self._checked_X(X)  # before self.mlp_ is looked up: NotFittedError, not AttributeError
+        return self.mlp_.predict_log_proba(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _stacked(X, extra):
+    """The rows of ``X`` then those of ``extra`` (sparse if either is)."""
+    import scipy.sparse as sp
+
+    if sp.issparse(X) or sp.issparse(extra):
+        return sp.vstack([sp.csr_matrix(X), sp.csr_matrix(extra)]).tocsr()
+    return np.vstack([X, extra.astype(X.dtype, copy=False)])

@@ -1,0 +1,131 @@
+"""DBNClassifier: the three calls it wraps, the same net without pretraining, and its inputs."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+
+from dbn import DBN, DBNClassifier, MLPClassifier
+from dbn.stack import REAL_VALUED_TO_MLP_DEFAULTS, TO_MLP_DEFAULTS
+
+
+@pytest.fixture(scope="module")
+def table():
+    """Three standardised real-valued classes, 90 rows of 4 features."""
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((3, 4)) * 2
+    y = np.repeat(np.arange(3), 30)
+    X = centres[y] + rng.standard_normal((90, 4))
+    return (X - X.mean(axis=0)) / X.std(axis=0), y
+
+
+def _quiet(fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fit()
+
+
+SMALL = dict(hidden_layer_sizes=[16, 8], n_iter=3, visible_unit="gaussian", random_state=0)
+FINETUNE = dict(max_iter=20)
+
+
+def test_fit_is_pretrain_then_to_mlp_then_fit(table):
+    X, y = table
+    stack = DBN(**SMALL)
+    clf = _quiet(lambda: DBNClassifier(stack, finetune=FINETUNE).fit(X, y))
+    reference = _quiet(lambda: DBN(**SMALL).pretrain(X).to_mlp(**FINETUNE).fit(X, y))
+    np.testing.assert_array_equal(clf.predict_proba(X), reference.predict_proba(X))
+    np.testing.assert_array_equal(clf.predict(X), reference.predict(X))
+    np.testing.assert_array_equal(clf.predict_log_proba(X), reference.predict_log_proba(X))
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.n_features_in_ == 4 and clf.score(X, y) == reference.score(X, y)
+    # to_mlp's defaults for real-valued inputs, under the override.
+    assert clf.mlp_.solver == REAL_VALUED_TO_MLP_DEFAULTS["solver"] and clf.mlp_.max_iter == 20
+    assert not hasattr(stack, "layers_")  # the given stack is cloned, never fitted
+
+
+def test_another_init_trains_the_same_net_from_its_weights(table):
+    X, y = table
+    clf = _quiet(
+        lambda: DBNClassifier(DBN(**SMALL), init="xavier_uniform", finetune=FINETUNE).fit(X, y)
+    )
+    assert clf.stack_ is None
+    reference = _quiet(
+        lambda: MLPClassifier(
+            [16, 8],
+            init="xavier_uniform",
+            random_state=0,
+            **(REAL_VALUED_TO_MLP_DEFAULTS | FINETUNE),
+        ).fit(X, y)
+    )
+    for W, W_ref in zip(clf.mlp_.coefs_, reference.coefs_, strict=True):
+        np.testing.assert_array_equal(W, W_ref)
+    # Binary inputs and widths "auto": TO_MLP_DEFAULTS and the widths the stack would build.
+    X01 = (X > 0).astype(np.float64)
+    auto = _quiet(
+        lambda: DBNClassifier(DBN(random_state=1), init="he_normal", finetune=FINETUNE).fit(X01, y)
+    )
+    assert auto.mlp_.hidden_layer_sizes == (128, 128, 128)
+    assert auto.mlp_.solver == TO_MLP_DEFAULTS["solver"] and auto.mlp_.init == "he_normal"
+
+
+def test_unlabelled_rows_join_the_pretraining_only(table):
+    X, y = table
+    extra = np.random.default_rng(5).standard_normal((40, 4))
+    clf = _quiet(
+        lambda: DBNClassifier(DBN(**SMALL), finetune=FINETUNE).fit(X, y, X_unlabelled=extra)
+    )
+    stack = _quiet(lambda: DBN(**SMALL).pretrain(np.vstack([X, extra])))
+    np.testing.assert_array_equal(clf.stack_.layers_[0].components_, stack.layers_[0].components_)
+    assert len(clf.mlp_.loss_curve_) == clf.mlp_.n_iter_
+    with pytest.raises(ValueError, match="X_unlabelled has 3 features, but DBNClassifier is"):
+        DBNClassifier(DBN(**SMALL)).fit(X, y, X_unlabelled=extra[:, :3])
+
+
+def test_sparse_rows_are_stacked_as_sparse(table):
+    X, y = table
+    X01 = sp.csr_matrix((X > 0.5).astype(np.float64))
+    extra = sp.csr_matrix(np.eye(4))
+    small = dict(SMALL, visible_unit="bernoulli")
+    clf = _quiet(
+        lambda: DBNClassifier(DBN(**small), finetune=FINETUNE).fit(X01, y, X_unlabelled=extra)
+    )
+    stack = _quiet(lambda: DBN(**small).pretrain(sp.vstack([X01, extra]).toarray()))
+    np.testing.assert_allclose(clf.stack_.layers_[0].components_, stack.layers_[0].components_)
+
+
+def test_model_selection_pretrains_inside_each_fold(table):
+    X, y = table
+    clf = DBNClassifier(DBN(**SMALL), finetune=dict(max_iter=200))  # 40 rows per fold
+    scores = _quiet(lambda: cross_val_score(clf, X, y, cv=3))
+    assert scores.shape == (3,) and scores.min() > 0.6
+    search = _quiet(
+        lambda: GridSearchCV(clf, {"init": ["pretrained", "xavier_uniform"]}, cv=3).fit(X, y)
+    )
+    assert search.best_params_["init"] in ("pretrained", "xavier_uniform")
+    assert clone(clf).get_params()["stack"].get_params() == DBN(**SMALL).get_params()
+
+
+def test_unfitted_and_bad_parameters(table):
+    X, y = table
+    with pytest.raises(NotFittedError):
+        DBNClassifier().predict(X)
+    with pytest.raises(TypeError, match="stack must be a dbn.DBN or None, got MLPClassifier"):
+        DBNClassifier(MLPClassifier()).fit(X, y)
+    with pytest.raises(ValueError, match="init must be 'pretrained' or an initialiser of dbn.init"):
+        DBNClassifier(init="glorot").fit(X, y)
+    with pytest.raises(TypeError, match="finetune must be a dict of MLPClassifier parameters"):
+        DBNClassifier(finetune=[("max_iter", 3)]).fit(X, y)
+    with pytest.raises(ValueError, match="finetune must not set hidden_layer_sizes, init"):
+        DBNClassifier(finetune=dict(init="he_normal", hidden_layer_sizes=[3])).fit(X, y)
+    given = X.copy()
+    clf = _quiet(lambda: DBNClassifier(DBN(**SMALL), finetune=FINETUNE).fit(given, y))
+    np.testing.assert_array_equal(given, X)  # the caller's rows are not modified
+    with pytest.raises(ValueError, match="X has 3 features, but DBNClassifier is expecting 4"):
+        clf.predict(X[:, :3])
