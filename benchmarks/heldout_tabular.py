@@ -53,6 +53,10 @@ the unlabelled data of the pretraining, and are all labelled. Larger sets: the p
 - ``unit variance`` and ``patience 50``: the twentieth panel round's candidates
   (``panel_study.REAL_VALUED_SCALE_CANDIDATES``), which did not beat the defaults there, run
   after it (``--output benchmarks/results/heldout-tabular/twentieth-round``);
+- ``chosen by 3-fold CV`` (on request; ``--output
+  benchmarks/results/heldout-tabular/chosen-by-cv``): what ``dbn.DBNClassifier`` lets a user do,
+  ``GridSearchCV`` over its ``init`` (pretrained, or the same net from Xavier's weights) by a
+  3-fold cross-validation inside the run's labelled rows, refitted on them all;
 - ``Xavier init same net``: not pretrained: ``MLPClassifier`` with the pretrained arms' widths
   and ``to_mlp()``'s fine-tuning for real-valued inputs, from Xavier's initial weights (added
   after the first runs of the tables added last, where the pretrained net lost: it tells the
@@ -100,7 +104,7 @@ from panel_study import (  # noqa: E402  # noqa: E402
 )
 from panel_study import xavier as panel_xavier  # noqa: E402
 
-from dbn import DBN  # noqa: E402
+from dbn import DBN, DBNClassifier  # noqa: E402
 from dbn.stack import TO_MLP_DEFAULTS  # noqa: E402
 
 #: ``name: (Rdatasets package, files, label columns, columns dropped)``. The label of ``crabs``
@@ -134,7 +138,13 @@ LARGE_SEEDS = 3
 #: The arm that starts the defaults' net from Xavier's weights instead of the pretrained ones.
 XAVIER_SAME_NET = "Xavier init same net"
 
-#: ``name: to_mlp() parameters`` of the pretrained arms (None: :data:`XAVIER_SAME_NET`); Xavier's
+#: Pretrained or Xavier's weights, whichever a 3-fold cross-validation on the labelled rows
+#: prefers (``GridSearchCV`` over ``dbn.DBNClassifier``'s ``init``), then refitted on them all.
+CHOSEN_BY_CV = "chosen by 3-fold CV"
+CHOICE_FOLDS = 3
+
+#: ``name: to_mlp() parameters`` of the pretrained arms (None: :data:`XAVIER_SAME_NET`; "cv":
+#: :data:`CHOSEN_BY_CV`); Xavier's
 #: net of the panel's check runs beside them.
 ARMS = {
     "defaults": {},
@@ -146,6 +156,9 @@ ARMS = {
     # Not pretrained: the defaults' net (its widths and fine-tuning) from Xavier's initial weights,
     # which tells the pretraining's share of a gain or loss from the net's and the recipe's.
     XAVIER_SAME_NET: None,
+    # The choice dbn.DBNClassifier offers a user: pretrained or Xavier's weights for the same
+    # net, chosen by a 3-fold cross-validation inside the run's labelled rows.
+    CHOSEN_BY_CV: "cv",
 }
 
 #: The arms a run without ``--arms`` scores (the twentieth round's candidates only on request).
@@ -223,6 +236,10 @@ def run_set(name, X, y, arms, log):
                     net, run[f"{arm} seconds"] = reference_net(
                         XAVIER_SAME_NET_REFERENCE, X_train, y_train, seed
                     )
+                elif ARMS[arm] == "cv":
+                    extra = None if unlabelled is labelled else X_unlabelled  # cv: the same rows
+                    net, run["chosen init"] = chosen_by_cv(extra, X_train, y_train, seed)
+                    run[f"{arm} seconds"] = time.perf_counter() - start
                 else:
                     net = stack.to_mlp(random_state=seed, **ARMS[arm]).fit(X_train, y_train)
                     run[f"{arm} seconds"] = pretrain_seconds + time.perf_counter() - start
@@ -232,6 +249,21 @@ def run_set(name, X, y, arms, log):
         log(f"{name} run {seed}: " + ", ".join(f"{a} {run[a]:.2f} %" for a in (*arms, "Xavier")))
         runs.append(run)
     return runs
+
+
+def chosen_by_cv(X_unlabelled, X_train, y_train, seed):
+    """:data:`CHOSEN_BY_CV`: the refitted best of ``GridSearchCV`` over ``DBNClassifier``'s
+    ``init`` (pretrained, Xavier's weights), and the init it chose. ``X_unlabelled``: None, or
+    rows other than the labelled ones (a large set), which join every fold's pretraining."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    extra = {} if X_unlabelled is None else {"X_unlabelled": X_unlabelled}
+    search = GridSearchCV(
+        DBNClassifier(DBN(visible_unit="gaussian", random_state=seed)),
+        {"init": ["pretrained", "xavier_uniform"]},
+        cv=StratifiedKFold(CHOICE_FOLDS, shuffle=True, random_state=seed),
+    ).fit(X_train, y_train, **extra)
+    return search.best_estimator_, search.best_params_["init"]
 
 
 def gain(runs, arm):
@@ -274,8 +306,12 @@ def markdown(results, arms, shapes, run=None):
         for arm in arms:
             mean, se = gain(runs, arm)
             worst = min(r["Xavier"] - r[arm] for r in runs)
+            label = arm
+            if ARMS.get(arm) == "cv":
+                chosen = sum(r["chosen init"] == "pretrained" for r in runs)
+                label = f"{arm} (pretrained in {chosen} of {len(runs)})"
             lines.append(
-                f"| {name} | {shapes[name]} | {len(runs)} | {arm} | "
+                f"| {name} | {shapes[name]} | {len(runs)} | {label} | "
                 f"{np.mean([r[arm] for r in runs]):.2f} | "
                 f"{np.mean([r['Xavier'] for r in runs]):.2f} | {mean:+.2f} ± {se:.2f} | "
                 f"{worst:+.2f} | {np.mean([r[f'{arm} seconds'] for r in runs]):.1f} / "

@@ -810,6 +810,18 @@ def test_heldout_tabular_reads_mass_tables_and_scores_every_arm_against_xavier(
     # iris comes with scikit-learn: no file needed.
     X, y = heldout_tabular.load_table(tmp_path / "empty", "iris")
     assert X.shape == (150, 4) and sorted(set(y)) == ["setosa", "versicolor", "virginica"]
+    # The arm a DBNClassifier user runs: the init chosen by an inner cross-validation.
+    chosen = tmp_path / "chosen"
+    arms = "defaults,chosen by 3-fold CV"
+    heldout_tabular.main(
+        ["--data-dir", str(tmp_path), "--sets", "crabs", "--arms", arms, "--output", str(chosen)]
+    )
+    runs = json.loads((chosen / "results.json").read_text())["results"]["crabs"]
+    assert all(r["chosen init"] in ("pretrained", "xavier_uniform") for r in runs)
+    assert all(0 <= r["chosen by 3-fold CV"] <= 100 for r in runs)
+    n_pretrained = sum(r["chosen init"] == "pretrained" for r in runs)
+    table = (chosen / "results.md").read_text()
+    assert f"| chosen by 3-fold CV (pretrained in {n_pretrained} of 2) |" in table
 
 
 def _tiny_round(monkeypatch, panel_study):
