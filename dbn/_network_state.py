@@ -337,9 +337,15 @@ class NetworkState:
             parameters (shapes, dtypes, layer chaining).
         """
         header, arrays = io.load_arrays(path, kind=cls.__name__)
+        return cls._from_saved(header["params"], header.get("extra", {}), arrays, path)
+
+    @classmethod
+    def _from_saved(cls, stored_params, extra, arrays, source):
+        """The model :meth:`save` stored as ``(params, extra, arrays)``; ``source`` names it in
+        errors. Also reads a net stored inside another model's file (``dbn.DBNClassifier``)."""
         try:
-            params = cls._params_from_json(header["params"])
-            n_pretrained = int(header.get("extra", {}).get("n_pretrained", 0))
+            params = cls._params_from_json(stored_params)
+            n_pretrained = int(extra.get("n_pretrained", 0))
             if n_pretrained:
                 params["pretrained_layers"] = [
                     tuple(
@@ -354,8 +360,8 @@ class NetworkState:
         except io.ModelFileError:
             raise
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise io.ModelFileError(f"{path}: invalid stored parameters ({exc}).") from exc
-        model._restore_state(arrays, header.get("extra", {}), P, path)
+            raise io.ModelFileError(f"{source}: invalid stored parameters ({exc}).") from exc
+        model._restore_state(arrays, extra, P, source)
         return model
 
     # ------------------------------------------------------------------------------- checkpoints

@@ -177,6 +177,106 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         X = self._checked_X(X)  # before self.mlp_ is looked up: NotFittedError, not AttributeError
         return self.mlp_.predict_log_proba(X)
 
+    # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Save the fitted classifier, net and stack, to one model file, atomically.
+
+        :meth:`load` reads it back exactly: the net predicts and trains on as this one would
+        (:meth:`dbn.MLPClassifier.save`), and ``stack_`` holds the pretrained layers
+        (:meth:`dbn.DBN.save`). ``finetune`` must hold what JSON can (numbers, strings, lists);
+        a Generator ``random_state`` is stored as None, as the other models store it.
+
+        Parameters
+        ----------
+        path : str or Path
+            Ends in ``.safetensors`` or ``.npz`` (see :mod:`dbn.io`).
+        """
+        import json
+
+        from . import io
+
+        check_is_fitted(self, "mlp_")
+        mlp_arrays, mlp_extra = self.mlp_._state_arrays()
+        arrays = {f"mlp/{name}": value for name, value in mlp_arrays.items()}
+        extra = {
+            "mlp": {"params": self.mlp_._header_params(), "extra": mlp_extra},
+            "stack": None,
+            "n_features_in_": int(self.n_features_in_),
+        }
+        if getattr(self, "feature_names_in_", None) is not None:
+            extra["feature_names_in_"] = [str(name) for name in self.feature_names_in_]
+        stack = self.stack_
+        if stack is not None:
+            stack_arrays, stack_extra = stack._layer_arrays()
+            arrays.update({f"stack/{name}": value for name, value in stack_arrays.items()})
+            extra["stack"] = {"params": stack._header_params(), "extra": stack_extra}
+        seed = self.random_state
+        params = {
+            # The stack as given (None, or its parameters: a DBN is rebuilt from them on load).
+            "stack": None if self.stack is None else self.stack._header_params(),
+            "init": self.init,
+            "finetune": self.finetune,
+            "random_state": seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        }
+        try:
+            json.dumps(params["finetune"])
+        except TypeError as exc:
+            raise TypeError(
+                f"finetune must hold JSON values (numbers, strings, lists) to be saved: {exc}."
+            ) from None
+        io.save_arrays(path, type(self).__name__, params, arrays, extra)
+
+    @classmethod
+    def load(cls, path):
+        """Load a classifier written by :meth:`save`; the round trip is exact.
+
+        Raises
+        ------
+        dbn.io.ModelFileError
+            When the file is not a ``DBNClassifier``, is damaged, or its parts do not fit.
+        """
+        from . import io
+        from .mlp import MLPClassifier
+        from .stack import DBN, _params_from_json
+
+        header, arrays = io.load_arrays(path, kind=cls.__name__)
+        params, extra = header["params"], header.get("extra", {})
+
+        def part(prefix):
+            return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+        try:
+            stack = params["stack"]
+            model = cls(
+                None if stack is None else DBN(**_params_from_json(stack)),
+                init=params["init"],
+                finetune=params["finetune"],
+                random_state=params["random_state"],
+            )
+            mlp_saved, stack_saved = extra["mlp"], extra["stack"]
+            n_features = int(extra["n_features_in_"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise io.ModelFileError(f"{path}: invalid stored parameters ({exc}).") from exc
+        source = f"{path} (the net)"
+        model.mlp_ = MLPClassifier._from_saved(
+            mlp_saved["params"], mlp_saved["extra"], part("mlp/"), source
+        )
+        model.stack_ = None
+        if stack_saved is not None:
+            model.stack_ = DBN._from_saved(
+                stack_saved["params"], stack_saved["extra"], part("stack/"), f"{path} (the stack)"
+            )
+        if model.mlp_.n_features_in_ != n_features:
+            raise io.ModelFileError(
+                f"{path}: the net expects {model.mlp_.n_features_in_} features, the classifier "
+                f"{n_features}."
+            )
+        model.n_features_in_ = n_features
+        if "feature_names_in_" in extra:
+            model.feature_names_in_ = np.asarray(extra["feature_names_in_"], dtype=object)
+        model.classes_ = model.mlp_.classes_
+        return model
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True

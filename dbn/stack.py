@@ -818,13 +818,19 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
     def load(cls, path):
         """Load a DBN written by :meth:`save`; the round trip is exact."""
         header, arrays = io.load_arrays(path, kind="DBN")
-        model = cls(**_params_from_json(header["params"]))
-        layers = model._make_layers(int(header["extra"]["n_features_in_"]))
-        n_done = int(header["extra"].get("n_layers_done", len(layers)))
-        model._restore_layers(layers, n_done, arrays, header["extra"], path)
+        return cls._from_saved(header["params"], header["extra"], arrays, path)
+
+    @classmethod
+    def _from_saved(cls, stored_params, extra, arrays, source):
+        """The DBN :meth:`save` stored as ``(params, extra, arrays)``; ``source`` names it in
+        errors. Also reads a stack stored inside another model's file (``dbn.DBNClassifier``)."""
+        model = cls(**_params_from_json(stored_params))
+        layers = model._make_layers(int(extra["n_features_in_"]))
+        n_done = int(extra.get("n_layers_done", len(layers)))
+        model._restore_layers(layers, n_done, arrays, extra, source)
         model.layers_ = layers[:n_done]
-        model.n_features_in_ = int(header["extra"]["n_features_in_"])
-        model.pretrain_time_ = list(header["extra"].get("pretrain_time_", []))
+        model.n_features_in_ = int(extra["n_features_in_"])
+        model.pretrain_time_ = list(extra.get("pretrain_time_", []))
         return model
 
     def _header_params(self):
@@ -835,7 +841,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         if isinstance(params["layer_params"], dict):
             params["layer_params"] = {str(k): v for k, v in params["layer_params"].items()}
         if not isinstance(params["hidden_layer_sizes"], str):  # "auto" is kept as such
-            params["hidden_layer_sizes"] = list(self._sizes(self.n_features_in_))
+            params["hidden_layer_sizes"] = list(self._sizes(getattr(self, "n_features_in_", 0)))
         return params
 
     def _layer_arrays(self, layers=None):

@@ -129,3 +129,50 @@ def test_unfitted_and_bad_parameters(table):
     np.testing.assert_array_equal(given, X)  # the caller's rows are not modified
     with pytest.raises(ValueError, match="X has 3 features, but DBNClassifier is expecting 4"):
         clf.predict(X[:, :3])
+
+
+@pytest.mark.parametrize("init", ["pretrained", "xavier_uniform"])
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_save_load_round_trip(table, tmp_path, init, suffix):
+    import pandas as pd
+
+    from dbn import io
+
+    X, y = table
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(4)])
+    clf = DBNClassifier(DBN(**SMALL), init=init, finetune=FINETUNE, random_state=3)
+    _quiet(lambda: clf.fit(frame, y))
+    path = tmp_path / f"clf{suffix}"
+    clf.save(path)
+    loaded = DBNClassifier.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(frame), clf.predict_proba(frame))
+    np.testing.assert_array_equal(loaded.classes_, clf.classes_)
+    assert list(loaded.feature_names_in_) == ["f0", "f1", "f2", "f3"]
+    assert loaded.get_params()["init"] == init and loaded.random_state == 3
+    assert loaded.stack.get_params() == DBN(**dict(SMALL, hidden_layer_sizes=(16, 8))).get_params()
+    np.testing.assert_equal(loaded.mlp_.history_, clf.mlp_.history_)  # NaN == NaN here
+    if init == "pretrained":
+        for a, b in zip(loaded.stack_.layers_, clf.stack_.layers_, strict=True):
+            np.testing.assert_array_equal(a.components_, b.components_)
+    else:
+        assert loaded.stack_ is None
+    # The loaded net trains on exactly as the saved one would.
+    more = dict(warm_start=True, max_iter=3)
+    a = _quiet(lambda: clf.mlp_.set_params(**more).fit(X, y))
+    b = _quiet(lambda: loaded.mlp_.set_params(**more).fit(X, y))
+    np.testing.assert_array_equal(a.coefs_[0], b.coefs_[0])
+    # Another model's file is refused, and an unfitted classifier has nothing to save.
+    other = tmp_path / f"dbn{suffix}"
+    clf.stack_.save(other) if clf.stack_ is not None else DBN(**SMALL).pretrain(X).save(other)
+    with pytest.raises(io.ModelFileError, match="DBN"):
+        DBNClassifier.load(other)
+    with pytest.raises(NotFittedError):
+        DBNClassifier().save(tmp_path / "unfitted.safetensors")
+
+
+def test_save_refuses_finetune_values_json_cannot_hold(table, tmp_path):
+    X, y = table
+    fitted = _quiet(lambda: DBNClassifier(DBN(**SMALL), finetune=FINETUNE).fit(X, y))
+    fitted.finetune = dict(FINETUNE, tol=np.array([1e-4]))
+    with pytest.raises(TypeError, match="finetune must hold JSON values"):
+        fitted.save(tmp_path / "clf.safetensors")
