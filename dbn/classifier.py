@@ -60,7 +60,7 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         fine-tuning went.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Only when ``X`` has string column names.
 
     See Also
