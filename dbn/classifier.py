@@ -177,6 +177,12 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         X = self._checked_X(X)  # before self.mlp_ is looked up: NotFittedError, not AttributeError
         return self.mlp_.predict_log_proba(X)
 
+    def to_torch(self, *, probabilities=False):
+        """The fine-tuned net as a ``torch.nn.Module`` (:meth:`dbn.MLPClassifier.to_torch`):
+        logits, or with ``probabilities=True`` the softmax of :meth:`predict_proba`."""
+        check_is_fitted(self, "mlp_")
+        return self.mlp_.to_torch(probabilities=probabilities)
+
     # ------------------------------------------------------------------ persistence
     def save(self, path):
         """Save the fitted classifier, net and stack, to one model file, atomically.

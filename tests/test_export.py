@@ -309,7 +309,7 @@ def test_import_error_names_the_extra(monkeypatch):
 def test_estimators_export_through_their_to_torch_methods():
     """``est.to_torch()`` is :func:`dbn.export.to_torch` on every estimator."""
     torch = pytest.importorskip("torch")
-    from dbn import DBN
+    from dbn import DBN, DBNClassifier
 
     rng = np.random.default_rng(0)
     X = (rng.random((60, 12)) < 0.4).astype(np.float32)
@@ -326,3 +326,7 @@ def test_estimators_export_through_their_to_torch_methods():
         )
         np.testing.assert_allclose(reg.to_torch()(x).numpy(), reg.predict(X), atol=1e-5)
         np.testing.assert_allclose(ae.to_torch()(x).numpy(), ae.reconstruct(X), atol=1e-5)
+        wrapped = _quiet_fit(DBNClassifier(DBN((8, 4), n_iter=1, batch_size=20)), X, y)
+        np.testing.assert_allclose(
+            wrapped.to_torch(probabilities=True)(x).numpy(), wrapped.predict_proba(X), atol=1e-5
+        )
