@@ -96,6 +96,8 @@ DEFAULT_ESTIMATORS = [
     # n_iter="auto" gives the checks' 30-row data 2,000 updates per layer of the 500-500-2000
     # stack (over 20 minutes for the suite): the other defaults, at the 10 epochs it gives 2,000 rows.
     DBN(n_iter=10),
+    # The same stack inside the classifier, fine-tuned at to_mlp()'s defaults (7 s).
+    DBNClassifier(DBN(n_iter=10)),
     dbn.DBM(),
     MLPClassifier(),
     MLPRegressor(),
