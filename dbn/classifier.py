@@ -148,33 +148,32 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
             mlp = self.stack_.to_mlp(**finetune)
         else:
             self.stack_ = None
-            mlp = MLPClassifier(
-                stack._sizes(X.shape[1]),
-                activation="sigmoid",
-                init=self.init,
-                **stack.finetune_params(**finetune),
-            )
+            params = stack.finetune_params(**finetune)
+            params.setdefault("activation", "sigmoid")  # to_mlp()'s default
+            mlp = MLPClassifier(stack._sizes(X.shape[1]), init=self.init, **params)
         self.mlp_ = mlp.fit(X, y)
         self.classes_ = self.mlp_.classes_
         return self
 
     def _checked_X(self, X):
+        """``X`` checked against the fit; called before ``self.mlp_`` is looked up, so that an
+        unfitted classifier raises NotFittedError, not AttributeError."""
         check_is_fitted(self, "mlp_")
         return validate_input(self, X, "X", accept_sparse=True)
 
     def predict(self, X):
         """The most probable class of each row."""
-        X = self._checked_X(X)  # before self.mlp_ is looked up: NotFittedError, not AttributeError
+        X = self._checked_X(X)
         return self.mlp_.predict(X)
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``."""
-        X = self._checked_X(X)  # before self.mlp_ is looked up: NotFittedError, not AttributeError
+        X = self._checked_X(X)
         return self.mlp_.predict_proba(X)
 
     def predict_log_proba(self, X):
         """Logarithms of :meth:`predict_proba`."""
-        X = self._checked_X(X)  # before self.mlp_ is looked up: NotFittedError, not AttributeError
+        X = self._checked_X(X)
         return self.mlp_.predict_log_proba(X)
 
     def to_torch(self, *, probabilities=False):

@@ -73,6 +73,10 @@ def test_another_init_trains_the_same_net_from_its_weights(table):
     )
     assert auto.mlp_.hidden_layer_sizes == (128, 128, 128)
     assert auto.mlp_.solver == TO_MLP_DEFAULTS["solver"] and auto.mlp_.init == "he_normal"
+    # Fine-tuning parameters apply to both starts alike, the activation included.
+    for init in ("pretrained", "he_normal"):
+        tanh = DBNClassifier(DBN(**SMALL), init=init, finetune=dict(FINETUNE, activation="tanh"))
+        assert _quiet(lambda tanh=tanh: tanh.fit(X, y)).mlp_.activation == "tanh"
 
 
 def test_unlabelled_rows_join_the_pretraining_only(table):
