@@ -399,6 +399,7 @@ def test_a_quiet_layer_below_is_not_said_to_have_warned():
     assert [m.split(" (")[0] for m in messages] == ["DBN layer 3 of 3"]
     assert "Fix layer 2 first: its own warning, if it gave one" in messages[0]
     assert "with none, it learnt too little to pass on" in messages[0]
+    assert "dbn.DBNClassifier(init='xavier_uniform')" in messages[0]
 
 
 def test_dbn_collapse_names_the_layer(binary_digits):

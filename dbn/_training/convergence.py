@@ -504,6 +504,7 @@ def rbm_collapse_message(
         advice = (
             f"Fix layer {layer} first: its own warning, if it gave one, names the remedy; with "
             "none, it learnt too little to pass on (a Gaussian layer on a few standardised "
-            "features can). " + advice
+            "features can, and pretraining may then not pay: compare the same net without it, "
+            "dbn.DBNClassifier(init='xavier_uniform')). " + advice
         )
     return f"{message} {advice}; if the error is still falling, more epochs (n_iter)."
