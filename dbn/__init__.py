@@ -9,6 +9,7 @@ The data flow is ``X -> RBM kernels -> DBN stack -> MLP``:
 - :class:`DBNClassifier` (``dbn.classifier``): pretraining and fine-tuning in one ``fit``, for
   scikit-learn's model selection (or the same net from another initialiser, to compare).
 - ``dbn.init``, ``dbn.diagnostics``: initialisation schemes and per-layer statistics.
+- ``dbn.preprocessing``: :class:`Whitening`, decorrelated real-valued inputs for a Gaussian RBM.
 - ``dbn.evaluation``, ``dbn.datasets``, ``dbn.io``, ``dbn.plot``.
 - ``dbn.out_of_core``, ``dbn.dask``: pretraining from disk, and training on a dask cluster.
 - ``dbn.export``: :func:`~dbn.export.to_torch`, the fitted networks as PyTorch modules.
@@ -37,6 +38,7 @@ _ATTRIBUTES = {
     "DeepAutoencoder": "dbn.autoencoder",
     "MLPClassifier": "dbn.mlp",
     "MLPRegressor": "dbn.mlp",
+    "Whitening": "dbn.preprocessing",
     "DataRangeWarning": "dbn._validation",
     "DivergenceError": "dbn._validation",
     # scikit-learn's own class, so that except clauses and sklearn's tools agree.
@@ -49,6 +51,7 @@ _SUBMODULES = {
     "mlp",
     "classifier",
     "init",
+    "preprocessing",
     "diagnostics",
     "evaluation",
     "datasets",
