@@ -57,6 +57,10 @@ the unlabelled data of the pretraining, and are all labelled. Larger sets: the p
   benchmarks/results/heldout-tabular/chosen-by-cv``): what ``dbn.DBNClassifier`` lets a user do,
   ``GridSearchCV`` over its ``init`` (pretrained, or the same net from Xavier's weights) by a
   3-fold cross-validation inside the run's labelled rows, refitted on them all;
+- ``whitened`` (on request; ``--output benchmarks/results/heldout-tabular/twenty-first-round``):
+  the defaults on inputs whitened by ``dbn.preprocessing.Whitening(epsilon=0.1)`` fitted on
+  the pretraining rows, the twenty-first panel round's candidate (which the defaults beat
+  there), run after it;
 - ``Xavier init same net``: not pretrained: ``MLPClassifier`` with the pretrained arms' widths
   and ``to_mlp()``'s fine-tuning for real-valued inputs, from Xavier's initial weights (added
   after the first runs of the tables added last, where the pretrained net lost: it tells the
