@@ -1071,3 +1071,98 @@ def test_panel_same_net_reference_is_the_defaults_net_from_xavier_weights():
     assert net.init == "xavier_uniform" and net.pretrained_layers is None
     for name, value in REAL_VALUED_TO_MLP_DEFAULTS.items():
         assert net.get_params()[name] == value, name
+
+
+def test_heldout_tabular_whitened_arm_pretrains_and_scores_on_whitened_rows(monkeypatch, tmp_path):
+    import functools
+
+    heldout_tabular = pytest.importorskip("heldout_tabular")
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(40):
+        size = rng.normal() + 2.0 * (i % 2)  # five correlated measurements of one size
+        rows.append([("B", "O")[i % 2], "F", i, *(size + 0.1 * rng.normal(size=5)).round(3)])
+    _write_rdatasets_csv(
+        tmp_path / "crabs.csv", ["sp", "sex", "index", "FL", "RW", "CL", "CW", "BD"], rows
+    )
+    pretrained_on = []
+    real_dbn = heldout_tabular.DBN
+
+    class RecordingDBN(real_dbn):
+        def pretrain(self, X, *args, **kwargs):
+            pretrained_on.append(np.array(X))
+            return super().pretrain(X, *args, **kwargs)
+
+    monkeypatch.setattr(
+        heldout_tabular, "DBN", functools.partial(RecordingDBN, hidden_layer_sizes=[4], n_iter=1)
+    )
+    panel_study = pytest.importorskip("panel_study")
+    monkeypatch.setattr(panel_study, "STACK", dict(hidden_layer_sizes=[4]))
+    monkeypatch.setattr(panel_study, "FINETUNE_EPOCHS", 2)
+    folds = heldout_tabular.cv_folds
+    monkeypatch.setattr(heldout_tabular, "cv_folds", lambda y: folds(y)[:1])
+    out = tmp_path / "whitened"
+    heldout_tabular.main(
+        ["--data-dir", str(tmp_path), "--sets", "crabs", "--arms", "whitened", "--output", str(out)]
+    )
+    runs = json.loads((out / "results.json").read_text())["results"]["crabs"]
+    assert len(runs) == 1 and 0 <= runs[0]["whitened"] <= 100
+    # Two pretrainings per run: the shared one on the standardised rows, then the whitened arm's
+    # on the same rows through a Whitening fitted on them.
+    from dbn.preprocessing import Whitening
+
+    standardised, whitened = pretrained_on
+    assert np.abs(np.corrcoef(standardised, rowvar=False)).min() > 0.9
+    expected = Whitening(epsilon=heldout_tabular.WHITENING_EPSILON).fit_transform(standardised)
+    np.testing.assert_allclose(whitened, expected)
+    assert "| crabs | 40 x 5, 2 | 1 | whitened |" in (out / "results.md").read_text()
+
+
+def test_panel_study_whitened_inputs_map():
+    panel_study = pytest.importorskip("panel_study")
+    from dbn.preprocessing import Whitening
+
+    X = np.random.default_rng(0).normal(size=(50, 3)) @ np.array(
+        [[1, 1, 0], [0, 1, 1], [0, 0, 1.0]]
+    )
+    identity = panel_study.whitened_inputs(X, None)
+    assert identity(X) is X
+    np.testing.assert_allclose(
+        panel_study.whitened_inputs(X, 0.1)(X[:5]), Whitening(epsilon=0.1).fit(X).transform(X[:5])
+    )
+
+
+def test_tabular_panel_rule_keeps_predictable_tables_of_measurements(tmp_path):
+    tabular_panel = pytest.importorskip("tabular_panel")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "other").mkdir()
+
+    def table(n, predictable=True, seed=0):
+        rng = np.random.default_rng(seed)
+        rows = []
+        for i in range(n):
+            group = ("low", "high")[i % 2]
+            shift = 2.0 * (i % 2) if predictable else 0.0
+            values = (shift + rng.normal(size=3)).round(4).tolist()
+            rows.append([i + 1, group, *values, i % 3])  # row number, label, 3 measurements, code
+        return rows
+
+    header = ["id", "grp", "a", "b", "c", "code"]
+    good = table(200)
+    good[7][3] = "NA"  # a missing value drops its row
+    _write_rdatasets_csv(tmp_path / "pkg" / "good.csv", header, good)
+    _write_rdatasets_csv(tmp_path / "other" / "copy.csv", header, good)  # the same table again
+    _write_rdatasets_csv(tmp_path / "pkg" / "short.csv", header, table(100, seed=1))
+    _write_rdatasets_csv(tmp_path / "pkg" / "noise.csv", header, table(300, False, seed=2))
+    _write_rdatasets_csv(tmp_path / "pkg" / "biopsy.csv", header, table(200, seed=3))  # held out
+    (tmp_path / "pkg" / "latin1.csv").write_bytes(b'"","x"\n"1","\xbc"\n')
+    tables = tabular_panel.qualifying_tables(str(tmp_path))
+    assert list(tables) == ["other/copy"]  # first of the two copies in path order
+    features, label, X, y = tables["other/copy"]
+    assert label == "grp" and features == ["a", "b", "c"]  # no row numbers, no 3-value code
+    assert X.shape == (199, 3) and sorted(set(y)) == ["high", "low"]
+    assert tabular_panel.drawn_tables(str(tmp_path)) == ["other/copy"]
+    d = tabular_panel.panel_set(str(tmp_path), "other/copy")
+    assert d.X_train.dtype == np.float32 and d.X_val.shape == (0, 3)
+    np.testing.assert_allclose(d.X_train.mean(axis=0), 0, atol=1e-5)
+    assert d.visible_unit == "gaussian"
