@@ -1992,7 +1992,9 @@ def main(argv=None):
             runs = json.loads((output / filename).read_text())["runs"]
         else:
             runs = []
-        text += "\n".join(defaults_round_markdown(part, runs))
+        section = defaults_round_markdown(part, runs)
+        if section:  # a blank line after each table, so that the next heading starts anew
+            text += "\n".join(section) + "\n"
     if "realvalued-test" in parts:
         realvalued_test = run_realvalued_test(log, output)
     elif (output / "realvalued_test.json").exists():
