@@ -116,13 +116,69 @@ def test_model_selection_pretrains_inside_each_fold(table):
     assert clone(clf).get_params()["stack"].get_params() == DBN(**SMALL).get_params()
 
 
+def test_auto_init_is_the_grid_search_over_init_it_replaces(table):
+    """init="auto" chooses as GridSearchCV over init would on the same folds, and refits."""
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = table
+    U = np.random.default_rng(5).standard_normal((30, 4))
+    auto = DBNClassifier(DBN(**SMALL), init="auto", finetune=dict(max_iter=60))
+    _quiet(lambda: auto.fit(X, y, X_unlabelled=U))
+    search = GridSearchCV(
+        DBNClassifier(DBN(**SMALL), finetune=dict(max_iter=60)),
+        {"init": ["pretrained", "xavier_uniform"]},
+        cv=StratifiedKFold(3, shuffle=True, random_state=SMALL["random_state"]),
+    )
+    _quiet(lambda: search.fit(X, y, X_unlabelled=U))
+    assert list(auto.init_scores_) == ["pretrained", "xavier_uniform"]
+    np.testing.assert_allclose(
+        list(auto.init_scores_.values()), search.cv_results_["mean_test_score"]
+    )
+    assert auto.init_ == search.best_params_["init"]
+    np.testing.assert_array_equal(auto.predict_proba(X), search.best_estimator_.predict_proba(X))
+    assert (auto.stack_ is None) == (auto.init_ != "pretrained")
+    assert auto.init == "auto"  # the parameter is kept; the choice is a fitted attribute
+
+
+def test_auto_init_prefers_pretraining_on_a_tie_and_keeps_the_refits_warnings(table, monkeypatch):
+    X, y = table
+    with monkeypatch.context() as patch:
+        tie = {"pretrained": 0.9, "xavier_uniform": 0.9}
+        patch.setattr(DBNClassifier, "_cross_validated_inits", lambda *args: dict(tie))
+        clf = _quiet(lambda: DBNClassifier(DBN(**SMALL), init="auto", finetune=FINETUNE).fit(X, y))
+    assert clf.init_scores_ == tie and clf.init_ == "pretrained" and clf.stack_ is not None
+    # The folds' fits are quiet; the refit warns as a plain fit of the chosen init would.
+    short = dict(max_iter=2)
+    with warnings.catch_warnings(record=True) as auto_caught:
+        warnings.simplefilter("always")
+        chosen = DBNClassifier(DBN(**SMALL), init="auto", finetune=short).fit(X, y).init_
+    with warnings.catch_warnings(record=True) as plain_caught:
+        warnings.simplefilter("always")
+        DBNClassifier(DBN(**SMALL), init=chosen, finetune=short).fit(X, y)
+
+    def messages(caught):
+        return [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+    assert messages(auto_caught) == messages(plain_caught) and messages(plain_caught)
+
+
+def test_auto_init_needs_three_rows_per_class(table):
+    X, y = table
+    y = y.copy()
+    y[:2] = 7  # a class of two rows
+    with pytest.raises(ValueError, match=r'init="auto" .* the smallest with 2 \(n_samples=90\)'):
+        DBNClassifier(DBN(**SMALL), init="auto").fit(X, y)
+
+
 def test_unfitted_and_bad_parameters(table):
     X, y = table
     with pytest.raises(NotFittedError):
         DBNClassifier().predict(X)
     with pytest.raises(TypeError, match="stack must be a dbn.DBN or None, got MLPClassifier"):
         DBNClassifier(MLPClassifier()).fit(X, y)
-    with pytest.raises(ValueError, match="init must be 'pretrained' or an initialiser of dbn.init"):
+    with pytest.raises(
+        ValueError, match="init must be 'pretrained', 'auto' or an initialiser of dbn.init"
+    ):
         DBNClassifier(init="glorot").fit(X, y)
     with pytest.raises(TypeError, match="finetune must be a dict of MLPClassifier parameters"):
         DBNClassifier(finetune=[("max_iter", 3)]).fit(X, y)
@@ -135,7 +191,7 @@ def test_unfitted_and_bad_parameters(table):
         clf.predict(X[:, :3])
 
 
-@pytest.mark.parametrize("init", ["pretrained", "xavier_uniform"])
+@pytest.mark.parametrize("init", ["pretrained", "xavier_uniform", "auto"])
 @pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
 def test_save_load_round_trip(table, tmp_path, init, suffix):
     import pandas as pd
@@ -155,7 +211,9 @@ def test_save_load_round_trip(table, tmp_path, init, suffix):
     assert loaded.get_params()["init"] == init and loaded.random_state == 3
     assert loaded.stack.get_params() == DBN(**dict(SMALL, hidden_layer_sizes=(16, 8))).get_params()
     np.testing.assert_equal(loaded.mlp_.history_, clf.mlp_.history_)  # NaN == NaN here
-    if init == "pretrained":
+    assert loaded.init_ == clf.init_ and loaded.init_scores_ == clf.init_scores_
+    assert (clf.init_scores_ is None) == (init != "auto")
+    if clf.init_ == "pretrained":
         for a, b in zip(loaded.stack_.layers_, clf.stack_.layers_, strict=True):
             np.testing.assert_array_equal(a.components_, b.components_)
     else:

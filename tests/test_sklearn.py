@@ -42,6 +42,8 @@ ESTIMATORS = [
     MLPRegressor((10,), max_iter=100, learning_rate_init=0.01),
     DeepAutoencoder((4, 2), solver="adam", max_iter=5, batch_size=10),
     DBNClassifier(DBN((10,), n_iter=3, batch_size=10), finetune=dict(max_iter=100)),
+    # init="auto": a 3-fold cross-validation inside every fit of every check.
+    DBNClassifier(DBN((10,), n_iter=3, batch_size=10), init="auto", finetune=dict(max_iter=100)),
 ]
 
 # One line each: why a check does not apply, in words a user would accept.
