@@ -81,7 +81,7 @@ from _report import machine_info, open_log  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import RepeatedStratifiedKFold  # noqa: E402
 
-from dbn import DBN, DivergenceError, MLPClassifier  # noqa: E402
+from dbn import DBN, DBNClassifier, DivergenceError, MLPClassifier  # noqa: E402
 from dbn.datasets import PANEL, load_panel  # noqa: E402
 from dbn.preprocessing import Whitening  # noqa: E402
 from dbn.stack import (  # noqa: E402
@@ -1173,12 +1173,22 @@ XAVIER_REFERENCE = "Xavier net (reference, not a candidate)"
 #: tells the pretraining's share from the net's and the recipe's (``heldout_tabular.py``'s
 #: ``Xavier init same net``). Added to the nineteenth round after its first runs.
 XAVIER_SAME_NET_REFERENCE = "the defaults' net from Xavier's weights (reference)"
+#: A third: what ``dbn.DBNClassifier(init="auto")`` chooses and scores at the defaults
+#: (pretrained or the same net from Xavier's weights, by a 3-fold cross-validation of the
+#: labelled rows). Added to the twenty-first and twenty-second rounds after they ran, on their
+#: cross-validation folds only (:data:`REFERENCE_SPLITS`); not a candidate.
+AUTO_INIT_REFERENCE = 'DBNClassifier(init="auto") (reference)'
+REFERENCE_SPLITS = {AUTO_INIT_REFERENCE: ("cv",)}
 ROUND_REFERENCES = {
     "realvalued-stopping": (XAVIER_REFERENCE,),
     "realvalued-pretraining": (XAVIER_REFERENCE, XAVIER_SAME_NET_REFERENCE),
     "realvalued-scale": (XAVIER_REFERENCE, XAVIER_SAME_NET_REFERENCE),
-    "realvalued-whitening": (XAVIER_REFERENCE, XAVIER_SAME_NET_REFERENCE),
-    "realvalued-whitening-tables": (XAVIER_REFERENCE, XAVIER_SAME_NET_REFERENCE),
+    "realvalued-whitening": (XAVIER_REFERENCE, XAVIER_SAME_NET_REFERENCE, AUTO_INIT_REFERENCE),
+    "realvalued-whitening-tables": (
+        XAVIER_REFERENCE,
+        XAVIER_SAME_NET_REFERENCE,
+        AUTO_INIT_REFERENCE,
+    ),
 }
 
 
@@ -1187,6 +1197,11 @@ def reference_net(reference, X, y, seed):
     if reference == XAVIER_REFERENCE:
         return xavier(X, y, seed)
     start = time.perf_counter()
+    if reference == AUTO_INIT_REFERENCE:
+        classifier = DBNClassifier(DBN(visible_unit="gaussian", random_state=seed), init="auto")
+        net = classifier.fit(X, y).mlp_
+        net.chosen_init = classifier.init_  # recorded with the run
+        return net, time.perf_counter() - start
     net = MLPClassifier(
         auto_layer_sizes(X.shape[1]),
         init="xavier_uniform",
@@ -1273,6 +1288,8 @@ def run_defaults_round(part, log, output):
         for reference in ROUND_REFERENCES.get(part, ()):
             if (name, seed, reference, split) in done:
                 continue
+            if split not in REFERENCE_SPLITS.get(reference, (split,)):
+                continue
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
                 net, seconds = reference_net(reference, X, y, seed)
@@ -1289,6 +1306,8 @@ def run_defaults_round(part, log, output):
                 finetune_seconds=seconds,
                 finetune_warnings=fine_tuning_warnings(caught, net),
             )
+            if hasattr(net, "chosen_init"):
+                run["chosen_init"] = net.chosen_init
             log(f"{part} {name} {split} seed {seed} {reference}: {100 * run['val_error']:.2f} %")
             runs.append(run)
             write(path, dict(machine=machine_info(), runs=runs))
@@ -1367,8 +1386,9 @@ def defaults_round_markdown(part, runs):
         for c, by_col in table.items()
     }
     complete = [c for c, by_col in table.items() if all(by_col.values()) and c not in references]
-    # A reference row is scored against the candidates' best but does not set it.
-    shown = complete + [c for c in references if all(table[c].values())]
+    # A reference row is scored against the candidates' best but does not set it; one that ran
+    # on the deciding split only (REFERENCE_SPLITS) shows a dash elsewhere.
+    shown = complete + [c for c in references if all(table[c][col] for col in deciding)]
     for candidate in shown:
         by_col = table[candidate]
         worst = max(
@@ -1378,11 +1398,17 @@ def defaults_round_markdown(part, runs):
         )
         cells = [
             f"{100 * means[candidate][col]:.2f} / {np.mean([r['seconds'] for r in rs]):.1f} s"
+            if rs
+            else "–"
             for col, rs in by_col.items()
         ]
         collapsed = sum(bool(r["collapse"]) for rs in by_col.values() for r in rs)
         total = sum(len(rs) for rs in by_col.values())
-        row = f"| {candidate} | " + " | ".join(cells) + f" | {worst:.3f} | {collapsed} of {total} |"
+        label = candidate
+        chosen = [r["chosen_init"] for rs in by_col.values() for r in rs if "chosen_init" in r]
+        if chosen:
+            label += f", pretrained in {chosen.count('pretrained')} of {len(chosen)} runs"
+        row = f"| {label} | " + " | ".join(cells) + f" | {worst:.3f} | {collapsed} of {total} |"
         if len(splits) > 1:
             row += (
                 " "

@@ -907,6 +907,32 @@ def test_panel_round_reference_runs_xavier_on_each_run_and_does_not_set_the_best
     assert f" | {floor / (0.1 + floor):.3f} | " in table.split(f"| {reference} |")[1]
 
 
+def test_panel_round_auto_init_reference_runs_on_the_cv_folds_only(monkeypatch, tmp_path):
+    """The DBNClassifier(init="auto") reference: cv folds only, its choice recorded and counted in
+    the table, a dash in the validation column."""
+    import functools
+
+    panel_study = pytest.importorskip("panel_study")
+    _tiny_round(monkeypatch, panel_study)
+    reference = panel_study.AUTO_INIT_REFERENCE
+    monkeypatch.setattr(panel_study, "ROUND_REFERENCES", {"tiny": (reference,)})
+    monkeypatch.setattr(
+        panel_study, "DBN", functools.partial(panel_study.DBN, hidden_layer_sizes=[4], n_iter=1)
+    )
+    monkeypatch.setattr(panel_study, "grid_seeds", lambda n_val: [0])
+    folds = panel_study.cv_folds
+    monkeypatch.setattr(panel_study, "cv_folds", lambda y: folds(y)[:1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tiny nets' convergence warnings
+        runs = panel_study.run_defaults_round("tiny", lambda message: None, tmp_path)
+    (auto,) = [r for r in runs if r["candidate"] == reference]
+    assert auto["split"] == "cv" and auto["chosen_init"] in ("pretrained", "xavier_uniform")
+    table = "\n".join(panel_study.defaults_round_markdown("tiny", runs))
+    n_pretrained = int(auto["chosen_init"] == "pretrained")
+    row = table.split(f"| {reference}, pretrained in {n_pretrained} of 1 runs | ")[1]
+    assert row.startswith("– | ")
+
+
 def test_panel_realvalued_test_runs_the_library_defaults_and_the_previous_ones_on_test(
     monkeypatch, tmp_path
 ):
