@@ -4,7 +4,7 @@ A Gaussian visible layer (``DBN(visible_unit="gaussian")``) treats its inputs as
 given the hidden units, so strongly correlated features (a diamond's carat, price and three
 lengths) are left for the hidden units to explain, and the first layer spends itself on the one
 direction of largest variance. Whitening the inputs first is the usual remedy for Gaussian RBMs
-(Krizhevsky 2009, section 1.4 and appendix A; Coates & Ng 2011 for the regularised form).
+(Krizhevsky 2009; Coates & Ng 2011 for the regularised form).
 """
 
 from __future__ import annotations
