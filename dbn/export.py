@@ -33,7 +33,7 @@ __all__ = ["to_torch"]
 #: The distribution name, for the install hint of the error raised when PyTorch is missing.
 DISTRIBUTION = "deep-belief-nets"
 
-_SUPPORTED = ("MLPClassifier", "MLPRegressor", "DeepAutoencoder", "DBN")
+_SUPPORTED = ("MLPClassifier", "MLPRegressor", "DeepAutoencoder", "DBN", "Whitening")
 
 
 def _import_torch():
@@ -73,12 +73,15 @@ def to_torch(estimator, *, probabilities=False):
     ``DBN``                      ``nn.Sequential`` of ``Linear, Sigmoid`` per RBM (no
                                  sigmoid after linear hidden units): the features of
                                  :meth:`~dbn.DBN.transform`
+    ``Whitening``                one ``Linear`` layer: :meth:`~dbn.Whitening.transform`,
+                                 to put in front of a net trained on whitened inputs
+                                 (``nn.Sequential(whitening.to_torch(), net.to_torch())``)
     ============================ ========================================================
 
     Parameters
     ----------
-    estimator : MLPClassifier, MLPRegressor, DeepAutoencoder or DBN
-        A fitted network (a DBN after ``pretrain``). It is not modified.
+    estimator : MLPClassifier, MLPRegressor, DeepAutoencoder, DBN or Whitening
+        A fitted network (a DBN after ``pretrain``), or a fitted whitening. It is not modified.
     probabilities : bool, default=False
         For an ``MLPClassifier`` only: end the module with a softmax, so that it outputs
         :meth:`~dbn.MLPClassifier.predict_proba` instead of the logits. Keep the logits to train
@@ -94,7 +97,7 @@ def to_torch(estimator, *, probabilities=False):
     ImportError
         If PyTorch is not installed; the message gives the install command.
     TypeError
-        If ``estimator`` is not one of the four supported networks, or ``probabilities`` is not a
+        If ``estimator`` is not one of the supported estimators, or ``probabilities`` is not a
         bool.
     ValueError
         If ``probabilities=True`` for an estimator other than ``MLPClassifier``.
@@ -133,9 +136,14 @@ def to_torch(estimator, *, probabilities=False):
         raise ValueError(
             f"probabilities=True applies to an MLPClassifier only, got a {type(estimator).__name__}."
         )
-    _check_fitted(estimator, "layers_" if kind == "DBN" else "coefs_")
+    fitted_attribute = {"DBN": "layers_", "Whitening": "whitening_"}.get(kind, "coefs_")
+    _check_fitted(estimator, fitted_attribute)
     torch, nn = _import_torch()
-    if kind == "DBN":
+    if kind == "Whitening":
+        # (x - mean) W = x W - mean W; W is symmetric, so it is its own (out, in) matrix.
+        W = estimator.whitening_
+        module = _linear(torch, nn, W.T, -(estimator.mean_ @ W))
+    elif kind == "DBN":
         module = _dbn_module(torch, nn, estimator)
     elif kind == "DeepAutoencoder":
         module = _autoencoder_module(torch, nn, estimator)
@@ -157,7 +165,8 @@ def _kind(estimator):
         if isinstance(estimator, getattr(dbn, name)):
             return name
     raise TypeError(
-        "estimator must be a dbn MLPClassifier, MLPRegressor, DeepAutoencoder or DBN, got "
+        "estimator must be a dbn MLPClassifier, MLPRegressor, DeepAutoencoder, DBN or Whitening, "
+        "got "
         f"{type(estimator).__module__}.{type(estimator).__name__}."
     )
 

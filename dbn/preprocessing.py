@@ -99,6 +99,13 @@ class Whitening(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         unwhitening = np.linalg.inv(self.whitening_.astype(np.float64))
         return (X @ unwhitening.astype(X.dtype)) + self.mean_.astype(X.dtype)
 
+    def to_torch(self):
+        """The fitted whitening as a ``torch.nn.Linear`` layer (:func:`dbn.export.to_torch`), to
+        put in front of a net trained on the whitened inputs."""
+        from .export import to_torch
+
+        return to_torch(self)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False

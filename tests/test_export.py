@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")  # the 'test' extra installs it; see test_i
 
 from dbn import DBN, DeepAutoencoder, MLPClassifier, MLPRegressor, NotFittedError  # noqa: E402
 from dbn.export import to_torch  # noqa: E402
+from dbn.preprocessing import Whitening  # noqa: E402
 
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
 
@@ -281,6 +282,7 @@ def test_other_estimator_classes_are_refused_by_name():
         (MLPRegressor((3,)), "coefs_"),
         (DeepAutoencoder((3,)), "coefs_"),
         (DBN((3,)), "layers_"),
+        (Whitening(), "whitening_"),
     ],
 )
 def test_unfitted_estimator_raises_not_fitted(estimator, attribute):
@@ -330,3 +332,31 @@ def test_estimators_export_through_their_to_torch_methods():
         np.testing.assert_allclose(
             wrapped.to_torch(probabilities=True)(x).numpy(), wrapped.predict_proba(X), atol=1e-5
         )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_whitening_exports_as_a_linear_layer_in_front_of_the_net(dtype):
+    """A pipeline Whitening -> DBNClassifier exports as nn.Sequential of the two modules."""
+    torch = pytest.importorskip("torch")
+    from sklearn.pipeline import make_pipeline
+
+    from dbn import DBN, DBNClassifier
+
+    rng = np.random.default_rng(3)
+    X = (rng.standard_normal((80, 5)) @ rng.standard_normal((5, 5))).astype(dtype)
+    y = (X[:, 0] > 0).astype(int)
+    stack = DBN((6,), n_iter=2, visible_unit="gaussian", random_state=0)
+    model = _quiet_fit(
+        make_pipeline(Whitening(), DBNClassifier(stack, finetune=dict(max_iter=5))), X, y
+    )
+    whitening, classifier = model[0], model[-1]
+    layer = whitening.to_torch()
+    assert isinstance(layer, torch.nn.Linear) and layer.weight.dtype == getattr(
+        torch, np.dtype(dtype).name
+    )
+    net = torch.nn.Sequential(layer, classifier.to_torch(probabilities=True))
+    tolerance = 1e-4 if dtype == np.float32 else 1e-10
+    with torch.no_grad():
+        x = torch.from_numpy(X)
+        np.testing.assert_allclose(layer(x).numpy(), whitening.transform(X), atol=tolerance)
+        np.testing.assert_allclose(net(x).numpy(), model.predict_proba(X), atol=tolerance)
