@@ -99,6 +99,50 @@ class Whitening(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         unwhitening = np.linalg.inv(self.whitening_.astype(np.float64))
         return (X @ unwhitening.astype(X.dtype)) + self.mean_.astype(X.dtype)
 
+    def save(self, path):
+        """Save the fitted whitening to a model file (``.safetensors`` or ``.npz``, see
+        :mod:`dbn.io`), atomically; :meth:`load` reads it back exactly."""
+        from . import io
+
+        check_is_fitted(self, "whitening_")
+        arrays = {
+            "mean_": self.mean_,
+            "whitening_": self.whitening_,
+            "explained_variance_": self.explained_variance_,
+        }
+        extra = {"n_features_in_": int(self.n_features_in_)}
+        if getattr(self, "feature_names_in_", None) is not None:
+            extra["feature_names_in_"] = [str(name) for name in self.feature_names_in_]
+        io.save_arrays(path, type(self).__name__, {"epsilon": float(self.epsilon)}, arrays, extra)
+
+    @classmethod
+    def load(cls, path):
+        """A whitening saved by :meth:`save`.
+
+        Raises
+        ------
+        dbn.io.ModelFileError
+            When the file holds another model, or its arrays do not fit together.
+        """
+        from . import io
+
+        header, arrays = io.load_arrays(path, kind=cls.__name__)
+        extra = header.get("extra", {})
+        try:
+            model = cls(epsilon=header["params"]["epsilon"])
+            n = int(extra["n_features_in_"])
+            shapes = {"mean_": (n,), "whitening_": (n, n), "explained_variance_": (n,)}
+            for name, shape in shapes.items():
+                if arrays[name].shape != shape:
+                    raise ValueError(f"{name} has shape {arrays[name].shape}, expected {shape}")
+                setattr(model, name, arrays[name])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise io.ModelFileError(f"{path}: invalid Whitening ({exc}).") from exc
+        model.n_features_in_ = n
+        if "feature_names_in_" in extra:
+            model.feature_names_in_ = np.asarray(extra["feature_names_in_"], dtype=object)
+        return model
+
     def to_torch(self):
         """The fitted whitening as a ``torch.nn.Linear`` layer (:func:`dbn.export.to_torch`), to
         put in front of a net trained on the whitened inputs."""

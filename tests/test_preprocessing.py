@@ -126,3 +126,39 @@ def test_in_a_pipeline_before_a_dbn_classifier():
 @parametrize_with_checks([Whitening()])
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_save_load_round_trip(tmp_path, suffix):
+    pandas = pytest.importorskip("pandas")
+    from sklearn.exceptions import NotFittedError
+
+    from dbn import io
+
+    frame = pandas.DataFrame(correlated(d=3).astype(np.float32), columns=["a", "b", "c"])
+    model = Whitening(epsilon=0.05).fit(frame)
+    path = tmp_path / f"whitening{suffix}"
+    model.save(path)
+    loaded = Whitening.load(path)
+    np.testing.assert_array_equal(loaded.transform(frame), model.transform(frame))
+    np.testing.assert_array_equal(loaded.explained_variance_, model.explained_variance_)
+    assert loaded.epsilon == 0.05 and loaded.whitening_.dtype == np.float32
+    assert list(loaded.get_feature_names_out()) == ["a", "b", "c"]
+    with pytest.raises(NotFittedError):
+        Whitening().save(tmp_path / f"unfitted{suffix}")
+    other = tmp_path / f"dbn{suffix}"
+    DBN([2], n_iter=1, visible_unit="gaussian").pretrain(correlated(d=3)).save(other)
+    with pytest.raises(io.ModelFileError, match="Whitening"):
+        Whitening.load(other)
+
+
+def test_load_refuses_arrays_that_do_not_fit(tmp_path):
+    from dbn import io
+
+    path = tmp_path / "bad.safetensors"
+    arrays = {"mean_": np.zeros(3), "whitening_": np.eye(2), "explained_variance_": np.ones(3)}
+    io.save_arrays(path, "Whitening", {"epsilon": 0.1}, arrays, {"n_features_in_": 3})
+    with pytest.raises(
+        io.ModelFileError, match=r"whitening_ has shape \(2, 2\), expected \(3, 3\)"
+    ):
+        Whitening.load(path)
