@@ -2,6 +2,8 @@
 
     python benchmarks/tabular_panel.py --data-dir DIR      # lists the tables and the draw
 
+(its listing of 2026-12-05: ``benchmarks/results/tabular-panel/tables.txt``)
+
 The panel's real-valued part was scikit-learn's wine and breast-cancer and three generated
 tables; the eleven tables of ``heldout_tabular.py`` are kept for checks after the fact. When a
 round and those checks disagreed (the twenty-first, whitened inputs), five sets were too few to
