@@ -266,8 +266,7 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
             "init_": self.init_,
             "init_scores_": self.init_scores_,
         }
-        if getattr(self, "feature_names_in_", None) is not None:
-            extra["feature_names_in_"] = [str(name) for name in self.feature_names_in_]
+        extra |= io.feature_names_extra(self)
         stack = self.stack_
         if stack is not None:
             stack_arrays, stack_extra = stack._layer_arrays()
@@ -337,8 +336,7 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         model.n_features_in_ = n_features
         model.init_ = extra.get("init_", model.init)  # files from before "auto": the init itself
         model.init_scores_ = extra.get("init_scores_")
-        if "feature_names_in_" in extra:
-            model.feature_names_in_ = np.asarray(extra["feature_names_in_"], dtype=object)
+        io.restore_feature_names(model, extra)
         model.classes_ = model.mlp_.classes_
         return model
 

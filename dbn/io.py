@@ -181,6 +181,19 @@ def save_arrays(path, kind, params, arrays, extra=None):
     atomic_write(path, write)
 
 
+def feature_names_extra(estimator):
+    """``{"feature_names_in_": [...]}`` for a model file's ``extra`` when ``estimator`` was fitted
+    on named columns, else ``{}``; :func:`restore_feature_names` reads it back."""
+    names = getattr(estimator, "feature_names_in_", None)
+    return {} if names is None else {"feature_names_in_": [str(name) for name in names]}
+
+
+def restore_feature_names(model, extra):
+    """Set ``model.feature_names_in_`` from a model file's ``extra``, where it was saved."""
+    if "feature_names_in_" in extra:
+        model.feature_names_in_ = np.asarray(extra["feature_names_in_"], dtype=object)
+
+
 def load_arrays(path, kind=None):
     """Load and check a model file written by :func:`save_arrays` (safetensors or ``.npz``).
 

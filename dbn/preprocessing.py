@@ -111,8 +111,7 @@ class Whitening(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             "explained_variance_": self.explained_variance_,
         }
         extra = {"n_features_in_": int(self.n_features_in_)}
-        if getattr(self, "feature_names_in_", None) is not None:
-            extra["feature_names_in_"] = [str(name) for name in self.feature_names_in_]
+        extra |= io.feature_names_extra(self)
         io.save_arrays(path, type(self).__name__, {"epsilon": float(self.epsilon)}, arrays, extra)
 
     @classmethod
@@ -139,8 +138,7 @@ class Whitening(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         except (KeyError, TypeError, ValueError) as exc:
             raise io.ModelFileError(f"{path}: invalid Whitening ({exc}).") from exc
         model.n_features_in_ = n
-        if "feature_names_in_" in extra:
-            model.feature_names_in_ = np.asarray(extra["feature_names_in_"], dtype=object)
+        io.restore_feature_names(model, extra)
         return model
 
     def to_torch(self):
