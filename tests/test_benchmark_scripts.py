@@ -481,8 +481,11 @@ def test_variations_runs_again_only_the_candidates_that_ran_into_a_smaller_cap()
         first = variations.run_dbn(d, "dbn1", args(2), 0, lines.append)
     # A stored candidate that stopped before its cap is done; one that hit it is pending.
     capped = dict(first, candidates=dict(first["candidates"]))
-    names = sorted(capped["candidates"])
-    for name in names:
+    # A fine-tuning setting that fixes its own epochs ("record dropout") is never capped.
+    own = [n for n in capped["candidates"] if variations.sets_own_epochs(n.split(" / ")[1])]
+    assert own == ["1000, 1 epochs / record dropout"]
+    names = sorted(set(capped["candidates"]) - set(own))
+    for name in names + own:
         capped["candidates"][name] = dict(capped["candidates"][name], epochs=2, max_iter=2)
     capped["candidates"][names[0]] = dict(capped["candidates"][names[0]], epochs=1)
     assert variations.pending_candidates("dbn1", args(2), capped) == []
@@ -499,6 +502,7 @@ def test_variations_runs_again_only_the_candidates_that_ran_into_a_smaller_cap()
     # One pretraining again, and only the capped fine-tunings, each with its old figure logged.
     assert len(lines) - n_first == 1 + 2 * (len(names) - 1)
     assert longer["candidates"][names[0]] == capped["candidates"][names[0]]
+    assert longer["candidates"][own[0]] == capped["candidates"][own[0]]
     assert all(longer["candidates"][n]["max_iter"] == 5 for n in names[1:])
     # The pretraining was paid for in the stored total: only the fine-tunings are added.
     added = sum(longer["candidates"][n]["seconds"] - capped["candidates"][n]["seconds"]
@@ -510,6 +514,56 @@ def test_variations_runs_again_only_the_candidates_that_ran_into_a_smaller_cap()
     assert text.startswith("fine-tuning at most 50 epochs")
     assert "(200 for the candidates of rectangles DBN-3 that had run into 50" in text
     assert variations.finetune_caps({"rectangles": {"dbn1": first}}).endswith("on validation")
+
+
+def test_variations_tries_a_new_finetuning_only_with_the_best_pretrainings(monkeypatch):
+    variations = pytest.importorskip("variations")
+    from types import SimpleNamespace
+
+    def args(grid, top=None):
+        return SimpleNamespace(
+            pretrain_epochs=1, finetune_epochs=2, pretrain_grid=grid, top_pretrainings=top
+        )
+
+    d = _tiny_split(seed=2)
+    lines = []
+    old_grid = {k: v for k, v in variations.FINETUNE_GRID.items() if k != "record dropout"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        monkeypatch.setattr(variations, "FINETUNE_GRID", old_grid)
+        stored = variations.run_dbn(d, "dbn1", args("base,longer,wider"), 0, lines.append)
+        monkeypatch.undo()
+        # Validation errors that rank the pretrainings: wider, then base, then longer.
+        errors = {"1000, 1 epochs": 0.2, "1000, 3 epochs": 0.3, "2000, 1 epochs": 0.1}
+        for name in stored["candidates"]:
+            stored["candidates"][name]["validation_error"] = errors[name.split(" / ")[0]]
+        assert variations.best_pretrainings(stored["candidates"], 2) == [
+            "2000, 1 epochs",
+            "1000, 1 epochs",
+        ]
+        pending = variations.pending_candidates("dbn1", args("base,longer,wider", 2), stored)
+        assert pending == ["1000, 1 epochs / record dropout", "2000, 1 epochs / record dropout"]
+        everywhere = variations.pending_candidates("dbn1", args("base,longer,wider"), stored)
+        assert len(everywhere) == 3
+        # Nothing stored: every candidate runs, whatever K.
+        assert len(variations.pending_candidates("dbn1", args("base", 1), None)) == len(
+            variations.FINETUNE_GRID
+        )
+        n_first = len(lines)
+        grown = variations.run_dbn(
+            d, "dbn1", args("base,longer,wider", 1), 0, lines.append, previous=stored
+        )
+    # One stack pretrained again (the best) and fine-tuned once, with the setting's own epochs.
+    assert len(lines) - n_first == 2 and "2000, 1 epochs" in lines[n_first]
+    added = grown["candidates"]["2000, 1 epochs / record dropout"]
+    assert added["max_iter"] == variations.FINETUNE_GRID["record dropout"]["max_iter"]
+    # The stack was paid for in the stored total: only the fine-tuning is added.
+    assert grown["seconds"] == pytest.approx(stored["seconds"] + added["seconds"])
+    text = variations.partial_finetunings({"mnist-rot": {"dbn1": grown}})
+    assert "fine-tuning 'record dropout' (200 epochs) tried only with" in text
+    assert text.endswith("mnist-rot DBN-1 1 of 3")
+    assert variations.partial_finetunings({"mnist-rot": {"dbn1": stored}}) == ""
+    assert "record dropout" in variations.finetune_caps({"mnist-rot": {"dbn1": grown}})
 
 
 def test_small_sets_rescaling_lifts_each_pre_activation_to_unit_spread_and_keeps_its_mean():
