@@ -560,10 +560,31 @@ def test_variations_tries_a_new_finetuning_only_with_the_best_pretrainings(monke
     # The stack was paid for in the stored total: only the fine-tuning is added.
     assert grown["seconds"] == pytest.approx(stored["seconds"] + added["seconds"])
     text = variations.partial_finetunings({"mnist-rot": {"dbn1": grown}})
-    assert "fine-tuning 'record dropout' (200 epochs) tried only with" in text
+    assert "fine-tuning 'record dropout' (200 epochs) tried only with some" in text
     assert text.endswith("mnist-rot DBN-1 1 of 3")
     assert variations.partial_finetunings({"mnist-rot": {"dbn1": stored}}) == ""
+    # A cell that has not tried a setting that another cell tried is named too.
+    both = variations.partial_finetunings({"mnist-rot": {"dbn1": grown, "dbn3": stored}})
+    assert both.endswith("mnist-rot DBN-1 1 of 3, mnist-rot DBN-3 0 of 3")
     assert "record dropout" in variations.finetune_caps({"mnist-rot": {"dbn1": grown}})
+
+
+def test_variations_nnet_crosses_every_width_with_every_finetuning():
+    variations = pytest.importorskip("variations")
+    from types import SimpleNamespace
+
+    d = _tiny_split(seed=3)
+    lines = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cell = variations.run_nnet(d, SimpleNamespace(finetune_epochs=2), 0, lines.append)
+    expected = {f"{w} / {f}" for w in variations.NNET_WIDTHS for f in variations.NNET_FINETUNING}
+    assert set(cell["candidates"]) == expected and len(lines) == len(expected)
+    caps = {n: c["max_iter"] for n, c in cell["candidates"].items()}
+    assert caps["500 / adam 1e-3"] == 2 and caps["500 / record dropout"] == 200
+    best = min(cell["candidates"], key=lambda n: cell["candidates"][n]["validation_error"])
+    assert cell["validation_error"] == cell["candidates"][best]["validation_error"]
+    assert cell["seconds"] == pytest.approx(sum(c["seconds"] for c in cell["candidates"].values()))
 
 
 def test_small_sets_rescaling_lifts_each_pre_activation_to_unit_spread_and_keeps_its_mean():
