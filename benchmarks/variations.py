@@ -449,6 +449,17 @@ def finetune_caps(results):
                  if "nnet" in row}  # fmt: skip
     if nnet_caps - {STORED_FINETUNE_EPOCHS}:
         text += f"; NNet at most {'/'.join(map(str, sorted(nnet_caps)))} epochs, the same rule"
+    # The NNet's fine-tuning settings, from its stored candidates ("500 / adam 1e-3"; cells
+    # stored before 2026-12-05 name the width alone and ran Adam 1e-3).
+    nnet_finetunings = {
+        label.partition(" / ")[2] or "adam 1e-3"
+        for row in results.values()
+        for label in row.get("nnet", {}).get("candidates", {})
+    }
+    if nnet_finetunings:
+        text += f" (fine-tuning: {', '.join(sorted(nnet_finetunings))}"
+        own = sorted(f for f in nnet_finetunings if sets_own_epochs(f))
+        text += f"; {', '.join(own)} with its own epochs)" if own else ")"
     return text
 
 

@@ -585,6 +585,13 @@ def test_variations_nnet_crosses_every_width_with_every_finetuning():
     best = min(cell["candidates"], key=lambda n: cell["candidates"][n]["validation_error"])
     assert cell["validation_error"] == cell["candidates"][best]["validation_error"]
     assert cell["seconds"] == pytest.approx(sum(c["seconds"] for c in cell["candidates"].values()))
+    # The table's settings name the NNet's fine-tunings; cells stored by width alone ran Adam.
+    text = variations.finetune_caps({"mnist-rot": {"nnet": cell}})
+    assert text.endswith(
+        "(fine-tuning: adam 1e-3, record dropout; record dropout with its own epochs)"
+    )
+    old = {"nnet": {"max_iter": 200, "candidates": {"500": {}, "1000": {}}}}
+    assert variations.finetune_caps({"mnist-rot": old}).endswith("(fine-tuning: adam 1e-3)")
 
 
 def test_small_sets_rescaling_lifts_each_pre_activation_to_unit_spread_and_keeps_its_mean():
