@@ -214,17 +214,26 @@ def pending_candidates(model, args, cell):
     from a run that ran into a smaller fine-tuning cap than ``--finetune-epochs``.
 
     With ``args.top_pretrainings`` = k, a fine-tuning setting that the cell has not tried with
-    any pretraining is tried only with the k pretraining candidates whose stored validation error
-    is lowest: a coordinate step of the search, chosen on validation, that spares pretraining
-    every stack again (about two thirds of a grid's time)."""
+    every one of its pretraining stacks is tried only with the k stacks whose stored validation
+    error is lowest: a coordinate step of the search, chosen on validation, that spares
+    pretraining every stack again (about two thirds of a grid's time). The same command run
+    again finds nothing to do: a stack can only gain from a setting it tried, so the k best
+    stay the k best."""
     stored = {} if cell is None else cell["candidates"]
     names = dbn_candidates(model, args)
     k = getattr(args, "top_pretrainings", None)
     if k and stored:
         top = set(best_pretrainings(stored, k))
-        tried = {name.split(" / ")[1] for name in stored}
+        pretrainings = {name.split(" / ")[0] for name in stored}
+        everywhere = {
+            f
+            for f in FINETUNE_GRID
+            if all(f"{pretraining} / {f}" in stored for pretraining in pretrainings)
+        }
         names = [
-            name for name in names if name.split(" / ")[1] in tried or name.split(" / ")[0] in top
+            name
+            for name in names
+            if name.split(" / ")[1] in everywhere or name.split(" / ")[0] in top
         ]
     return [
         name

@@ -559,6 +559,11 @@ def test_variations_tries_a_new_finetuning_only_with_the_best_pretrainings(monke
     assert added["max_iter"] == variations.FINETUNE_GRID["record dropout"]["max_iter"]
     # The stack was paid for in the stored total: only the fine-tuning is added.
     assert grown["seconds"] == pytest.approx(stored["seconds"] + added["seconds"])
+    # The same command again has nothing to do; a larger K adds the next stack only.
+    assert variations.pending_candidates("dbn1", args("base,longer,wider", 1), grown) == []
+    assert variations.pending_candidates("dbn1", args("base,longer,wider", 2), grown) == [
+        "1000, 1 epochs / record dropout"
+    ]
     text = variations.partial_finetunings({"mnist-rot": {"dbn1": grown}})
     assert "fine-tuning 'record dropout' (200 epochs) tried only with some" in text
     assert text.endswith("mnist-rot DBN-1 1 of 3")
