@@ -132,6 +132,19 @@ FINETUNE_GRID = {
 }
 
 
+def split_candidate(name):
+    """``(pretraining, fine-tuning)`` of a candidate's name, ``"500-500-1000, 50 epochs / adam
+    1e-3"``; the fine-tuning is ``""`` for a name without one (the NNet's stored by width)."""
+    pretraining, _, finetuning = name.partition(" / ")
+    return pretraining, finetuning
+
+
+def fit_settings(finetuning, finetune_epochs):
+    """The keyword arguments of a fine-tuning run in setting ``finetuning``: at most
+    ``finetune_epochs`` epochs (unless the setting fixes its own) with early stopping."""
+    return dict(max_iter=finetune_epochs, early_stopping=True) | FINETUNE_GRID[finetuning]
+
+
 def sets_own_epochs(finetuning):
     """Whether the fine-tuning setting ``finetuning`` fixes its own ``max_iter`` (then
     ``--finetune-epochs`` neither caps it nor makes it run again)."""
@@ -204,7 +217,7 @@ def best_pretrainings(candidates, k):
     error (each scored by its best fine-tuning; ties to the first stored)."""
     best = {}
     for name, candidate in candidates.items():
-        pretraining = name.split(" / ")[0]
+        pretraining = split_candidate(name)[0]
         best[pretraining] = min(best.get(pretraining, np.inf), candidate["validation_error"])
     return sorted(best, key=best.get)[:k]
 
@@ -224,7 +237,7 @@ def pending_candidates(model, args, cell):
     k = getattr(args, "top_pretrainings", None)
     if k and stored:
         top = set(best_pretrainings(stored, k))
-        pretrainings = {name.split(" / ")[0] for name in stored}
+        pretrainings = {split_candidate(name)[0] for name in stored}
         everywhere = {
             f
             for f in FINETUNE_GRID
@@ -233,14 +246,14 @@ def pending_candidates(model, args, cell):
         names = [
             name
             for name in names
-            if name.split(" / ")[1] in everywhere or name.split(" / ")[0] in top
+            if split_candidate(name)[1] in everywhere or split_candidate(name)[0] in top
         ]
     return [
         name
         for name in names
         if name not in stored
         or (
-            not sets_own_epochs(name.split(" / ")[1])
+            not sets_own_epochs(split_candidate(name)[1])
             and ran_into_cap(stored[name], args.finetune_epochs)
         )
     ]
@@ -276,8 +289,7 @@ def run_dbn(d, model, args, seed, log, previous=None):
             total += pretrain_seconds
         log(f"  {model} {pretraining}: pretrained in {pretrain_seconds:.0f} s")
         for finetuning in finetunings:
-            params = dict(max_iter=args.finetune_epochs, early_stopping=True)
-            params |= FINETUNE_GRID[finetuning]
+            params = fit_settings(finetuning, args.finetune_epochs)
             start = time.perf_counter()
             net = stack.to_mlp(random_state=seed, **params)
             net.fit(d.X_train, d.y_train, X_val=d.X_val, y_val=d.y_val)
@@ -325,8 +337,7 @@ def run_nnet(d, args, seed, log):
     best, candidates, total = None, {}, 0.0
     for width in NNET_WIDTHS:
         for finetuning in NNET_FINETUNING:
-            params = dict(max_iter=args.finetune_epochs, early_stopping=True)
-            params |= FINETUNE_GRID[finetuning]
+            params = fit_settings(finetuning, args.finetune_epochs)
             start = time.perf_counter()
             net = MLPClassifier((width,), init="xavier_uniform", random_state=seed, **params).fit(
                 d.X_train, d.y_train, X_val=d.X_val, y_val=d.y_val
@@ -414,10 +425,9 @@ def partial_finetunings(results):
                 stored = row.get(model, {}).get("candidates", {})
                 if not stored:
                     continue
-                pretrainings = {label.split(" / ")[0] for label in stored}
-                with_it = {
-                    label.split(" / ")[0] for label in stored if label.endswith(" / " + finetuning)
-                }
+                parts_of = [split_candidate(label) for label in stored]
+                pretrainings = {pretraining for pretraining, _ in parts_of}
+                with_it = {pretraining for pretraining, f in parts_of if f == finetuning}
                 anywhere |= bool(with_it)
                 if with_it != pretrainings:
                     label = model.upper().replace("DBN", "DBN-")
@@ -440,7 +450,7 @@ def finetune_caps(results):
     for name, row in results.items():
         for model in ARCHITECTURES:
             for label, c in row.get(model, {}).get("candidates", {}).items():
-                if sets_own_epochs(label.rpartition(" / ")[2]):
+                if sets_own_epochs(split_candidate(label)[1]):
                     continue
                 cap = c.get("max_iter", STORED_FINETUNE_EPOCHS)
                 if cap > STORED_FINETUNE_EPOCHS:
@@ -461,7 +471,7 @@ def finetune_caps(results):
     # The NNet's fine-tuning settings, from its stored candidates ("500 / adam 1e-3"; cells
     # stored before 2026-12-05 name the width alone and ran Adam 1e-3).
     nnet_finetunings = {
-        label.partition(" / ")[2] or "adam 1e-3"
+        split_candidate(label)[1] or "adam 1e-3"
         for row in results.values()
         for label in row.get("nnet", {}).get("candidates", {})
     }
@@ -517,8 +527,9 @@ def main(argv=None):
         type=int,
         default=None,
         metavar="K",
-        help="a fine-tuning setting that a stored cell has not tried yet is tried only with its "
-        "K pretraining candidates of lowest validation error (default: with all)",
+        help="a fine-tuning setting that a stored cell has not tried with every pretraining "
+        "candidate is tried only with its K candidates of lowest validation error (default: "
+        "with all)",
     )
     parser.add_argument("--seed", type=int, default=0)
 
