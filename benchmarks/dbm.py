@@ -17,6 +17,11 @@ does, while the test set stays the one draw), then reports:
 - with ``--stages record`` (not run by default: about 30 minutes on 2 cores), the MNIST record's
   fine-tuning protocol on the DBM's net (:func:`finetune_record`).
 
+``--supervised`` trains the DBM with label units joined to its top layer (``DBM(supervised=True)``),
+as Salakhutdinov's code for the paper's classification result does; its likelihood stages do not
+apply (the model is of ``p(v, y)``), and the train stage adds the test error of the DBM's own
+mean-field labels (:meth:`dbn.DBM.predict`).
+
 Usage::
 
     python benchmarks/dbm.py --quick                  # a few minutes on 2 cores: 5,000 images
@@ -111,6 +116,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--centering", action="store_true", help="joint training of the centred DBM"
     )
+    parser.add_argument(
+        "--supervised",
+        action="store_true",
+        help="label units on the top layer (DBM(supervised=True)); stages train, finetune and "
+        "record only",
+    )
     parser.add_argument("--learning-rate", type=float, default=0.005)
     parser.add_argument("--pretrain-learning-rate", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
@@ -164,6 +175,13 @@ def parse_args(argv=None):
         help="Gibbs sweeps from the persistent chains before reverse AIS (stage 'reverse')",
     )
     args = parser.parse_args(argv)
+    if args.supervised:
+        likelihood_stages = sorted({"likelihood", "reverse"} & set(args.stages))
+        if likelihood_stages and "--stages" in (sys.argv[1:] if argv is None else argv):
+            parser.error(
+                f"--supervised: stages {likelihood_stages} measure p(v) of a DBM without labels"
+            )
+        args.stages = [s for s in args.stages if s not in ("likelihood", "reverse")]
     budget = QUICK if args.quick else FULL
     for name, value in budget.items():
         if getattr(args, name) is None:
@@ -203,6 +221,7 @@ def make_model(args):
         k=args.k,
         n_temperatures=args.n_temperatures,
         centering=args.centering,
+        supervised=args.supervised,
         verbose=1,
         random_state=args.seed,
     )
@@ -245,20 +264,24 @@ def gemm_seconds(dbm, n_rows, repeats=1):
     return best
 
 
-def epoch_and_gemm_seconds(dbm, X, n_rows=2000, repeats=3):
+def epoch_and_gemm_seconds(dbm, X, n_rows=2000, repeats=3, y=None):
     """Best of ``repeats`` of one joint epoch over ``n_rows`` rows and of its GEMMs alone, run in
-    turn so that both see the same load on a shared machine."""
+    turn so that both see the same load on a shared machine (``y``: a supervised DBM's labels,
+    whose small products count in the epoch but not in the GEMMs)."""
     params = dbm.get_params() | {"pretrain_n_iter": 0, "n_iter": 1, "verbose": 0}
     epoch = gemm = np.inf
     for _ in range(repeats):
-        model = DBM(**params).fit(X[:n_rows])  # the same shapes; the weights do not matter
+        model = DBM(**params).fit(
+            X[:n_rows], None if y is None else y[:n_rows]
+        )  # same shapes; the weights do not matter
         epoch = min(epoch, model.history_["time"][0])
         gemm = min(gemm, gemm_seconds(model, n_rows))
     return {"rows": n_rows, "epoch_seconds": epoch, "gemm_seconds": gemm, "ratio": epoch / gemm}
 
 
-def train(args, X, output):
-    """The trained DBM: loaded when a previous run finished, else trained (resuming)."""
+def train(args, X, output, y=None):
+    """The trained DBM: loaded when a previous run finished, else trained (resuming); ``y``
+    labels ``X`` for a supervised DBM."""
     path = output / "dbm.safetensors"
     dbm = make_model(args)
     if path.exists():
@@ -267,7 +290,7 @@ def train(args, X, output):
             print(f"loaded the trained model from {path}")
             return saved, None
     start = time.perf_counter()
-    dbm.fit(X, checkpoint_dir=output / "checkpoint")
+    dbm.fit(X, y, checkpoint_dir=output / "checkpoint")
     seconds = time.perf_counter() - start
     dbm.save(path)
     return dbm, seconds
@@ -436,6 +459,7 @@ def markdown(record):
             else ""
         )
         + ("; centred joint training" if c.get("centering") else "")
+        + ("; label units on the top layer (supervised)" if c.get("supervised") else "")
         + (
             f"; trained on {c['train_draws']} independent binarisations of each training image "
             "(the test set is one draw)"
@@ -476,6 +500,11 @@ def markdown(record):
                 f"({e['effective_sample_size']:.1f}) is below 10 % of the runs, so log Z is "
                 "likely underestimated and the bound overstated; use more betas."
             )
+    if "dbm_predict_error_percent" in record:
+        lines.append(
+            "| test error, % (the supervised DBM's own mean-field labels, binarised test "
+            f"images) | {record['dbm_predict_error_percent']:.2f} | |"
+        )
     for f in record.get("finetune", []):
         published = PUBLISHED["error_percent_dropout" if f["dropout"] else "error_percent"]
         lines.append(
@@ -572,16 +601,23 @@ def main(argv=None):
     X_train, y_train, X_test, y_test = load_data(
         args.data_home, args.n_train, args.seed, args.train_draws
     )
-    dbm, seconds = train(args, X_train, output)
+    # With several draws of each training image, each block of rows carries the same labels.
+    y_draws = np.tile(y_train, args.train_draws) if args.supervised else None
+    dbm, seconds = train(args, X_train, output, y_draws)
     if "train" in args.stages:
         if seconds is not None:
             record["train_seconds"] = round(seconds, 1)
+        if args.supervised:  # the DBM's own labels, by mean field, on the binarised test set
+            test = X_test[: args.n_test]
+            record["dbm_predict_error_percent"] = float(
+                100 * np.mean(dbm.predict(test) != y_test[: args.n_test])
+            )
         record["pretrain_history"] = dbm.pretrain_history_
         record["history"] = dbm.history_
         if dbm.n_temperatures is not None:
             accepted, proposed = np.asarray(dbm.swap_counts_, dtype=float).T
             record["swap_acceptance"] = (accepted / proposed).round(4).tolist()
-        record["speed"] = epoch_and_gemm_seconds(dbm, X_train)
+        record["speed"] = epoch_and_gemm_seconds(dbm, X_train, y=y_draws)
         write()
     if "likelihood" in args.stages:
         record["likelihood"] = evaluate(args, dbm, X_train, X_test)

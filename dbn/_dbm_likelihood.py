@@ -56,6 +56,11 @@ def _read_dbm(dbm):
     if not hasattr(dbm, "components_") and not hasattr(dbm, "mean_field"):
         raise TypeError(f"dbm must be a fitted dbn.DBM, got {type(dbm).__name__}.")
     check_is_fitted(dbm, "components_")
+    if getattr(dbm, "label_components_", None) is not None:
+        raise ValueError(
+            "dbm has label units (supervised=True): it models p(v, y), and the likelihood "
+            "estimates here cover p(v) of a DBM without labels."
+        )
     W = [np.asarray(w, dtype=np.float64) for w in dbm.components_]
     b = [np.asarray(c, dtype=np.float64) for c in dbm.intercepts_]
     for name, values in (("components_", W), ("intercepts_", b)):

@@ -19,6 +19,11 @@ Unlike a DBN, every layer is undirected: the posterior of ``h1`` depends on ``h2
    (PCD, Tieleman 2008) advanced ``k`` full sweeps per update. Optionally the chains are
    tempered (``n_temperatures``: parallel tempering, Desjardins et al. 2010) and the update is
    that of the centred DBM (``centering``: Montavon & Müller 2012).
+3. **Labels** (``supervised=True``): a group of softmax units, one per class, joins the top
+   hidden layer, as in Salakhutdinov's code for the paper's MNIST classification result: clamped
+   to the labels in the top pretraining RBM and in joint training's mean field, sampled in the
+   persistent chains. The labels then shape the top layer's features, which :meth:`DBM.augment`
+   and :meth:`DBM.to_mlp` use as before (without the labels, which a test image lacks).
 
 References
 ----------
@@ -39,6 +44,7 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.metaestimators import available_if
 
 from . import io
 from ._cd.samplers import ParallelTempering, hidden_units
@@ -47,6 +53,7 @@ from ._kernels.counter_random import draw_key
 from ._kernels.dbm import tempered_bernoulli_units
 from ._kernels.rbm import centre_weight_gradient, momentum_step
 from ._rbm_trainer import report_epoch
+from ._targets import labels_from_array, labels_to_array, require_y
 from ._training.callbacks import CallbackList
 from ._training.checkpoint import CheckpointFile, fingerprints
 from ._training.loop import DeprecatedEpochCount, EpochTrainer, run_epochs
@@ -153,6 +160,16 @@ default="linear"
         (``False``, the paper's) left 47-83 % of the first hidden layer's units constant across
         MNIST's validation images after 3 epochs, and its fine-tuned nets erred more (MNIST 10.2
         against 7.2 % at 1,000 labels; ``benchmarks/dbm_pretraining.py``).
+    supervised : bool, default=False
+        Join a group of softmax label units, one per class, to the top hidden layer, as
+        Salakhutdinov's code for the paper's MNIST classification result does: ``fit(X, y)``
+        and ``pretrain(X, y)`` then need ``y``. The labels are clamped in the top pretraining
+        RBM (whose hidden units get ``U^T y`` besides their doubled input; the labels are not
+        doubled) and in joint training's mean field, and sampled in the persistent chains, so
+        the top layer learns features of ``p(v, y)``. :meth:`transform`, :meth:`augment` and
+        :meth:`to_mlp` leave the labels out (a test image has none), as the reference code's
+        fine-tuning does; :meth:`predict_proba` infers them by mean field. Not with
+        ``n_temperatures``. Without it, ``y`` is ignored (as in a scikit-learn pipeline).
     momentum : float, default=0.9
         Momentum of every update (pretraining and joint).
     weight_decay : float, default=0.0002
@@ -185,7 +202,15 @@ default="linear"
         With ``n_temperatures``: accepted and proposed swaps between temperatures ``m`` and
         ``m + 1`` over joint training.
     offsets_ : list of ndarray
-        With ``centering``: the offsets ``o_l`` of every layer, visible first.
+        With ``centering``: the offsets ``o_l`` of every layer, visible first (and the labels'
+        class frequencies last when ``supervised``).
+    classes_ : ndarray of shape (n_classes,)
+        With ``supervised``: the class labels, sorted.
+    label_components_ : ndarray of shape (n_classes, n_L)
+        With ``supervised``: the weights ``U`` between the labels and the top hidden layer
+        (energy term ``-y^T U h_L - d . y``); the persistent chains then hold a label state last.
+    label_intercept_ : ndarray of shape (n_classes,)
+        With ``supervised``: the labels' biases ``d``.
     history_ : dict of str to list
         Per joint-training epoch: ``epoch``, ``time``, ``learning_rate`` and
         ``reconstruction_error`` (mean over rows of ``|v - E[v | mu_1]|^2``, mean-field).
@@ -245,6 +270,7 @@ default="linear"
         k=5,
         n_temperatures=None,
         centering=True,
+        supervised=False,
         momentum=0.9,
         weight_decay=0.0002,
         init_std=0.01,
@@ -263,6 +289,7 @@ default="linear"
         self.k = k
         self.n_temperatures = n_temperatures
         self.centering = centering
+        self.supervised = supervised
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.init_std = init_std
@@ -292,6 +319,16 @@ default="linear"
             raise TypeError(
                 f"centering must be a bool (True or False), got {self.centering!r} "
                 f"({type(self.centering).__name__})."
+            )
+        if not isinstance(self.supervised, bool | np.bool_):
+            raise TypeError(
+                f"supervised must be a bool (True or False), got {self.supervised!r} "
+                f"({type(self.supervised).__name__})."
+            )
+        if self.supervised and self.n_temperatures is not None:
+            raise ValueError(
+                "supervised=True does not support n_temperatures (parallel tempering of the "
+                "label units is not implemented); use n_temperatures=None."
             )
         if not isinstance(self.verbose, numbers.Integral):
             raise TypeError(f"verbose must be an int (0 or 1) or a bool, got {self.verbose!r}.")
@@ -324,9 +361,41 @@ default="linear"
         """Number of hidden layers."""
         return len(self.components_)
 
+    @property
+    def _labelled(self):
+        """Whether the fitted model has label units (``supervised``)."""
+        return getattr(self, "label_components_", None) is not None
+
+    def _chain_params(self):
+        """``(weights, biases)`` of the chain ``v - h1 - ... - hL (- y)``: a supervised DBM's
+        labels are one more layer above the top, of softmax units (the same arrays, not copies)."""
+        if self._labelled:
+            return (
+                [*self.components_, self.label_components_],
+                [*self.intercepts_, self.label_intercept_],
+            )
+        return self.components_, self.intercepts_
+
+    def _label_indicators(self, y, n_samples, dtype):
+        """One-hot rows of ``y`` in ``dtype`` (sets ``classes_``), for a supervised fit."""
+        from .mlp import MLPClassifier
+
+        require_y(self, y)
+        y = MLPClassifier._column_or_1d(y, "y", n_samples)
+        self.classes_, index = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"y must hold at least 2 classes for supervised=True, got {len(self.classes_)} "
+                f"({self.classes_.tolist()!r})."
+            )
+        Y = np.zeros((n_samples, len(self.classes_)), dtype=dtype)
+        Y[np.arange(n_samples), index] = 1
+        return Y
+
     # ------------------------------------------------------------------ inference
-    def _recognition(self, v):
-        """Bottom-up pass with doubled weights below the top: the mean field's starting point."""
+    def _recognition(self, v, y=None):
+        """Bottom-up pass with doubled weights below the top: the mean field's starting point
+        (the top layer also gets the clamped labels ``y``, if given)."""
         W, b = self.components_, self.intercepts_
         L = len(W)
         mu, below = [], v
@@ -334,12 +403,14 @@ default="linear"
             pre = below @ W[layer].T
             if layer < L - 1:
                 pre *= 2
+            elif y is not None:
+                pre += y @ self.label_components_
             hidden_units(pre, b[layer + 1], "bernoulli", None, pre, None, sample=False)
             mu.append(pre)
             below = pre
         return mu
 
-    def mean_field(self, v, n_iter=None, *, tol=0.0, init=None):
+    def mean_field(self, v, n_iter=None, *, tol=0.0, init=None, y=None):
         """Mean-field posteriors ``q(h_l = 1 | v)`` of every hidden layer.
 
         Sweeps the fixed-point equations ``mu_l = sigmoid(W_l mu_(l-1) + W_(l+1)^T mu_(l+1) +
@@ -357,6 +428,10 @@ default="linear"
             Stop early when no mean changed by more than ``tol`` in a sweep.
         init : list of ndarray, optional
             Starting means (copied); the recognition pass by default.
+        y : ndarray of shape (n_samples, n_classes), optional
+            A supervised DBM's label units, clamped to these values (one-hot rows in training;
+            :meth:`predict_proba` passes its current means). Without it the label units are left
+            out, as in :meth:`transform`.
 
         Returns
         -------
@@ -365,7 +440,10 @@ default="linear"
         W, b = self.components_, self.intercepts_
         L = len(W)
         n_iter = self.n_mean_field if n_iter is None else n_iter
-        mu = self._recognition(v) if init is None else [np.array(m, copy=True) for m in init]
+        if init is None:
+            mu = self._recognition(v, y)
+        else:
+            mu = [np.array(m, copy=True) for m in init]
         for _ in range(n_iter):
             change = 0.0
             for layer in range(L):
@@ -373,6 +451,8 @@ default="linear"
                 pre = below @ W[layer].T
                 if layer < L - 1:
                     pre += mu[layer + 1] @ W[layer + 1]
+                elif y is not None:
+                    pre += y @ self.label_components_
                 hidden_units(pre, b[layer + 1], "bernoulli", None, pre, None, sample=False)
                 if tol > 0:
                     change = max(change, float(np.max(np.abs(pre - mu[layer]), initial=0.0)))
@@ -411,26 +491,63 @@ default="linear"
             return X
         return np.hstack([X, self.mean_field(X)[1]])
 
+    @available_if(lambda self: self.supervised)
+    def predict_proba(self, X):
+        """Class probabilities of a supervised DBM: the label units' mean-field means.
+
+        The label group joins the mean field as one more layer above the top, updated after
+        every sweep, ``q(y) = softmax(U mu_L + d)``; ``n_mean_field`` sweeps from the
+        recognition pass.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        P : ndarray of shape (n_samples, n_classes), columns in the order of ``classes_``
+        """
+        check_is_fitted(self, "label_components_")
+        v = self._as_model_dtype(self._check_input(X))
+        mu = self._recognition(v)
+        q = self._label_means(mu[-1])
+        for _ in range(self.n_mean_field):
+            mu = self.mean_field(v, 1, init=mu, y=q)
+            q = self._label_means(mu[-1])
+        return q
+
+    @available_if(lambda self: self.supervised)
+    def predict(self, X):
+        """The class of largest :meth:`predict_proba`."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def _label_means(self, top):
+        return softmax_units(top @ self.label_components_.T, self.label_intercept_, None, None)
+
     def _as_model_dtype(self, X):
         return np.ascontiguousarray(X, dtype=self.components_[0].dtype)
 
     def gibbs_sweep(self, states, rng):
         """One full Gibbs sweep in place: the odd layers given the even ones, then the even ones.
 
-        ``states`` is a list of ``L + 1`` arrays ``(n_chains, n_l)``, visible first. Layers of one
-        parity are conditionally independent given the others, so each half-sweep is exact.
+        ``states`` is a list of ``L + 1`` arrays ``(n_chains, n_l)``, visible first, and a
+        supervised DBM's one-hot label states last. Layers of one parity are conditionally
+        independent given the others, so each half-sweep is exact.
         """
-        W, b = self.components_, self.intercepts_
-        L = len(W)
+        W, b = self._chain_params()
+        top = len(W)
         for parity in (1, 0):
-            for layer in range(parity, L + 1, 2):
+            for layer in range(parity, top + 1, 2):
                 pre = None
                 if layer > 0:
                     pre = states[layer - 1] @ W[layer - 1].T
-                if layer < L:
+                if layer < top:
                     down = states[layer + 1] @ W[layer]
                     pre = down if pre is None else pre + down
-                hidden_units(pre, b[layer], "bernoulli", rng, pre, states[layer], sample=True)
+                if self._labelled and layer == top:
+                    softmax_units(pre, b[layer], rng, states[layer])
+                else:
+                    hidden_units(pre, b[layer], "bernoulli", rng, pre, states[layer], sample=True)
 
     def sample(self, n_samples=100, n_steps=1000, *, return_probabilities=True, random_state=None):
         """Visible samples after ``n_steps`` Gibbs sweeps from random hidden states.
@@ -453,8 +570,12 @@ default="linear"
         check_scalar(n_steps, "n_steps", kind=numbers.Integral, low=1)
         rng = check_random_state(self.random_state if random_state is None else random_state)
         dtype = self.components_[0].dtype
-        sizes = [self.n_features_in_, *(W.shape[0] for W in self.components_)]
+        weights = self._chain_params()[0]
+        sizes = [self.n_features_in_, *(W.shape[0] for W in weights)]
         states = [(rng.random((n_samples, n)) < 0.5).astype(dtype) for n in sizes]
+        if self._labelled:  # random classes
+            labels = rng.integers(len(self.classes_), size=n_samples)
+            states[-1] = np.eye(len(self.classes_), dtype=dtype)[labels]
         for _ in range(n_steps):
             self.gibbs_sweep(states, rng)
         if not return_probabilities:
@@ -464,7 +585,7 @@ default="linear"
         return pre
 
     # ------------------------------------------------------------------ training
-    def pretrain(self, X, *, callbacks=None, checkpoint_dir=None):
+    def pretrain(self, X, y=None, *, callbacks=None, checkpoint_dir=None):
         """Greedy pretraining with the doubled RBMs of Salakhutdinov & Hinton (2009).
 
         RBM ``l`` is trained by CD-1 for ``pretrain_n_iter`` epochs on the bottom-up means of the
@@ -475,6 +596,9 @@ default="linear"
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data in [0, 1].
+        y : array-like of shape (n_samples,), optional
+            Class labels, needed with ``supervised`` (the top RBM's label units); ignored
+            otherwise.
         callbacks : callable, dbn.Callback, or list of them, optional
             ``callback(dbm, epoch, logs)`` after each epoch, with ``logs["layer"]``; truthy stops
             the current layer.
@@ -488,25 +612,28 @@ default="linear"
         """
         sizes = self._validate_params()
         X = self._check_input(X, reset=True)
+        Y = self._label_indicators(y, X.shape[0], X.dtype) if self.supervised else None
         self._rng = check_random_state(self.random_state)
-        self._pretrain(X, sizes, CallbackList(callbacks), self._checkpoint(X, checkpoint_dir))
+        checkpoint = self._checkpoint(X, Y, checkpoint_dir)
+        self._pretrain(X, Y, sizes, CallbackList(callbacks), checkpoint)
         return self
 
-    def _checkpoint(self, X, checkpoint_dir):
+    def _checkpoint(self, X, Y, checkpoint_dir):
         if checkpoint_dir is None:
             return None
-        checkpoint = CheckpointFile(checkpoint_dir, CHECKPOINT_NAME, "DBM-checkpoint", {"X": X})
+        data = {"X": X, "y": Y}
+        checkpoint = CheckpointFile(checkpoint_dir, CHECKPOINT_NAME, "DBM-checkpoint", data)
         checkpoint.load(self.header_params(), owner="DBM")
         return checkpoint
 
-    def _pretrain(self, X, sizes, callbacks, checkpoint):
+    def _pretrain(self, X, Y, sizes, callbacks, checkpoint):
         dtype = X.dtype
         L = len(sizes)
         rbms, history, start_layer = [], [], 0
         if checkpoint is not None and checkpoint.resuming:
             if checkpoint.extra.get("stage") == "joint":  # pretraining was finished
                 self._set_state_arrays(checkpoint.arrays, checkpoint.extra, checkpoint.path)
-                self._pretrained_for = fingerprints({"X": X})
+                self._pretrained_for = fingerprints({"X": X, "y": Y})
                 return
             rbms, history, start_layer = self._restore_pretraining(checkpoint)
         data = X
@@ -515,12 +642,14 @@ default="linear"
             if layer < start_layer:
                 data = _bottom_up(data, rbms[layer], up)
                 continue
-            rbm = rbms[layer] if layer < len(rbms) else _new_rbm(data, sizes[layer], self)
+            labels = Y if layer == L - 1 else None  # the labels join the top RBM
             if layer >= len(rbms):
-                rbms.append(rbm)
+                n_labels = 0 if labels is None else labels.shape[1]
+                rbms.append(_new_rbm(data, sizes[layer], self, n_labels))
                 history.append({key: [] for key in ("epoch", "time", "reconstruction_error")})
+            rbm = rbms[layer]
             trainer = _PretrainTrainer(
-                self, data, rbm, up, down, f"DBM layer {layer + 1}/{L} pretraining"
+                self, data, rbm, up, down, f"DBM layer {layer + 1}/{L} pretraining", labels
             )
 
             def save(finished, layer=layer):
@@ -545,7 +674,7 @@ default="linear"
         self.pretrain_history_ = history
         self._compose(rbms, dtype)
         self.n_features_in_ = X.shape[1]
-        self._pretrained_for = fingerprints({"X": X})
+        self._pretrained_for = fingerprints({"X": X, "y": Y})
 
     def _compose(self, rbms, dtype):
         """The DBM's weights from the pretraining RBMs (see the class Notes)."""
@@ -559,6 +688,12 @@ default="linear"
             biases.append(0.5 * (rbms[layer]["c"] + rbms[layer + 1]["b"]))
         biases.append(rbms[-1]["c"].copy())
         self.intercepts_ = [np.asarray(b, dtype=dtype) for b in biases]
+        if "U" in rbms[-1]:
+            self.label_components_ = np.array(rbms[-1]["U"], dtype=dtype)
+            self.label_intercept_ = np.array(rbms[-1]["d"], dtype=dtype)
+        else:  # from an earlier supervised fit
+            self.__dict__.pop("label_components_", None)
+            self.__dict__.pop("label_intercept_", None)
 
     def fit(self, X, y=None, *, callbacks=None, checkpoint_dir=None):
         """Joint training: mean-field positive phase, persistent chains for the negative phase.
@@ -576,7 +711,9 @@ default="linear"
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data in [0, 1] (probabilities are used as the data's means).
-        y : ignored
+        y : array-like of shape (n_samples,), optional
+            Class labels, needed with ``supervised``: clamped on the label units in the mean
+            field, and in the top pretraining RBM. Ignored otherwise.
         callbacks : callable, dbn.Callback, or list of them, optional
             ``callback(dbm, epoch, logs)`` after every joint epoch (pretraining epochs carry
             ``logs["layer"]``); truthy stops.
@@ -590,18 +727,19 @@ default="linear"
         sizes = self._validate_params()
         pretrained = getattr(self, "_pretrained_for", None)
         X = self._check_input(X, reset=True)
+        Y = self._label_indicators(y, X.shape[0], X.dtype) if self.supervised else None
         callbacks = CallbackList(callbacks)
-        checkpoint = self._checkpoint(X, checkpoint_dir)
-        if pretrained is None or pretrained != fingerprints({"X": X}):
+        checkpoint = self._checkpoint(X, Y, checkpoint_dir)
+        if pretrained is None or pretrained != fingerprints({"X": X, "y": Y}):
             self._rng = check_random_state(self.random_state)
-            self._pretrain(X, sizes, callbacks, checkpoint)
+            self._pretrain(X, Y, sizes, callbacks, checkpoint)
         self._pretrained_for = None  # a second fit starts again from scratch (idempotent)
         X = self._as_model_dtype(X)
         if checkpoint is not None and checkpoint.resuming and checkpoint.extra["stage"] == "joint":
             self._restore_joint(checkpoint)
         else:
-            self._start_joint(X)
-        trainer = _JointTrainer(self, X)
+            self._start_joint(X, Y)
+        trainer = _JointTrainer(self, X, Y)
 
         def save(finished):
             if checkpoint is not None:
@@ -624,16 +762,20 @@ default="linear"
             callbacks.on_train_end(self)
         return self
 
-    def _start_joint(self, X):
+    def _start_joint(self, X, Y=None):
         dtype = X.dtype
         rng = self._rng
-        self.velocities_ = [np.zeros_like(p) for p in (*self.components_, *self.intercepts_)]
-        # Chains start from data rows and their recognition means, sampled.
+        weights, biases = self._chain_params()
+        self.velocities_ = [np.zeros_like(p) for p in (*weights, *biases)]
+        # Chains start from data rows and their recognition means, sampled (and their labels).
         rows = rng.choice(X.shape[0], self.n_chains, replace=X.shape[0] < self.n_chains)
         v = np.ascontiguousarray(X[rows])
+        labels = None if Y is None else np.ascontiguousarray(Y[rows])
         chains = [(rng.random(v.shape) < v).astype(dtype)]
-        for mu in self._recognition(chains[0]):
+        for mu in self._recognition(chains[0], labels):
             chains.append((rng.random(mu.shape) < mu).astype(dtype))
+        if labels is not None:
+            chains.append(labels)
         self.persistent_chains_ = chains
         for name in ("tempered_chains_", "swap_counts_", "offsets_", "_tempering_states"):
             self.__dict__.pop(name, None)  # from an earlier fit with other settings
@@ -643,7 +785,7 @@ default="linear"
             self.swap_counts_ = np.zeros((self.n_temperatures - 1, 2), dtype=np.int64)
             self._swap_parity = 0
         if self.centering:
-            self.offsets_ = self._start_offsets(X)
+            self.offsets_ = self._start_offsets(X, Y)
         self.n_iter_ = 0
         self.history_ = {key: [] for key in _HISTORY_KEYS}
 
@@ -715,10 +857,15 @@ default="linear"
             )
 
     # ------------------------------------------------------------------ centring
-    def _start_offsets(self, X):
-        """``o_0``: the mean of ``X``; ``o_l``: the mean-field means of its first rows."""
-        mu = self.mean_field(np.ascontiguousarray(X[:OFFSET_ROWS]))
-        return [X.mean(axis=0).astype(X.dtype), *(m.mean(axis=0) for m in mu)]
+    def _start_offsets(self, X, Y=None):
+        """``o_0``: the mean of ``X``; ``o_l``: the mean-field means of its first rows; a
+        supervised DBM's labels: the class frequencies (fixed)."""
+        labels = None if Y is None else np.ascontiguousarray(Y[:OFFSET_ROWS])
+        mu = self.mean_field(np.ascontiguousarray(X[:OFFSET_ROWS]), y=labels)
+        offsets = [X.mean(axis=0).astype(X.dtype), *(m.mean(axis=0) for m in mu)]
+        if Y is not None:
+            offsets.append(Y.mean(axis=0).astype(X.dtype))
+        return offsets
 
     def centre_gradient(self, gradients, offsets):
         """Turn :meth:`gradient`'s output into the centred DBM's ascent direction, in place.
@@ -728,7 +875,7 @@ default="linear"
         o_l g_(l-1)^T`` with ``g`` the bias directions, which are unchanged (they are the
         gradient in the centred biases ``c``). Returns ``gradients``.
         """
-        n_weights = len(self.components_)
+        n_weights = len(offsets) - 1  # with the labels' weights, if supervised
         biases = gradients[n_weights:]
         for layer in range(n_weights):
             # The RBM kernel, rows = layer + 1, columns = layer: g[i, j] -= o_up[i] g_low[j] +
@@ -745,9 +892,11 @@ default="linear"
     def _fold_offsets(self, mu):
         """After a step in the centred parameters ``(W, c)``: the usual biases' share of it
         (``b_l = c_l - W_l o_(l-1) - W_(l+1)^T o_(l+1)``), then move the hidden offsets towards
-        the minibatch's mean-field means. Returns whether the biases stayed finite."""
-        n_weights = len(self.components_)
-        steps, offsets, b = self.velocities_[:n_weights], self.offsets_, self.intercepts_
+        the minibatch's mean-field means (the labels' offsets, class frequencies, stay). Returns
+        whether the biases stayed finite."""
+        weights, b = self._chain_params()
+        n_weights = len(weights)
+        steps, offsets = self.velocities_[:n_weights], self.offsets_
         finite = True
         for layer in range(n_weights + 1):
             if layer > 0:
@@ -756,7 +905,7 @@ default="linear"
                 b[layer] -= offsets[layer + 1] @ steps[layer]
             finite &= bool(np.isfinite(b[layer]).all())
         rate = b[0].dtype.type(_OFFSET_RATE)
-        for layer in range(1, n_weights + 1):
+        for layer in range(1, len(mu) + 1):
             offsets[layer] += rate * (mu[layer - 1].mean(axis=0) - offsets[layer])
         return finite
 
@@ -766,31 +915,34 @@ default="linear"
             self.learning_rate_schedule, epoch, self.learning_rate, n_epochs=self.n_iter
         )
 
-    def gradient(self, v, mu, chains):
+    def gradient(self, v, mu, chains, y=None):
         """Stochastic approximation of the log-likelihood gradient, per parameter.
 
-        ``v``: the minibatch; ``mu``: its mean-field means; ``chains``: the persistent states.
-        Returns the ascent directions of ``components_`` then ``intercepts_`` (one flat list).
-        It is the exact gradient of the variational bound's data term, for fixed ``mu``, minus a
-        one-sample Monte Carlo estimate of the gradient of ``log Z``.
+        ``v``: the minibatch; ``mu``: its mean-field means; ``chains``: the persistent states;
+        ``y``: a supervised DBM's one-hot labels of the minibatch (one more layer above the top;
+        the chains then end with label states). Returns the ascent directions of ``components_``
+        (then ``label_components_``), then of ``intercepts_`` (then ``label_intercept_``), one
+        flat list. It is the exact gradient of the variational bound's data term, for fixed
+        ``mu``, minus a one-sample Monte Carlo estimate of the gradient of ``log Z``.
         """
-        data = [v, *mu]
+        data = [v, *mu] if y is None else [v, *mu, y]
         B, M = v.shape[0], chains[0].shape[0]
         weights = [
             data[layer + 1].T @ data[layer] / B - chains[layer + 1].T @ chains[layer] / M
-            for layer in range(len(self.components_))
+            for layer in range(len(data) - 1)
         ]
         biases = [d.mean(axis=0) - s.mean(axis=0) for d, s in zip(data, chains, strict=True)]
         return weights + biases
 
-    def _joint_step(self, v, lr):
-        mu = self.mean_field(v)
+    def _joint_step(self, v, lr, y=None):
+        mu = self.mean_field(v, y=y)
         self._negative_phase()
-        gradients = self.gradient(v, mu, self.persistent_chains_)
+        gradients = self.gradient(v, mu, self.persistent_chains_, y)
         if self.centering:
             self.centre_gradient(gradients, self.offsets_)
-        params = [*self.components_, *self.intercepts_]
-        n_weights = len(self.components_)
+        weights, biases = self._chain_params()
+        params = [*weights, *biases]
+        n_weights = len(weights)
         finite = True
         for i, (p, vel, g) in enumerate(zip(params, self.velocities_, gradients, strict=True)):
             decay = self.weight_decay if i < n_weights else 0.0
@@ -920,7 +1072,13 @@ default="linear"
             arrays["swap_counts"] = self.swap_counts_
         for layer, o in enumerate(getattr(self, "offsets_", [])):
             arrays[f"offsets_{layer}"] = o
-        extra = {
+        labels = {}
+        if self._labelled:
+            arrays["label_components"] = self.label_components_
+            arrays["label_intercept"] = self.label_intercept_
+            arrays["classes"], labels["classes_storage"] = labels_to_array(self.classes_)
+            labels["classes_dtype"] = self.classes_.dtype.str
+        extra = labels | {
             "n_features_in_": int(self.n_features_in_),
             "n_iter_": int(getattr(self, "n_iter_", 0)),
             "history_": getattr(self, "history_", {}),
@@ -944,11 +1102,13 @@ default="linear"
                     f"{source}: layer {i} has weights of shape {W.shape}, expected "
                     f"{(sizes[i + 1], sizes[i])} from hidden_layer_sizes."
                 )
+        self._set_label_arrays(arrays, extra, source)
+        n_states = L + 1 + int(self._labelled)  # a supervised DBM's chains end with labels
         n_velocities = sum(k.startswith("velocity_") for k in arrays)
         if n_velocities:
             self.velocities_ = [np.array(arrays[f"velocity_{i}"]) for i in range(n_velocities)]
         if "chains_0" in arrays:
-            self.persistent_chains_ = [np.array(arrays[f"chains_{i}"]) for i in range(L + 1)]
+            self.persistent_chains_ = [np.array(arrays[f"chains_{i}"]) for i in range(n_states)]
             for name in ("tempered_chains_", "swap_counts_", "offsets_", "_tempering_states"):
                 self.__dict__.pop(name, None)
             if "tempered_chains_0" in arrays and self.n_temperatures is not None:
@@ -962,7 +1122,7 @@ default="linear"
                 self.swap_counts_ = np.array(arrays["swap_counts"], dtype=np.int64)
                 self._swap_parity = int(extra.get("swap_parity", 0))
             if "offsets_0" in arrays and self.centering:
-                self.offsets_ = [np.array(arrays[f"offsets_{i}"]) for i in range(L + 1)]
+                self.offsets_ = [np.array(arrays[f"offsets_{i}"]) for i in range(n_states)]
         self.n_features_in_ = int(extra["n_features_in_"])
         # Files written before n_iter_ (dbn 0.2) store the count as n_epochs_.
         self.n_iter_ = int(extra.get("n_iter_", extra.get("n_epochs_", 0)))
@@ -971,6 +1131,29 @@ default="linear"
         self._rng = np.random.default_rng()
         if extra.get("rng_state") is not None:
             self._rng.bit_generator.state = extra["rng_state"]
+
+    def _set_label_arrays(self, arrays, extra, source):
+        """A supervised DBM's label units and classes from a model file or checkpoint."""
+        for name in ("label_components_", "label_intercept_", "classes_"):
+            self.__dict__.pop(name, None)
+        if not self.supervised:
+            return
+        try:
+            U, d = np.array(arrays["label_components"]), np.array(arrays["label_intercept"])
+            classes = labels_from_array(
+                arrays["classes"], extra["classes_storage"], extra["classes_dtype"]
+            )
+        except KeyError as missing:
+            raise io.ModelFileError(
+                f"{source}: lacks {missing}, which a supervised DBM's file holds."
+            ) from None
+        n_top = self.components_[-1].shape[0]
+        if U.shape != (len(classes), n_top) or d.shape != (len(classes),):
+            raise io.ModelFileError(
+                f"{source}: label weights of shape {U.shape} and biases of shape {d.shape} do "
+                f"not fit {len(classes)} classes and a top layer of {n_top} units."
+            )
+        self.label_components_, self.label_intercept_, self.classes_ = U, d, classes
 
     def save(self, path):
         """Save the model and its training state to a pickle-free file (see :mod:`dbn.io`)."""
@@ -992,8 +1175,9 @@ default="linear"
     def _write_pretraining(self, checkpoint, rbms, history, layer, finished):
         arrays = {}
         for i, rbm in enumerate(rbms):
-            for name in ("W", "c", "b", "vW", "vc", "vb"):
+            for name in _rbm_arrays(rbm):
                 arrays[f"rbm{i}/{name}"] = rbm[name]
+                arrays[f"rbm{i}/v{name}"] = rbm["v" + name]
         extra = {
             "stage": "pretrain",
             "n_features_in_": int(rbms[0]["W"].shape[1]),
@@ -1007,7 +1191,8 @@ default="linear"
         extra, arrays = checkpoint.extra, checkpoint.arrays
         rbms = []
         for i, epochs in enumerate(extra["epochs"]):
-            rbm = {n: np.array(arrays[f"rbm{i}/{n}"]) for n in ("W", "c", "b", "vW", "vc", "vb")}
+            names = _rbm_arrays({"U": None} if f"rbm{i}/U" in arrays else {})
+            rbm = {p + n: np.array(arrays[f"rbm{i}/{p}{n}"]) for n in names for p in ("", "v")}
             rbm["epochs"] = int(epochs)
             rbms.append(rbm)
         self._rng.bit_generator.state = extra["rng_state"]
@@ -1024,22 +1209,51 @@ default="linear"
         self._set_state_arrays(checkpoint.arrays, checkpoint.extra, checkpoint.path)
 
 
+def softmax_units(pre, bias, rng, out):
+    """Units of a softmax group (one per class): ``p = softmax(pre + bias)`` row by row.
+
+    Without ``rng``, returns ``p`` (a new array). With it, draws one class per row from ``p``
+    (inverse CDF of one uniform number) and writes its one-hot state into ``out``, returned.
+    """
+    logits = pre + bias
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    if rng is None:
+        return p
+    uniform = rng.random((p.shape[0], 1))
+    chosen = np.minimum((np.cumsum(p, axis=1) < uniform).sum(axis=1), p.shape[1] - 1)
+    out[...] = 0
+    out[np.arange(p.shape[0]), chosen] = 1
+    return out
+
+
 # ---------------------------------------------------------------------- pretraining RBMs
-def _new_rbm(data, n_hidden, dbm):
+def _new_rbm(data, n_hidden, dbm, n_labels=0):
     """An RBM's parameters and momentum velocities, as a dict (float64, cast on first use).
 
     The visible biases start at the log-odds of the data's means (Hinton 2010, section 8.1), so
     that the first reconstructions are the mean input: with zeros, MNIST's always-off border
     pixels left the visible biases far from their values and the hidden units made up for it.
+    ``n_labels``: the top RBM of a supervised DBM also has label units, with weights ``U``
+    ``(n_labels, n_hidden)`` drawn at the scale of ``W`` and biases ``d`` at zero.
     """
     n_visible = data.shape[1]
     std = resolve_init_std(dbm.init_std, n_visible, n_hidden)
     W = std * dbm._rng.standard_normal((n_hidden, n_visible))
     p = np.clip(np.asarray(data.mean(axis=0), dtype=np.float64), 1e-3, 1 - 1e-3)
     rbm = {"W": W, "c": np.zeros(n_hidden), "b": np.log(p) - np.log1p(-p), "epochs": 0}
-    for name in ("W", "c", "b"):
+    if n_labels:
+        rbm["U"] = std * dbm._rng.standard_normal((n_labels, n_hidden))
+        rbm["d"] = np.zeros(n_labels)
+    for name in _rbm_arrays(rbm):
         rbm["v" + name] = np.zeros_like(rbm[name])
     return rbm
+
+
+def _rbm_arrays(rbm):
+    """Names of a pretraining RBM's parameters (``U``, ``d``: its label units, if any)."""
+    return ("W", "c", "b", "U", "d") if "U" in rbm else ("W", "c", "b")
 
 
 def _bottom_up(data, rbm, up):
@@ -1050,7 +1264,7 @@ def _bottom_up(data, rbm, up):
     return pre
 
 
-def cd1_step(rbm, v0, up, down, learning_rate, momentum, weight_decay, rng):
+def cd1_step(rbm, v0, up, down, learning_rate, momentum, weight_decay, rng, y0=None):
     """One CD-1 update of a pretraining RBM whose bottom-up input counts ``up`` times and whose
     top-down input counts ``down`` times; returns the squared reconstruction error and whether the
     parameters stayed finite.
@@ -1058,11 +1272,17 @@ def cd1_step(rbm, v0, up, down, learning_rate, momentum, weight_decay, rng):
     ``h0 ~ sigmoid(up W v0 + c)``, ``v1 = sigmoid(down W^T h0 + b)`` (means, as in Hinton's code),
     ``h1 = sigmoid(up W v1 + c)``; the update is ``<h v^T>_0 - <h v^T>_1`` with ``E[h0 | v0]`` in the
     positive statistics (Salakhutdinov & Hinton 2009, section 3.1).
+
+    With label units (``y0``, one-hot rows; the top RBM of a supervised DBM), the hidden units
+    also get ``U^T y`` (not doubled), the labels are reconstructed as ``y1 = softmax(U h0 + d)``
+    (means) and ``U``, ``d`` take the same difference of statistics.
     """
     W, c, b = rbm["W"], rbm["c"], rbm["b"]
     B = v0.shape[0]
     h0 = v0 @ W.T
     h0 *= up
+    if y0 is not None:
+        h0 += y0 @ rbm["U"]
     h0_state = np.empty_like(h0)
     hidden_units(h0, c, "bernoulli", rng, h0, h0_state, sample=True)
     v1 = h0_state @ W
@@ -1070,29 +1290,39 @@ def cd1_step(rbm, v0, up, down, learning_rate, momentum, weight_decay, rng):
     hidden_units(v1, b, "bernoulli", None, v1, None, sample=False)
     h1 = v1 @ W.T
     h1 *= up
+    if y0 is not None:
+        y1 = softmax_units(h0_state @ rbm["U"].T, rbm["d"], None, None)
+        h1 += y1 @ rbm["U"]
     hidden_units(h1, c, "bernoulli", None, h1, None, sample=False)
     grad_W = (h0.T @ v0 - h1.T @ v1) / B
     finite = momentum_step(W, rbm["vW"], grad_W, learning_rate, momentum, weight_decay)
     finite &= momentum_step(c, rbm["vc"], (h0 - h1).mean(axis=0), learning_rate, momentum, 0.0)
     finite &= momentum_step(b, rbm["vb"], (v0 - v1).mean(axis=0), learning_rate, momentum, 0.0)
+    if y0 is not None:
+        grad_U = (y0.T @ h0 - y1.T @ h1) / B
+        U, d = rbm["U"], rbm["d"]
+        finite &= momentum_step(U, rbm["vU"], grad_U, learning_rate, momentum, weight_decay)
+        finite &= momentum_step(d, rbm["vd"], (y0 - y1).mean(axis=0), learning_rate, momentum, 0.0)
     return float(np.sum((v0 - v1) ** 2)), finite
 
 
 class _PretrainTrainer(EpochTrainer):
     """Epochs of CD-1 on one doubled RBM of the greedy pretraining."""
 
-    def __init__(self, dbm, X, rbm, up, down, name):
+    def __init__(self, dbm, X, rbm, up, down, name, Y=None):
         self.dbm, self.rbm, self.up, self.down, self.name = dbm, rbm, up, down, name
-        for name in ("W", "c", "b", "vW", "vc", "vb"):
-            rbm[name] = np.ascontiguousarray(rbm[name], dtype=X.dtype)
-        self.X = X
+        for name in _rbm_arrays(rbm):
+            for key in (name, "v" + name):
+                rbm[key] = np.ascontiguousarray(rbm[key], dtype=X.dtype)
+        self.X, self.Y = X, Y
 
     def run_epoch(self, epoch):
         dbm, n = self.dbm, self.X.shape[0]
         order = dbm._rng.permutation(n)
         error = 0.0
         for start in range(0, n, dbm.batch_size):
-            v0 = np.ascontiguousarray(self.X[order[start : start + dbm.batch_size]])
+            rows = order[start : start + dbm.batch_size]
+            v0 = np.ascontiguousarray(self.X[rows])
             err, finite = cd1_step(
                 self.rbm,
                 v0,
@@ -1102,6 +1332,7 @@ class _PretrainTrainer(EpochTrainer):
                 dbm.momentum,
                 dbm.weight_decay,
                 dbm._rng,
+                y0=None if self.Y is None else self.Y[rows],
             )
             if not finite:
                 raise DivergenceError(
@@ -1161,8 +1392,8 @@ def swap_round(states, energy, betas, parity, uniform, swap_counts):
 class _JointTrainer(EpochTrainer):
     """Epochs of the DBM's joint training (mean field + persistent chains)."""
 
-    def __init__(self, dbm, X):
-        self.dbm, self.X = dbm, X
+    def __init__(self, dbm, X, Y=None):
+        self.dbm, self.X, self.Y = dbm, X, Y
 
     def run_epoch(self, epoch):
         dbm, n = self.dbm, self.X.shape[0]
@@ -1170,8 +1401,10 @@ class _JointTrainer(EpochTrainer):
         order = dbm._rng.permutation(n)
         error = 0.0
         for start in range(0, n, dbm.batch_size):
-            v = np.ascontiguousarray(self.X[order[start : start + dbm.batch_size]])
-            mu, finite = dbm._joint_step(v, lr)
+            rows = order[start : start + dbm.batch_size]
+            v = np.ascontiguousarray(self.X[rows])
+            y = None if self.Y is None else np.ascontiguousarray(self.Y[rows])
+            mu, finite = dbm._joint_step(v, lr, y)
             if not finite:
                 raise DivergenceError(
                     f"DBM joint training diverged in epoch {epoch + 1}; lower "
@@ -1188,7 +1421,8 @@ class _JointTrainer(EpochTrainer):
         chains = d._tempering_states if d.n_temperatures is not None else d.persistent_chains_
         extra = [d.swap_counts_] if d.n_temperatures is not None else []
         offsets = d.offsets_ if d.centering else []
-        return (*d.components_, *d.intercepts_, *d.velocities_, *chains, *extra, *offsets)
+        weights, biases = d._chain_params()
+        return (*weights, *biases, *d.velocities_, *chains, *extra, *offsets)
 
     def snapshot(self):
         d = self.dbm

@@ -176,3 +176,30 @@ def pseudo_log_likelihood(X, W, b_hidden, b_visible, flip):
     f_flipped = exact_free_energy(flipped, W, b_hidden, b_visible)
     log_conditional = -f - np.logaddexp(-f, -f_flipped)
     return X.shape[1] * log_conditional
+
+
+def naive_dbm_mean_field(W, b, v, n_iter, U=None, y=None):
+    """A DBM's mean field, unit by unit, from the doubled bottom-up pass (Salakhutdinov & Hinton
+    2009): ``W[l]`` joins layers ``l`` and ``l + 1``, ``b[l]`` are layer ``l``'s biases; with
+    label weights ``U`` (classes x top units), the labels ``y`` are clamped on the top layer."""
+    L = len(W)
+    labels = 0.0 if U is None else y @ U
+    mu, below = [], v
+    for layer in range(L):
+        factor = 2.0 if layer < L - 1 else 1.0
+        pre = factor * below @ W[layer].T + b[layer + 1]
+        below = expit(pre + labels if layer == L - 1 else pre)
+        mu.append(below)
+    for _ in range(n_iter):
+        for layer in range(L):
+            new = np.empty_like(mu[layer])
+            lower = v if layer == 0 else mu[layer - 1]
+            for j in range(new.shape[1]):
+                total = lower @ W[layer][j] + b[layer + 1][j]
+                if layer < L - 1:
+                    total = total + mu[layer + 1] @ W[layer + 1][:, j]
+                elif U is not None:
+                    total = total + y @ U[:, j]
+                new[:, j] = expit(total)
+            mu[layer] = new
+    return mu

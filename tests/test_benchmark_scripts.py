@@ -236,6 +236,39 @@ def test_dbm_benchmark_trains_on_extra_draws_and_fine_tunes_on_the_labelled_one(
     assert 0 <= record["finetune"][0]["error_percent"] <= 100
 
 
+def test_dbm_benchmark_supervised_trains_with_labels_on_every_draw(monkeypatch, tmp_path):
+    """--supervised: the DBM gets each draw's labels, the likelihood stages are left out (or
+    refused when asked for), and the DBM's own test error is recorded."""
+    import json
+
+    bench = _dbm_benchmark_on_random_images(monkeypatch, 100, 30, 12)
+    seen = {}
+    fit = bench.DBM.fit
+
+    def spy(self, X, y=None, **kwargs):
+        seen.setdefault("y", y)  # the trained model's call (the speed check's comes after)
+        return fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(bench.DBM, "fit", spy)
+    argv = [
+        "--n-train", "100", "--hidden", "5", "6", "--pretrain-epochs", "1", "--epochs", "1",
+        "--n-test", "30", "--finetune-epochs", "1", "--no-dropout", "--train-draws", "2",
+        "--supervised", "--output", str(tmp_path),
+    ]  # fmt: skip
+    assert bench.parse_args(argv).stages == ["train", "finetune"]
+    with pytest.raises(SystemExit):
+        bench.parse_args([*argv, "--stages", "train", "likelihood"])
+    bench.main(argv)
+    # Both draws of an image carry its label.
+    assert seen["y"].shape == (200,)
+    np.testing.assert_array_equal(seen["y"][:100], seen["y"][100:])
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["config"]["supervised"] and "likelihood" not in record
+    assert 0 <= record["dbm_predict_error_percent"] <= 100
+    text = (tmp_path / "results.md").read_text()
+    assert "label units on the top layer" in text and "own mean-field labels" in text
+
+
 def test_panel_study_never_chooses_a_candidate_whose_pretraining_collapsed():
     panel_study = pytest.importorskip("panel_study")
     names = list(panel_study.candidates())

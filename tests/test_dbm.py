@@ -24,7 +24,7 @@ from dbn.evaluation import (
     dbm_variational_bound,
 )
 
-from .naive import draw_uniform
+from .naive import draw_uniform, naive_dbm_mean_field
 
 TOL = 1e-10
 
@@ -209,24 +209,7 @@ def test_reverse_ais_names_bad_initial_states(tiny):
 # ------------------------------------------------------------------------------ mean field
 def _naive_mean_field(dbm, v, n_iter):
     """Unit-by-unit Gauss-Seidel over layers, from the doubled bottom-up pass."""
-    W, b = dbm.components_, dbm.intercepts_
-    L = len(W)
-    mu, below = [], v
-    for layer in range(L):
-        factor = 2.0 if layer < L - 1 else 1.0
-        below = expit(factor * below @ W[layer].T + b[layer + 1])
-        mu.append(below)
-    for _ in range(n_iter):
-        for layer in range(L):
-            new = np.empty_like(mu[layer])
-            lower = v if layer == 0 else mu[layer - 1]
-            for j in range(new.shape[1]):
-                total = lower @ W[layer][j] + b[layer + 1][j]
-                if layer < L - 1:
-                    total = total + mu[layer + 1] @ W[layer + 1][:, j]
-                new[:, j] = expit(total)
-            mu[layer] = new
-    return mu
+    return naive_dbm_mean_field(dbm.components_, dbm.intercepts_, v, n_iter)
 
 
 @pytest.mark.parametrize("sizes", [(3, 4), (2, 3, 2)])

@@ -105,7 +105,7 @@ def test_centred_training_at_zero_offsets_is_the_usual_training(monkeypatch):
     X = _data()
     usual = DBM((4, 3), **SMALL, centering=False).fit(X)  # plain: centring is the default
     monkeypatch.setattr(
-        DBM, "_start_offsets", lambda self, X: [np.zeros_like(b) for b in self.intercepts_]
+        DBM, "_start_offsets", lambda self, X, Y=None: [np.zeros_like(b) for b in self.intercepts_]
     )
     monkeypatch.setattr(dbm_module, "_OFFSET_RATE", 0.0)
     centred = DBM((4, 3), **SMALL, centering=True).fit(X)
