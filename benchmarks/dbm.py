@@ -103,7 +103,17 @@ def parse_args(argv=None):
     parser.add_argument("--data-home", default=None, help="folder holding mnist/")
     parser.add_argument("--hidden", type=int, nargs="+", default=[500, 1000])
     for name in FULL:
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None)
+        if name == "pretrain_epochs":
+            parser.add_argument(
+                "--pretrain-epochs",
+                type=int,
+                nargs="+",
+                default=None,
+                help="CD-1 epochs per pretraining RBM, or one count per layer (the paper's code: "
+                "100 200)",
+            )
+        else:
+            parser.add_argument("--" + name.replace("_", "-"), type=int, default=None)
     parser.add_argument("--n-mean-field", type=int, default=10)
     parser.add_argument("--n-chains", type=int, default=100)
     parser.add_argument("--k", type=int, default=5, help="Gibbs sweeps per update (5)")
@@ -186,6 +196,15 @@ def parse_args(argv=None):
     for name, value in budget.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if isinstance(args.pretrain_epochs, list):
+        if len(args.pretrain_epochs) not in (1, len(args.hidden)):
+            parser.error(
+                f"--pretrain-epochs takes one count or one per layer of --hidden "
+                f"({len(args.hidden)}), got {args.pretrain_epochs}"
+            )
+        # One count stays an int, as the runs recorded before per-layer counts store it.
+        if len(args.pretrain_epochs) == 1:
+            args.pretrain_epochs = args.pretrain_epochs[0]
     if args.output is None:
         here = Path(__file__).resolve().parent / "results" / "dbm"
         args.output = str(here / ("quick" if args.quick else "full"))
@@ -449,8 +468,8 @@ def markdown(record):
         f"({record['machine']['cpu_count']} cores); commands, in order: "
         + "; ".join(f"`{c}`" for c in record["commands"])
         + ".",
-        f"Budget: {c['n_train']} training images, {c['pretrain_epochs']} CD-1 epochs per "
-        f"pretraining RBM, {c['epochs']} joint epochs (batch 100, {c['n_mean_field']} mean-field "
+        f"Budget: {c['n_train']} training images, {pretrain_epochs_text(c['pretrain_epochs'])} "
+        f"CD-1 epochs per pretraining RBM, {c['epochs']} joint epochs (batch 100, {c['n_mean_field']} mean-field "
         f"sweeps, {c['n_chains']} chains, {c['k']} Gibbs sweeps per update, learning rate "
         f"{c['learning_rate']} decayed linearly to 0), seed {c['seed']}"
         + (
@@ -546,6 +565,11 @@ def markdown(record):
     for stages, seconds in record.get("stage_seconds", {}).items():
         lines += ["", f"Stages {stages}: {seconds:.0f} s wall time (data loading included)."]
     return "\n".join(lines) + "\n"
+
+
+def pretrain_epochs_text(epochs):
+    """``100`` or ``100 / 200`` (one count per layer)."""
+    return " / ".join(map(str, epochs)) if isinstance(epochs, list) else str(epochs)
 
 
 def same_config(recorded, config):

@@ -127,8 +127,10 @@ default="linear"
     batch_size : int, default=100
     n_iter : int, default=10
         Epochs of joint training.
-    pretrain_n_iter : int, default=10
-        Epochs of CD-1 per pretraining RBM; 0 starts joint training from small random weights.
+    pretrain_n_iter : int or sequence of int, default=10
+        Epochs of CD-1 per pretraining RBM, or one count per layer, bottom to top (the paper's
+        code trains its MNIST RBMs for 100 and 200 epochs); 0 starts joint training from small
+        random weights.
     n_mean_field : int, default=10
         Mean-field sweeps per minibatch (the paper's 10) and in :meth:`transform`.
     n_chains : int, default=100
@@ -306,12 +308,12 @@ default="linear"
         for name, low in (
             ("batch_size", 1),
             ("n_iter", 0),
-            ("pretrain_n_iter", 0),
             ("n_mean_field", 1),
             ("n_chains", 1),
             ("k", 1),
         ):
             check_scalar(getattr(self, name), name, kind=numbers.Integral, low=low)
+        self._pretrain_epochs(len(sizes))  # checks pretrain_n_iter
         check_schedule(self.learning_rate_schedule, NAMED_SCHEDULES, owner="DBM")
         if self.n_temperatures is not None:
             check_scalar(self.n_temperatures, "n_temperatures", kind=numbers.Integral, low=2)
@@ -584,6 +586,28 @@ default="linear"
         hidden_units(pre, self.intercepts_[0], "bernoulli", None, pre, None, sample=False)
         return pre
 
+    def _pretrain_epochs(self, n_layers):
+        """``pretrain_n_iter`` as one epoch count per layer, checked."""
+        value = self.pretrain_n_iter
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
+            check_scalar(value, "pretrain_n_iter", kind=numbers.Integral, low=0)
+            return [int(value)] * n_layers
+        try:
+            epochs = list(value)
+        except TypeError:
+            raise TypeError(
+                f"pretrain_n_iter must be a non-negative int or a sequence of them (one per "
+                f"layer), got {value!r} ({type(value).__name__})."
+            ) from None
+        if len(epochs) != n_layers:
+            raise ValueError(
+                f"pretrain_n_iter must hold one epoch count per hidden layer ({n_layers}), got "
+                f"{len(epochs)}: {value!r}."
+            )
+        for count in epochs:
+            check_scalar(count, "pretrain_n_iter", kind=numbers.Integral, low=0)
+        return [int(count) for count in epochs]
+
     # ------------------------------------------------------------------ training
     def pretrain(self, X, y=None, *, callbacks=None, checkpoint_dir=None):
         """Greedy pretraining with the doubled RBMs of Salakhutdinov & Hinton (2009).
@@ -629,6 +653,7 @@ default="linear"
     def _pretrain(self, X, Y, sizes, callbacks, checkpoint):
         dtype = X.dtype
         L = len(sizes)
+        epochs = self._pretrain_epochs(L)
         rbms, history, start_layer = [], [], 0
         if checkpoint is not None and checkpoint.resuming:
             if checkpoint.extra.get("stage") == "joint":  # pretraining was finished
@@ -660,7 +685,7 @@ default="linear"
             result = run_epochs(
                 self,
                 trainer,
-                range(int(rbm["epochs"]), self.pretrain_n_iter),
+                range(int(rbm["epochs"]), epochs[layer]),
                 history=history[layer],
                 callbacks=relay,
                 save_checkpoint=save,
@@ -1052,6 +1077,8 @@ default="linear"
         if not (params["random_state"] is None or isinstance(params["random_state"], int)):
             params["random_state"] = None  # a generator's state is not a parameter to store
         params["hidden_layer_sizes"] = list(check_layer_sizes(self.hidden_layer_sizes, "sizes"))
+        if not isinstance(params["pretrain_n_iter"], numbers.Integral):
+            params["pretrain_n_iter"] = self._pretrain_epochs(len(params["hidden_layer_sizes"]))
         if callable(params["learning_rate_schedule"]):
             raise TypeError("a DBM with a callable learning_rate_schedule cannot be saved.")
         return params
@@ -1167,6 +1194,8 @@ default="linear"
         header, arrays = io.load_arrays(path, kind="DBM")
         params = dict(header["params"])
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        if isinstance(params.get("pretrain_n_iter"), list):  # one count per layer
+            params["pretrain_n_iter"] = tuple(params["pretrain_n_iter"])
         model = cls(**params)
         model._set_state_arrays(arrays, header["extra"], path)
         return model
@@ -1197,7 +1226,8 @@ default="linear"
             rbms.append(rbm)
         self._rng.bit_generator.state = extra["rng_state"]
         history = [{k: list(v) for k, v in h.items()} for h in extra["pretrain_history_"]]
-        done = sum(int(r["epochs"]) >= self.pretrain_n_iter for r in rbms)
+        wanted = self._pretrain_epochs(len(check_layer_sizes(self.hidden_layer_sizes, "sizes")))
+        done = sum(int(r["epochs"]) >= n for r, n in zip(rbms, wanted, strict=False))
         return rbms, history, done
 
     def _write_joint(self, checkpoint, finished):

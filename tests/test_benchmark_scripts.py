@@ -209,6 +209,26 @@ def test_dbm_benchmark_keeps_a_record_from_before_a_setting_was_added(monkeypatc
     assert json.loads(path.read_text()) == again
 
 
+def test_dbm_benchmark_pretrains_each_layer_for_its_own_epochs(monkeypatch, tmp_path):
+    """--pretrain-epochs with one count per layer (the paper's code: 100 200) reaches the
+    model, the record and the report; one count stays an int, as older records store it."""
+    import json
+
+    bench = _dbm_benchmark_on_random_images(monkeypatch, 100, 30, 12)
+    argv = [
+        "--n-train", "100", "--hidden", "5", "6", "--epochs", "1", "--n-test", "30",
+        "--stages", "train", "--output", str(tmp_path),
+    ]  # fmt: skip
+    assert bench.parse_args([*argv, "--pretrain-epochs", "3"]).pretrain_epochs == 3
+    with pytest.raises(SystemExit):
+        bench.parse_args([*argv, "--pretrain-epochs", "1", "2", "3"])
+    bench.main([*argv, "--pretrain-epochs", "1", "2"])
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["config"]["pretrain_epochs"] == [1, 2]
+    assert [len(h["epoch"]) for h in record["pretrain_history"]] == [1, 2]
+    assert "1 / 2 CD-1 epochs per pretraining RBM" in (tmp_path / "results.md").read_text()
+
+
 def test_dbm_benchmark_trains_on_extra_draws_and_fine_tunes_on_the_labelled_one(
     monkeypatch, tmp_path
 ):

@@ -411,6 +411,37 @@ def test_resume_is_bit_for_bit(tmp_path, layer, epoch):
     assert resumed.pretrain_history_[0]["epoch"] == [1, 2]
 
 
+def test_pretrain_epochs_per_layer():
+    """One count per layer (the paper's code: 100 and 200 epochs): each RBM runs its own count,
+    and equal counts are the single count exactly."""
+    X = _data()
+    per_layer = DBM((4, 3), **(SMALL | {"pretrain_n_iter": (1, 3), "n_iter": 0})).pretrain(X)
+    assert [h["epoch"] for h in per_layer.pretrain_history_] == [[1], [1, 2, 3]]
+    same = DBM((4, 3), **(SMALL | {"pretrain_n_iter": [2, 2]})).fit(X)
+    _assert_same(DBM((4, 3), **SMALL).fit(X), same)
+
+
+def test_resume_with_pretrain_epochs_per_layer_is_bit_for_bit(tmp_path):
+    X = _data()
+    settings = SMALL | {"pretrain_n_iter": (1, 3)}
+    reference = DBM((4, 3), **settings).fit(X)
+
+    def interrupt(dbm, completed, logs):
+        if logs.get("layer") == 1 and completed == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        DBM((4, 3), **settings).fit(X, callbacks=interrupt, checkpoint_dir=tmp_path)
+    resumed = DBM((4, 3), **settings).fit(X, checkpoint_dir=tmp_path)
+    _assert_same(reference, resumed)
+    assert [h["epoch"] for h in resumed.pretrain_history_] == [[1], [1, 2, 3]]
+    with pytest.raises(ValueError, match="pretrain_n_iter"):
+        DBM((4, 3), **(settings | {"pretrain_n_iter": (2, 3)})).fit(X, checkpoint_dir=tmp_path)
+    path = tmp_path / "dbm.safetensors"
+    reference.save(path)
+    assert DBM.load(path).get_params() == reference.get_params()
+
+
 def test_checkpoint_refuses_other_parameters(tmp_path):
     X = _data()
     DBM((4, 3), **SMALL).fit(X, checkpoint_dir=tmp_path)
@@ -512,6 +543,11 @@ def test_to_torch_computes_transform():
         ({"learning_rate": -1.0}, "learning_rate"),
         ({"momentum": 1.0}, "momentum"),
         ({"learning_rate_schedule": "cosine"}, "learning_rate_schedule"),
+        ({"pretrain_n_iter": -1}, "pretrain_n_iter"),
+        ({"pretrain_n_iter": 2.5}, "pretrain_n_iter"),
+        ({"pretrain_n_iter": (2, 2, 2)}, "one epoch count per hidden layer .2., got 3"),
+        ({"pretrain_n_iter": (2, -1)}, "pretrain_n_iter"),
+        ({"pretrain_n_iter": (2, 1.5)}, "pretrain_n_iter"),
     ],
 )
 def test_bad_parameters_are_named(params, match):
