@@ -142,6 +142,13 @@ def parse_args(argv=None):
         help="train on this many independent binarisations of each training image (the test "
         "set stays one draw; as benchmarks/likelihood.py --train-draws)",
     )
+    parser.add_argument(
+        "--dynamic-binarization",
+        action="store_true",
+        help="train the DBM on the grey levels, binarised anew in every minibatch "
+        "(DBM(dynamic_binarization=True), as Salakhutdinov's code does); the test set, the "
+        "likelihood's training figures and the finetune stage keep the one sampled draw",
+    )
     parser.add_argument("--no-dropout", action="store_true", help="skip the dropout fine-tuning")
     parser.add_argument("--output", default=None, help="results folder")
     parser.add_argument(
@@ -185,6 +192,8 @@ def parse_args(argv=None):
         help="Gibbs sweeps from the persistent chains before reverse AIS (stage 'reverse')",
     )
     args = parser.parse_args(argv)
+    if args.dynamic_binarization and args.train_draws != 1:
+        parser.error("--dynamic-binarization draws anew every epoch: --train-draws must be 1")
     if args.supervised:
         likelihood_stages = sorted({"likelihood", "reverse"} & set(args.stages))
         if likelihood_stages and "--stages" in (sys.argv[1:] if argv is None else argv):
@@ -211,6 +220,16 @@ def parse_args(argv=None):
     return args
 
 
+def grey_training_images(data_home, n_train, seed):
+    """The grey levels (pixels / 255) of the ``n_train`` training images the run uses, and their
+    labels."""
+    X_train, y_train = load_mnist("train", data_home=data_home, as_float=True)
+    if n_train < X_train.shape[0]:
+        rows = np.sort(np.random.default_rng(seed).choice(X_train.shape[0], n_train, replace=False))
+        X_train, y_train = X_train[rows], y_train[rows]
+    return X_train, y_train
+
+
 def load_data(data_home, n_train, seed, train_draws=1):
     """Sampled-binarised MNIST: training subset (with labels) and the 10,000 test images, drawn as
     ``benchmarks/likelihood.py --binarise sample`` draws them; with ``train_draws`` > 1 the
@@ -218,11 +237,8 @@ def load_data(data_home, n_train, seed, train_draws=1):
     the single-draw set, and ``y_train`` labels it)."""
     from likelihood import sample_binarised
 
-    X_train, y_train = load_mnist("train", data_home=data_home, as_float=True)
+    X_train, y_train = grey_training_images(data_home, n_train, seed)
     X_test, y_test = load_mnist("test", data_home=data_home, as_float=True)
-    if n_train < X_train.shape[0]:
-        rows = np.sort(np.random.default_rng(seed).choice(X_train.shape[0], n_train, replace=False))
-        X_train, y_train = X_train[rows], y_train[rows]
     train, test = sample_binarised(X_train, X_test, train_draws)
     return train, y_train, test, y_test
 
@@ -241,6 +257,7 @@ def make_model(args):
         n_temperatures=args.n_temperatures,
         centering=args.centering,
         supervised=args.supervised,
+        dynamic_binarization=args.dynamic_binarization,
         verbose=1,
         random_state=args.seed,
     )
@@ -485,6 +502,12 @@ def markdown(record):
             if c.get("train_draws", 1) > 1
             else ""
         )
+        + (
+            "; trained on the grey levels, binarised anew in every minibatch (dynamic "
+            "binarisation; the test set is one draw)"
+            if c.get("dynamic_binarization")
+            else ""
+        )
         + ".",
         f"Training time: {record.get('train_seconds') or 'n/a (loaded)'} s.",
         "",
@@ -627,7 +650,11 @@ def main(argv=None):
     )
     # With several draws of each training image, each block of rows carries the same labels.
     y_draws = np.tile(y_train, args.train_draws) if args.supervised else None
-    dbm, seconds = train(args, X_train, output, y_draws)
+    # With dynamic binarisation the DBM gets the grey levels and draws every minibatch itself.
+    X_fit = X_train
+    if args.dynamic_binarization:
+        X_fit = grey_training_images(args.data_home, args.n_train, args.seed)[0]
+    dbm, seconds = train(args, X_fit, output, y_draws)
     if "train" in args.stages:
         if seconds is not None:
             record["train_seconds"] = round(seconds, 1)
@@ -641,7 +668,7 @@ def main(argv=None):
         if dbm.n_temperatures is not None:
             accepted, proposed = np.asarray(dbm.swap_counts_, dtype=float).T
             record["swap_acceptance"] = (accepted / proposed).round(4).tolist()
-        record["speed"] = epoch_and_gemm_seconds(dbm, X_train, y=y_draws)
+        record["speed"] = epoch_and_gemm_seconds(dbm, X_fit, y=y_draws)
         write()
     if "likelihood" in args.stages:
         record["likelihood"] = evaluate(args, dbm, X_train, X_test)

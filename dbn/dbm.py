@@ -172,6 +172,13 @@ default="linear"
         :meth:`to_mlp` leave the labels out (a test image has none), as the reference code's
         fine-tuning does; :meth:`predict_proba` infers them by mean field. Not with
         ``n_temperatures``. Without it, ``y`` is ignored (as in a scikit-learn pipeline).
+    dynamic_binarization : bool, default=False
+        Take ``X`` as the probabilities of binary pixels and draw a fresh binary sample of each
+        minibatch every time it is used: in pretraining (the RBMs above the first get the draw's
+        bottom-up means through the RBMs below) and in joint training. Salakhutdinov's code
+        binarises MNIST's grey levels anew in every epoch this way, so its model sees as many
+        binarisations of each image as it has epochs. ``False`` trains on ``X`` as given
+        (grey levels are then the data's means, and a binarised set stays one draw).
     momentum : float, default=0.9
         Momentum of every update (pretraining and joint).
     weight_decay : float, default=0.0002
@@ -273,6 +280,7 @@ default="linear"
         n_temperatures=None,
         centering=True,
         supervised=False,
+        dynamic_binarization=False,
         momentum=0.9,
         weight_decay=0.0002,
         init_std=0.01,
@@ -292,6 +300,7 @@ default="linear"
         self.n_temperatures = n_temperatures
         self.centering = centering
         self.supervised = supervised
+        self.dynamic_binarization = dynamic_binarization
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.init_std = init_std
@@ -322,11 +331,13 @@ default="linear"
                 f"centering must be a bool (True or False), got {self.centering!r} "
                 f"({type(self.centering).__name__})."
             )
-        if not isinstance(self.supervised, bool | np.bool_):
-            raise TypeError(
-                f"supervised must be a bool (True or False), got {self.supervised!r} "
-                f"({type(self.supervised).__name__})."
-            )
+        for name in ("supervised", "dynamic_binarization"):
+            value = getattr(self, name)
+            if not isinstance(value, bool | np.bool_):
+                raise TypeError(
+                    f"{name} must be a bool (True or False), got {value!r} "
+                    f"({type(value).__name__})."
+                )
         if self.supervised and self.n_temperatures is not None:
             raise ValueError(
                 "supervised=True does not support n_temperatures (parallel tempering of the "
@@ -673,9 +684,15 @@ default="linear"
                 rbms.append(_new_rbm(data, sizes[layer], self, n_labels))
                 history.append({key: [] for key in ("epoch", "time", "reconstruction_error")})
             rbm = rbms[layer]
+            if self.dynamic_binarization:  # each minibatch drawn from X, passed up the RBMs below
+                below = [(rbms[i], layer_factors(i, L)[0]) for i in range(layer)]
+                source = X
+            else:
+                below, source = [], data
             trainer = _PretrainTrainer(
-                self, data, rbm, up, down, f"DBM layer {layer + 1}/{L} pretraining", labels
-            )
+                self, source, rbm, up, down, f"DBM layer {layer + 1}/{L} pretraining", labels,
+                below,
+            )  # fmt: skip
 
             def save(finished, layer=layer):
                 if checkpoint is not None:
@@ -788,7 +805,6 @@ default="linear"
         return self
 
     def _start_joint(self, X, Y=None):
-        dtype = X.dtype
         rng = self._rng
         weights, biases = self._chain_params()
         self.velocities_ = [np.zeros_like(p) for p in (*weights, *biases)]
@@ -796,9 +812,9 @@ default="linear"
         rows = rng.choice(X.shape[0], self.n_chains, replace=X.shape[0] < self.n_chains)
         v = np.ascontiguousarray(X[rows])
         labels = None if Y is None else np.ascontiguousarray(Y[rows])
-        chains = [(rng.random(v.shape) < v).astype(dtype)]
+        chains = [binarize(v, rng)]
         for mu in self._recognition(chains[0], labels):
-            chains.append((rng.random(mu.shape) < mu).astype(dtype))
+            chains.append(binarize(mu, rng))
         if labels is not None:
             chains.append(labels)
         self.persistent_chains_ = chains
@@ -1286,6 +1302,11 @@ def _rbm_arrays(rbm):
     return ("W", "c", "b", "U", "d") if "U" in rbm else ("W", "c", "b")
 
 
+def binarize(probabilities, rng):
+    """A binary sample of ``probabilities`` (each entry 1 with its own probability), same dtype."""
+    return (rng.random(probabilities.shape) < probabilities).astype(probabilities.dtype)
+
+
 def _bottom_up(data, rbm, up):
     """The next RBM's training data: ``sigmoid(up * W x + c)`` (the doubled pass below the top)."""
     pre = data @ rbm["W"].T.astype(data.dtype)
@@ -1339,12 +1360,15 @@ def cd1_step(rbm, v0, up, down, learning_rate, momentum, weight_decay, rng, y0=N
 class _PretrainTrainer(EpochTrainer):
     """Epochs of CD-1 on one doubled RBM of the greedy pretraining."""
 
-    def __init__(self, dbm, X, rbm, up, down, name, Y=None):
+    def __init__(self, dbm, X, rbm, up, down, name, Y=None, below=()):
         self.dbm, self.rbm, self.up, self.down, self.name = dbm, rbm, up, down, name
         for name in _rbm_arrays(rbm):
             for key in (name, "v" + name):
                 rbm[key] = np.ascontiguousarray(rbm[key], dtype=X.dtype)
         self.X, self.Y = X, Y
+        # With dynamic_binarization: X is the DBM's input, and each minibatch's fresh draw goes
+        # up through these (RBM, bottom-up factor) pairs to become this RBM's data.
+        self.below = list(below)
 
     def run_epoch(self, epoch):
         dbm, n = self.dbm, self.X.shape[0]
@@ -1353,6 +1377,10 @@ class _PretrainTrainer(EpochTrainer):
         for start in range(0, n, dbm.batch_size):
             rows = order[start : start + dbm.batch_size]
             v0 = np.ascontiguousarray(self.X[rows])
+            if dbm.dynamic_binarization:
+                v0 = binarize(v0, dbm._rng)
+                for rbm, up in self.below:
+                    v0 = _bottom_up(v0, rbm, up)
             err, finite = cd1_step(
                 self.rbm,
                 v0,
@@ -1433,6 +1461,8 @@ class _JointTrainer(EpochTrainer):
         for start in range(0, n, dbm.batch_size):
             rows = order[start : start + dbm.batch_size]
             v = np.ascontiguousarray(self.X[rows])
+            if dbm.dynamic_binarization:
+                v = binarize(v, dbm._rng)
             y = None if self.Y is None else np.ascontiguousarray(self.Y[rows])
             mu, finite = dbm._joint_step(v, lr, y)
             if not finite:

@@ -229,6 +229,37 @@ def test_dbm_benchmark_pretrains_each_layer_for_its_own_epochs(monkeypatch, tmp_
     assert "1 / 2 CD-1 epochs per pretraining RBM" in (tmp_path / "results.md").read_text()
 
 
+def test_dbm_benchmark_dynamic_binarization_trains_on_the_grey_levels(monkeypatch, tmp_path):
+    """--dynamic-binarization: the DBM gets the grey levels of the run's training images (and
+    binarises them itself); the other stages keep the one sampled draw."""
+    import json
+
+    bench = _dbm_benchmark_on_random_images(monkeypatch, 100, 30, 12)
+    grey, _ = bench.grey_training_images(None, 100, 0)
+    seen = []
+    fit = bench.DBM.fit
+
+    def spy(self, X, y=None, **kwargs):
+        seen.append((self.dynamic_binarization, X))
+        return fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(bench.DBM, "fit", spy)
+    argv = [
+        "--n-train", "100", "--hidden", "5", "6", "--pretrain-epochs", "1", "--epochs", "1",
+        "--n-test", "30", "--ais-runs", "10", "--ais-betas", "20", "--dynamic-binarization",
+        "--stages", "train", "likelihood", "--output", str(tmp_path),
+    ]  # fmt: skip
+    with pytest.raises(SystemExit):
+        bench.parse_args([*argv, "--train-draws", "2"])
+    bench.main(argv)
+    assert seen[0][0] is True
+    np.testing.assert_array_equal(seen[0][1], grey)
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["config"]["dynamic_binarization"] is True
+    assert np.isfinite(record["likelihood"]["train_log_likelihood_bound"])
+    assert "binarised anew in every minibatch" in (tmp_path / "results.md").read_text()
+
+
 def test_dbm_benchmark_trains_on_extra_draws_and_fine_tunes_on_the_labelled_one(
     monkeypatch, tmp_path
 ):

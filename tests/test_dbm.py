@@ -442,6 +442,89 @@ def test_resume_with_pretrain_epochs_per_layer_is_bit_for_bit(tmp_path):
     assert DBM.load(path).get_params() == reference.get_params()
 
 
+# ------------------------------------------------------------------------------ dynamic binarisation
+def _grey(n=60, n_features=3, seed=1):
+    return np.random.default_rng(seed).uniform(0.1, 0.9, (n, n_features))
+
+
+def test_dynamic_binarization_trains_the_first_rbm_and_joint_training_on_fresh_draws(
+    monkeypatch,
+):
+    """Every minibatch the first RBM and joint training see is a binary draw of its rows of X,
+    fresh each time: over the epochs each pixel is on as often as its probability says."""
+    import dbn.dbm as module
+
+    X = _grey()
+    seen = {"pretrain": [], "joint": []}
+    cd1, joint = module.cd1_step, DBM._joint_step
+
+    def spy_cd1(rbm, v0, *args, **kwargs):
+        if rbm["W"].shape[1] == X.shape[1]:  # the first RBM
+            seen["pretrain"].append(v0.copy())
+        return cd1(rbm, v0, *args, **kwargs)
+
+    def spy_joint(self, v, lr, y=None):
+        seen["joint"].append(v.copy())
+        return joint(self, v, lr, y)
+
+    monkeypatch.setattr(module, "cd1_step", spy_cd1)
+    monkeypatch.setattr(DBM, "_joint_step", spy_joint)
+    settings = dict(pretrain_n_iter=40, n_iter=40, batch_size=60, n_chains=6, random_state=0)
+    DBM((4, 3), dynamic_binarization=True, **settings).fit(X)
+    for stage in ("pretrain", "joint"):
+        draws = np.array(seen[stage])  # (epochs, 60 rows in an epoch's order, 3)
+        assert draws.shape == (40, 60, 3) and set(np.unique(draws)) == {0.0, 1.0}
+        # Each epoch permutes the rows: the mean over rows and epochs of a column is X's.
+        np.testing.assert_allclose(draws.mean(axis=(0, 1)), X.mean(axis=0), atol=0.03)
+        assert not np.array_equal(draws[0], draws[1])
+    seen = {"pretrain": [], "joint": []}
+    DBM((4, 3), **settings).fit(X)  # without: X as given
+    assert np.isin(seen["joint"][0], X).all() and not set(np.unique(seen["joint"][0])) <= {0, 1}
+
+
+def test_dynamic_binarization_passes_each_draw_up_to_the_higher_rbms(monkeypatch):
+    """The second RBM's data are the bottom-up means (doubled input) of binary draws through the
+    finished first RBM: each row is one of the 2^3 such means."""
+    import dbn.dbm as module
+
+    X = _grey()
+    calls = []
+    cd1 = module.cd1_step
+
+    def spy(rbm, v0, *args, **kwargs):
+        calls.append((rbm, v0.copy()))
+        return cd1(rbm, v0, *args, **kwargs)
+
+    monkeypatch.setattr(module, "cd1_step", spy)
+    DBM((4, 3), dynamic_binarization=True, pretrain_n_iter=3, n_iter=0, batch_size=20,
+        random_state=0).pretrain(X)  # fmt: skip
+    first = calls[0][0]
+    upper = np.concatenate([v0 for rbm, v0 in calls if rbm is not first])
+    assert upper.shape == (3 * 60, 4)
+    up = layer_factors(0, 2)[0]
+    candidates = expit(up * _states(3) @ first["W"].T + first["c"])
+    distance = np.abs(upper[:, None, :] - candidates[None]).max(axis=2)
+    assert distance.min(axis=1).max() < 1e-12
+    assert len(np.unique(distance.argmin(axis=1))) > 1
+
+
+@pytest.mark.parametrize("layer, epoch", [(1, 1), (None, 2)])
+def test_resume_with_dynamic_binarization_is_bit_for_bit(tmp_path, layer, epoch):
+    X = _grey()
+    settings = SMALL | {"dynamic_binarization": True}
+    reference = DBM((4, 3), **settings).fit(X)
+
+    def interrupt(dbm, completed, logs):
+        if logs.get("layer") == layer and completed == epoch:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        DBM((4, 3), **settings).fit(X, callbacks=interrupt, checkpoint_dir=tmp_path)
+    _assert_same(reference, DBM((4, 3), **settings).fit(X, checkpoint_dir=tmp_path))
+    with pytest.raises(ValueError, match="dynamic_binarization"):
+        DBM((4, 3), **SMALL).fit(X, checkpoint_dir=tmp_path)
+
+
 def test_checkpoint_refuses_other_parameters(tmp_path):
     X = _data()
     DBM((4, 3), **SMALL).fit(X, checkpoint_dir=tmp_path)
@@ -548,6 +631,7 @@ def test_to_torch_computes_transform():
         ({"pretrain_n_iter": (2, 2, 2)}, "one epoch count per hidden layer .2., got 3"),
         ({"pretrain_n_iter": (2, -1)}, "pretrain_n_iter"),
         ({"pretrain_n_iter": (2, 1.5)}, "pretrain_n_iter"),
+        ({"dynamic_binarization": "yes"}, "dynamic_binarization must be a bool"),
     ],
 )
 def test_bad_parameters_are_named(params, match):
