@@ -33,6 +33,11 @@ def _data(n=60, n_features=6, seed=0):
     return (np.random.default_rng(seed).random((n, n_features)) < 0.3).astype(np.float64)
 
 
+def _grey(n=60, n_features=3, seed=1):
+    """Grey levels: pixel probabilities for dynamic_binarization."""
+    return np.random.default_rng(seed).uniform(0.1, 0.9, (n, n_features))
+
+
 def _fitted(sizes=(3, 4), seed=0, scale=1.0, **params):
     """A briefly trained DBM whose parameters are then set at random (so they are not tiny)."""
     X = _data()
@@ -394,18 +399,21 @@ class _Stop(Exception):
     pass
 
 
+@pytest.mark.parametrize("dynamic", [False, True])
 @pytest.mark.parametrize("layer, epoch", [(1, 1), (None, 2)])
-def test_resume_is_bit_for_bit(tmp_path, layer, epoch):
-    X = _data()
-    reference = DBM((4, 3), **SMALL).fit(X)
+def test_resume_is_bit_for_bit(tmp_path, layer, epoch, dynamic):
+    # dynamic_binarization: on grey levels, each minibatch drawn anew from the checkpointed rng.
+    X = _grey(n_features=6) if dynamic else _data()
+    settings = SMALL | {"dynamic_binarization": dynamic}
+    reference = DBM((4, 3), **settings).fit(X)
 
     def interrupt(dbm, completed, logs):
         if logs.get("layer") == layer and completed == epoch:
             raise _Stop
 
     with pytest.raises(_Stop):
-        DBM((4, 3), **SMALL).fit(X, callbacks=interrupt, checkpoint_dir=tmp_path)
-    resumed = DBM((4, 3), **SMALL).fit(X, checkpoint_dir=tmp_path)
+        DBM((4, 3), **settings).fit(X, callbacks=interrupt, checkpoint_dir=tmp_path)
+    resumed = DBM((4, 3), **settings).fit(X, checkpoint_dir=tmp_path)
     _assert_same(reference, resumed)
     assert resumed.history_["epoch"] == [1, 2, 3]
     assert resumed.pretrain_history_[0]["epoch"] == [1, 2]
@@ -443,10 +451,6 @@ def test_resume_with_pretrain_epochs_per_layer_is_bit_for_bit(tmp_path):
 
 
 # ------------------------------------------------------------------------------ dynamic binarisation
-def _grey(n=60, n_features=3, seed=1):
-    return np.random.default_rng(seed).uniform(0.1, 0.9, (n, n_features))
-
-
 def test_dynamic_binarization_trains_the_first_rbm_and_joint_training_on_fresh_draws(
     monkeypatch,
 ):
@@ -506,23 +510,6 @@ def test_dynamic_binarization_passes_each_draw_up_to_the_higher_rbms(monkeypatch
     distance = np.abs(upper[:, None, :] - candidates[None]).max(axis=2)
     assert distance.min(axis=1).max() < 1e-12
     assert len(np.unique(distance.argmin(axis=1))) > 1
-
-
-@pytest.mark.parametrize("layer, epoch", [(1, 1), (None, 2)])
-def test_resume_with_dynamic_binarization_is_bit_for_bit(tmp_path, layer, epoch):
-    X = _grey()
-    settings = SMALL | {"dynamic_binarization": True}
-    reference = DBM((4, 3), **settings).fit(X)
-
-    def interrupt(dbm, completed, logs):
-        if logs.get("layer") == layer and completed == epoch:
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        DBM((4, 3), **settings).fit(X, callbacks=interrupt, checkpoint_dir=tmp_path)
-    _assert_same(reference, DBM((4, 3), **settings).fit(X, checkpoint_dir=tmp_path))
-    with pytest.raises(ValueError, match="dynamic_binarization"):
-        DBM((4, 3), **SMALL).fit(X, checkpoint_dir=tmp_path)
 
 
 def test_checkpoint_refuses_other_parameters(tmp_path):
