@@ -322,12 +322,20 @@ def train(args, X, output, y=None):
     dbm = make_model(args)
     if path.exists():
         saved = DBM.load(path)
-        if saved.get_params(deep=False) | {"verbose": 1} == dbm.get_params(deep=False):
+        same = saved.get_params(deep=False) | {"verbose": 1} == dbm.get_params(deep=False)
+        # A model saved before all its epochs ran (an interrupted run, before this check) is
+        # not the trained one: train again, resuming from the checkpoint.
+        if same and saved.n_iter_ >= saved.n_iter:
             print(f"loaded the trained model from {path}")
             return saved, None
     start = time.perf_counter()
     dbm.fit(X, y, checkpoint_dir=output / "checkpoint")
     seconds = time.perf_counter() - start
+    if dbm.n_iter_ < dbm.n_iter:  # Ctrl-C in joint training: fit keeps the last whole epoch
+        raise SystemExit(
+            f"training interrupted after {dbm.n_iter_} of {dbm.n_iter} joint epochs; nothing "
+            f"was saved but the checkpoint: the same command resumes from {output / 'checkpoint'}"
+        )
     dbm.save(path)
     return dbm, seconds
 

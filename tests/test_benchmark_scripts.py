@@ -209,6 +209,45 @@ def test_dbm_benchmark_keeps_a_record_from_before_a_setting_was_added(monkeypatc
     assert json.loads(path.read_text()) == again
 
 
+def test_dbm_benchmark_interrupted_saves_nothing_but_the_checkpoint(monkeypatch, tmp_path):
+    """Ctrl-C in joint training: no model file or record that a rerun would take for the trained
+    model (fit returns the last whole epoch); the same command then resumes and finishes. A model
+    file of an unfinished run, as written before this check, is not loaded as the trained one."""
+    import json
+
+    bench = _dbm_benchmark_on_random_images(monkeypatch, 100, 30, 12)
+    argv = [
+        "--n-train", "100", "--hidden", "5", "6", "--pretrain-epochs", "1", "--epochs", "3",
+        "--n-test", "30", "--stages", "train", "--output", str(tmp_path),
+    ]  # fmt: skip
+    step, calls = bench.DBM._joint_step, []
+
+    def interrupt_in_epoch_2(self, v, lr, y=None):
+        calls.append(1)
+        if len(calls) == 2:  # one minibatch per epoch of 100 rows
+            raise KeyboardInterrupt
+        return step(self, v, lr, y)
+
+    monkeypatch.setattr(bench.DBM, "_joint_step", interrupt_in_epoch_2)
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        with pytest.raises(SystemExit, match="after 1 of 3 joint epochs"):
+            bench.main(argv)
+    assert not (tmp_path / "dbm.safetensors").exists()
+    assert not (tmp_path / "results.json").exists()
+    assert (tmp_path / "checkpoint").is_dir()
+    monkeypatch.setattr(bench.DBM, "_joint_step", step)
+    bench.main(argv)  # resumes from the checkpoint
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["history"]["epoch"] == [1, 2, 3]
+    assert bench.DBM.load(tmp_path / "dbm.safetensors").n_iter_ == 3
+    # An unfinished model file (as an interrupted run wrote before) is trained again, not loaded.
+    args, X = bench.parse_args(argv), bench.load_data(None, 100, 0)[0]
+    unfinished = bench.make_model(args).set_params(verbose=0).fit(X)
+    unfinished.n_iter_ = 1
+    unfinished.save(tmp_path / "dbm.safetensors")
+    assert bench.train(args, X, tmp_path)[1] is not None
+
+
 def test_dbm_benchmark_pretrains_each_layer_for_its_own_epochs(monkeypatch, tmp_path):
     """--pretrain-epochs with one count per layer (the paper's code: 100 200) reaches the
     model, the record and the report; one count stays an int, as older records store it."""
