@@ -494,8 +494,8 @@ def markdown(record):
         + "; ".join(f"`{c}`" for c in record["commands"])
         + ".",
         f"Budget: {c['n_train']} training images, {pretrain_epochs_text(c['pretrain_epochs'])} "
-        f"CD-1 epochs per pretraining RBM, {c['epochs']} joint epochs (batch 100, {c['n_mean_field']} mean-field "
-        f"sweeps, {c['n_chains']} chains, {c['k']} Gibbs sweeps per update, learning rate "
+        f"CD-1 epochs per pretraining RBM, {c['epochs']} joint epochs (batch 100, "
+        f"{c['n_mean_field']} mean-field sweeps, {c['n_chains']} chains, {c['k']} Gibbs sweeps per update, learning rate "
         f"{c['learning_rate']} decayed linearly to 0), seed {c['seed']}"
         + (
             f"; parallel tempering over {c['n_temperatures']} temperatures"

@@ -326,12 +326,7 @@ default="linear"
         check_schedule(self.learning_rate_schedule, NAMED_SCHEDULES, owner="DBM")
         if self.n_temperatures is not None:
             check_scalar(self.n_temperatures, "n_temperatures", kind=numbers.Integral, low=2)
-        if not isinstance(self.centering, bool | np.bool_):
-            raise TypeError(
-                f"centering must be a bool (True or False), got {self.centering!r} "
-                f"({type(self.centering).__name__})."
-            )
-        for name in ("supervised", "dynamic_binarization"):
+        for name in ("centering", "supervised", "dynamic_binarization"):
             value = getattr(self, name)
             if not isinstance(value, bool | np.bool_):
                 raise TypeError(
@@ -671,7 +666,7 @@ default="linear"
                 self._set_state_arrays(checkpoint.arrays, checkpoint.extra, checkpoint.path)
                 self._pretrained_for = fingerprints({"X": X, "y": Y})
                 return
-            rbms, history, start_layer = self._restore_pretraining(checkpoint)
+            rbms, history, start_layer = self._restore_pretraining(checkpoint, epochs)
         data = X
         for layer in range(L):
             up, down = layer_factors(layer, L)
@@ -1232,7 +1227,7 @@ default="linear"
         }
         checkpoint.write(self.header_params(), arrays, extra, finished=False)
 
-    def _restore_pretraining(self, checkpoint):
+    def _restore_pretraining(self, checkpoint, wanted):
         extra, arrays = checkpoint.extra, checkpoint.arrays
         rbms = []
         for i, epochs in enumerate(extra["epochs"]):
@@ -1242,7 +1237,6 @@ default="linear"
             rbms.append(rbm)
         self._rng.bit_generator.state = extra["rng_state"]
         history = [{k: list(v) for k, v in h.items()} for h in extra["pretrain_history_"]]
-        wanted = self._pretrain_epochs(len(check_layer_sizes(self.hidden_layer_sizes, "sizes")))
         done = sum(int(r["epochs"]) >= n for r, n in zip(rbms, wanted, strict=False))
         return rbms, history, done
 
