@@ -383,11 +383,15 @@ def check_random_state(seed):
     )
 
 
-def check_is_fitted(estimator, attributes=None):
-    """scikit-learn's ``check_is_fitted``: raises :class:`sklearn.exceptions.NotFittedError`."""
+def check_is_fitted(estimator, attributes=None, msg=None):
+    """scikit-learn's ``check_is_fitted``: raises :class:`sklearn.exceptions.NotFittedError`.
+
+    ``msg`` (with ``%(name)s`` for the class name) replaces scikit-learn's "Call 'fit'" where the
+    estimator's own verb is another one, such as :meth:`dbn.DBN.pretrain`.
+    """
     from sklearn.utils.validation import check_is_fitted as sklearn_check_is_fitted
 
-    sklearn_check_is_fitted(estimator, attributes)
+    sklearn_check_is_fitted(estimator, attributes, msg=msg)
 
 
 def __getattr__(name):

@@ -71,6 +71,11 @@ from .init import check_init_std, resolve_init_std
 __all__ = ["DBM"]
 
 CHECKPOINT_NAME = "dbm-checkpoint.npz"
+#: The NotFittedError of a DBM used before training, naming both of its training verbs.
+NOT_TRAINED = (
+    "This %(name)s instance is not fitted yet: call fit(X) first (greedy pretraining, then joint "
+    "training), or pretrain(X) for the greedily pretrained model alone."
+)
 #: Weight of each minibatch's mean-field means in the running hidden offsets of centring.
 _OFFSET_RATE = Centring().offset_rate
 _HISTORY_KEYS = ("epoch", "time", "learning_rate", "reconstruction_error")
@@ -483,7 +488,7 @@ default="linear"
         -------
         H : ndarray of shape (n_samples, n_L), or list of ndarray
         """
-        check_is_fitted(self, "components_")
+        check_is_fitted(self, "components_", msg=NOT_TRAINED)
         if layers not in ("top", "all"):
             raise ValueError(f"layers must be 'top' or 'all', got {layers!r}.")
         X = self._as_model_dtype(self._check_input(X))
@@ -493,7 +498,7 @@ default="linear"
     def augment(self, X):
         """``[X, q(h2 | X)]``: the input of :meth:`to_mlp`'s net (the data with the mean-field
         posterior of the second hidden layer; ``X`` itself for a one-layer DBM)."""
-        check_is_fitted(self, "components_")
+        check_is_fitted(self, "components_", msg=NOT_TRAINED)
         X = self._as_model_dtype(self._check_input(X))
         if self.n_layers_ < 2:
             return X
@@ -573,7 +578,7 @@ default="linear"
         -------
         V : ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self, "components_")
+        check_is_fitted(self, "components_", msg=NOT_TRAINED)
         check_scalar(n_samples, "n_samples", kind=numbers.Integral, low=1)
         check_scalar(n_steps, "n_steps", kind=numbers.Integral, low=1)
         rng = check_random_state(self.random_state if random_state is None else random_state)
@@ -1009,7 +1014,7 @@ default="linear"
         -------
         mlp : MLPClassifier or MLPRegressor
         """
-        check_is_fitted(self, "components_")
+        check_is_fitted(self, "components_", msg=NOT_TRAINED)
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
         fixed = sorted({"hidden_layer_sizes", "pretrained_layers"} & set(mlp_params))
@@ -1041,7 +1046,7 @@ default="linear"
         The weights are copied as parameters of the model's dtype. Needs PyTorch (the ``torch``
         extra).
         """
-        check_is_fitted(self, "components_")
+        check_is_fitted(self, "components_", msg=NOT_TRAINED)
         try:
             import torch
             from torch import nn
@@ -1195,7 +1200,7 @@ default="linear"
 
     def save(self, path):
         """Save the model and its training state to a pickle-free file (see :mod:`dbn.io`)."""
-        check_is_fitted(self, "components_")
+        check_is_fitted(self, "components_", msg=NOT_TRAINED)
         arrays, extra = self._state_arrays()
         io.save_arrays(path, "DBM", self.header_params(), arrays, extra)
 

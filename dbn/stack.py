@@ -44,6 +44,12 @@ from .rbm import BernoulliRBM, GaussianBernoulliRBM
 __all__ = ["DBN"]
 
 CHECKPOINT_NAME = "dbn-checkpoint.npz"
+#: The NotFittedError of a DBN used before training, in scikit-learn's words but with the DBN's
+#: own verb, ``pretrain`` (``fit`` does the same).
+NOT_PRETRAINED = (
+    "This %(name)s instance is not fitted yet: call pretrain(X) first (or fit(X), its "
+    "scikit-learn name)."
+)
 
 #: Fine-tuning defaults of :meth:`DBN.to_mlp` for classification, chosen on validation data by
 #: ``benchmarks/panel_study.py`` (see the method's docstring). Parameters passed to ``to_mlp``
@@ -465,7 +471,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         return layers
 
     # ------------------------------------------------------------------ training
-    def pretrain(self, X, *, X_val=None, callbacks=None, checkpoint_dir=None):
+    def pretrain(self, X, y=None, *, X_val=None, callbacks=None, checkpoint_dir=None):
         """Train the RBMs greedily: layer 1 on ``X``, layer ``k + 1`` on layer ``k``'s features.
 
         Each layer trains through dbn's epoch loop (:mod:`dbn._training`), driven through the
@@ -476,6 +482,9 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
             Unlabelled training data; in [0, 1] for Bernoulli visible units (other values are used
             as given, with a :class:`dbn.DataRangeWarning`).
+        y : None
+            Pretraining uses no labels: passing any is a TypeError that says where they go (the
+            net's ``fit``). :meth:`fit`, scikit-learn's name for the same step, ignores ``y``.
         X_val : array-like, optional
             Held-out data, propagated up the stack for each layer's free-energy monitor.
         callbacks : callable, dbn.Callback, or list of them, optional
@@ -496,6 +505,12 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         -------
         self
         """
+        if y is not None:
+            raise TypeError(
+                f"DBN.pretrain takes no labels (got y of {type(y).__name__}): pretraining is "
+                "unsupervised. The labels go to the fine-tuned net: "
+                "DBN(...).pretrain(X).to_mlp().fit(X, y)."
+            )
         self._check_unit_choices()  # before the input check, which reads visible_unit
         X = self._check_input(X, reset=True)
         layers = self._make_layers(X.shape[1])
@@ -585,7 +600,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         -------
         H : ndarray of shape (n_samples, hidden_layer_sizes[-1])
         """
-        check_is_fitted(self, "layers_")
+        check_is_fitted(self, "layers_", msg=NOT_PRETRAINED)
         data = self._check_input(X)
         for rbm in self.layers_:
             data = rbm.transform(data, check_input=False)
@@ -613,14 +628,14 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
     @property
     def history_(self):
         """Every layer's per-epoch history in one table (see the class docstring)."""
-        check_is_fitted(self, "layers_")
+        check_is_fitted(self, "layers_", msg=NOT_PRETRAINED)
         return _StackHistory(self.layers_)
 
     @property
     def n_iter_(self):
         """Completed pretraining epochs of each layer, bottom first (an array, as scikit-learn's
         ``n_iter_`` of estimators fitted in parts); ``layers_[i].n_iter_`` is layer ``i``'s."""
-        check_is_fitted(self, "layers_")
+        check_is_fitted(self, "layers_", msg=NOT_PRETRAINED)
         return np.array([layer.n_iter_ for layer in self.layers_], dtype=np.int64)
 
     # ------------------------------------------------------------------ export
@@ -674,7 +689,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         hidden activations of the returned net equal :meth:`transform` exactly, whatever the
         parameters.
         """
-        check_is_fitted(self, "layers_")
+        check_is_fitted(self, "layers_", msg=NOT_PRETRAINED)
         check_choice(task, "task", ("classification", "regression"))
         fixed = sorted({"hidden_layer_sizes", "pretrained_layers"} & set(mlp_params))
         if fixed:
@@ -740,7 +755,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         weights and the visible biases. For the paper's linear code layer, pretrain with
         ``top_hidden_unit="gaussian"``. ``params`` go to :class:`dbn.DeepAutoencoder`.
         """
-        check_is_fitted(self, "layers_")
+        check_is_fitted(self, "layers_", msg=NOT_PRETRAINED)
         from .autoencoder import DeepAutoencoder
 
         return DeepAutoencoder.from_dbn(self, **params)
@@ -777,7 +792,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
         -------
         V : ndarray of shape (n_chains, ``n_features_in_``)
         """
-        check_is_fitted(self, "layers_")
+        check_is_fitted(self, "layers_", msg=NOT_PRETRAINED)
         rng = check_random_state(self.random_state if random_state is None else random_state)
         top = self.layers_[-1]
         top_init = None
@@ -810,7 +825,7 @@ momentum_switch_epoch, weight_decay, init_std, monitor_size
             Ends in ``.safetensors`` (the format to use: PyTorch and the Hugging Face tools read
             its weights) or ``.npz`` (dbn 0.1's); neither holds a pickle (see :mod:`dbn.io`).
         """
-        check_is_fitted(self, "layers_")
+        check_is_fitted(self, "layers_", msg=NOT_PRETRAINED)
         arrays, extra = self._layer_arrays()
         io.save_arrays(path, "DBN", self._header_params(), arrays, extra)
 

@@ -627,7 +627,7 @@ def test_bad_parameters_are_named(params, match):
 
 
 def test_bad_input_is_named(tiny):
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match=r"call fit\(X\) first .* or pretrain\(X\)"):
         DBM().transform(_data())
     with pytest.raises(ValueError, match="features"):
         tiny.transform(_data(n_features=5))

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from dbn import (
     DBN,
@@ -529,3 +529,18 @@ def test_xavier_init_std_scales_each_layer_by_its_own_fans(data):
     for a, b in zip(by_name.pretrain(data).layers_, by_value.pretrain(data).layers_, strict=True):
         np.testing.assert_array_equal(a.components_, b.components_)
         assert a.init_std == "xavier"
+
+
+def test_unpretrained_dbn_names_its_own_verb():
+    # A newcomer's first mistake: to_mlp() before pretrain(). The message names pretrain, the
+    # DBN's verb, not only scikit-learn's fit.
+    with pytest.raises(NotFittedError, match=r"is not fitted yet: call pretrain\(X\) first"):
+        DBN([4]).to_mlp()
+
+
+def test_labels_passed_to_pretrain_say_where_they_go():
+    X = np.random.default_rng(0).random((20, 6))
+    with pytest.raises(TypeError, match=r"takes no labels.*to_mlp\(\)\.fit\(X, y\)"):
+        DBN([4], n_iter=1).pretrain(X, np.zeros(20))
+    # fit is scikit-learn's name for the same step and ignores y, as the transformer contract asks.
+    DBN([4], n_iter=1, random_state=0).fit(X, np.zeros(20))
