@@ -99,6 +99,8 @@ def _log_marginal(W, b, states):
 
 
 def _binary_states(start, stop, n):
+    """Binary vectors number ``start`` to ``stop - 1`` of length ``n`` as float64 rows (bit ``j``
+    of the number is unit ``j``): the enumeration of the exact ``log Z`` of RBMs and DBMs."""
     index = np.arange(start, stop, dtype=np.int64)
     return ((index[:, None] >> np.arange(n, dtype=np.int64)) & 1).astype(np.float64)
 

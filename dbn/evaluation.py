@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._dbm_likelihood import (  # Deep Boltzmann Machines: their own module, re-exported here
+    _binary_states,  # the enumeration both exact log Z's walk
     dbm_ais_log_partition,
     dbm_exact_log_partition,
     dbm_exact_log_probability,
@@ -130,12 +131,6 @@ def _free_energy(model, X):
 
 
 # ------------------------------------------------------------------------------- exact log Z
-def _binary_states(start, stop, n):
-    """Binary vectors number ``start`` to ``stop - 1`` of length ``n`` as float64 rows."""
-    index = np.arange(start, stop, dtype=np.int64)
-    return ((index[:, None] >> np.arange(n, dtype=np.int64)) & 1).astype(np.float64)
-
-
 def _log_terms_over_hidden(model, states):
     """``log sum_v exp(-E(v, h))`` (or the integral over ``v``) for each binary hidden state."""
     from ._kernels import rbm as kernels
