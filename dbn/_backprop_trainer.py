@@ -37,7 +37,18 @@ from ._training.optimizers import make_optimizer
 from ._training.stacklevel import external_stacklevel
 from ._validation import DivergenceError
 
-__all__ = ["BackpropTrainer", "train_lbfgs"]
+__all__ = ["BackpropTrainer", "shift_first_bias", "train_lbfgs"]
+
+
+def shift_first_bias(estimator, offset, sign):
+    """Move the first layer between raw inputs and inputs centred by ``offset`` (in place).
+
+    ``(x - m) W + (b + m W) = x W + b``: with ``sign=+1`` the bias becomes that of centred inputs,
+    with ``-1`` (and the weights trained meanwhile) that of raw inputs again. Nothing with
+    ``offset`` None (``center_inputs=False``).
+    """
+    if offset is not None:
+        estimator.intercepts_[0] += sign * (offset @ estimator.coefs_[0])
 
 
 def train_lbfgs(estimator, X, y, X_val, y_val, P, callbacks, check, sample_weight, val_weight):
@@ -60,6 +71,12 @@ def train_lbfgs(estimator, X, y, X_val, y_val, P, callbacks, check, sample_weigh
         estimator.coefs_, estimator.intercepts_, dtype
     )
     net = Net(flat, estimator.coefs_, estimator.intercepts_, P["kinds"], P["loss"], estimator.alpha)
+    # center_inputs: L-BFGS-B searches the weights of centred inputs (its x); the model is put
+    # back in raw form wherever anyone looks at it (validation, callbacks, the end).
+    offset = getattr(estimator, "input_offset_", None)
+    if offset is not None:
+        X = X - offset
+    shift_first_bias(estimator, offset, +1)
     prop = Propagation(net.sizes(), X.shape[0], dtype)
     objective = full_batch_objective(net, X, y, prop, sample_weight)
     last_time = [time.perf_counter()]
@@ -68,6 +85,7 @@ def train_lbfgs(estimator, X, y, X_val, y_val, P, callbacks, check, sample_weigh
 
     def record(intermediate_result):
         net.flat[...] = intermediate_result.x
+        shift_first_bias(estimator, offset, -1)
         logs = {"train_loss": float(intermediate_result.fun), "learning_rate": np.nan}
         if X_val is not None:
             val_loss, metric, _ = estimator._evaluate_weighted(X_val, y_val, val_weight)
@@ -101,6 +119,7 @@ def train_lbfgs(estimator, X, y, X_val, y_val, P, callbacks, check, sample_weigh
             },
         )
     net.flat[...] = result.x
+    shift_first_bias(estimator, offset, -1)
     if not np.isfinite(net.flat).all():
         raise DivergenceError(
             "Solver produced non-finite parameter weights. The input data may contain large "
@@ -152,6 +171,11 @@ class BackpropTrainer(EpochTrainer):
         self.net = Net(
             flat, est.coefs_, est.intercepts_, P["kinds"], P["loss"], est.alpha, P["keep_logits"]
         )
+        # center_inputs: the epochs see X - m and a first-layer bias b + m W (the same function);
+        # between epochs the model is in raw form again (see shift_first_bias).
+        self.offset = getattr(est, "input_offset_", None)
+        if self.offset is not None:
+            X = X - self.offset
         self.X, self.y, self.X_val, self.y_val, self.P = X, y, X_val, y_val, P
         self.sample_weight, self.val_weight = sample_weight, val_weight
         self.tolerate_divergence = tolerate_divergence
@@ -178,6 +202,28 @@ class BackpropTrainer(EpochTrainer):
 
     def run_epoch(self, epoch):
         est, net = self.estimator, self.net
+        shift_first_bias(est, self.offset, +1)
+        try:
+            loss, learning_rate = self._epoch_loss(epoch)
+        finally:
+            shift_first_bias(est, self.offset, -1)
+        if not np.isfinite(loss) or not np.isfinite(net.flat).all():
+            if self.tolerate_divergence:
+                return {"train_loss": np.nan, "learning_rate": learning_rate}
+            hint = (
+                f"Try a smaller learning_rate_init (currently {est.learning_rate_init!r})"
+                if self.solver != "cg"
+                else est._CG_DIVERGENCE_HINT
+            )
+            raise DivergenceError(
+                f"Training diverged at epoch {epoch + 1}: the loss became {loss!r} or the "
+                f"weights non-finite. {hint}. The weights after epoch {epoch} were kept."
+            )
+        return {"train_loss": float(loss), "learning_rate": learning_rate}
+
+    def _epoch_loss(self, epoch):
+        """One epoch of the solver over ``self.X``: ``(training loss, learning rate)``."""
+        est, net = self.estimator, self.net
         learning_rate = est._epoch_learning_rate(epoch)
         batches = (self.X, self.y, self.prop, self.X_batch, self.y_batch, est._rng)
         options = {"sample_weight": self.sample_weight, "shuffle": self.shuffle}
@@ -194,19 +240,7 @@ class BackpropTrainer(EpochTrainer):
                 max_norm=self.P.get("max_norm"),
                 **options,
             )
-        if not np.isfinite(loss) or not np.isfinite(net.flat).all():
-            if self.tolerate_divergence:
-                return {"train_loss": np.nan, "learning_rate": learning_rate}
-            hint = (
-                f"Try a smaller learning_rate_init (currently {est.learning_rate_init!r})"
-                if self.solver != "cg"
-                else est._CG_DIVERGENCE_HINT
-            )
-            raise DivergenceError(
-                f"Training diverged at epoch {epoch + 1}: the loss became {loss!r} or the "
-                f"weights non-finite. {hint}. The weights after epoch {epoch} were kept."
-            )
-        return {"train_loss": float(loss), "learning_rate": learning_rate}
+        return loss, learning_rate
 
     def evaluate(self, epoch, logs):
         if self.X_val is None:

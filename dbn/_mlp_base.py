@@ -112,6 +112,7 @@ class BaseMLP(BackpropEstimator):
         max_norm=None,
         pretrained_layers=None,
         pretrained_scale="as_trained",
+        center_inputs=False,
         cg_batch_size=1000,
         cg_max_line_searches=3,
         cg_top_layer_epochs=0,
@@ -150,6 +151,7 @@ class BaseMLP(BackpropEstimator):
         self.max_norm = max_norm
         self.pretrained_layers = pretrained_layers
         self.pretrained_scale = pretrained_scale
+        self.center_inputs = center_inputs
         self.cg_batch_size = cg_batch_size
         self.cg_max_line_searches = cg_max_line_searches
         self.cg_top_layer_epochs = cg_top_layer_epochs
@@ -202,6 +204,10 @@ class BaseMLP(BackpropEstimator):
         P["pretrained_scale"] = check_choice(
             self.pretrained_scale, "pretrained_scale", PRETRAINED_SCALES
         )
+        if not isinstance(self.center_inputs, bool | np.bool_):
+            raise TypeError(
+                f"center_inputs must be a bool (True or False), got {self.center_inputs!r}."
+            )
         self._set_output(P)
         return P
 
@@ -373,6 +379,7 @@ class BaseMLP(BackpropEstimator):
                 dtype=dtype,
             )
         self._reset_training(coefs, intercepts, dtype)
+        self.input_offset_ = None  # new weights: _train takes the mean of these rows
         self.out_activation_ = self._out_activation()
 
     def initialize(self, X, y, *, classes=None):

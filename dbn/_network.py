@@ -470,6 +470,7 @@ class BackpropEstimator(NetworkState, BaseEstimator):
         """
         monitor = bool(early_stopping) and X_val is not None
         self._prepare_stopping_state(monitor)
+        self._set_input_offset(X)
         if P["solver"] == "lbfgs":
             return train_lbfgs(
                 self, X, y, X_val, y_val, P, callbacks, check, sample_weight, val_weight
@@ -542,6 +543,18 @@ class BackpropEstimator(NetworkState, BaseEstimator):
                 monitored=monitor,
                 validation_rows=len(X_val) if monitor else None,
             )
+
+    def _set_input_offset(self, X):
+        """``input_offset_``: the training mean of ``X`` with ``center_inputs``, else None.
+
+        Taken when training starts from new weights (the first ``fit`` or ``partial_fit``); a
+        ``warm_start`` fit and later ``partial_fit`` calls keep it, so that the optimiser's state
+        stays that of the same centred coordinates.
+        """
+        if not getattr(self, "center_inputs", False):
+            self.input_offset_ = None
+        elif getattr(self, "input_offset_", None) is None:
+            self.input_offset_ = X.mean(axis=0, dtype=np.float64).astype(X.dtype)
 
     def _evaluate_weighted(self, X, y, sample_weight):
         """:meth:`_evaluate` on a validation set, weighted when ``sample_weight`` is given."""

@@ -158,6 +158,8 @@ class NetworkState:
                 arrays[f"optimizer/{name}"] = state[name]
         if hasattr(self, "_best_params"):
             arrays["best_params"] = self._best_params
+        if getattr(self, "input_offset_", None) is not None:
+            arrays["input_offset"] = self.input_offset_
         best_loss = getattr(self, "best_loss_", None)
         extra = {
             "n_features_in_": int(self.n_features_in_),
@@ -251,6 +253,12 @@ class NetworkState:
                 fail(f"optimizer_learning_rate must be a positive number, got {rate!r}.")
             state["learning_rate"] = float(rate)
         best_params = parameter_vector("best_params") if "best_params" in arrays else None
+        offset = arrays.get("input_offset")
+        if offset is not None and (offset.shape != (n_features,) or offset.dtype != dtype):
+            fail(
+                f"input_offset has shape {offset.shape} and dtype {offset.dtype}; expected "
+                f"({n_features},) of {dtype}, one training mean per feature."
+            )
         n_iter = count("n_iter_")
         restored_history = history_from_json(extra["history_"], self._HISTORY_KEYS, n_iter, fail)
         rng_state = extra.get("rng_state")
@@ -284,6 +292,7 @@ class NetworkState:
         self._no_improvement_count = no_improvement
         self._optimizer_state = state
         self._rng = rng
+        self.input_offset_ = None if offset is None else offset.copy()
         for name in ("best_validation_score_", "validation_scores_", "_best_params"):
             if hasattr(self, name):
                 delattr(self, name)

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .conftest import needs_mnist
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 likelihood = pytest.importorskip("likelihood")
 
@@ -1402,3 +1404,39 @@ def test_tabular_panel_rule_keeps_predictable_tables_of_measurements(tmp_path):
     assert d.X_train.dtype == np.float32 and d.X_val.shape == (0, 3)
     np.testing.assert_allclose(d.X_train.mean(axis=0), 0, atol=1e-5)
     assert d.visible_unit == "gaussian"
+
+
+def test_centering_threshold_brightens_without_touching_the_digits():
+    centering_threshold = pytest.importorskip("centering_threshold")
+    X = np.array([[0.0, 0.5, 1.0]] * 400, dtype=np.float32)
+    before = X.copy()
+    lifted = centering_threshold.brightened(X, "offset", 0.4, seed=0)
+    np.testing.assert_allclose(lifted[0], [0.4, 0.7, 1.0], atol=1e-6)
+    noisy = centering_threshold.brightened(X, "noise", 0.8, seed=0)
+    # Only pixels darker than the noise change: the digit's bright pixels stay, the noise is
+    # uniform in [0, 0.8] where the image was black.
+    assert (noisy >= X).all() and (noisy[:, 2] == 1.0).all()
+    assert 0.35 < noisy[:, 0].mean() < 0.45 and noisy[:, 0].max() <= 0.8
+    np.testing.assert_array_equal(X, before)  # the caller's images are not changed
+
+
+@needs_mnist
+def test_centering_threshold_runs_both_arms_and_says_which_the_rule_picks(tmp_path):
+    centering_threshold = pytest.importorskip("centering_threshold")
+    argv = ["--seeds", "0", "--n-pretrain", "300", "--variants", "offset 0.0", "offset 0.55"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        centering_threshold.main([*argv, "--output", str(tmp_path)])
+    record = json.loads((tmp_path / "results.json").read_text())
+    rows = record["rows"]
+    assert [(r["variant"], r["centering"]) for r in rows] == [
+        ("offset 0.0", False),
+        ("offset 0.0", True),
+        ("offset 0.55", False),
+        ("offset 0.55", True),
+    ]
+    assert rows[0]["input_mean"] < 0.5 < rows[2]["input_mean"]
+    for row in rows:
+        assert 0 <= row["finetuned_error"] <= 100 and 0 <= row["constant_units"] <= 1
+    table = (tmp_path / "results.md").read_text()
+    assert "| offset 0.0 | 0.13" in table and "| no |" in table and "| yes |" in table

@@ -415,6 +415,8 @@ def test_fit_mlp_honours_shuffle_and_refuses_what_it_cannot_train(client):
             assert same is not shuffle
     with pytest.raises(ValueError, match="warm_start=False only, got warm_start=True"):
         dbn.dask.fit_mlp(client, dbn.MLPClassifier(warm_start=True, **params), Xd, yd)
+    with pytest.raises(ValueError, match="center_inputs=False only, got center_inputs=True"):
+        dbn.dask.fit_mlp(client, dbn.MLPClassifier(center_inputs=True, **params), Xd, yd)
     Y = da.from_array(np.stack([y, 1 - y], axis=1), chunks=240)
     with pytest.raises(ValueError, match=r"multilabel .* got y of shape \(240, 2\)"):
         dbn.dask.fit_mlp(client, dbn.MLPClassifier(**params), Xd, Y)

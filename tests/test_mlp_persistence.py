@@ -294,6 +294,10 @@ def test_files_with_the_old_history_still_load(tmp_path, cls, name):
         ("cg", {}),
         # Epochs 1-2 train the output layer only; the crash at 3 resumes in the full-net phase.
         ("cg", {"cg_top_layer_epochs": 2, "alpha": 0.01}),
+        # Trained on centred inputs, stored raw between epochs: the resumed run moves the bias
+        # between the two forms exactly as the uninterrupted one did.
+        ("sgd", {"center_inputs": True}),
+        ("adam", {"center_inputs": True}),
     ],
 )
 def test_resume_after_a_crash_equals_uninterrupted_run(tmp_path, solver, overrides, early_stopping):

@@ -103,6 +103,13 @@ def fit_mlp(
         )
     if mlp.early_stopping:
         raise ValueError("early_stopping=True needs a validation split; fit_mlp does not make one.")
+    if mlp.center_inputs:
+        # The shards would each need the cluster-wide mean and the bias moved at every round.
+        raise ValueError(
+            "fit_mlp trains on the inputs as they are and supports center_inputs=False only, got "
+            "center_inputs=True; pass mlp.set_params(center_inputs=False), or subtract the "
+            "training mean from X first (the net then expects centred inputs)."
+        )
     if mlp.warm_start:
         # Every call starts from the estimator's initialisation (or its pretrained_layers).
         raise ValueError(
