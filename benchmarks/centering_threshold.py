@@ -17,7 +17,8 @@ other default, pretrained on the first ``--n-pretrain`` images of the panel's MN
 the collapse signs of :mod:`dbn._training.convergence` (reconstruction error over the mean image's,
 share of constant hidden units, the library's warning); a logistic regression on the frozen
 features of 1,000 class-balanced training labels, and ``to_mlp(max_iter=100)`` fine-tuned on
-them. Errors are on the panel's MNIST validation split (10,000 images): nothing here reads a test
+them, on the raw inputs and on inputs centred by their training mean (``center_inputs``); beside
+them ``MLPClassifier([500], init="xavier_uniform", max_iter=100)`` on the same labels. Errors are on the panel's MNIST validation split (10,000 images): nothing here reads a test
 image. Writes ``results.json`` and ``results.md`` into ``--output`` (default
 ``benchmarks/results/centering-threshold``).
 """
@@ -39,11 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine_info  # noqa: E402
 from panel_study import balanced_subset  # noqa: E402
 
-from dbn import DBN  # noqa: E402
+from dbn import DBN, MLPClassifier  # noqa: E402
 from dbn.datasets import load_panel  # noqa: E402
 from dbn.stack import AUTO_CENTERING_MEAN  # noqa: E402
 
-OFFSETS = (0.0, 0.2, 0.35, 0.45, 0.55)
+OFFSETS = (0.0, 0.2, 0.35, 0.45, 0.55, 0.7, 0.85)
 NOISE_LEVELS = (0.5, 0.7, 0.85, 1.0)
 #: The hidden units' activation spread below which a unit counts as constant (the library's).
 CONSTANT_STD = 1e-3
@@ -79,7 +80,10 @@ def measure(splits, seed, centering, n_pretrain, labelled):
         X, y = X_train[labelled], y_train[labelled]
         probe = LogisticRegression(max_iter=1000).fit(stack.transform(X), y)
         frozen = 1.0 - probe.score(stack.transform(X_val), y_val)
-        net = stack.to_mlp(max_iter=100, random_state=seed).fit(X, y)
+        finetuned = {}
+        for center_inputs in (False, True):
+            net = stack.to_mlp(max_iter=100, random_state=seed, center_inputs=center_inputs)
+            finetuned[center_inputs] = 1.0 - net.fit(X, y).score(X_val, y_val)
     collapsed = any("is not learning" in str(w.message) for w in caught)
     return dict(
         centering=centering,
@@ -87,18 +91,31 @@ def measure(splits, seed, centering, n_pretrain, labelled):
         constant_units=constant,
         collapse_warning=collapsed,
         frozen_error=100 * float(frozen),
-        finetuned_error=100 * float(1.0 - net.score(X_val, y_val)),
+        finetuned_error=100 * float(finetuned[False]),
+        finetuned_centred_inputs_error=100 * float(finetuned[True]),
         seconds=time.perf_counter() - start,
     )
+
+
+def xavier_error(splits, seed, labelled):
+    """Validation error (%) of ``MLPClassifier([500], init="xavier_uniform", max_iter=100)``, the
+    same net without pretraining, at its other defaults (Adam 1e-3), on the same labels."""
+    X_train, y_train, X_val, y_val = splits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = MLPClassifier([500], init="xavier_uniform", max_iter=100, random_state=seed)
+        net.fit(X_train[labelled], y_train[labelled])
+    return 100 * float(1.0 - net.score(X_val, y_val))
 
 
 def summary(rows):
     """Per variant: mean input, and each arm's mean errors over seeds (the markdown table)."""
     lines = [
-        "| variant | input mean | `auto` centres | frozen error, plain / centred | fine-tuned error, "
-        "plain / centred | plain: error ratio, constant units, warned (of seeds) | better arm "
-        "(fine-tuned) |",
-        "|---|---:|---|---:|---:|---|---|",
+        "| variant | input mean | `auto` centres | frozen error, plain / centred | fine-tuned on "
+        "raw inputs, plain / centred | fine-tuned on centred inputs, plain / centred | Xavier | "
+        "plain: error ratio, constant units, warned (of seeds) | better RBM (fine-tuned on raw "
+        "inputs) |",
+        "|---|---:|---|---:|---:|---:|---:|---|---|",
     ]
     for name in dict.fromkeys(r["variant"] for r in rows):
         mine = [r for r in rows if r["variant"] == name]
@@ -118,6 +135,9 @@ def summary(rows):
             f"{'yes' if mine[0]['input_mean'] > AUTO_CENTERING_MEAN else 'no'} | "
             f"{mean(plain, 'frozen_error'):.2f} / {mean(centred, 'frozen_error'):.2f} | "
             f"{mean(plain, 'finetuned_error'):.2f} / {mean(centred, 'finetuned_error'):.2f} | "
+            f"{mean(plain, 'finetuned_centred_inputs_error'):.2f} / "
+            f"{mean(centred, 'finetuned_centred_inputs_error'):.2f} | "
+            f"{mean(plain, 'xavier_error'):.2f} | "
             f"{mean(plain, 'ratio'):.2f}, {mean(plain, 'constant_units'):.2f}, "
             f"{sum(r['collapse_warning'] for r in plain)} of {len(plain)} | {better} |"
         )
@@ -146,8 +166,10 @@ def main(argv=None):
             X_val = brightened(mnist.X_val, kind, level, seed + 100)
             splits = (X_train, mnist.y_train, X_val, mnist.y_val)
             labelled = balanced_subset(mnist.y_train, 1000, seed)
+            xavier = xavier_error(splits, seed, labelled)
             for centering in (False, True):
                 row = dict(variant=name, seed=seed, input_mean=float(X_train.mean()))
+                row["xavier_error"] = xavier
                 row |= measure(splits, seed, centering, args.n_pretrain, labelled)
                 print(json.dumps(row), flush=True)
                 rows.append(row)

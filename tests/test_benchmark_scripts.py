@@ -1438,5 +1438,6 @@ def test_centering_threshold_runs_both_arms_and_says_which_the_rule_picks(tmp_pa
     assert rows[0]["input_mean"] < 0.5 < rows[2]["input_mean"]
     for row in rows:
         assert 0 <= row["finetuned_error"] <= 100 and 0 <= row["constant_units"] <= 1
+        assert 0 <= row["finetuned_centred_inputs_error"] <= 100 and 0 <= row["xavier_error"] <= 100
     table = (tmp_path / "results.md").read_text()
     assert "| offset 0.0 | 0.13" in table and "| no |" in table and "| yes |" in table
