@@ -245,7 +245,8 @@ def finetune_params(mode_cfg, method, epochs, dropout):
 
 def build_mlp(init, activation, dbn_model, params, seed):
     if init == "dbn":
-        return dbn_model.to_mlp(random_state=seed, **params)
+        # Every initialisation trains on the raw inputs, as the committed records did.
+        return dbn_model.to_mlp(random_state=seed, center_inputs=False, **params)
     return MLPClassifier(HIDDEN, activation=activation, init=init, random_state=seed, **params)
 
 
@@ -265,7 +266,7 @@ def part_reproduce(splits, dbn_model, cfg, args):
     X, y = splits["train"]
     X_val, y_val = splits["val"]
     params = finetune_params(cfg, args.finetune, cfg["finetune_epochs"], cfg["dropout"])
-    mlp = dbn_model.to_mlp(random_state=args.seed, **params)
+    mlp = dbn_model.to_mlp(random_state=args.seed, center_inputs=False, **params)
     start = time.perf_counter()
     mlp.fit(X, y, X_val=X_val, y_val=y_val, callbacks=EpochLines(cfg["finetune_epochs"]))
     seconds = time.perf_counter() - start
@@ -291,7 +292,7 @@ def part_retrain(splits, dbn_model, cfg, args):
     epochs = args.retrain_epochs
     params = finetune_params(cfg, args.finetune, epochs, cfg["dropout"])
     params.update(early_stopping=False, n_iter_no_change=epochs + 1)
-    mlp = dbn_model.to_mlp(random_state=args.seed, **params)
+    mlp = dbn_model.to_mlp(random_state=args.seed, center_inputs=False, **params)
     start = time.perf_counter()
     mlp.fit(X, y, callbacks=EpochLines(epochs))
     return {

@@ -90,10 +90,11 @@ DBM_FINETUNE_RATE = 0.05
 
 def dbm_to_mlp_defaults():
     """Fine-tuning defaults of :meth:`DBM.to_mlp` for classification: the DBN's, at
-    :data:`DBM_FINETUNE_RATE`."""
+    :data:`DBM_FINETUNE_RATE`, on the raw inputs (the DBM's nets were measured so; a DBN's
+    ``to_mlp()`` centres binary inputs since the twenty-third panel round)."""
     from .stack import TO_MLP_DEFAULTS
 
-    return TO_MLP_DEFAULTS | {"learning_rate_init": DBM_FINETUNE_RATE}
+    return TO_MLP_DEFAULTS | {"learning_rate_init": DBM_FINETUNE_RATE, "center_inputs": False}
 
 
 def layer_factors(layer, n_layers):

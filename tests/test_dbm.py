@@ -576,6 +576,8 @@ def test_to_mlp_fine_tunes_with_the_dbn_defaults_at_the_dbm_s_measured_rate():
         if name != "learning_rate_init":
             assert params[name] == value, name
     assert dbm.to_mlp(learning_rate_init=0.2).get_params()["learning_rate_init"] == 0.2
+    # The DBM's nets were measured on the raw inputs; a DBN's centres binary inputs.
+    assert params["center_inputs"] is False
 
 
 def test_xavier_init_std_draws_each_pretraining_rbm_at_its_own_scale():

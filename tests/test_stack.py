@@ -20,6 +20,7 @@ from dbn import (
 from dbn.io import ModelFileError
 from dbn.stack import (
     AUTO_WIDTHS,
+    BINARY_INPUT_FINETUNING,
     GAUSSIAN_RATE_FACTOR,
     LINEAR_TOP_RATE_FACTOR,
     REAL_VALUED_TO_MLP_DEFAULTS,
@@ -544,3 +545,26 @@ def test_labels_passed_to_pretrain_say_where_they_go():
         DBN([4], n_iter=1).pretrain(X, np.zeros(20))
     # fit is scikit-learn's name for the same step and ignores y, as the transformer contract asks.
     DBN([4], n_iter=1, random_state=0).fit(X, np.zeros(20))
+
+
+def test_to_mlp_centres_binary_inputs_only(data):
+    # The twenty-third panel round: a DBN on binary inputs fine-tunes on centred inputs; one on
+    # real-valued (standardised) inputs, a regression net and a DBM's net do not; the user's
+    # value wins. The fitted net is stored for the raw inputs all the same.
+    X, y = data
+    stack = DBN([12], n_iter=2, batch_size=50, random_state=0).pretrain(X)
+    assert BINARY_INPUT_FINETUNING == {"center_inputs": True}
+    assert stack.to_mlp().center_inputs is True
+    assert stack.to_mlp(center_inputs=False).center_inputs is False
+    assert stack.to_mlp("regression").center_inputs is False
+    rng = np.random.default_rng(0)
+    gaussian = DBN([6], visible_unit="gaussian", n_iter=2, random_state=0)
+    assert gaussian.pretrain(rng.normal(size=(60, 5))).to_mlp().center_inputs is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp = stack.to_mlp(max_iter=3).fit(X[:200], y[:200])
+    np.testing.assert_allclose(mlp.input_offset_, X[:200].mean(axis=0), rtol=1e-5)
+    raw = X[:5] @ mlp.coefs_[0] + mlp.intercepts_[0]
+    np.testing.assert_allclose(
+        mlp.hidden_activations(X[:5], layer=0), 1 / (1 + np.exp(-raw)), rtol=1e-5
+    )
