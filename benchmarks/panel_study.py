@@ -405,8 +405,10 @@ def pretrain(d, knobs, seed, log, stack_params=STACK):
 
 
 def finetune(stack, knobs, X, y, seed):
-    # Every candidate states its schedule, so that the grid does not follow the library's default.
-    knobs = {"learning_rate_schedule": "constant"} | knobs
+    # Every candidate states its schedule and its inputs' centring (raw, as the grid and the
+    # check's runs before the twenty-third round), so that they do not follow the library's
+    # defaults; the check's "centred" arm centres them.
+    knobs = {"learning_rate_schedule": "constant", "center_inputs": False} | knobs
     start = time.perf_counter()
     net = stack.to_mlp(max_iter=FINETUNE_EPOCHS, random_state=seed, **knobs)
     net.fit(X, y)
@@ -1732,7 +1734,13 @@ AUTO_EPOCHS_STACK = dict(STACK, n_iter="auto")
 def run_check(sets, seeds, chosen, log, output, arms=("chosen", "previous", "xavier")):
     """``seeds``: a list of seeds for every set, or "auto" (:func:`check_seeds`)."""
     table = candidates()
-    choice = {"chosen": chosen, "auto_epochs": chosen, "previous": PREVIOUS, "xavier": None}
+    choice = {
+        "chosen": chosen,
+        "auto_epochs": chosen,
+        "centred": chosen,
+        "previous": PREVIOUS,
+        "xavier": None,
+    }
     for arm in arms:
         candidate = choice[arm]
         path = output / f"check_{arm}.json"
@@ -1742,6 +1750,8 @@ def run_check(sets, seeds, chosen, log, output, arms=("chosen", "previous", "xav
             set_seeds = seeds
             if seeds == "auto":
                 set_seeds = check_seeds(len(data(name, test=True).y_test))
+            if arm == "centred" and data(name, test=True).visible_unit != "bernoulli":
+                continue  # to_mlp() centres binary inputs only: the chosen arm is the default
             for seed in set_seeds:
                 if (name, seed, candidate) in done:
                     continue
@@ -1753,6 +1763,8 @@ def run_check(sets, seeds, chosen, log, output, arms=("chosen", "previous", "xav
                     recon = None
                 else:
                     pre_knobs, fine_knobs = table[candidate]
+                    if arm == "centred":
+                        fine_knobs = fine_knobs | {"center_inputs": True}
                     try:
                         stack_params = AUTO_EPOCHS_STACK if arm == "auto_epochs" else STACK
                         stack, pre_seconds, recon = pretrain(d, pre_knobs, seed, log, stack_params)
@@ -1785,6 +1797,7 @@ def run_check(sets, seeds, chosen, log, output, arms=("chosen", "previous", "xav
 #: for the chosen one (the grid's or ``--chosen``) and for Xavier.
 CHECK_COLUMNS = (
     ("chosen", "chosen", None),
+    ("centred inputs", "centred", None),
     ("auto epochs", "auto_epochs", None),
     ("ninth round", "chosen", "NINTH_ROUND"),
     ("ninth round, auto epochs", "auto_epochs", "NINTH_ROUND"),
@@ -1806,7 +1819,7 @@ def check_columns(chosen):
             candidate = globals()[candidate]
             if candidate == chosen:
                 continue
-        elif arm in ("chosen", "auto_epochs"):
+        elif arm in ("chosen", "auto_epochs", "centred"):
             candidate = chosen
         columns.append((label, arm, candidate))
     return columns
@@ -1910,7 +1923,10 @@ def markdown(cells, chosen, scores, check_rows):
             f"fourth round: {FOURTH_ROUND}; "
             f"first round: {FIRST_ROUND}; previous: the defaults before the panel study, "
             f"{PREVIOUS}; auto epochs: the candidate pretrained with `{AUTO_EPOCHS_STACK}` (the "
-            "library's default epochs since the sixth round) instead of 5 epochs.",
+            "library's default epochs since the sixth round) instead of 5 epochs; centred inputs: "
+            "the chosen candidate fine-tuned on inputs centred by their training mean "
+            "(`center_inputs=True`, `to_mlp()`'s default on binary inputs since the "
+            "twenty-third round; binary sets only).",
             "",
             "| set | seeds | "
             + " | ".join(shown)
@@ -1941,6 +1957,19 @@ def markdown(cells, chosen, scores, check_rows):
                 f"{row['seconds']['xavier']:.0f} |"
             )
         lines.append("")
+        if "centred inputs" in shown:
+            # The library's defaults since the twenty-third round: centred inputs where the
+            # inputs are binary, the chosen arm (raw, standardised inputs) elsewhere.
+            gains = {
+                n: r["gain_mean"].get("centred inputs", r["gain_mean"]["chosen"])
+                for n, r in check_rows.items()
+            }
+            worst = min(gains, key=gains.get)
+            lines.append(
+                f"Mean gain of today's defaults (centred inputs on the binary sets) over "
+                f"{len(gains)} sets: {np.mean(list(gains.values())):+.2f} points; worst set "
+                f"{worst}, {gains[worst]:+.2f}."
+            )
         for arm in shown:
             if not all(arm in r["gain_mean"] for r in check_rows.values()):
                 continue
