@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import needs_mnist
+from .conftest import mnist_home, needs_mnist
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 likelihood = pytest.importorskip("likelihood")
@@ -1421,8 +1421,9 @@ def test_centering_threshold_brightens_without_touching_the_digits():
 
 
 @needs_mnist
-def test_centering_threshold_runs_both_arms_and_says_which_the_rule_picks(tmp_path):
+def test_centering_threshold_runs_both_arms_and_says_which_the_rule_picks(tmp_path, monkeypatch):
     centering_threshold = pytest.importorskip("centering_threshold")
+    monkeypatch.setenv("DBN_DATA_HOME", str(mnist_home()))  # the loader's first place to look
     argv = ["--seeds", "0", "--n-pretrain", "300", "--variants", "offset 0.0", "offset 0.55"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -1441,3 +1442,7 @@ def test_centering_threshold_runs_both_arms_and_says_which_the_rule_picks(tmp_pa
         assert 0 <= row["finetuned_centred_inputs_error"] <= 100 and 0 <= row["xavier_error"] <= 100
     table = (tmp_path / "results.md").read_text()
     assert "| offset 0.0 | 0.13" in table and "| no |" in table and "| yes |" in table
+    # --render rewrites the table from the record alone.
+    (tmp_path / "results.md").unlink()
+    centering_threshold.main(["--render", "--output", str(tmp_path)])
+    assert (tmp_path / "results.md").read_text() == table
