@@ -415,11 +415,48 @@ def test_fit_mlp_honours_shuffle_and_refuses_what_it_cannot_train(client):
             assert same is not shuffle
     with pytest.raises(ValueError, match="warm_start=False only, got warm_start=True"):
         dbn.dask.fit_mlp(client, dbn.MLPClassifier(warm_start=True, **params), Xd, yd)
-    with pytest.raises(ValueError, match="center_inputs=False only, got center_inputs=True"):
-        dbn.dask.fit_mlp(client, dbn.MLPClassifier(center_inputs=True, **params), Xd, yd)
     Y = da.from_array(np.stack([y, 1 - y], axis=1), chunks=240)
     with pytest.raises(ValueError, match=r"multilabel .* got y of shape \(240, 2\)"):
         dbn.dask.fit_mlp(client, dbn.MLPClassifier(**params), Xd, Y)
+
+
+def test_fit_mlp_centres_the_inputs_as_fit_does(client, tmp_path):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y, Xd, yd, params = _threshold_task(240, 10, chunks=120, hidden=6, learning_rate=0.1)
+    X = X + np.float32(2.0)  # far from zero, where centring changes the path
+    Xd = da.from_array(X, chunks=120)
+    params |= dict(shuffle=False, center_inputs=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        local = dbn.MLPClassifier(**params).fit(X, y)
+        mlp = dbn.dask.fit_mlp(client, dbn.MLPClassifier(**params), Xd, yd, n_shards=1)
+        raw = dbn.dask.fit_mlp(
+            client, dbn.MLPClassifier(**params | {"center_inputs": False}), Xd, yd, n_shards=1
+        )
+        # Resumed from a checkpoint of the centred run, it ends where the run in one go did.
+        with pytest.raises(_Crash):
+            dbn.dask.fit_mlp(
+                client, dbn.MLPClassifier(**params), Xd, yd, n_shards=1,
+                checkpoint_dir=tmp_path, callbacks=_CrashAfter(2),
+            )  # fmt: skip
+        resumed = dbn.dask.fit_mlp(
+            client, dbn.MLPClassifier(**params), Xd, yd, n_shards=1, checkpoint_dir=tmp_path
+        )
+    np.testing.assert_allclose(mlp.input_offset_, X.mean(axis=0), rtol=1e-6)
+    # One shard, rows in order: fit's own path, up to float32 rounding (the mean is summed in
+    # another order, and fit moves the bias between the forms every epoch, the cluster once),
+    # in the raw form fit hands out.
+    for ours, theirs in zip(
+        mlp.coefs_ + mlp.intercepts_, local.coefs_ + local.intercepts_, strict=True
+    ):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(mlp.predict_proba(X), local.predict_proba(X), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(raw.coefs_[0], mlp.coefs_[0])  # the centring changed the path
+    for ours, theirs in zip(
+        resumed.coefs_ + resumed.intercepts_, mlp.coefs_ + mlp.intercepts_, strict=True
+    ):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 def test_fit_mlp_applies_max_norm_on_every_shard(client):

@@ -59,7 +59,10 @@ def fit_mlp(
     mlp : dbn.MLPClassifier or dbn.MLPRegressor
         With ``solver="sgd"`` or ``"adam"``; ``max_iter`` epochs, the learning-rate schedule,
         ``alpha``, dropout and ``pretrained_layers`` (for example from ``DBN.to_mlp``) are used as
-        by ``fit``; ``shuffle=False`` makes every shard visit its rows in order. Early
+        by ``fit``; ``shuffle=False`` makes every shard visit its rows in order. With
+        ``center_inputs=True`` (``DBN.to_mlp()``'s default on binary inputs) the shards train on
+        their rows minus the mean of all rows, the whole run in the centred form, and the fitted
+        estimator holds the raw form, as ``fit`` leaves it. Early
         stopping, validation sets, CG and L-BFGS are not distributed, nor are ``warm_start=True``
         and multilabel targets: each is refused with a ValueError.
     X : dask.array.Array of shape (n_samples, n_features)
@@ -103,13 +106,6 @@ def fit_mlp(
         )
     if mlp.early_stopping:
         raise ValueError("early_stopping=True needs a validation split; fit_mlp does not make one.")
-    if mlp.center_inputs:
-        # The shards would each need the cluster-wide mean and the bias moved at every round.
-        raise ValueError(
-            "fit_mlp trains on the inputs as they are and supports center_inputs=False only, got "
-            "center_inputs=True; pass mlp.set_params(center_inputs=False), or subtract the "
-            "training mean from X first (the net then expects centred inputs)."
-        )
     if mlp.warm_start:
         # Every call starts from the estimator's initialisation (or its pretrained_layers).
         raise ValueError(
@@ -139,7 +135,7 @@ def fit_mlp(
         classes = np.unique(np.concatenate([s[0] for s in found]))
     # The estimator's own initialisation, on a sample, with the classes of the whole data.
     mlp.initialize(X_sample, y_sample, classes=classes)
-    from .._backprop import pack
+    from .._backprop import pack, views
 
     flat, _, _ = pack(mlp.coefs_, mlp.intercepts_, P["dtype"])
     sizes = (mlp.coefs_[0].shape[0], *(W.shape[1] for W in mlp.coefs_))
@@ -169,6 +165,23 @@ def fit_mlp(
         client.submit(encode, f, workers=[w], allow_other_workers=True)
         for f, w in zip(shards.futures, shards.workers, strict=True)
     ]
+    # center_inputs: the shards hold their rows minus the mean of all rows, and the run stays in
+    # the centred form (first bias b + m W) from here to publish(), which hands out the raw form.
+    offset = None
+    if mlp.center_inputs:
+        sums = client.gather(
+            [client.submit(_column_sum, f, workers=[w], allow_other_workers=True)
+             for f, w in zip(shards.futures, shards.workers, strict=True)]
+        )  # fmt: skip
+        total = np.sum([s for s, _ in sums], axis=0)
+        offset = (total / sum(n for _, n in sums)).astype(P["dtype"])
+        shards.futures = [
+            client.submit(_centred, f, offset, workers=[w], allow_other_workers=True)
+            for f, w in zip(shards.futures, shards.workers, strict=True)
+        ]
+        coefs, intercepts = views(flat, sizes)
+        intercepts[0] += offset @ coefs[0]
+    mlp.input_offset_ = offset
     token = uuid.uuid4().hex[:12]
     seeds = shard_seeds(mlp.random_state, len(shards))
     states = [dict(initial_shard_state(seed), optimizer={}) for seed in seeds]
@@ -295,6 +308,18 @@ def _labels_and_sample(pair, n_sample, classify):
     """The block's labels (classifiers) and its first ``n_sample`` rows, for the initialisation."""
     X_block, y_block = pair
     return (np.unique(y_block) if classify else None), (X_block[:n_sample], y_block[:n_sample])
+
+
+def _column_sum(pair):
+    """The block's column sums (float64) and row count, for the mean of all rows."""
+    X_block, _ = pair
+    return np.asarray(X_block).sum(axis=0, dtype=np.float64), len(X_block)
+
+
+def _centred(pair, offset):
+    """The block with ``offset`` taken from each row of ``X`` (a new array, in its dtype)."""
+    X_block, y_block = pair
+    return (X_block - offset).astype(X_block.dtype, copy=False), y_block
 
 
 def _label_encoder(mlp, P):
@@ -425,4 +450,7 @@ class _DistributedMLP(EpochTrainer):
 
         coefs, intercepts = views(self.flat, self.spec["sizes"])
         _, self.mlp.coefs_, self.mlp.intercepts_ = pack(coefs, intercepts, self.flat.dtype)
+        offset = self.mlp.input_offset_
+        if offset is not None:  # the run's centred form, handed out raw: b = b' - m W
+            self.mlp.intercepts_[0] -= offset @ self.mlp.coefs_[0]
         self.mlp.dask_rounds_ = self.rounds
