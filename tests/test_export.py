@@ -200,9 +200,16 @@ def test_one_fine_tuning_step_in_torch_matches_dbn(task):
         random_state=0,
     ).initialize(X, y)
     module = to_torch(clf).train()
+    # to_mlp() trains a classifier of binary inputs on centred inputs (center_inputs): in torch,
+    # the step is taken on X - m with the first bias at b + m W, and moved back afterwards.
+    offset = X.mean(axis=0) if clf.center_inputs else np.zeros(X.shape[1])
+    assert clf.center_inputs == (task == "classification")
+    first = module[0]
+    with torch.no_grad():
+        first.bias += first.weight @ torch.from_numpy(offset)
 
     def torch_loss():
-        out = module(torch.from_numpy(X))
+        out = module(torch.from_numpy(X - offset))
         if task == "classification":
             data_term = torch.nn.functional.cross_entropy(out, torch.from_numpy(labels))
         else:
@@ -219,6 +226,7 @@ def test_one_fine_tuning_step_in_torch_matches_dbn(task):
     loss_before = float(objective.detach())
     with torch.no_grad():
         loss_after = float(torch_loss())
+        first.bias -= first.weight @ torch.from_numpy(offset)
 
     clf.partial_fit(X, y)  # one epoch of one minibatch: one step
     assert clf.n_iter_ == 1
