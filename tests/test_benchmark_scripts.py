@@ -871,6 +871,27 @@ def test_heldout_check_runs_every_arm_on_plain_and_inverted_images(monkeypatch, 
         heldout.load_npz(tmp_path / "bad.npz")
 
 
+def test_heldout_grey_images_are_lifted_and_the_raw_input_arm_runs(monkeypatch, tmp_path):
+    heldout = pytest.importorskip("heldout")
+    np.testing.assert_allclose(
+        heldout.IMAGES["grey"](np.array([[0.0, 0.5, 1.0]])), [[0.7, 0.85, 1.0]]
+    )
+    assert heldout.ARMS["issue-raw"][1]["center_inputs"] is False
+    assert "center_inputs" not in heldout.ARMS["issue"][1]  # today's default: centred
+    rng = np.random.default_rng(0)
+    n = heldout.N_TEST + 60
+    y = np.arange(n) % 3
+    X = (rng.random((n, 784)) * 255).astype(np.uint8)
+    np.savez(tmp_path / "set.npz", X=X, y=y)
+    tiny = (dict(hidden_layer_sizes=[6], n_iter=1), dict(max_iter=3))
+    monkeypatch.setattr(heldout, "ARMS", {"issue": tiny, "issue-raw": tiny})
+    monkeypatch.setattr(heldout, "STACK", dict(hidden_layer_sizes=[6]))
+    argv = ["--npz", str(tmp_path / "set.npz"), "--seeds", "0", "--images", "grey"]
+    heldout.main([*argv, "--arms", "issue,issue-raw", "--output", str(tmp_path / "out")])
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert "| grey | issue | 0 |" in table and "| grey | issue-raw | 0 |" in table
+
+
 def test_dbm_record_variant_is_stored_beside_the_record_not_over_it(monkeypatch, tmp_path):
     import json
 
