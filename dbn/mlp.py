@@ -299,7 +299,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         validation error, and at 10.0 % when centred, against 14.0 % for Xavier's net
         (``benchmarks/centering_threshold.py``). The mean, ``input_offset_``, is taken from the rows of the
         first ``fit`` (or ``partial_fit``) and kept by ``warm_start`` and later ``partial_fit``
-        calls. With ``dropout_input``, a dropped input is set to its mean, not to zero.
+        calls. With ``dropout_input``, a dropped input is set to its mean, not to zero. Training
+        holds one centred copy of the training rows.
     cg_batch_size : int, default=1000
         Minibatch size of the 'cg' solver.
     cg_max_line_searches : int, default=3
