@@ -7,6 +7,7 @@ import zlib
 
 import numpy as np
 
+from .._backprop_trainer import shift_first_bias
 from .._drivers import shard_seeds
 from .._network_state import history_from_json
 from .._training.callbacks import CallbackList
@@ -450,7 +451,6 @@ class _DistributedMLP(EpochTrainer):
 
         coefs, intercepts = views(self.flat, self.spec["sizes"])
         _, self.mlp.coefs_, self.mlp.intercepts_ = pack(coefs, intercepts, self.flat.dtype)
-        offset = self.mlp.input_offset_
-        if offset is not None:  # the run's centred form, handed out raw: b = b' - m W
-            self.mlp.intercepts_[0] -= offset @ self.mlp.coefs_[0]
+        # The run's centred form, handed out raw (b = b' - m W), as fit leaves it.
+        shift_first_bias(self.mlp, self.mlp.input_offset_, -1)
         self.mlp.dask_rounds_ = self.rounds
