@@ -1467,3 +1467,37 @@ def test_centering_threshold_runs_both_arms_and_says_which_the_rule_picks(tmp_pa
     (tmp_path / "results.md").unlink()
     centering_threshold.main(["--render", "--output", str(tmp_path)])
     assert (tmp_path / "results.md").read_text() == table
+
+
+def test_panel_todays_defaults_take_the_real_valued_sets_from_their_own_runs():
+    # The check's arms on wine and breast-cancer predate the real-valued fine-tuning defaults
+    # (Adam, minibatch 32): today's figure there is the real-valued test runs' issue set-up.
+    panel_study = pytest.importorskip("panel_study")
+
+    def row(gains, arms):
+        return dict(
+            seeds=list(range(len(gains))),
+            arm_seeds={arm: list(range(len(gains))) for arm in arms},
+            gain_mean={arm: float(np.mean(gains)) for arm in arms},
+            gain_std={arm: float(np.std(gains)) for arm in arms},
+            worst_gain={arm: float(np.min(gains)) for arm in arms},
+        )
+
+    check_rows = {
+        "mnist": row([4.0, 5.0], ["chosen", "centred inputs"]),
+        "wine": row([9.0, 9.0], ["chosen"]),  # SGD 0.1: not today's defaults
+        "breast-cancer": row([7.0, 7.0], ["chosen"]),
+    }
+    runs = [
+        dict(set="wine", seed=0, arm="xavier", test_error=0.00),
+        dict(set="wine", seed=1, arm="xavier", test_error=0.05),
+        dict(set="wine", seed=0, arm="issue set-up", test_error=0.03),
+        dict(set="wine", seed=1, arm="issue set-up", test_error=0.04),
+        dict(set="wine", seed=1, arm="defaults", test_error=0.50),  # another arm: not used
+    ]
+    text = "\n".join(panel_study.todays_defaults_markdown(check_rows, runs))
+    assert "| mnist | 2 | +4.50 ± 0.50 | +4.00 | centred inputs |" in text
+    assert "| wine | 2 | -1.00 ± 2.00 | -3.00 | real-valued test |" in text
+    # No runs of its own: the check's arm, labelled as the older defaults it is.
+    assert "| breast-cancer | 2 | +7.00 ± 0.00 | +7.00 | chosen (before" in text
+    assert "over 3 sets: +3.50 points; worst set wine, -1.00." in text
