@@ -517,7 +517,7 @@ def markdown(record):
             else ""
         )
         + ".",
-        f"Training time: {record.get('train_seconds') or 'n/a (loaded)'} s.",
+        training_time_text(record),
         "",
         "| measure | this run | published |",
         "| --- | --- | --- |",
@@ -596,6 +596,26 @@ def markdown(record):
     for stages, seconds in record.get("stage_seconds", {}).items():
         lines += ["", f"Stages {stages}: {seconds:.0f} s wall time (data loading included)."]
     return "\n".join(lines) + "\n"
+
+
+def training_time_text(record):
+    """The training time of the last run of stage train and, where the joint epochs were
+    resumed from a checkpoint across runs, what the history's epochs add up to."""
+    seconds = record.get("train_seconds")
+    if not seconds:
+        return "Training time: not measured (the trained model was loaded)."
+    text = f"Training time: {seconds} s"
+    epoch_seconds = record.get("history", {}).get("time", [])
+    joint = float(np.sum(epoch_seconds))
+    # Uninterrupted, the pretraining makes the run longer than its joint epochs; shorter, it
+    # resumed from the checkpoint after epochs that earlier runs trained.
+    if joint > seconds:
+        text += (
+            f" in the last run of stage train, which resumed from the checkpoint; the "
+            f"{len(epoch_seconds)} joint epochs of the history add up to {joint:.0f} s, any "
+            "pauses between runs or while stopped included"
+        )
+    return text + "."
 
 
 def pretrain_epochs_text(epochs):

@@ -1501,3 +1501,17 @@ def test_panel_todays_defaults_take_the_real_valued_sets_from_their_own_runs():
     # No runs of its own: the check's arm, labelled as the older defaults it is.
     assert "| breast-cancer | 2 | +7.00 ± 0.00 | +7.00 | chosen (before" in text
     assert "over 3 sets: +3.50 points; worst set wine, -1.00." in text
+
+
+def test_dbm_benchmark_says_when_its_training_time_is_only_the_resumed_part():
+    bench = _dbm_benchmark()
+    # One uninterrupted run: pretraining and joint epochs, longer than the joint epochs alone.
+    whole = dict(train_seconds=60.0, history=dict(time=[10.0] * 5))
+    assert bench.training_time_text(whole) == "Training time: 60.0 s."
+    # Resumed at epoch 3 of 5: the run trained 2 epochs; the history holds all 5.
+    resumed = dict(train_seconds=20.5, history=dict(time=[10.0, 10.0, 3600.0, 10.0, 10.0]))
+    text = bench.training_time_text(resumed)
+    assert text.startswith("Training time: 20.5 s in the last run of stage train")
+    assert "the 5 joint epochs of the history add up to 3640 s" in text
+    loaded = bench.training_time_text(dict(history=dict(time=[10.0])))
+    assert loaded == "Training time: not measured (the trained model was loaded)."
