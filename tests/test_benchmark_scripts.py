@@ -515,12 +515,19 @@ def test_variations_pretraining_grid_scales_widths_and_epochs():
     variations = pytest.importorskip("variations")
     grid = variations.pretrain_grid("dbn3", 10, ["base", "longer", "wider"])
     assert grid == {
-        "500-500-1000, 10 epochs": ([500, 500, 1000], 10, 0.01),
-        "500-500-1000, 30 epochs": ([500, 500, 1000], 30, 0.01),
-        "1000-1000-2000, 10 epochs": ([1000, 1000, 2000], 10, 0.01),
+        "500-500-1000, 10 epochs": ([500, 500, 1000], 10, 0.01, "auto"),
+        "500-500-1000, 30 epochs": ([500, 500, 1000], 30, 0.01, "auto"),
+        "1000-1000-2000, 10 epochs": ([1000, 1000, 2000], 10, 0.01, "auto"),
     }
     xavier = variations.pretrain_grid("dbn3", 10, ["longest xavier"])
-    assert xavier == {"500-500-1000, 50 epochs, xavier init": ([500, 500, 1000], 50, "xavier")}
+    assert xavier == {
+        "500-500-1000, 50 epochs, xavier init": ([500, 500, 1000], 50, "xavier", "auto")
+    }
+    plain = variations.pretrain_grid("dbn3", 10, ["longest plain", "tenfold plain"])
+    assert plain == {
+        "500-500-1000, 50 epochs, plain": ([500, 500, 1000], 50, 0.01, False),
+        "500-500-1000, 100 epochs, plain": ([500, 500, 1000], 100, 0.01, False),
+    }
     with pytest.raises(SystemExit, match="unknown pretraining candidate 'deeper'"):
         variations.pretrain_grid("dbn1", 10, ["deeper"])
 
@@ -536,9 +543,13 @@ def test_variations_describes_every_pretraining_candidate_from_its_scale():
         "longest xavier: 5x the epochs, initial weights at Glorot & Bengio's scale"
     )
     assert described["wider longest"] == "wider longest: 5x the epochs, 2x the widths"
+    assert described["longest plain"] == (
+        "longest plain: 5x the epochs, every layer plain (not centred)"
+    )
     grid = variations.pretrain_grid("dbn1", 10, list(variations.PRETRAIN_GRID))
-    assert grid["1000, 100 epochs"] == ([1000], 100, 0.01)  # tenfold
-    assert grid["2000, 50 epochs"] == ([2000], 50, 0.01)  # wider longest
+    assert grid["1000, 100 epochs"] == ([1000], 100, 0.01, "auto")  # tenfold
+    assert grid["2000, 50 epochs"] == ([2000], 50, 0.01, "auto")  # wider longest
+    assert grid["1000, 100 epochs, plain"] == ([1000], 100, 0.01, False)  # tenfold plain
 
 
 def test_variations_svm_grid_crosses_every_c_with_every_gamma():
@@ -589,6 +600,25 @@ def test_variations_runs_only_the_candidates_a_stored_cell_lacks():
     assert grown["validation_error"] == grown["candidates"][best]["validation_error"]
     if grown["chosen"] == first["chosen"]:
         assert grown["test_error"] == first["test_error"]
+
+
+def test_variations_plain_candidates_train_every_layer_uncentred_and_say_so():
+    variations = pytest.importorskip("variations")
+    from types import SimpleNamespace
+
+    d = _tiny_split(seed=0)
+    # Mostly-on inputs (mean 0.7): "auto" centres the first layer, the plain candidate does not.
+    for part in ("X_train", "X_val", "X_test"):
+        setattr(d, part, 1.0 - getattr(d, part))
+    args = SimpleNamespace(pretrain_epochs=1, finetune_epochs=2, pretrain_grid="base,longest plain")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cell = variations.run_dbn(d, "dbn1", args, 0, lambda line: None)
+    for name, candidate in cell["candidates"].items():
+        expected = [False] if name.startswith("1000, 5 epochs, plain / ") else [True]
+        assert candidate["centred_layers"] == expected, name
+    plain = {**cell, "pretraining": dict(cell["pretraining"], centering=False)}
+    assert "plain" in variations._pretraining_label(plain)
 
 
 def test_variations_runs_again_only_the_candidates_that_ran_into_a_smaller_cap():
