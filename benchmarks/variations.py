@@ -460,6 +460,27 @@ def partial_finetunings(results):
     return "".join(parts)
 
 
+def partial_pretrainings(results, names, base_epochs):
+    """In words, the pretraining candidates ``names`` that only some DBN cells with stored
+    candidates ran, and which: empty when each ran in every such cell. A candidate added for one
+    set (``--sets``) runs there first; the table's settings must not claim it for the others."""
+    parts = []
+    for candidate in names:
+        ran, cells = [], 0
+        for name, row in results.items():
+            for model in ARCHITECTURES:
+                stored = row.get(model, {}).get("candidates", {})
+                if not stored:
+                    continue
+                cells += 1
+                (label,) = pretrain_grid(model, base_epochs, [candidate])
+                if any(split_candidate(key)[0] == label for key in stored):
+                    ran.append(f"{name} {model.upper().replace('DBN', 'DBN-')}")
+        if ran and len(ran) < cells:
+            parts.append(f"'{candidate}' ran only on {', '.join(ran)}")
+    return f"; pretraining {'; '.join(parts)}" if parts else ""
+
+
 def finetune_caps(results):
     """The fine-tuning caps of the DBN cells, in words: the stored one, and the larger ones that
     the candidates which had run into it were run again with, per set."""
@@ -526,6 +547,21 @@ def markdown(results, settings):
     return "\n".join(lines) + "\n"
 
 
+def write_results(output, results, settings, args, machine):
+    """``results.json`` and ``results.md`` in ``output``: the stored cells, and the settings in
+    words (the pretraining candidates asked for, which cells ran only some, the caps)."""
+    full_settings = (
+        settings.removesuffix("), ")
+        + partial_pretrainings(results, args.pretrain_grid.split(","), args.pretrain_epochs)
+        + "), "
+        + finetune_caps(results)
+        + f", seed {args.seed}"
+    )
+    payload = dict(machine=machine, settings=full_settings, paper=PAPER, results=results)
+    (output / "results.json").write_text(json.dumps(payload, indent=1))
+    (output / "results.md").write_text(markdown(results, full_settings))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default=",".join(LAROCHELLE_SETS))
@@ -562,6 +598,12 @@ def main(argv=None):
     )
     parser.add_argument(
         "--redo", default="", help="models to measure again even if results.json has them"
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="write results.md and the settings again from the stored cells (the machine they "
+        "were measured on kept); with --sets '' nothing runs",
     )
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "variations"))
     args = parser.parse_args(argv)
@@ -601,12 +643,9 @@ def main(argv=None):
                 f"  {name} {model}: test error {100 * r['test_error']:.2f} % "
                 f"(paper {PAPER[name][model]:.2f} %), chosen {r['chosen']}, {r['seconds']:.0f} s"
             )
-            full_settings = settings + finetune_caps(results) + f", seed {args.seed}"
-            payload = dict(
-                machine=machine_info(), settings=full_settings, paper=PAPER, results=results
-            )
-            path.write_text(json.dumps(payload, indent=1))
-            (output / "results.md").write_text(markdown(results, full_settings))
+            write_results(output, results, settings, args, machine_info())
+    if args.render:
+        write_results(output, results, settings, args, saved.get("machine", machine_info()))
     log(f"results in {output}")
 
 

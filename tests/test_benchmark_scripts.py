@@ -621,6 +621,35 @@ def test_variations_plain_candidates_train_every_layer_uncentred_and_say_so():
     assert "plain" in variations._pretraining_label(plain)
 
 
+def test_variations_settings_name_the_cells_a_pretraining_candidate_ran_on(tmp_path):
+    variations = pytest.importorskip("variations")
+    stored = {"validation_error": 0.1, "seconds": 1.0, "epochs": 3}
+    results = {
+        "mnist-back-rand": {
+            "dbn3": {"candidates": {
+                "500-500-1000, 10 epochs / adam 1e-3": stored,
+                "500-500-1000, 50 epochs, plain / adam 1e-3": stored,
+            }},
+        },
+        "rectangles": {"dbn3": {"candidates": {"500-500-1000, 10 epochs / adam 1e-3": stored}}},
+    }  # fmt: skip
+    text = variations.partial_pretrainings(results, ["base", "longest plain"], 10)
+    assert text == "; pretraining 'longest plain' ran only on mnist-back-rand DBN-3"
+    assert variations.partial_pretrainings(results, ["base"], 10) == ""
+    # --render writes the table again from the stored cells, nothing run, the machine kept.
+    for cell in results.values():
+        cell["dbn3"].update(chosen="x", validation_error=0.1, test_error=0.2, seconds=1.0)
+    (tmp_path / "results.json").write_text(
+        json.dumps({"machine": {"cpu": "then"}, "results": results})
+    )
+    variations.main(["--sets", "", "--render", "--pretrain-grid", "base,longest plain",
+                     "--output", str(tmp_path)])  # fmt: skip
+    written = json.loads((tmp_path / "results.json").read_text())
+    assert written["machine"] == {"cpu": "then"}
+    assert "'longest plain' ran only on mnist-back-rand DBN-3" in written["settings"]
+    assert "'longest plain' ran only on" in (tmp_path / "results.md").read_text()
+
+
 def test_variations_runs_again_only_the_candidates_that_ran_into_a_smaller_cap():
     variations = pytest.importorskip("variations")
     from types import SimpleNamespace
