@@ -55,7 +55,7 @@ sys.path.insert(0, str(HERE.parent))
 from _report import machine_info, write_report  # noqa: E402
 
 from dbn import DBN, Callback, MLPClassifier  # noqa: E402
-from dbn.datasets import get_data_home, load_mnist  # noqa: E402
+from dbn.datasets import find_data_home, get_data_home, load_mnist  # noqa: E402
 
 HIDDEN = (500, 500, 2000)
 
@@ -602,10 +602,12 @@ def main(argv=None):
         f"results go to {output.resolve()}",
         flush=True,
     )
+    home = find_data_home("mnist", args.data_home)
     stage(
         "load",
-        f"MNIST from {get_data_home(args.data_home) / 'mnist'} (downloaded there if missing, "
-        "about 11 MB)",
+        f"MNIST from {home / 'mnist'}"
+        if home is not None
+        else f"MNIST downloading into {get_data_home(args.data_home) / 'mnist'} (about 11 MB)",
     )
     splits = load_splits(args.data_home)
     stage(

@@ -1,10 +1,13 @@
 """IDX parsing [3]_, and the MNIST [1]_ and Fashion-MNIST [2]_ data sets with a cache, mirrors and
 checksums.
 
-The data folder is, in order of precedence: the ``data_home`` argument, the ``DBN_DATA_HOME``
-environment variable, pooch's cache folder for dbn (``$XDG_CACHE_HOME/dbn`` or ``~/.cache/dbn`` on
-Linux). Each data set lives in its own
-subfolder (``mnist/``, ``fashion-mnist/``) under its four standard file names, gzipped or not.
+Each data set lives in its own subfolder (``mnist/``, ``fashion-mnist/``) of a data folder, under
+its four standard file names, gzipped or not. Without a ``data_home`` argument (which is then the
+only folder), the files are looked for in these data folders, in order (:func:`data_homes`): the
+``DBN_DATA_HOME`` environment variable, pooch's cache folder for dbn (``$XDG_CACHE_HOME/dbn`` or
+``~/.cache/dbn`` on Linux), and, in a source checkout of dbn, ``../shared/data`` beside the
+checkout (where CI and offline machines keep a copy). A file found in none of them is downloaded
+into the first (:func:`get_data_home`).
 
 A missing file is downloaded with pooch [4]_ from the first mirror that serves it with the pinned
 checksum: pooch streams it into a temporary file in the same folder (with a progress bar on a
@@ -51,6 +54,8 @@ __all__ = [
     "DatasetNotFoundError",
     "IDXFormatError",
     "PANEL",  # noqa: F822 (module __getattr__)
+    "data_homes",
+    "find_data_home",
     "get_data_home",
     "load_fashion_mnist",
     "load_idx",
@@ -312,7 +317,9 @@ _USER_AGENT = "dbn-datasets (pooch)"
 
 
 def get_data_home(data_home: str | os.PathLike[str] | None = None) -> Path:
-    """Return the folder that holds dbn's data sets; nothing is created.
+    """Return the folder that missing data files are downloaded into; nothing is created.
+
+    Files already on disk are also looked for in the further folders of :func:`data_homes`.
 
     Parameters
     ----------
@@ -331,6 +338,11 @@ def get_data_home(data_home: str | os.PathLike[str] | None = None) -> Path:
         data_home = os.environ.get("DBN_DATA_HOME") or None
     if data_home is not None:
         return _as_path(data_home, "data_home").expanduser().absolute()
+    return _user_cache_home()
+
+
+def _user_cache_home() -> Path:
+    """pooch's cache folder for dbn, as :func:`get_data_home` describes it."""
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     if xdg and not os.path.isabs(xdg):
         # The XDG spec says relative values are invalid and must be ignored (platformdirs keeps them).
@@ -338,6 +350,68 @@ def get_data_home(data_home: str | os.PathLike[str] | None = None) -> Path:
     import pooch
 
     return Path(pooch.os_cache("dbn")).expanduser().absolute()
+
+
+def _checkout_data_home() -> Path | None:
+    """``../shared/data`` beside the source checkout this package runs from, if both exist.
+
+    An installed wheel has no checkout (its parent folder holds no ``pyproject.toml``), so the
+    folder is only ever looked at for a clone, as CI and offline machines lay one out.
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    shared = checkout.parent / "shared" / "data"
+    if (checkout / "pyproject.toml").is_file() and shared.is_dir():
+        return shared.absolute()
+    return None
+
+
+def data_homes(data_home: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Return the data folders searched for files already on disk, in order; nothing is created.
+
+    Parameters
+    ----------
+    data_home : str or path-like, optional
+        If given, the only folder searched.
+
+    Returns
+    -------
+    homes : list of pathlib.Path
+        Without ``data_home``: the ``DBN_DATA_HOME`` environment variable if set and non-empty,
+        pooch's cache folder for dbn (see :func:`get_data_home`), then ``../shared/data``
+        beside a source checkout of dbn if it exists; duplicates removed. The first is where
+        missing files are downloaded.
+    """
+    if data_home is not None:
+        return [get_data_home(data_home)]
+    homes = [get_data_home(), _user_cache_home()]
+    checkout = _checkout_data_home()
+    if checkout is not None:
+        homes.append(checkout)
+    return list(dict.fromkeys(homes))
+
+
+def find_data_home(dataset: str, data_home: str | os.PathLike[str] | None = None) -> Path | None:
+    """Return the first folder of :func:`data_homes` that holds every file of ``dataset``.
+
+    Parameters
+    ----------
+    dataset : {"mnist", "fashion-mnist"}
+    data_home : str or path-like, optional
+        If given, the only folder searched.
+
+    Returns
+    -------
+    path : pathlib.Path or None
+        The data folder (``dataset/`` is its subfolder), or None when no folder holds all the
+        files (a loader would then download what is missing into :func:`get_data_home`).
+    """
+    from ._validation import check_choice
+
+    check_choice(dataset, "dataset", tuple(CHECKSUMS))
+    for home in data_homes(data_home):
+        if all(_find_local(home / dataset, name) is not None for name in CHECKSUMS[dataset]):
+            return home
+    return None
 
 
 def _find_local(folder: Path, filename: str) -> Path | None:
@@ -509,10 +583,12 @@ def _fetch_file(
         raise TypeError(f"mirrors must be a list of URL prefixes (str), got {mirrors!r}")
     mirrors = list(MIRRORS[dataset] if mirrors is None else mirrors)
     checksum = (CHECKSUMS[dataset] if checksums is None else checksums)[filename]
-    folder = get_data_home(data_home) / dataset
-    local = _find_local(folder, filename)
-    if local is not None:
-        return local
+    folders = [home / dataset for home in data_homes(data_home)]
+    for searched in folders:
+        local = _find_local(searched, filename)
+        if local is not None:
+            return local
+    folder = folders[0]  # where a download goes
 
     title = _TITLES.get(dataset, dataset)
     howto = (
@@ -520,7 +596,8 @@ def _fetch_file(
         f"folder that holds a '{dataset}/' subfolder with data_home=... or the DBN_DATA_HOME "
         f"environment variable."
     )
-    missing = f"{title} file {filename} (or {filename}.gz) not found in {folder}"
+    places = " or ".join(str(f) for f in folders)
+    missing = f"{title} file {filename} (or {filename}.gz) not found in {places}"
     if not download:
         raise DatasetNotFoundError(
             f"{missing}, and downloading is disabled (download=False). {howto}"

@@ -1,8 +1,8 @@
 """Shared test set-up: one BLAS thread, where the tests find MNIST, and CI's rule on skips.
 
-Where MNIST is looked for, in order (the first folder holding all four ``mnist/`` files wins):
-the ``DBN_DATA_HOME`` environment variable, the user cache that :func:`dbn.datasets.get_data_home`
-falls back to (``~/.cache/dbn`` on Linux, where ``python benchmarks/mnist.py`` downloads it), and
+Where MNIST is looked for is the loader's own search order (:func:`dbn.datasets.data_homes`; the
+first folder holding all four ``mnist/`` files wins): the ``DBN_DATA_HOME`` environment variable,
+the user cache (``~/.cache/dbn`` on Linux, where ``python benchmarks/mnist.py`` downloads it), and
 ``../shared/data`` beside the repository (CI's copy). The tests never download.
 
 In CI (``CI=true``, or ``DBN_CI_EXTRAS`` set by ``.ci/run``) a test skipped because MNIST is
@@ -19,44 +19,23 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 MNIST_NOT_FOUND = "MNIST not found"
 
 
-def _user_cache() -> Path:
-    """The loader's own data folder when ``DBN_DATA_HOME`` is unset (the user cache)."""
-    from dbn.datasets import get_data_home
-
-    saved = os.environ.pop("DBN_DATA_HOME", None)
-    try:
-        return get_data_home()
-    finally:
-        if saved is not None:
-            os.environ["DBN_DATA_HOME"] = saved
-
-
 def data_homes() -> list[Path]:
-    """The folders searched for data, in order: DBN_DATA_HOME, the user cache, ../shared/data."""
-    env = os.environ.get("DBN_DATA_HOME")
-    homes = [Path(env).expanduser()] if env else []
-    homes += [_user_cache(), REPO.parent / "shared" / "data"]
-    return list(dict.fromkeys(home.absolute() for home in homes))
+    """The loader's own search order (:func:`dbn.datasets.data_homes`): DBN_DATA_HOME, the user
+    cache, ../shared/data beside the checkout."""
+    from dbn.datasets import data_homes as loader_homes
 
-
-def _holds_mnist(home: Path) -> bool:
-    from dbn.datasets import CHECKSUMS
-
-    folder = home / "mnist"
-    return all(
-        (folder / name).is_file() or (folder / f"{name}.gz").is_file()
-        for name in CHECKSUMS["mnist"]
-    )
+    return loader_homes()
 
 
 @functools.cache
 def mnist_home() -> Path | None:
     """The first folder of :func:`data_homes` that holds all four MNIST files, or None."""
-    return next((home for home in data_homes() if _holds_mnist(home)), None)
+    from dbn.datasets import find_data_home
+
+    return find_data_home("mnist")
 
 
 def mnist_missing_reason() -> str:

@@ -191,9 +191,12 @@ def test_idx_format_error_is_a_value_error():
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
+    """No data folder from this machine: no DBN_DATA_HOME, a HOME of its own, and no
+    ../shared/data beside the checkout."""
     monkeypatch.delenv("DBN_DATA_HOME", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(datasets, "_checkout_data_home", lambda: None)
     return monkeypatch
 
 
@@ -235,6 +238,78 @@ def test_loader_uses_env_var_and_download_false_names_folder(clean_env, tmp_path
     assert TEST_IMAGES in message and "download=False" in message
     assert "DBN_DATA_HOME" in message and "data_home=" in message
     assert not (tmp_path / "env").exists()  # nothing created when not downloading
+
+
+def test_data_homes_search_env_then_user_cache_then_checkout(clean_env, tmp_path):
+    shared = tmp_path / "shared" / "data"
+    clean_env.setattr(datasets, "_checkout_data_home", lambda: shared)
+    cache = tmp_path / "home" / ".cache" / "dbn"
+    clean_env.setenv("XDG_CACHE_HOME", str(tmp_path / "home" / ".cache"))
+    assert datasets.data_homes() == [cache, shared]
+    clean_env.setenv("DBN_DATA_HOME", str(tmp_path / "env"))
+    assert datasets.data_homes() == [tmp_path / "env", cache, shared]
+    assert datasets.get_data_home() == tmp_path / "env"  # downloads go to the first
+    # An explicit data_home is the only folder searched.
+    assert datasets.data_homes(tmp_path / "arg") == [tmp_path / "arg"]
+    clean_env.setenv("DBN_DATA_HOME", str(cache))  # the same folder twice is searched once
+    assert datasets.data_homes() == [cache, shared]
+
+
+def test_checkout_folder_is_the_clones_shared_data_or_none(monkeypatch):
+    folder = datasets._checkout_data_home()
+    checkout = Path(datasets.__file__).resolve().parent.parent
+    expected = checkout.parent / "shared" / "data"
+    if (checkout / "pyproject.toml").is_file() and expected.is_dir():
+        assert folder == expected.absolute()
+    else:
+        assert folder is None
+
+
+def test_loader_falls_through_to_a_later_folder_and_finds_every_file(
+    clean_env, tmp_path, labels_fixture
+):
+    array, payload, _, checksums = labels_fixture
+    shared = tmp_path / "shared" / "data"
+    write = shared / "mnist" / LABELS
+    write.parent.mkdir(parents=True)
+    write.write_bytes(payload)
+    clean_env.setattr(datasets, "_checkout_data_home", lambda: shared)
+    clean_env.setenv("DBN_DATA_HOME", str(tmp_path / "env"))  # empty: the search goes on
+    path = datasets._fetch_file("mnist", LABELS, mirrors=[], checksums=checksums)
+    assert path == write
+    assert not (tmp_path / "env").exists()  # nothing created where nothing was downloaded
+    # A copy in an earlier folder wins.
+    (tmp_path / "env" / "mnist").mkdir(parents=True)
+    (tmp_path / "env" / "mnist" / LABELS).write_bytes(payload)
+    assert datasets._fetch_file("mnist", LABELS, mirrors=[], checksums=checksums) == (
+        tmp_path / "env" / "mnist" / LABELS
+    )
+    # find_data_home wants every file of the set in one folder.
+    assert datasets.find_data_home("mnist") is None
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        datasets.find_data_home("cifar")
+
+
+def test_missing_file_names_every_folder_searched(clean_env, tmp_path):
+    shared = tmp_path / "shared" / "data"
+    shared.mkdir(parents=True)
+    clean_env.setattr(datasets, "_checkout_data_home", lambda: shared)
+    clean_env.setenv("DBN_DATA_HOME", str(tmp_path / "env"))
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_mnist("test", download=False)
+    message = str(info.value)
+    for folder in (tmp_path / "env", tmp_path / "home" / ".cache" / "dbn", shared):
+        assert str(folder / "mnist") in message
+    # The remedy names the folder a download would go to.
+    assert f"put the files (gzipped or not) in {tmp_path / 'env' / 'mnist'}," in message
+
+
+@needs_mnist
+def test_real_mnist_is_found_through_the_loaders_search_order():
+    home = datasets.find_data_home("mnist")
+    assert home == mnist_home()
+    X, y = load_mnist("test", download=False)
+    assert X.shape == (10000, 784) and y.shape == (10000,)
 
 
 @pytest.mark.parametrize("loader", [load_mnist, load_fashion_mnist])
