@@ -5,8 +5,9 @@ float32, SGD with Nesterov momentum 0.9, no weight decay. Both libraries start f
 see the same batches in the same order and use the same number of threads; the epoch's mean training
 loss of each is printed as a check that they computed the same thing.
 
-Data: real MNIST when ``DBN_DATA_HOME`` is set and ``dbn.datasets.load_mnist`` finds the files there,
-otherwise synthetic MNIST-like data (noisy class prototypes in [0, 1]).
+Data: real MNIST when a folder of the loader's search order holds it
+(:func:`dbn.datasets.find_data_home`: ``DBN_DATA_HOME``, the user cache, ``../shared/data``),
+otherwise synthetic MNIST-like data (noisy class prototypes in [0, 1]); nothing is downloaded.
 
 Usage::
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import subprocess
 import sys
 import time
@@ -32,11 +32,11 @@ LAYERS = (784, 500, 500, 2000, 10)
 
 def load_data(n_samples, seed=0):
     """(X float32 in [0, 1], y int64, source name)."""
-    home = os.environ.get("DBN_DATA_HOME")
-    if home:
-        try:
-            from dbn.datasets import load_mnist
+    from dbn.datasets import find_data_home, load_mnist
 
+    home = find_data_home("mnist")
+    if home is not None:
+        try:
             X, y = load_mnist("train", data_home=home, download=False, as_float=True)
             return (
                 np.ascontiguousarray(X[:n_samples], dtype=np.float32),

@@ -23,8 +23,8 @@ on them (PCD, 50 epochs: -75.13 against -92.62; centred PCD, 100 epochs: -68.98 
 ``results/likelihood-wd`` and ``results/likelihood-sampled``), so only ``--binarise sample``
 compares with the published column.
 
-The data folder is ``--data-home``, else the ``DBN_DATA_HOME`` environment variable (see
-:func:`dbn.datasets.get_data_home`). Times are wall-clock seconds measured in this run; the
+The data folder is ``--data-home``, else the loader's search order (``DBN_DATA_HOME``, the user
+cache, ``../shared/data``: see :func:`dbn.datasets.data_homes`). Times are wall-clock seconds measured in this run; the
 comparison with published numbers is indicative only (their models trained far longer, with other
 schedules).
 
