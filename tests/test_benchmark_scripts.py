@@ -96,6 +96,32 @@ def test_mnist_overrides_change_only_the_named_settings():
             mnist.apply_overrides(base, [bad], parser)
 
 
+def test_mnist_fits_keep_their_convergence_warnings_and_say_what_they_found():
+    mnist = pytest.importorskip("mnist")
+    from dbn import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 8)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(int)
+    net = MLPClassifier([4], max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ConvergenceWarning that escaped would raise here
+        notes = mnist.fit_noting_convergence(net, X, y)
+    assert notes and "Maximum iterations (2) reached" in notes[0]
+    assert net.n_iter_ == 2  # the fit itself ran as asked
+    assert mnist.convergence_note([]) == ""
+    assert "fixed budget" in mnist.convergence_note(["Maximum iterations (2) reached"])
+    assert "has not learnt" in mnist.convergence_note(["... the network has not learnt. ..."])
+
+    class Noisy(MLPClassifier):
+        def fit(self, X, y):
+            warnings.warn("something else", UserWarning, stacklevel=2)
+            return super().fit(X, y)
+
+    with pytest.warns(UserWarning, match="something else"):  # other warnings are shown
+        mnist.fit_noting_convergence(Noisy([4], max_iter=2, random_state=0), X, y)
+
+
 @pytest.mark.parametrize(
     "argv",
     [
