@@ -1600,3 +1600,31 @@ def test_dbm_benchmark_says_when_its_training_time_is_only_the_resumed_part():
     assert "the 5 joint epochs of the history add up to 3640 s" in text
     loaded = bench.training_time_text(dict(history=dict(time=[10.0])))
     assert loaded == "Training time: not measured (the trained model was loaded)."
+
+
+def test_back_image_lays_each_digit_on_a_patch_of_a_photograph():
+    back_image = pytest.importorskip("back_image")
+    rng = np.random.default_rng(0)
+    digits = np.where(rng.random((50, 784)) < 0.2, rng.random((50, 784)), 0.0).astype(np.float32)
+    before = digits.copy()
+    # Two photographs whose every pixel says where it came from: a patch must be a window.
+    photographs = [
+        np.arange(40 * 50, dtype=np.float32).reshape(40, 50) / 4000,
+        0.9 + np.arange(30 * 30, dtype=np.float32).reshape(30, 30) / 10_000,
+    ]
+    X = back_image.on_backgrounds(digits, photographs, np.random.default_rng(1))
+    np.testing.assert_array_equal(digits, before)  # the caller's array is left as it was
+    assert X.shape == digits.shape and X.dtype == np.float32
+    on = digits > 0
+    np.testing.assert_array_equal(X[on], digits[on])
+    for image, digit in zip(X.reshape(-1, 28, 28), digits.reshape(-1, 28, 28), strict=True):
+        photo = photographs[0] if image[digit == 0].max() < 0.9 else photographs[1]
+        # The background is one 28x28 window of that photograph: find its corner from the
+        # top-left pixel of the image (background there in this test's draws, or not).
+        flat = np.flatnonzero(np.isclose(photo, image[0, 0])) if digit[0, 0] == 0 else []
+        if len(flat):
+            top, left = np.unravel_index(flat[0], photo.shape)
+            window = photo[top : top + 28, left : left + 28]
+            np.testing.assert_array_equal(image[digit == 0], window[digit == 0])
+    again = back_image.on_backgrounds(digits, photographs, np.random.default_rng(1))
+    np.testing.assert_array_equal(X, again)  # seeded: the same bytes
