@@ -11,7 +11,7 @@ photographs came from the internet, these are the twelve natural photographs tha
 scikit-image's wheel (no download); the paper's patches were picked among those of enough
 variance, these are drawn uniformly. Seeded: the same ``--seed`` gives the same bytes.
 
-Its inputs are textured and of middling brightness (a mean of about 0.45), between the sparse
+Its inputs are textured and of middling brightness (a mean of 0.44), between the sparse
 MNIST and the noise background of ``mnist-back-rand`` (0.54), near where ``centering="auto"``
 switches (0.5): a place the panel's rules were not chosen on.
 

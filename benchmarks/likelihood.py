@@ -24,9 +24,9 @@ on them (PCD, 50 epochs: -75.13 against -92.62; centred PCD, 100 epochs: -68.98 
 compares with the published column.
 
 The data folder is ``--data-home``, else the loader's search order (``DBN_DATA_HOME``, the user
-cache, ``../shared/data``: see :func:`dbn.datasets.data_homes`). Times are wall-clock seconds measured in this run; the
-comparison with published numbers is indicative only (their models trained far longer, with other
-schedules).
+cache, ``../shared/data``: see :func:`dbn.datasets.data_homes`). Times are wall-clock seconds
+measured in this run; the comparison with published numbers is indicative only (their models
+trained far longer, with other schedules).
 
 References
 ----------
