@@ -1628,3 +1628,25 @@ def test_back_image_lays_each_digit_on_a_patch_of_a_photograph():
             np.testing.assert_array_equal(image[digit == 0], window[digit == 0])
     again = back_image.on_backgrounds(digits, photographs, np.random.default_rng(1))
     np.testing.assert_array_equal(X, again)  # seeded: the same bytes
+
+
+def test_panel_study_learnt_variance_candidates_reach_the_gaussian_layer_only():
+    # The twenty-fourth round's knobs must land on the first (Gaussian) layer, and the learnt
+    # sigma must be what the fine-tuned net starts from: weights divided by sigma.
+    panel_study = pytest.importorskip("panel_study")
+    X = np.random.default_rng(0).standard_normal((120, 5)).astype(np.float32)
+    for name, knobs in panel_study.REAL_VALUED_VARIANCE_CANDIDATES.items():
+        settings = panel_study.real_valued_variance_settings(None, name)
+        stack = panel_study.DBN(
+            [6, 4], n_iter=2, visible_unit="gaussian", random_state=0, **settings
+        ).pretrain(X)
+        first, second = stack.layers_
+        assert first.learn_variance is knobs.get("learn_variance", False), name
+        assert first.sample_visible is knobs.get("sample_visible", False), name
+        assert first.persistent is knobs.get("persistent", False), name
+        assert type(second).__name__ == "BernoulliRBM", name  # binary inputs: no sigma to learn
+        W = stack.to_mlp().pretrained_layers[0][0]
+        sigma = first.sigma_ if knobs else np.ones(5, dtype=np.float32)
+        if knobs:
+            assert not np.allclose(sigma, 1.0), name  # learnt, not left at its start
+        np.testing.assert_allclose(W, first.components_.T / sigma[:, None], rtol=1e-6)
