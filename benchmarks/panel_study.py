@@ -22,6 +22,8 @@ panel, by the worst case, on validation splits only; then check the choice on th
     python benchmarks/panel_study.py --parts realvalued-test # their test splits at the defaults
     python benchmarks/panel_study.py --parts centring # twenty-third: fine-tuning on centred inputs
     python benchmarks/panel_study.py --parts realvalued-variance # twenty-fourth: learnt sigma
+    python benchmarks/panel_study.py --parts realvalued-dropout # twenty-fifth: dropout, real-valued
+    python benchmarks/panel_study.py --parts realvalued-dropout-tables --tables-dir DIR # 25th, 8 more
 
 The set-up is the one a new user writes, on every set of the panel (:func:`dbn.datasets.load_panel`):
 ``DBN([500, 500], n_iter=5, random_state=s).pretrain(X_unlabelled).to_mlp(max_iter=100)
@@ -967,6 +969,27 @@ def real_valued_variance_settings(d, candidate):
     return dict(layer_params={0: dict(knobs)}) if knobs else {}
 
 
+#: Outcome: the defaults stay (worst ratio 1.020; both learnt-sigma candidates 1.181): wine,
+#: generated-6 and generated-2-hard lose 0.4-2.1 points, breast-cancer gains 0.07.
+
+#: Twenty-fifth round, fine-tuning only: dropout on the hidden units of nets on real-valued
+#: inputs (Srivastava et al. 2014). Why: the sixteenth and eighteenth rounds found the pretrained
+#: net on breast-cancer gaining from a stop before convergence, like a regulariser; dropout
+#: regularises without stopping short. The candidates were first run as an exploration on the
+#: same folds (2026-12-06). The seventeenth round's rule, written before that exploration, over
+#: the thirteen real-valued sets as in the twenty-second round (``realvalued-dropout-tables``:
+#: the eight drawn tables). One eligibility condition was added after the five sets had run and
+#: before the tables did: on generated-2-hard every run of both dropout candidates stopped with
+#: the training loss near chance's and the library's warning that the net has not learnt (45
+#: of 45; the defaults 5 of 45). A candidate that warns so in more than half of a set's runs
+#: cannot be a default, as one that ends at ``max_iter`` with the warning cannot.
+REAL_VALUED_DROPOUT_CANDIDATES = {
+    "defaults (no dropout)": {},
+    "dropout 0.2 on the hidden units": dict(dropout_hidden=0.2),
+    "dropout 0.5 on the hidden units": dict(dropout_hidden=0.5),
+}
+
+
 def real_valued_whitening_settings(d, candidate):
     """A twenty-first-round candidate: ``whiten`` (the ``Whitening`` epsilon), if any."""
     return dict(REAL_VALUED_WHITENING_CANDIDATES[candidate])
@@ -1206,6 +1229,22 @@ DEFAULTS_ROUNDS = {
         real_valued_variance_settings,
         "The Gaussian layer's variances learnt, at the library's defaults (twenty-fourth round)",
     ),
+    "realvalued-dropout": (
+        "finetune_real_valued_dropout.json",
+        REAL_VALUED_DROPOUT_CANDIDATES,
+        REAL_VALUED_PRETRAINING_SETS,
+        finetune_only(REAL_VALUED_DROPOUT_CANDIDATES),
+        "Dropout in the fine-tuning of nets on real-valued inputs, at the library's defaults "
+        "(twenty-fifth round)",
+    ),
+    "realvalued-dropout-tables": (
+        "finetune_real_valued_dropout_tables.json",
+        REAL_VALUED_DROPOUT_CANDIDATES,
+        DRAWN_TABLES,
+        finetune_only(REAL_VALUED_DROPOUT_CANDIDATES),
+        "Dropout in the fine-tuning of nets on real-valued inputs, on eight drawn tables "
+        "(twenty-fifth round)",
+    ),
     "centring": (
         "finetune_centring.json",
         FINETUNE_CENTRING_CANDIDATES,
@@ -1235,8 +1274,12 @@ ROUND_SPLITS = {
         "realvalued-scale",
         "realvalued-whitening",
         "realvalued-variance",
+        "realvalued-dropout",
     )
-} | {"realvalued-whitening-tables": ("cv",)}  # the drawn tables have no validation split
+} | {  # the drawn tables have no validation split
+    "realvalued-whitening-tables": ("cv",),
+    "realvalued-dropout-tables": ("cv",),
+}
 #: Rounds that also run the check's Xavier net on each of their runs, as a reference row that is
 #: not a candidate.
 XAVIER_REFERENCE = "Xavier net (reference, not a candidate)"
@@ -1257,6 +1300,8 @@ ROUND_REFERENCES = {
     "realvalued-scale": (XAVIER_REFERENCE, XAVIER_SAME_NET_REFERENCE),
     "realvalued-whitening": (XAVIER_REFERENCE, XAVIER_SAME_NET_REFERENCE, AUTO_INIT_REFERENCE),
     "realvalued-variance": (XAVIER_REFERENCE, XAVIER_SAME_NET_REFERENCE),
+    "realvalued-dropout": (XAVIER_REFERENCE,),
+    "realvalued-dropout-tables": (XAVIER_REFERENCE,),
     "realvalued-whitening-tables": (
         XAVIER_REFERENCE,
         XAVIER_SAME_NET_REFERENCE,
@@ -1495,6 +1540,78 @@ def defaults_round_markdown(part, runs):
                 + " |"
             )
         lines.append(row)
+    lines.append("")
+    return lines
+
+
+#: Rounds whose rule is over the thirteen real-valued sets: the five of one part and the eight
+#: drawn tables of another, scored together on their cross-validation folds.
+COMBINED_ROUNDS = {
+    "twenty-second round": ("realvalued-whitening", "realvalued-whitening-tables"),
+    "twenty-fifth round": ("realvalued-dropout", "realvalued-dropout-tables"),
+}
+
+
+def stopped_unlearnt(run):
+    """Whether a defaults-round run's fine-tuning stopped with its loss near chance's, and warned
+    so (``dbn._training.convergence``: "of the loss of always predicting ...")."""
+    return any(
+        "of the loss of always predicting" in message
+        for message in run.get("finetune_warnings", [])
+    )
+
+
+def combined_round_markdown(name, parts, runs_by_part):
+    """The rule of a :data:`COMBINED_ROUNDS` round over all its sets' folds: each candidate's
+    worst ratio and the set that sets it, its gain over the Xavier reference net (mean over the
+    sets, worst set, sets below it), and its runs that warned (``max_iter``; stopped near
+    chance)."""
+    runs = [r for part in parts for r in runs_by_part.get(part, ()) if run_split(r) == "cv"]
+    candidates = DEFAULTS_ROUNDS[parts[0]][1]
+    sets = [s for part in parts for s in DEFAULTS_ROUNDS[part][2]]
+    errors = {
+        (c, s): [r["val_error"] for r in runs if r["candidate"] == c and r["set"] == s]
+        for c in (*candidates, XAVIER_REFERENCE)
+        for s in sets
+    }
+    if not all(errors.values()):
+        return []
+    mean = {key: np.mean(values) for key, values in errors.items()}
+    best = {s: min(mean[c, s] for c in candidates) for s in sets}
+    lines = [
+        f"## The {name} over its {len(sets)} real-valued sets",
+        "",
+        f"Cross-validation folds of `--parts {','.join(parts)}` together: the worst ratio over the "
+        "sets (the rule), the gain over the Xavier reference net in points, and the runs whose "
+        "fine-tuning warned.",
+        "",
+        "| candidate | worst ratio (set) | gain over Xavier: mean, worst (set), sets below | "
+        "runs at max_iter with the warning | runs stopped near chance's loss with the warning | "
+        "sets where more than half the runs warned either way (ineligible) |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for c in candidates:
+        ratios = {s: (mean[c, s] + RATIO_FLOOR) / (best[s] + RATIO_FLOOR) for s in sets}
+        worst = max(ratios, key=ratios.get)
+        gains = {s: 100 * (mean[XAVIER_REFERENCE, s] - mean[c, s]) for s in sets}
+        lowest = min(gains, key=gains.get)
+        mine = [r for r in runs if r["candidate"] == c]
+        warned_sets = [
+            s
+            for s in sets
+            if any(
+                2 * sum(map(warned, [r for r in mine if r["set"] == s]))
+                > sum(r["set"] == s for r in mine)
+                for warned in (ended_at_max_iter, stopped_unlearnt)
+            )
+        ]
+        lines.append(
+            f"| {c} | {ratios[worst]:.3f} ({worst}) | {np.mean(list(gains.values())):+.2f}, "
+            f"{gains[lowest]:+.2f} ({lowest}), {sum(g < 0 for g in gains.values())} | "
+            f"{sum(map(ended_at_max_iter, mine))} of {len(mine)} | "
+            f"{sum(map(stopped_unlearnt, mine))} of {len(mine)} | "
+            f"{', '.join(warned_sets) or 'none'} |"
+        )
     lines.append("")
     return lines
 
@@ -2089,11 +2206,13 @@ def main(argv=None):
         help="grid, tiebreak, check, cost, small, sizes, batch, schedule, momentum, warmup, "
         "realvalued, realvalued-solver, realvalued-stopping, realvalued-pretraining, "
         "realvalued-scale, realvalued-whitening, realvalued-whitening-tables, realvalued-test, "
-        "centring, realvalued-variance",
+        "centring, realvalued-variance, realvalued-dropout, realvalued-dropout-tables",
     )
     parser.add_argument("--sets", default=",".join(PANEL))
     parser.add_argument(
-        "--tables-dir", default=None, help="Rdatasets' csv folder, for realvalued-whitening-tables"
+        "--tables-dir",
+        default=None,
+        help="Rdatasets' csv folder, for the parts realvalued-*-tables",
     )
     parser.add_argument("--grid-seeds", default="auto", help="comma-separated, or auto")
     parser.add_argument("--check-seeds", default="auto", help="comma-separated, or auto")
@@ -2157,6 +2276,7 @@ def main(argv=None):
     text = markdown(cells, chosen, scores, check_rows, realvalued_test)
     text += "\n".join(tiebreak_text)
     text += "\n".join(cost_markdown(cost))
+    runs_by_part = {}
     for part, (filename, *_) in DEFAULTS_ROUNDS.items():
         if part in parts:
             runs = run_defaults_round(part, log, output)
@@ -2164,8 +2284,13 @@ def main(argv=None):
             runs = json.loads((output / filename).read_text())["runs"]
         else:
             runs = []
+        runs_by_part[part] = runs
         section = defaults_round_markdown(part, runs)
         if section:  # a blank line after each table, so that the next heading starts anew
+            text += "\n".join(section) + "\n"
+    for name, round_parts in COMBINED_ROUNDS.items():
+        section = combined_round_markdown(name, round_parts, runs_by_part)
+        if section:
             text += "\n".join(section) + "\n"
     text += "\n".join(realvalued_test_markdown(realvalued_test))
     (output / "results.md").write_text(text)

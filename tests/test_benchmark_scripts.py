@@ -1650,3 +1650,55 @@ def test_panel_study_learnt_variance_candidates_reach_the_gaussian_layer_only():
         if knobs:
             assert not np.allclose(sigma, 1.0), name  # learnt, not left at its start
         np.testing.assert_allclose(W, first.components_.T / sigma[:, None], rtol=1e-6)
+
+
+def test_panel_study_combined_round_scores_every_set_of_both_parts():
+    # Two candidates on one set of each part: the rule's worst ratio is taken over both parts'
+    # sets, and the gain over the Xavier reference net is in points.
+    panel_study = pytest.importorskip("panel_study")
+    parts = ("five", "eight")
+    candidates = {"a": {}, "b": {}}
+    rounds = {
+        "five": ("f.json", candidates, ("s1",), None, "t"),
+        "eight": ("e.json", candidates, ("s2",), None, "t"),
+    }
+    errors = {("a", "s1"): 0.10, ("b", "s1"): 0.05, ("a", "s2"): 0.20, ("b", "s2"): 0.40}
+    errors |= {
+        (panel_study.XAVIER_REFERENCE, "s1"): 0.08,
+        (panel_study.XAVIER_REFERENCE, "s2"): 0.2,
+    }
+    chance = (
+        "MLPClassifier: stopped ... 98 % of the loss of always predicting the class frequencies"
+    )
+    runs = {
+        part: [
+            dict(
+                set=name,
+                candidate=c,
+                split="cv",
+                val_error=errors[c, name],
+                finetune_warnings=[chance] if (c, name) == ("b", "s2") else [],
+            )
+            for c in (*candidates, panel_study.XAVIER_REFERENCE)
+        ]
+        for part, name in zip(parts, ("s1", "s2"), strict=True)
+    }
+    saved = dict(panel_study.DEFAULTS_ROUNDS)
+    try:
+        panel_study.DEFAULTS_ROUNDS.update(rounds)
+        lines = panel_study.combined_round_markdown("test round", parts, runs)
+        # A part without runs: no section rather than a table of holes.
+        unfinished = panel_study.combined_round_markdown("r", parts, {"five": runs["five"]})
+    finally:
+        panel_study.DEFAULTS_ROUNDS.clear()
+        panel_study.DEFAULTS_ROUNDS.update(saved)
+    row_a = next(line for line in lines if line.startswith("| a |"))
+    row_b = next(line for line in lines if line.startswith("| b |"))
+    # a: s1 (0.10 + 0.01) / (0.05 + 0.01) = 1.833; b: s2 (0.40 + 0.01) / (0.20 + 0.01) = 1.952.
+    assert "1.833 (s1)" in row_a and "1.952 (s2)" in row_b
+    # Gains over Xavier: a -2 and +0 points; b +3 and -20.
+    assert "-1.00, -2.00 (s1), 1 |" in row_a and "-8.50, -20.00 (s2), 1 |" in row_b
+    # b's one run on s2 warned that it stopped near chance: more than half of that set's runs.
+    assert row_b.endswith("| 0 of 2 | 1 of 2 | s2 |")
+    assert row_a.endswith("| 0 of 2 | 0 of 2 | none |")
+    assert unfinished == []
