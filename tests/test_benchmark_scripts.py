@@ -1702,3 +1702,31 @@ def test_panel_study_combined_round_scores_every_set_of_both_parts():
     assert row_b.endswith("| 0 of 2 | 1 of 2 | s2 |")
     assert row_a.endswith("| 0 of 2 | 0 of 2 | none |")
     assert unfinished == []
+
+
+def test_photo_patches_keep_test_windows_apart_from_training_ones():
+    photo_patches = pytest.importorskip("photo_patches")
+    # Photographs whose every pixel encodes its own row and column: each patch must be one
+    # window, and a test window must lie below the training rows of its photograph.
+    height, width = 120, 50
+    rows, cols = np.mgrid[0:height, 0:width]
+    photographs = [
+        (rows * width + cols).astype(np.float32),
+        (rows * width + cols + height * width).astype(np.float32),
+    ]
+    X, y = photo_patches.build_from(photographs, seed=3, n_train_per=40, n_test=21)
+    assert X.shape == (101, 28 * 28) and np.bincount(y[:80]).tolist() == [40, 40]
+    assert np.bincount(y[80:]).tolist() == [11, 10]  # as even as 21 allows
+    split = int(round(photo_patches.TRAIN_SHARE * height))
+    for k, (image, label) in enumerate(zip(X, y, strict=True)):
+        index = image.reshape(28, 28) - label * height * width
+        top, left = divmod(int(index[0, 0]), width)
+        np.testing.assert_array_equal(
+            index, (rows * width + cols)[top : top + 28, left : left + 28]
+        )
+        assert (top + 28 <= split) if k < 80 else (top >= split), (k, top)
+    again, y_again = photo_patches.build_from(photographs, seed=3, n_train_per=40, n_test=21)
+    np.testing.assert_array_equal(again, X)
+    np.testing.assert_array_equal(y_again, y)
+    with pytest.raises(ValueError, match="hold no 28x28 window"):
+        photo_patches.build_from([np.zeros((30, 50), np.float32)], n_train_per=2, n_test=1)
