@@ -335,6 +335,18 @@ def markdown(results, arms, shapes, run=None):
                 f"{worst:+.2f} | {np.mean([r[f'{arm} seconds'] for r in runs]):.1f} / "
                 f"{np.mean([r['Xavier seconds'] for r in runs]):.1f} |"
             )
+    lines += ["", "| arm | mean gain over the tables | worst table | tables below Xavier |"]
+    lines += ["|---|---:|---|---:|"]
+    for arm in arms:
+        gains = {name: gain(runs, arm)[0] for name, runs in results.items()}
+        worst = min(gains, key=gains.get)
+        # Below: by more than a rounding of the two-decimal figures (a table level with Xavier in
+        # every fold is not a loss).
+        below = sum(g < -0.005 for g in gains.values())
+        lines.append(
+            f"| {arm} | {np.mean(list(gains.values())):+.2f} | {worst} ({gains[worst]:+.2f}) | "
+            f"{below} of {len(gains)} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -958,16 +958,18 @@ TABLES_DIR = None
 #: ratio, among candidates whose fine-tuning ends at ``max_iter`` with the warning in at most
 #: half of a set's runs; within ``TIEBREAK_MARGIN`` the defaults stay.
 REAL_VALUED_VARIANCE_CANDIDATES = {
-    "defaults (sigma 1)": {},
+    # The defaults when the round ran; pinned, since the round made the next one the default.
+    "defaults (sigma 1)": dict(learn_variance=False, sample_visible=False),
     "learnt sigma, sampled reconstructions": dict(learn_variance=True, sample_visible=True),
-    "learnt sigma, persistent chains": dict(learn_variance=True, persistent=True),
+    "learnt sigma, persistent chains": dict(
+        learn_variance=True, sample_visible=False, persistent=True
+    ),
 }
 
 
 def real_valued_variance_settings(d, candidate):
     """``DBN`` keyword arguments of a twenty-fourth-round candidate: its first layer's knobs."""
-    knobs = REAL_VALUED_VARIANCE_CANDIDATES[candidate]
-    return dict(layer_params={0: dict(knobs)}) if knobs else {}
+    return dict(layer_params={0: dict(REAL_VALUED_VARIANCE_CANDIDATES[candidate])})
 
 
 #: Outcome: on the five sets the defaults would stay (worst ratio 1.020; both learnt-sigma

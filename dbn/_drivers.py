@@ -36,6 +36,7 @@ __all__ = [
     "rbm_config",
     "rbm_features",
     "rbm_monitor",
+    "scale_warning_applies",
     "set_rbm",
     "shard_seeds",
     "warn_if_unscaled",
@@ -165,7 +166,20 @@ def float_dtype(dtype):
 
 
 #: How a DBN learns its first layer's variances, named in the scale warning of a DBN's layer.
-DBN_VARIANCE_OPTION = "layer_params={0: {'learn_variance': True}}"
+DBN_VARIANCE_OPTION = (
+    "layer_params={0: {'learn_variance': True}} with a learning_rate to match: the DBN's "
+    "Gaussian layer learns them by default, but from sigma = 1 and at 0.03 times the DBN's rate"
+)
+
+
+def scale_warning_applies(rbm):
+    """Whether ``rbm`` should warn on features far off unit scale: Gaussian visible units whose
+    sigma is fixed at 1, or learnt only because a DBN's default asked for it (from sigma = 1, at
+    the Gaussian layer's slow rate, it cannot reach a scale of thousands); a sigma the user
+    asked to learn is trusted."""
+    return gaussian_visible(rbm) and (
+        not rbm._learns_variance() or getattr(rbm, "_variance_by_default", False)
+    )
 
 
 def warn_if_unscaled(rbm, std, name, in_dbn=False):
@@ -173,7 +187,7 @@ def warn_if_unscaled(rbm, std, name, in_dbn=False):
     for ``rbm`` on data whose features have the standard deviations ``std``, on the paths that
     compute them in their own pass over the data (cluster, out of core); ``in_dbn``: ``rbm`` is
     a DBN's first layer, and the warning names the DBN, as ``DBN.pretrain`` does."""
-    if gaussian_visible(rbm) and not rbm._learns_variance():
+    if scale_warning_applies(rbm):
         if in_dbn:
             warn_on_feature_scale("DBN", std, DBN_VARIANCE_OPTION, name=name)
         else:

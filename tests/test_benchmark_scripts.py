@@ -1641,14 +1641,16 @@ def test_panel_study_learnt_variance_candidates_reach_the_gaussian_layer_only():
             [6, 4], n_iter=2, visible_unit="gaussian", random_state=0, **settings
         ).pretrain(X)
         first, second = stack.layers_
-        assert first.learn_variance is knobs.get("learn_variance", False), name
-        assert first.sample_visible is knobs.get("sample_visible", False), name
+        assert first.learn_variance is knobs["learn_variance"], name
+        assert first.sample_visible is knobs["sample_visible"], name
         assert first.persistent is knobs.get("persistent", False), name
         assert type(second).__name__ == "BernoulliRBM", name  # binary inputs: no sigma to learn
         W = stack.to_mlp().pretrained_layers[0][0]
-        sigma = first.sigma_ if knobs else np.ones(5, dtype=np.float32)
-        if knobs:
+        sigma = first.sigma_
+        if knobs["learn_variance"]:
             assert not np.allclose(sigma, 1.0), name  # learnt, not left at its start
+        else:
+            np.testing.assert_array_equal(sigma, 1.0)
         np.testing.assert_allclose(W, first.components_.T / sigma[:, None], rtol=1e-6)
 
 
@@ -1730,3 +1732,24 @@ def test_photo_patches_keep_test_windows_apart_from_training_ones():
     np.testing.assert_array_equal(y_again, y)
     with pytest.raises(ValueError, match="hold no 28x28 window"):
         photo_patches.build_from([np.zeros((30, 50), np.float32)], n_train_per=2, n_test=1)
+
+
+def test_heldout_tabular_report_sums_up_each_arm_over_the_tables():
+    heldout_tabular = pytest.importorskip("heldout_tabular")
+
+    def run(seed, arm_error, xavier_error):
+        return {
+            "seed": seed,
+            "defaults": arm_error,
+            "defaults seconds": 1.0,
+            "Xavier": xavier_error,
+            "Xavier seconds": 1.0,
+        }
+
+    results = {
+        "a": [run(0, 10.0, 12.0), run(1, 10.0, 14.0)],  # gain +3
+        "b": [run(0, 20.0, 19.0), run(1, 20.0, 19.0)],  # gain -1
+        "c": [run(0, 5.0, 5.0)],  # level: not below
+    }
+    text = heldout_tabular.markdown(results, ["defaults"], {"a": "", "b": "", "c": ""})
+    assert "| defaults | +0.67 | b (-1.00) | 1 of 3 |" in text

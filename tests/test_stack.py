@@ -21,6 +21,7 @@ from dbn.io import ModelFileError
 from dbn.stack import (
     AUTO_WIDTHS,
     BINARY_INPUT_FINETUNING,
+    GAUSSIAN_LAYER_DEFAULTS,
     GAUSSIAN_RATE_FACTOR,
     LINEAR_TOP_RATE_FACTOR,
     REAL_VALUED_TO_MLP_DEFAULTS,
@@ -170,6 +171,31 @@ def test_gaussian_first_layer_for_real_valued_data():
     assert dbn.layers_[0].learning_rate == 0.005
     assert isinstance(dbn.layers_[1], BernoulliRBM)
     assert dbn.transform(X).shape == (300, 3)
+
+
+def test_gaussian_first_layer_learns_its_sigma_by_default_and_layer_params_can_fix_it():
+    # The twenty-fourth panel round's default: a sigma per input, sampled reconstructions.
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((300, 6)) * np.array([0.3, 0.5, 1.0, 1.0, 1.5, 2.0])
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    X[:, :2] += 0.6 * rng.standard_normal((300, 1))  # two noisy, correlated inputs
+    learnt = DBN([5], visible_unit="gaussian", n_iter=20, random_state=0).pretrain(X)
+    first = learnt.layers_[0]
+    assert first.learn_variance and first.sample_visible
+    assert first.get_params() | GAUSSIAN_LAYER_DEFAULTS == first.get_params()
+    assert not np.allclose(first.sigma_, 1.0, atol=0.05)  # the sigmas moved away from 1
+    fixed = DBN(
+        [5],
+        visible_unit="gaussian",
+        n_iter=20,
+        random_state=0,
+        layer_params={0: {"learn_variance": False, "sample_visible": False}},
+    ).pretrain(X)
+    assert not fixed.layers_[0].learn_variance and not fixed.layers_[0].sample_visible
+    np.testing.assert_array_equal(fixed.layers_[0].sigma_, np.ones(6))
+    # Binary inputs: nothing of the Gaussian layer's defaults reaches a BernoulliRBM.
+    binary = DBN([5], n_iter=1, random_state=0).pretrain((X > 0).astype(float))
+    assert not binary.layers_[0].sample_visible
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
