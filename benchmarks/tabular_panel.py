@@ -140,11 +140,12 @@ def qualifying_tables(root):
     return tables
 
 
-def drawn_tables(root):
-    """The :data:`DRAWN` tables of the seeded draw, in the draw's order."""
+def drawn_tables(root, start=0, count=DRAWN):
+    """Tables ``start`` to ``start + count`` of the seeded draw, in the draw's order: the first
+    :data:`DRAWN` joined the panel; the next ones are held out for checks after the fact."""
     names = sorted(qualifying_tables(str(root)))
     order = np.random.default_rng(DRAW_SEED).permutation(len(names))
-    return [names[i] for i in order[:DRAWN]]
+    return [names[i] for i in order[start : start + count]]
 
 
 def panel_set(root, name):
@@ -176,6 +177,7 @@ def main(argv=None):
     for name, (_, label, X, y) in tables.items():
         print(f"  {name}: {X.shape[0]} x {X.shape[1]}, {len(np.unique(y))} classes ({label})")
     print("drawn:", ", ".join(drawn_tables(args.data_dir)))
+    print("held out (the next ones):", ", ".join(drawn_tables(args.data_dir, DRAWN, DRAWN)))
 
 
 if __name__ == "__main__":

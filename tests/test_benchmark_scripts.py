@@ -1753,3 +1753,18 @@ def test_heldout_tabular_report_sums_up_each_arm_over_the_tables():
     }
     text = heldout_tabular.markdown(results, ["defaults"], {"a": "", "b": "", "c": ""})
     assert "| defaults | +0.67 | b (-1.00) | 1 of 3 |" in text
+
+
+def test_balanced_subset_takes_every_row_of_a_rare_class_and_leaves_other_draws_alone():
+    panel_study = pytest.importorskip("panel_study")
+    y = np.repeat([0, 1, 2], [900, 900, 40])  # class 2 has fewer rows than its share (333)
+    rows = panel_study.balanced_subset(y, 1000, seed=0)
+    assert np.bincount(y[rows]).tolist() == [333, 333, 40]
+    assert len(np.unique(rows)) == len(rows)
+    # Where every class has enough rows, the draw is the one it always was.
+    y = np.repeat([0, 1], [700, 800])
+    rng = np.random.default_rng(1000 + 3)
+    before = np.sort(
+        np.concatenate([rng.choice(np.flatnonzero(y == c), 500, replace=False) for c in (0, 1)])
+    )
+    np.testing.assert_array_equal(panel_study.balanced_subset(y, 1000, seed=3), before)
