@@ -73,12 +73,16 @@ def on_backgrounds(digits, photographs, rng):
             continue
         top = rng.integers(photo.shape[0] - SIDE + 1, size=len(rows))
         left = rng.integers(photo.shape[1] - SIDE + 1, size=len(rows))
-        # The patches as one gather: offsets of the 28x28 window added to each corner.
-        r = top[:, None, None] + np.arange(SIDE)[None, :, None]
-        c = left[:, None, None] + np.arange(SIDE)[None, None, :]
-        patches = photo[r, c].reshape(len(rows), -1)
-        out[rows] = np.where(digits[rows] > 0, digits[rows], patches)
+        out[rows] = np.where(digits[rows] > 0, digits[rows], windows(photo, top, left))
     return out
+
+
+def windows(photo, top, left):
+    """The SIDE x SIDE windows of ``photo`` with corners ``(top[i], left[i])``, flattened to
+    (n, SIDE * SIDE): one gather, the window's offsets added to each corner."""
+    r = top[:, None, None] + np.arange(SIDE)[None, :, None]
+    c = left[:, None, None] + np.arange(SIDE)[None, None, :]
+    return photo[r, c].reshape(len(top), SIDE * SIDE)
 
 
 def build(seed=0, data_home=None, photographs=None):
@@ -93,14 +97,20 @@ def build(seed=0, data_home=None, photographs=None):
     return np.round(X * 255).astype(np.uint8), np.concatenate([y_train, y_test])
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def write_set(argv, description, build_set, rows_name):
+    """The command line of a set builder: ``--output`` (the .npz), ``--seed``; writes
+    ``build_set(seed)``'s ``X`` and ``y`` in ``benchmarks/heldout.py``'s format."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--output", required=True, help="the .npz to write")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    X, y = build(args.seed)
+    X, y = build_set(args.seed)
     np.savez_compressed(Path(args.output), X=X, y=y)
-    print(f"{args.output}: {X.shape[0]} images, mean grey level {X.mean() / 255:.3f}")
+    print(f"{args.output}: {X.shape[0]} {rows_name}, mean grey level {X.mean() / 255:.3f}")
+
+
+def main(argv=None):
+    write_set(argv, __doc__.split("\n")[0], build, "images")
 
 
 if __name__ == "__main__":

@@ -30,11 +30,8 @@ University of Toronto.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
-from back_image import SIDE, load_photographs
+from back_image import SIDE, load_photographs, windows, write_set
 
 #: Share of each photograph's rows (from the top) that the training patches come from.
 TRAIN_SHARE = 0.75
@@ -49,10 +46,7 @@ def patches(photo, rows, n, rng):
         raise ValueError(f"rows {rows} of a photograph {photo.shape} hold no {SIDE}x{SIDE} window")
     top = rng.integers(rows.start, rows.stop - SIDE + 1, size=n)
     left = rng.integers(photo.shape[1] - SIDE + 1, size=n)
-    # One gather: the window's offsets added to each corner.
-    r = top[:, None, None] + np.arange(SIDE)[None, :, None]
-    c = left[:, None, None] + np.arange(SIDE)[None, None, :]
-    return photo[r, c].reshape(n, SIDE * SIDE)
+    return windows(photo, top, left)
 
 
 def build_from(photographs, seed=0, n_train_per=N_TRAIN_PER_PHOTOGRAPH, n_test=N_TEST):
@@ -87,13 +81,7 @@ def build(seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--output", required=True, help="the .npz to write")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    X, y = build(args.seed)
-    np.savez_compressed(Path(args.output), X=X, y=y)
-    print(f"{args.output}: {X.shape[0]} patches, mean grey level {X.mean() / 255:.3f}")
+    write_set(argv, __doc__.split("\n")[0], build, "patches")
 
 
 if __name__ == "__main__":
